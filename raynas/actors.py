@@ -1,0 +1,189 @@
+"""Ray actors for weight-sharing search: the supernet lives in one place, evaluation fans out.
+
+``SupernetHost`` owns a supernet, its optimisers and the real-data source, and trains where the
+weights live (GPU-pinned when GPUs exist); it hands its weights out once per round through the
+object store. ``Evaluator`` actors (fractional GPUs allowed) keep the real statistics warm and score
+candidates in parallel. All the science is in ``raynas.gan.supernet_training`` and ``raynas.metrics``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+import torch
+
+from raynas.config import RaynasConfig, from_dict
+from raynas.device import resolve_device
+from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
+from raynas.gan.step import StepConfig
+from raynas.gan.trainer import precision_for, seed_everything
+from raynas.spaces import Genotype
+
+
+def _cpu_state(module_state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in module_state.items()}
+
+
+def build_search_generator(cfg: RaynasConfig, genotype: Genotype | None = None) -> torch.nn.Module:
+    """The stage-1 G supernet (genotype None) or a derived search-width generator."""
+    from raynas.nn.registry import build_network, build_supernet
+
+    kw = {"resolution": cfg.data.resolution, "channels": cfg.data.channels, "width": cfg.eagan.search_gf_dim,
+          "latent_dim": cfg.model.latent_dim}
+    return build_supernet("eagan-g", **kw) if genotype is None else build_network(genotype, **kw)
+
+
+def build_search_discriminator(cfg: RaynasConfig, genotype: Genotype | None = None,
+                               supernet: bool = False) -> torch.nn.Module:
+    """Stage 1's fixed AutoGAN D, the stage-2 D supernet, or a derived search-width D."""
+    from raynas.nn.discriminators import AutoGANDiscriminator
+    from raynas.nn.registry import build_network, build_supernet
+
+    kw = {"resolution": cfg.data.resolution, "channels": cfg.data.channels, "width": cfg.eagan.search_df_dim}
+    if supernet:
+        return build_supernet("eagan-d", **kw)
+    if genotype is not None:
+        return build_network(genotype, **kw)
+    return AutoGANDiscriminator(cfg.eagan.search_df_dim, cfg.data.channels)
+
+
+@ray.remote
+class SupernetHost:
+    """Trains one stage's supernet round by round where the weights live."""
+
+    def __init__(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None = None):
+        from raynas.data import load_images, make_batch_source
+        from raynas.gan.supernet_training import ManyToOneTrainer, OneToOneTrainer
+
+        cfg = from_dict(RaynasConfig, config)
+        self.cfg, self.stage = cfg, stage
+        self.device = resolve_device(cfg.train.device)
+        precision = precision_for(cfg, self.device)
+        seed_everything(cfg.train.seed + (0 if stage == "g" else 1000))
+        e, d = cfg.eagan, cfg.data
+        images = load_images(d.name, d.split, root=d.root, resolution=d.resolution, channels=d.channels,
+                             limit=d.limit)
+        real = make_batch_source(images, self.device, mode=d.loader, batch_size=e.dis_batch_size,
+                                 num_workers=d.num_workers, seed=cfg.train.seed,
+                                 channels_last=precision.channels_last)
+        step_cfg = StepConfig(gen_batch_size=e.gen_batch_size, dis_batch_size=e.dis_batch_size,
+                              n_critic=cfg.train.n_critic, latent_dim=cfg.model.latent_dim)
+        iters = e.iters_per_epoch or max(1, len(images) // e.dis_batch_size)
+        common = {"lr_g": e.lr_g, "lr_d": e.lr_d, "betas": (cfg.train.beta1, cfg.train.beta2),
+                  "iters_per_epoch": iters, "seed": cfg.train.seed}
+        if stage == "g":
+            self.trainer = ManyToOneTrainer(build_search_generator(cfg), build_search_discriminator(cfg), real,
+                                            step_cfg, precision, **common)
+        else:
+            assert best_g is not None, "stage d needs the best generator of stage g"
+            G = build_search_generator(cfg, Genotype.from_json(best_g["genotype"]))
+            G.load_state_dict(best_g["state"])
+            self.trainer = OneToOneTrainer(G, build_search_discriminator(cfg, supernet=True), e.population, real,
+                                           step_cfg, precision, **common)
+
+    def device_name(self) -> str:
+        return str(self.device) + (f" ({torch.cuda.get_device_name(self.device)})"
+                                   if self.device.type == "cuda" else "")
+
+    def train(self, population: list[str] | None, epochs: int) -> dict[str, float]:
+        """``population`` as genotype JSON strings; None = warm-up with random subnets."""
+        genotypes = None if population is None else [Genotype.from_json(g) for g in population]
+        return self.trainer.train(genotypes, epochs)
+
+    def weights(self) -> Any:
+        """CPU weights for the Evaluators: the G supernet (stage g) or the P G copies (stage d)."""
+        if self.stage == "g":
+            return _cpu_state(self.trainer.G.state_dict())
+        return [_cpu_state(g.state_dict()) for g in self.trainer.Gs]
+
+    def export_generator(self, genotype_json: str) -> dict[str, Any]:
+        """Derived search-width G with the supernet's weights (stage g → stage d hand-over)."""
+        return _cpu_state(self.trainer.generator(Genotype.from_json(genotype_json)).state_dict())
+
+    def export_discriminator(self, genotype_json: str) -> dict[str, Any]:
+        return _cpu_state(self.trainer.D.export(Genotype.from_json(genotype_json)).state_dict())
+
+    def reset_generators(self, best: int) -> None:
+        self.trainer.reset_generators(best)
+
+    def save(self, path: str) -> str:
+        save_checkpoint(path, self.trainer.state_dict())
+        return path
+
+    def load(self, path: str) -> None:
+        self.trainer.load_state_dict(load_checkpoint(path, map_location=self.device))
+
+
+@ray.remote
+class Evaluator:
+    """Scores candidates: IS/FID/KID of a generator plus the candidate's parameter count."""
+
+    def __init__(self, config: dict[str, Any], stage: str, best_g_genotype: str | None = None):
+        from raynas.metrics import DatasetSource
+
+        cfg = from_dict(RaynasConfig, config)
+        self.cfg, self.stage = cfg, stage
+        self.device = resolve_device(cfg.train.device)
+        self.precision = precision_for(cfg, self.device)
+        if stage == "g":
+            self.G = build_search_generator(cfg).to(self.device)
+        else:
+            self.G = build_search_generator(cfg, Genotype.from_json(best_g_genotype)).to(self.device)
+        self.G.eval()
+        d, e = cfg.data, cfg.eval
+        self.real = DatasetSource(d.name, e.real_split, root=d.root, resolution=d.resolution, channels=d.channels)
+        self._params: dict[str, int] = {}
+
+    def params(self, genotype: Genotype) -> int:
+        key = genotype.to_json()
+        if key not in self._params:
+            from raynas.nn.profile import count_params
+
+            net = (build_search_generator(self.cfg, genotype) if self.stage == "g"
+                   else build_search_discriminator(self.cfg, genotype))
+            self._params[key] = count_params(net)
+        return self._params[key]
+
+    def score(self, weights: Any, jobs: list[tuple[int, str]]) -> list[dict[str, Any]]:
+        """``jobs`` = (population index, genotype JSON); weights come once per round from the host."""
+        from raynas.metrics import evaluate_generator
+        from raynas.nn.registry import SubnetView
+
+        e = self.cfg.eval
+        if self.stage == "g":
+            self.G.load_state_dict(weights)
+        rows = []
+        for index, genotype_json in jobs:
+            genotype = Genotype.from_json(genotype_json)
+            if self.stage == "g":
+                generator = SubnetView(self.G, genotype)
+            else:
+                self.G.load_state_dict(weights[index])
+                generator = self.G
+            generator.eval()
+            m = evaluate_generator(generator, self.cfg.model.latent_dim, self.real, metrics=e.metrics,
+                                   protocol=e.protocol, num_samples=e.num_samples or None, extractor=e.extractor,
+                                   inception_weights=e.inception_weights, device=self.device,
+                                   batch_size=e.batch_size, precision=self.precision)
+            rows.append({"index": index, "params": self.params(genotype), **m.as_row(),
+                         "device": str(self.device)})
+        return rows
+
+    @torch.no_grad()
+    def samples(self, weights: Any, index: int, genotype_json: str, n: int = 64) -> torch.Tensor:
+        """A sample grid (in [0, 1], CPU) of one candidate, for TensorBoard."""
+        from raynas.gan.step import sample_latent
+        from raynas.nn.registry import SubnetView
+
+        genotype = Genotype.from_json(genotype_json)
+        if self.stage == "g":
+            self.G.load_state_dict(weights)
+            generator = SubnetView(self.G, genotype)
+        else:
+            self.G.load_state_dict(weights[index])
+            generator = self.G
+        generator.eval()
+        z = sample_latent(n, self.cfg.model.latent_dim, self.device,
+                          torch.Generator(device="cpu").manual_seed(0))
+        return ((generator(z).float().clamp(-1, 1) + 1) / 2).cpu()

@@ -1,0 +1,47 @@
+"""Config → networks: the one place that turns a ``ModelConfig`` into (G, D)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from raynas.config import DataConfig, ModelConfig
+from raynas.errors import ConfigError
+from raynas.nn.discriminators import AutoGANDiscriminator
+from raynas.nn.generators import SNGANGenerator
+
+
+def build_generator(model: ModelConfig, data: DataConfig) -> nn.Module:
+    """Baseline SNGAN generator, or the derived network of a genotype file."""
+    if model.generator == "sngan":
+        try:
+            return SNGANGenerator(model.latent_dim, model.gf_dim, data.resolution, model.bottom_width,
+                                  data.channels)
+        except ValueError as exc:
+            raise ConfigError(f"model/data mismatch: {exc}; set model.bottom_width so that "
+                              "data.resolution / bottom_width is a power of two") from None
+    return _from_genotype(model.g_genotype, "model.g_genotype", data, model.gf_dim, model.latent_dim)
+
+
+def build_discriminator(model: ModelConfig, data: DataConfig) -> nn.Module:
+    if model.discriminator == "autogan":
+        return AutoGANDiscriminator(model.df_dim, data.channels)
+    return _from_genotype(model.d_genotype, "model.d_genotype", data, model.df_dim, None)
+
+
+def _from_genotype(path: str | None, key: str, data: DataConfig, width: int, latent_dim: int | None) -> nn.Module:
+    from raynas.nn.registry import build_network
+    from raynas.spaces import Genotype
+
+    if not path:
+        raise ConfigError(f"{key} must name a genotype JSON file when the network is 'genotype' "
+                          f"(e.g. --set {key}=runs/NAME/best_G.json)")
+    genotype = Genotype.load(path)
+    kwargs = {"resolution": data.resolution, "channels": data.channels, "width": width}
+    if latent_dim is not None:
+        kwargs["latent_dim"] = latent_dim
+    return build_network(genotype, **kwargs)
+
+
+def latent_dim_of(generator: nn.Module, default: int) -> int:
+    """Generators expose ``latent_dim``; fall back to the configured one."""
+    return int(getattr(generator, "latent_dim", default))

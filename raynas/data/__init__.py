@@ -1,0 +1,40 @@
+"""Datasets with offline-first resolution, the shipped Fashion-MNIST subset, and batch sources.
+
+``load_images(name, split)`` gives a uint8 (N, C, H, W) tensor; ``make_batch_source`` turns it into
+random float batches in [-1, 1] on the training device. Data is found in this order: explicit root,
+$RAYNAS_DATA, system folders, a torchvision download (unless RAYNAS_OFFLINE=1); otherwise a
+DatasetError says where it looked and how to fix it. The "embedded" dataset needs nothing on disk.
+"""
+
+from __future__ import annotations
+
+from .images import clear_cache, convert_chunk, load_images, load_labels
+from .locate import cache_dir, offline, resolve_root
+from .sources import (
+    BatchSource,
+    DeviceBatchSource,
+    ImageDataset,
+    LoaderBatchSource,
+    make_batch_source,
+    to_float,
+)
+from .specs import DATASETS, DatasetSpec, get_spec
+
+__all__ = [
+    "DATASETS",
+    "BatchSource",
+    "DatasetSpec",
+    "DeviceBatchSource",
+    "ImageDataset",
+    "LoaderBatchSource",
+    "cache_dir",
+    "clear_cache",
+    "convert_chunk",
+    "get_spec",
+    "load_images",
+    "load_labels",
+    "make_batch_source",
+    "offline",
+    "resolve_root",
+    "to_float",
+]

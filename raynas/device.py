@@ -1,0 +1,55 @@
+"""Device and precision policy, decided in one place.
+
+Code takes a ``torch.device`` from here instead of hard-coding ``.cuda()``; autocast (bf16) and
+channels_last are switches that default to on for CUDA and off elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when a GPU is visible (e.g. assigned by Ray), else CPU."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Resolved mixed-precision settings for one device."""
+
+    device: torch.device
+    amp: bool
+    channels_last: bool
+
+    @classmethod
+    def for_device(cls, device: torch.device, amp: str | bool = "auto",
+                   channels_last: str | bool = "auto") -> Precision:
+        on_cuda = device.type == "cuda"
+        use_amp = on_cuda if amp == "auto" else bool(amp)
+        use_cl = on_cuda if channels_last == "auto" else bool(channels_last)
+        return cls(device=device, amp=use_amp, channels_last=use_cl)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on the device when enabled; a no-op otherwise."""
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+        """Move a module to the device (and channels_last memory format when enabled)."""
+        module = module.to(self.device)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """Put an image batch into the configured memory format."""
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x

@@ -1,0 +1,42 @@
+"""User-facing errors.
+
+Every mistake a user can make (bad config, missing dataset, corrupt checkpoint, ...) raises a
+``RaynasError`` subclass whose message says what was wrong and how to fix it. The CLI prints the
+message without a traceback and exits with status 2.
+"""
+
+from __future__ import annotations
+
+
+class RaynasError(Exception):
+    """Base class for errors caused by user input rather than by a bug."""
+
+    exit_code = 2
+
+
+class ConfigError(RaynasError):
+    """Unknown preset, unknown key, or a value of the wrong type or range."""
+
+
+class DatasetError(RaynasError):
+    """A dataset that cannot be found, read or resized as requested."""
+
+
+class CheckpointError(RaynasError):
+    """A checkpoint that is missing, truncated or from an incompatible model."""
+
+
+class MetricsError(RaynasError):
+    """A feature extractor or its weights that cannot be loaded, or an unusable image source."""
+
+
+class GenotypeError(RaynasError, ValueError):
+    """A genotype that names an unknown op, breaks a space constraint or has the wrong shape."""
+
+
+class RunDirError(RaynasError):
+    """A run directory that cannot be created or written, or that holds no results."""
+
+
+class TrainingDiverged(RaynasError):
+    """A loss became NaN or infinite; earlier checkpoints and results are kept."""

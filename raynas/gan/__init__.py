@@ -1,0 +1,21 @@
+"""GAN training core: hinge losses, EMA, the shared training step and checkpoints (no Ray)."""
+
+from raynas.gan.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from raynas.gan.ema import EMA
+from raynas.gan.losses import d_hinge_loss, g_hinge_loss
+from raynas.gan.step import BatchSource, StepConfig, gan_train_step, make_optimizers, sample_latent
+
+__all__ = [
+    "EMA",
+    "BatchSource",
+    "StepConfig",
+    "capture_rng_state",
+    "d_hinge_loss",
+    "g_hinge_loss",
+    "gan_train_step",
+    "load_checkpoint",
+    "make_optimizers",
+    "restore_rng_state",
+    "sample_latent",
+    "save_checkpoint",
+]

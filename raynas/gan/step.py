@@ -1,0 +1,147 @@
+"""The one GAN training step shared by fixed-network training, EAGAN supernet rounds and DAMGAN.
+
+One call performs one discriminator update and, every ``n_critic`` calls, one generator update
+(followed by the EMA update). ``g_forward`` / ``d_forward`` let a caller train one path of a
+weight-sharing supernet (e.g. ``lambda z: supernet(z, genotype)``) with the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from raynas.device import Precision
+from raynas.errors import TrainingDiverged
+from raynas.gan.ema import EMA
+from raynas.gan.losses import d_hinge_loss, g_hinge_loss
+
+
+class BatchSource(Protocol):
+    """Anything that hands out real image batches in [-1, 1] on the training device."""
+
+    def sample(self, n: int) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """Batch sizes and critic ratio of the adversarial step."""
+
+    gen_batch_size: int
+    dis_batch_size: int
+    latent_dim: int
+    n_critic: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("gen_batch_size", "dis_batch_size", "latent_dim", "n_critic"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"StepConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def sample_latent(n: int, latent_dim: int, device: torch.device | str,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard-normal latent codes, shape (n, latent_dim).
+
+    A seeded ``generator`` may live on another device (e.g. a CPU generator for a fixed sample
+    batch that must be identical on CPU and GPU); codes are drawn there and moved.
+    """
+    device = torch.device(device)
+    if generator is not None and generator.device.type != device.type:
+        return torch.randn(n, latent_dim, device=generator.device, generator=generator).to(device)
+    return torch.randn(n, latent_dim, device=device, generator=generator)
+
+
+def _trainable(params: Iterable) -> list:
+    """Drop frozen tensors; parameter-group dicts pass through untouched."""
+    return [p for p in params if isinstance(p, dict) or p.requires_grad]
+
+
+def make_optimizers(G_params: Iterable[torch.Tensor], D_params: Iterable[torch.Tensor], lr_g: float,
+                    lr_d: float, betas: tuple[float, float] = (0.0, 0.9)
+                    ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for both players with the GAN-NAS default betas (0, 0.9)."""
+    opt_g = torch.optim.Adam(_trainable(G_params), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(_trainable(D_params), lr=lr_d, betas=betas)
+    return opt_g, opt_d
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Skip weight-gradient work for ``module`` (D during the G update) and restore flags after."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _diverged(which: str, value: float, step: int) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"The {which} loss became {value} at step {step}; the update was skipped so the weights stay "
+        "finite. Earlier checkpoints and results are kept. Lower the learning rates "
+        "(--set train.lr_g=... train.lr_d=...), check that the training images are finite and scaled "
+        "to [-1, 1], or turn off bf16 autocast (--set train.amp=false).")
+
+
+def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                   real: BatchSource, cfg: StepConfig, *, step: int, precision: Precision,
+                   ema: EMA | None = None,
+                   g_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   d_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   ) -> dict[str, float | None]:
+    """One D update (and a G update when ``step % n_critic == 0``) with hinge loss.
+
+    Returns ``d_loss``, ``g_loss`` (None when G was not updated this step), ``d_real`` and
+    ``d_fake`` (mean logits). Raises TrainingDiverged before any optimiser step on a non-finite
+    loss. Modules are used in whatever train/eval mode the caller set.
+    """
+    g_fwd = g_forward if g_forward is not None else G
+    d_fwd = d_forward if d_forward is not None else D
+    device = precision.device
+
+    # Discriminator: real batch vs detached fakes (no graph through G at all).
+    opt_d.zero_grad(set_to_none=True)
+    x_real = precision.images(real.sample(cfg.dis_batch_size).to(device, non_blocking=True))
+    z = sample_latent(cfg.dis_batch_size, cfg.latent_dim, device)
+    with precision.autocast():
+        with torch.no_grad():
+            x_fake = precision.images(g_fwd(z))
+        real_logits = d_fwd(x_real)
+        fake_logits = d_fwd(x_fake.detach())
+        d_loss = d_hinge_loss(real_logits, fake_logits)
+    d_loss.backward()
+    # One host sync for all three statistics; the check precedes opt_d.step().
+    d_loss_v, d_real_v, d_fake_v = torch.stack(
+        [d_loss.detach(), real_logits.detach().float().mean(), fake_logits.detach().float().mean()]).tolist()
+    if not math.isfinite(d_loss_v):
+        opt_d.zero_grad(set_to_none=True)
+        raise _diverged("discriminator", d_loss_v, step)
+    opt_d.step()
+    opt_d.zero_grad(set_to_none=True)  # free D's gradients while G trains
+
+    g_loss_v: float | None = None
+    if step % cfg.n_critic == 0:
+        opt_g.zero_grad(set_to_none=True)
+        z = sample_latent(cfg.gen_batch_size, cfg.latent_dim, device)
+        with _frozen(D):
+            with precision.autocast():
+                g_loss = g_hinge_loss(d_fwd(precision.images(g_fwd(z))))
+            g_loss.backward()
+        g_loss_v = float(g_loss.detach().item())
+        if not math.isfinite(g_loss_v):
+            opt_g.zero_grad(set_to_none=True)
+            raise _diverged("generator", g_loss_v, step)
+        opt_g.step()
+        opt_g.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(G)
+
+    return {"d_loss": d_loss_v, "g_loss": g_loss_v, "d_real": d_real_v, "d_fake": d_fake_v}

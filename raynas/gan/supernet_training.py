@@ -1,0 +1,164 @@
+"""EAGAN's two weight-sharing training strategies, in plain PyTorch.
+
+* Stage 1, many-to-one: one G supernet, one fixed D. Every batch trains one generator sampled
+  uniformly from the population (or, during warm-up, a uniformly random valid subnet) against D.
+* Stage 2, one-to-one: P copies of the best generator, each paired with one discriminator cut from a
+  shared D supernet. Every batch trains one sampled pair; after a round every G copy is reset to the
+  best pair's G (weight resetting).
+
+Both reuse ``gan_train_step`` (the one training step) with ``g_forward``/``d_forward`` pointing at
+the sampled path. The Ray actor in ``raynas.actors`` only hosts these objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from raynas.device import Precision
+from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
+from raynas.spaces import Genotype, get_space
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+class _RoundTrainer:
+    def __init__(self, real, step_cfg: StepConfig, precision: Precision, iters_per_epoch: int, seed: int):
+        self.real = real
+        self.step_cfg = step_cfg
+        self.precision = precision
+        self.iters_per_epoch = iters_per_epoch
+        self.rng = random.Random(seed)
+        self.step = 0
+
+    def _loop(self, epochs: int, pick) -> dict[str, float]:
+        """Run ``epochs × iters_per_epoch`` steps; ``pick()`` returns (G, D, opt_g, opt_d, g_fwd, d_fwd)."""
+        d_losses: list[float] = []
+        g_losses: list[float] = []
+        start = time.perf_counter()
+        for _ in range(epochs * self.iters_per_epoch):
+            G, D, opt_g, opt_d, g_fwd, d_fwd = pick()
+            out = gan_train_step(G, D, opt_g, opt_d, self.real, self.step_cfg, step=self.step,
+                                 precision=self.precision, g_forward=g_fwd, d_forward=d_fwd)
+            d_losses.append(out["d_loss"])
+            if out["g_loss"] is not None:
+                g_losses.append(out["g_loss"])
+            self.step += 1
+        if self.precision.device.type == "cuda":
+            torch.cuda.synchronize(self.precision.device)
+        seconds = time.perf_counter() - start
+        images = epochs * self.iters_per_epoch * self.step_cfg.dis_batch_size
+        return {"d_loss": _mean(d_losses), "g_loss": _mean(g_losses), "train_seconds": seconds,
+                "images_per_s": images / max(seconds, 1e-9)}
+
+    def _rng_state(self) -> dict[str, Any]:
+        return {"python": self.rng.getstate(), "step": self.step}
+
+    def _load_rng_state(self, state: dict[str, Any]) -> None:
+        self.rng.setstate(state["python"])
+        self.step = int(state["step"])
+
+
+class ManyToOneTrainer(_RoundTrainer):
+    """Stage 1: G supernet + fixed D; one population member per batch."""
+
+    def __init__(self, g_supernet: nn.Module, discriminator: nn.Module, real, step_cfg: StepConfig,
+                 precision: Precision, *, lr_g: float, lr_d: float, betas: tuple[float, float],
+                 iters_per_epoch: int, seed: int = 0):
+        super().__init__(real, step_cfg, precision, iters_per_epoch, seed)
+        self.G = precision.prepare(g_supernet)
+        self.D = precision.prepare(discriminator)
+        self.space = get_space(self.G.space_name)
+        self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), lr_g, lr_d, betas=betas)
+
+    def train(self, population: Sequence[Genotype] | None, epochs: int) -> dict[str, float]:
+        """Train; ``population=None`` is the warm-up (a fresh random valid subnet per batch)."""
+        self.G.train()
+        self.D.train()
+
+        def pick():
+            g = self.space.sample(self.rng) if population is None else self.rng.choice(list(population))
+            return self.G, self.D, self.opt_g, self.opt_d, (lambda z: self.G(z, g)), None
+
+        return self._loop(epochs, pick)
+
+    def generator(self, genotype: Genotype) -> nn.Module:
+        """The derived generator for ``genotype`` with the supernet's current weights."""
+        return self.G.export(genotype)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "rng": self._rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self._load_rng_state(state["rng"])
+
+
+class OneToOneTrainer(_RoundTrainer):
+    """Stage 2: P copies of the best G, each paired with one D cut from the shared D supernet."""
+
+    def __init__(self, best_generator: nn.Module, d_supernet: nn.Module, population_size: int, real,
+                 step_cfg: StepConfig, precision: Precision, *, lr_g: float, lr_d: float,
+                 betas: tuple[float, float], iters_per_epoch: int, seed: int = 0):
+        super().__init__(real, step_cfg, precision, iters_per_epoch, seed)
+        self.lr_g, self.betas = lr_g, betas
+        self.D = precision.prepare(d_supernet)
+        self.space = get_space(self.D.space_name)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
+        template = precision.prepare(best_generator)
+        self.Gs = nn.ModuleList([copy.deepcopy(template) for _ in range(population_size)])
+        self.opt_gs = [torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas) for g in self.Gs]
+
+    def train(self, population: Sequence[Genotype] | None, epochs: int) -> dict[str, float]:
+        """Pair i = (G copy i, D subnet population[i]); warm-up trains G copy 0 with random D subnets."""
+        self.Gs.train()
+        self.D.train()
+
+        def pick():
+            if population is None:
+                i, d = 0, self.space.sample(self.rng)
+            else:
+                i = self.rng.randrange(len(population))
+                d = population[i]
+            return self.Gs[i], self.D, self.opt_gs[i], self.opt_d, None, (lambda x: self.D(x, d))
+
+        stats = self._loop(epochs, pick)
+        if population is None:  # after warm-up every pair starts from the warmed-up G
+            self.reset_generators(0)
+        return stats
+
+    def generator(self, index: int) -> nn.Module:
+        return self.Gs[index]
+
+    def reset_generators(self, best: int) -> None:
+        """Weight resetting: every G copy (and its optimiser state) becomes the best pair's."""
+        state = copy.deepcopy(self.Gs[best].state_dict())
+        opt_state = copy.deepcopy(self.opt_gs[best].state_dict())
+        for i, g in enumerate(self.Gs):
+            if i != best:
+                g.load_state_dict(state)
+                self.opt_gs[i].load_state_dict(opt_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"Gs": self.Gs.state_dict(), "D": self.D.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "opt_gs": [o.state_dict() for o in self.opt_gs], "rng": self._rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.Gs.load_state_dict(state["Gs"])
+        self.D.load_state_dict(state["D"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        for opt, s in zip(self.opt_gs, state["opt_gs"]):
+            opt.load_state_dict(s)
+        self._load_rng_state(state["rng"])

@@ -1,0 +1,151 @@
+"""Epoch loop for one fixed (G, D) pair: plain PyTorch, driven by the Tune trainable or a script.
+
+Keeping this free of Ray means the same loop runs in a unit test, in a Tune trial and in a
+benchmark; the trainable only adds reporting and checkpoint plumbing around it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from raynas.build import build_discriminator, build_generator, latent_dim_of
+from raynas.config import RaynasConfig
+from raynas.data import load_images, make_batch_source
+from raynas.device import Precision, resolve_device
+from raynas.gan.checkpoint import capture_rng_state, restore_rng_state
+from raynas.gan.ema import EMA
+from raynas.gan.step import StepConfig, gan_train_step, make_optimizers, sample_latent
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _switch(value: str) -> str | bool:
+    return "auto" if value == "auto" else value == "true"
+
+
+def precision_for(cfg: RaynasConfig, device: torch.device) -> Precision:
+    return Precision.for_device(device, _switch(cfg.train.amp), _switch(cfg.train.channels_last))
+
+
+def param_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class GANTrainer:
+    """Owns G, D, EMA-G, optimisers and the real-data source of one training run."""
+
+    def __init__(self, cfg: RaynasConfig, device: torch.device | None = None):
+        self.cfg = cfg
+        self.device = device or resolve_device(cfg.train.device)
+        self.precision = precision_for(cfg, self.device)
+        seed_everything(cfg.train.seed)
+        d = cfg.data
+        images = load_images(d.name, d.split, root=d.root, resolution=d.resolution, channels=d.channels,
+                             limit=d.limit)
+        self.num_images = len(images)
+        self.real = make_batch_source(images, self.device, mode=d.loader, batch_size=cfg.train.dis_batch_size,
+                                      num_workers=d.num_workers, seed=cfg.train.seed,
+                                      channels_last=self.precision.channels_last)
+        self.G = self.precision.prepare(build_generator(cfg.model, d))
+        self.D = self.precision.prepare(build_discriminator(cfg.model, d))
+        self.latent_dim = latent_dim_of(self.G, cfg.model.latent_dim)
+        t = cfg.train
+        self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), t.lr_g, t.lr_d,
+                                                 betas=(t.beta1, t.beta2))
+        self.ema = EMA(self.G, t.ema_decay)
+        self.step_cfg = StepConfig(gen_batch_size=t.gen_batch_size, dis_batch_size=t.dis_batch_size,
+                                   n_critic=t.n_critic, latent_dim=self.latent_dim)
+        self.iters_per_epoch = t.iters_per_epoch or max(1, self.num_images // t.dis_batch_size)
+        self.epoch = 0
+        self.step = 0
+        self.fixed_z = sample_latent(64, self.latent_dim, self.device,
+                                     torch.Generator(device="cpu").manual_seed(t.seed + 1))
+
+    # ------------------------------------------------------------------ training
+    def train_epoch(self, progress: bool = False) -> dict[str, float]:
+        """One epoch of ``iters_per_epoch`` discriminator steps; returns mean losses and throughput."""
+        self.G.train()
+        self.D.train()
+        sums = {"d_loss": 0.0, "g_loss": 0.0}
+        g_updates = 0
+        start = time.perf_counter()
+        iterator: Any = range(self.iters_per_epoch)
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(iterator, desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}", leave=False)
+        for _ in iterator:
+            out = gan_train_step(self.G, self.D, self.opt_g, self.opt_d, self.real, self.step_cfg,
+                                 step=self.step, precision=self.precision, ema=self.ema)
+            sums["d_loss"] += out["d_loss"]
+            if out.get("g_loss") is not None:
+                sums["g_loss"] += out["g_loss"]
+                g_updates += 1
+            self.step += 1
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        images = self.iters_per_epoch * self.step_cfg.dis_batch_size
+        return {
+            "epoch": self.epoch,
+            "d_loss": sums["d_loss"] / self.iters_per_epoch,
+            "g_loss": sums["g_loss"] / max(1, g_updates),
+            "train_seconds": seconds,
+            "images_per_s": images / max(seconds, 1e-9),
+        }
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, progress: bool = False):
+        """IS/FID/KID of the EMA generator on the configured protocol."""
+        from raynas.metrics import DatasetSource, evaluate_generator
+
+        e, d = self.cfg.eval, self.cfg.data
+        real = DatasetSource(d.name, e.real_split, root=d.root, resolution=d.resolution, channels=d.channels)
+        return evaluate_generator(self.ema.module, self.latent_dim, real, metrics=e.metrics, protocol=e.protocol,
+                                  num_samples=e.num_samples or None, extractor=e.extractor,
+                                  inception_weights=e.inception_weights, device=self.device,
+                                  batch_size=e.batch_size, progress=progress)
+
+    @torch.no_grad()
+    def sample_grid(self, n: int = 64) -> torch.Tensor:
+        """EMA-G samples for the fixed latent batch, in [0, 1] for image logging."""
+        g = self.ema.module
+        with self.precision.autocast():
+            x = g(self.fixed_z[:n])
+        return (x.float().clamp(-1, 1) + 1) / 2
+
+    def params(self) -> dict[str, int]:
+        return {"params_g": param_count(self.G), "params_d": param_count(self.D)}
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "G": self.G.state_dict(),
+            "G_ema": self.ema.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "rng": capture_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.ema.load_state_dict(state["G_ema"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        restore_rng_state(state["rng"])

@@ -1,0 +1,1 @@
+"""Networks: the op zoo, fixed baselines, search cells and supernets (plain PyTorch, no Ray)."""

@@ -1,0 +1,115 @@
+"""Size and cost of networks: parameter counts, FLOPs per image, and a per-cell architecture summary.
+
+FLOPs follow ``torch.utils.flop_counter.FlopCounterMode``: a multiply-add counts as **2 FLOPs**, and
+only matrix products and convolutions are counted (element-wise ops, pooling, interpolation,
+normalisation and activations are not). Many NAS papers quote multiply-adds (MACs) as "FLOPs":
+halve our number to compare with those. ``count_flops`` reports the cost of *one image*: it counts a batch of
+two and a batch of one and returns the difference, so work that does not scale with the batch (the
+spectral-norm σ of every weight) is excluded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from raynas.nn.registry import build_network
+from raynas.spaces.genotype import Genotype
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of trainable-or-not parameters (shared parameters counted once; buffers excluded)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def _flops(module: nn.Module, x: torch.Tensor) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        module(x)
+    return int(counter.get_total_flops())
+
+
+def count_flops(module: nn.Module, example_input: torch.Tensor) -> int:
+    """Forward FLOPs per image (2 per multiply-add; see the module docstring).
+
+    Runs in eval mode under ``no_grad`` and restores every submodule's train/eval flag, so BN
+    statistics and spectral-norm vectors are left untouched.
+    """
+    one = example_input[:1]
+    flags = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            per_two = _flops(module, torch.cat([one, one]))
+            per_one = _flops(module, one)
+    finally:
+        for m, training in flags:
+            m.training = training
+    return per_two - per_one
+
+
+def _example_input(net: nn.Module, resolution: int, channels: int) -> torch.Tensor:
+    device = next(iter(net.parameters())).device
+    latent_dim = getattr(net, "latent_dim", None)
+    if isinstance(latent_dim, int):  # a generator: latents in
+        return torch.randn(1, latent_dim, device=device)
+    return torch.randn(1, channels, resolution, resolution, device=device)
+
+
+def summarize(genotype: Genotype, *, resolution: int, channels: int, width: int | None = None,
+              latent_dim: int | None = None, **build_kwargs: Any) -> dict[str, Any]:
+    """Build ``genotype``'s derived network and describe it (``raynas arch show``).
+
+    Keys: ``space``, ``resolution``, ``channels``, ``width`` (as given; ``None`` = the builder's
+    default), ``params``, ``flops`` (per image, 2 per multiply-add), ``cells`` (per cell: ``index``,
+    ``ops`` = the genotype cell by edge group, ``params``, and ``downsample`` where the network has
+    that setting), ``other_params`` (everything outside the cells: latent projections, stem, to_rgb,
+    head).
+    """
+    genotype.validate()
+    net = build_network(genotype, resolution=resolution, channels=channels, width=width,
+                        latent_dim=latent_dim, **build_kwargs)
+    params = count_params(net)
+    flops = count_flops(net, _example_input(net, resolution, channels))
+    cell_modules = list(getattr(net, "cells", []))
+    downsample = getattr(net, "downsample", None)
+    cells: list[dict[str, Any]] = []
+    for i, cell in enumerate(genotype.cells):
+        entry: dict[str, Any] = {"index": i, "ops": cell.to_dict(),
+                                 "params": count_params(cell_modules[i]) if i < len(cell_modules) else None}
+        if isinstance(downsample, tuple) and i < len(downsample):
+            entry["downsample"] = bool(downsample[i])
+        cells.append(entry)
+    in_cells = sum(c["params"] or 0 for c in cells)
+    return {"space": genotype.space, "resolution": resolution, "channels": channels, "width": width,
+            "params": params, "flops": flops, "cells": cells, "other_params": params - in_cells}
+
+
+def _human(n: float, unit: str = "") -> str:
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {suffix}{unit}"
+    return f"{n:.0f} {unit}".rstrip()
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A human-readable table of a ``summarize`` result."""
+    width = summary.get("width")
+    head = (f"{summary['space']}  {summary['resolution']}x{summary['resolution']}, {summary['channels']} channel(s), "
+            f"width {width if width is not None else 'default'}")
+    lines = [head,
+             f"params {summary['params']:,} ({_human(summary['params'])})   "
+             f"FLOPs/image {summary['flops']:,} ({_human(summary['flops'])}; 2 per multiply-add)",
+             "",
+             f"{'cell':<6}{'params':>14}  ops"]
+    for c in summary["cells"]:
+        ops = " | ".join(f"{g}: {', '.join(o) if o else '-'}" for g, o in c["ops"].items())
+        if c.get("downsample") is False:
+            ops += "   (no down-sampling: down edges unused)"
+        p = f"{c['params']:,}" if c["params"] is not None else "?"
+        lines.append(f"{c['index']:<6}{p:>14}  {ops}")
+    lines.append(f"{'other':<6}{summary['other_params']:>14,}  (latent/stem, to_rgb/head)")
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""Plots drawn from a run's Parquet results (``raynas report RUN_DIR``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from raynas.results import RunDir, pareto_front  # noqa: E402
+
+
+def _numeric(df: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(dtype=float)
+
+
+def draw_training_curves(df: pd.DataFrame, out: Path) -> Path | None:
+    """Losses and IS/FID against epoch, one line per trial."""
+    if "epoch" not in df or df["epoch"].isna().all():
+        return None
+    panels = [c for c in ("d_loss", "g_loss", "is_mean", "fid", "kid_mean")
+              if c in df and _numeric(df, c).notna().any()]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    groups = list(df.groupby("candidate_id")) if "candidate_id" in df else [("run", df)]
+    for ax, col in zip(axes[0], panels):
+        for name, g in groups:
+            g = g.assign(_v=_numeric(g, col)).dropna(subset=["_v"]).sort_values("epoch")
+            ax.plot(g["epoch"], g["_v"], marker="o", ms=3, label=str(name)[:12])
+        ax.set_xlabel("epoch")
+        ax.set_title(col)
+        ax.grid(alpha=0.3)
+    if len(groups) > 1:
+        axes[0][-1].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean") -> Path | None:
+    """All evaluated candidates (colour = round), the final round's Pareto front highlighted."""
+    if x not in df or y not in df or "round" not in df:
+        return None
+    d = df.assign(_x=_numeric(df, x), _y=_numeric(df, y), _r=_numeric(df, "round")).dropna(subset=["_x", "_y"])
+    if d.empty:
+        return None
+    stages = sorted(d["stage"].dropna().unique()) if "stage" in d else [None]
+    fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages), 4.2), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        s = d if stage is None else d[d["stage"] == stage]
+        sc = ax.scatter(s["_x"], s["_y"], c=s["_r"], cmap="viridis", s=14, alpha=0.7)
+        last = s[s["_r"] == s["_r"].max()]
+        front = pareto_front(last, [(x, "min"), (y, "max")]).sort_values(x)
+        ax.plot(pd.to_numeric(front[x]), pd.to_numeric(front[y]), "r-o", ms=5, lw=1.2, label="final front")
+        ax.set_xlabel(f"{x} (lower is better)")
+        ax.set_ylabel(f"{y} (higher is better)")
+        ax.set_title(f"{stage or 'search'}: candidates by round")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.colorbar(sc, ax=ax, label="round")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def draw_round_curves(df: pd.DataFrame, out: Path) -> Path | None:
+    """Best IS and FID per round (per stage): the search's learning curve."""
+    if "round" not in df or _numeric(df, "round").isna().all():
+        return None
+    d = df.assign(_r=_numeric(df, "round"), _is=_numeric(df, "is_mean"), _fid=_numeric(df, "fid"))
+    d = d.dropna(subset=["_r"])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for stage, s in d.groupby("stage") if "stage" in d else [("search", d)]:
+        best = s.groupby("_r").agg(best_is=("_is", "max"), best_fid=("_fid", "min")).reset_index()
+        axes[0].plot(best["_r"], best["best_is"], marker="o", label=str(stage))
+        axes[1].plot(best["_r"], best["best_fid"], marker="o", label=str(stage))
+    for ax, title in zip(axes, ("best IS per round", "best FID per round")):
+        ax.set_xlabel("round")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def draw_run_plots(run: RunDir) -> list[Path]:
+    """Every plot that the run's results support, written to RUN_DIR/plots."""
+    df = run.read()
+    plots = run.path / "plots"
+    plots.mkdir(exist_ok=True)
+    made = []
+    if df.empty:
+        return made
+    has_rounds = "round" in df and _numeric(df, "round").notna().any()
+    if has_rounds:
+        made += [draw_pareto(df, plots / "pareto.png"), draw_round_curves(df, plots / "rounds.png")]
+    else:
+        made.append(draw_training_curves(df, plots / "curves.png"))
+    for name in ("best_G.json", "best_D.json"):
+        if (run.path / name).is_file():
+            from raynas.spaces import Genotype
+            from raynas.spaces.draw import draw_genotype
+
+            made.append(draw_genotype(Genotype.load(run.path / name), plots / name.replace(".json", ".png")))
+    return [Path(p) for p in made if p is not None]

@@ -1,0 +1,298 @@
+"""Run directories: resolved config, provenance and an append-only Parquet results table.
+
+Each ``append`` writes a brand-new ``results/part-*.parquet`` (temporary file, fsync, rename), so
+concurrent writers (Ray trials) never collide and a crash can at worst lose the rows being
+written, never earlier ones. ``read`` unions all parts, tolerating columns that differ by part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import socket
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from raynas.errors import RunDirError
+
+RESULT_COLUMNS = [
+    "run_id", "method", "stage", "epoch", "round", "candidate_id", "genotype", "params",
+    "is_mean", "is_std", "fid", "kid_mean", "kid_std", "extractor", "num_samples", "wall_seconds", "device",
+]
+
+CONFIG_FILE = "config.yaml"
+META_FILE = "run.json"
+_PART_GLOB = "part-*.parquet"
+
+# distribution name -> key in run.json; looked up through package metadata so nothing is imported
+_VERSIONED = {
+    "torch": "torch", "torchvision": "torchvision", "ray": "ray", "pymoo": "pymoo",
+    "torch-fidelity": "torch_fidelity", "numpy": "numpy", "pandas": "pandas", "pyarrow": "pyarrow",
+}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of python and the libraries that change results; None for any not installed."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for dist, key in _VERSIONED.items():
+        try:
+            versions[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[key] = None
+    try:
+        from raynas import __version__
+
+        versions["raynas"] = __version__
+    except ImportError:  # pragma: no cover - raynas is always importable here
+        versions["raynas"] = None
+    return versions
+
+
+def _plain(obj: Any) -> Any:
+    """Turn configs (dataclasses, tuples, paths, numpy scalars) into YAML/JSON-safe builtins."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _plain(dataclasses.asdict(obj))
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        try:
+            return obj.item()
+        except (ValueError, RuntimeError):
+            pass
+    return str(obj)
+
+
+def _cell(value: Any) -> Any:
+    """Normalise one result value for Parquet: genotypes and containers become JSON strings."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "to_json") and callable(value.to_json):
+        return value.to_json()
+    if isinstance(value, (Mapping, list, tuple)):
+        return json.dumps(_plain(value), sort_keys=True)
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):
+            pass
+    return str(value)
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class RunDir:
+    """One run's folder: config.yaml, run.json, results/, checkpoints/, tensorboard/, plots/."""
+
+    _lock = threading.Lock()
+    _last_ns = 0
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def results_dir(self) -> Path:
+        return self.path / "results"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / "tensorboard"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path / META_FILE
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ create / open
+    @classmethod
+    def create(cls, output_dir: str | os.PathLike, name: str, *, config: Any, seed: int, preset: str,
+               device: str, exist_ok: bool = False) -> RunDir:
+        """Make ``output_dir/name`` and record the resolved config and provenance in it.
+
+        An existing non-empty folder is refused (results must not mix runs) unless ``exist_ok``
+        and it already is a run directory, which is then reopened unchanged.
+        """
+        import yaml
+
+        if not name or name in (".", "..") or "/" in name or os.sep in name:
+            raise RunDirError(f"Invalid run name {name!r}: use a plain folder name such as 'cifar10-eagan' "
+                              "(--set run.name=...).")
+        path = Path(output_dir) / name
+        if path.exists():
+            if not path.is_dir():
+                raise RunDirError(f"Cannot create run directory {path}: a file with that name is in the way. "
+                                  "Remove it or choose another --set run.name=...")
+            if (path / META_FILE).is_file() and exist_ok:
+                return cls.open(path)
+            if any(path.iterdir()):
+                raise RunDirError(f"Run directory {path} already exists and is not empty. Choose another "
+                                  "name (--set run.name=...), delete it, or resume it with --resume.")
+        run = cls(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            for d in (run.results_dir, run.checkpoints_dir, run.tensorboard_dir, run.plots_dir):
+                d.mkdir(exist_ok=True)
+            cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
+            _write_atomic(run.config_path, lambda f: f.write(cfg_text.encode()))
+            meta = {
+                "run_id": name,
+                "seed": int(seed),
+                "preset": preset,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "hostname": socket.gethostname(),
+                "device": str(device),
+                "versions": package_versions(),
+            }
+            meta_text = json.dumps(meta, indent=2) + "\n"
+            _write_atomic(run.meta_path, lambda f: f.write(meta_text.encode()))
+        except OSError as e:
+            raise RunDirError(f"Cannot create run directory {path}: {e.strerror or e}. Choose a writable "
+                              "output folder with --set run.output_dir=PATH.") from e
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> RunDir:
+        """Reopen an existing run directory (it must contain run.json)."""
+        p = Path(path)
+        if not p.is_dir():
+            raise RunDirError(f"{p} is not a directory. Pass the run directory printed when the run "
+                              "started (e.g. runs/quickstart-20250101-120000).")
+        if not (p / META_FILE).is_file():
+            raise RunDirError(f"{p} is not a raynas run directory (no {META_FILE}). Pass the folder that "
+                              f"holds {CONFIG_FILE}, {META_FILE} and results/.")
+        return cls(p)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The contents of run.json (seed, preset, versions, device ...)."""
+        try:
+            return json.loads(self.meta_path.read_text())
+        except (OSError, ValueError) as e:
+            raise RunDirError(f"Cannot read {self.meta_path}: {e}. The run directory is damaged.") from e
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config as saved in config.yaml."""
+        import yaml
+
+        try:
+            return yaml.safe_load(self.config_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise RunDirError(f"Cannot read {self.config_path}: {e}. The run directory is damaged.") from e
+
+    # ------------------------------------------------------------------ results
+    @classmethod
+    def _stamp(cls) -> str:
+        """Strictly increasing nanosecond stamp within a process, so part names sort by write order."""
+        with cls._lock:
+            ns = max(time.time_ns(), cls._last_ns + 1)
+            cls._last_ns = ns
+        return f"{ns:020d}"
+
+    def append(self, rows: list[dict[str, Any]]) -> Path | None:
+        """Write ``rows`` as a new Parquet part; returns its path (None when ``rows`` is empty)."""
+        if not rows:
+            return None
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        records = []
+        for row in rows:
+            rec = {str(k): _cell(v) for k, v in row.items()}
+            rec.setdefault("run_id", self.name)
+            records.append(rec)
+        df = pd.DataFrame.from_records(records)
+        try:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise ValueError(f"Result rows have a column with mixed, unconvertible types: {e}") from e
+        part = self.results_dir / f"part-{self._stamp()}-{uuid.uuid4().hex[:12]}.parquet"
+        try:
+            self.results_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(part, lambda f: pq.write_table(table, f))
+        except OSError as e:
+            raise RunDirError(f"Cannot write results to {self.results_dir}: {e.strerror or e}. "
+                              "Check free disk space and permissions; earlier results are untouched.") from e
+        return part
+
+    def parts(self) -> list[Path]:
+        """Finished result files in write order (temporary files from a crash are ignored)."""
+        if not self.results_dir.is_dir():
+            return []
+        return sorted(self.results_dir.glob(_PART_GLOB))
+
+    def read(self, *, require_rows: bool = False) -> pd.DataFrame:
+        """All result rows as one table; every RESULT_COLUMNS column is present (NaN when unknown)."""
+        import pyarrow.parquet as pq
+
+        frames = []
+        for part in self.parts():
+            try:
+                frames.append(pq.read_table(part).to_pandas())
+            except Exception as e:  # a damaged part must not hide every other result
+                warnings.warn(f"Skipping unreadable results file {part}: {e}", RuntimeWarning, stacklevel=2)
+        frames = [f for f in frames if len(f)]
+        if frames:
+            with warnings.catch_warnings():
+                # pandas warns about all-NA columns in concat; the union of columns is what we want
+                warnings.simplefilter("ignore", FutureWarning)
+                df = pd.concat(frames, ignore_index=True, sort=False)
+        else:
+            df = pd.DataFrame()
+        if require_rows and df.empty:
+            raise RunDirError(f"Run directory {self.path} has no results yet "
+                              f"(nothing in {self.results_dir}). Results appear after the first "
+                              "evaluated candidate or epoch.")
+        for col in RESULT_COLUMNS:
+            if col not in df.columns:
+                df[col] = math.nan if len(df) else pd.Series(dtype="float64")
+        ordered = RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS]
+        return df[ordered]

@@ -1,0 +1,214 @@
+"""Genotypes are data: frozen, hashable, JSON by op *names*.
+
+A ``Genotype`` is a space name plus one ``Cell`` per cell; a cell maps an edge group ("up",
+"normal", "down", "skip", ...) to the op name chosen on each edge of that group. A ``SearchSpace``
+knows the layout (which groups, how many edges, which candidates) and the constraints; integer
+encodings exist only for searchers (``encode`` / ``decode``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raynas.errors import GenotypeError
+
+
+@dataclass(frozen=True)
+class Cell:
+    groups: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def __getitem__(self, group: str) -> tuple[str, ...]:
+        for name, ops in self.groups:
+            if name == group:
+                return ops
+        raise KeyError(group)
+
+    def get(self, group: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        try:
+            return self[group]
+        except KeyError:
+            return default
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {name: list(ops) for name, ops in self.groups}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Sequence[str]]) -> Cell:
+        return cls(tuple((str(k), tuple(str(o) for o in v)) for k, v in d.items()))
+
+
+@dataclass(frozen=True)
+class Genotype:
+    space: str
+    cells: tuple[Cell, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "cells": [c.to_dict() for c in self.cells]}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Genotype:
+        if not isinstance(d, dict) or "space" not in d or "cells" not in d:
+            raise GenotypeError('a genotype is a JSON object like {"space": "eagan-g", "cells": [...]}; '
+                                f"got {str(d)[:120]}")
+        cells = d["cells"]
+        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+            raise GenotypeError("genotype 'cells' must be a list of objects mapping edge groups to op-name lists")
+        for i, c in enumerate(cells):
+            for k, v in c.items():
+                if not isinstance(v, list) or not all(isinstance(o, str) for o in v):
+                    raise GenotypeError(f"cell {i} group {k!r} must be a list of op names, got {v!r}")
+        return cls(str(d["space"]), tuple(Cell.from_dict(c) for c in cells))
+
+    @classmethod
+    def from_json(cls, text: str) -> Genotype:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GenotypeError(f"genotype is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Genotype:
+        """Read and validate a genotype file."""
+        p = Path(path)
+        if not p.is_file():
+            raise GenotypeError(f"genotype file {p} does not exist; pass the path of a JSON genotype "
+                                "(e.g. best_G.json from a search run directory)")
+        g = cls.from_json(p.read_text())
+        g.validate()
+        return g
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(indent=2) + "\n")
+
+    def validate(self) -> Genotype:
+        get_space(self.space).validate(self)
+        return self
+
+
+@dataclass(frozen=True)
+class EdgeGroup:
+    """``count`` edges named ``group`` in one cell, each choosing among ``candidates``."""
+
+    group: str
+    count: int
+    candidates: tuple[str, ...]
+
+
+class SearchSpace:
+    """Layout + constraints of one space. Subclasses set ``name``/``layout`` and may override
+    ``check_cell`` (raise ``GenotypeError`` naming the edge) and ``repair_cell``."""
+
+    name: str = ""
+    layout: tuple[tuple[EdgeGroup, ...], ...] = ()
+
+    # ------------------------------------------------------------ edges and encodings
+    def edges(self) -> list[tuple[int, str, int, tuple[str, ...]]]:
+        """Flattened (cell, group, position, candidates) in encoding order."""
+        return [(ci, eg.group, j, eg.candidates)
+                for ci, cell in enumerate(self.layout) for eg in cell for j in range(eg.count)]
+
+    def edge_names(self) -> list[str]:
+        return [f"cell{ci}.{g}[{j}]" for ci, g, j, _ in self.edges()]
+
+    def n_choices(self) -> list[int]:
+        return [len(c) for *_, c in self.edges()]
+
+    def encode(self, g: Genotype) -> list[int]:
+        self.validate(g)
+        return [cands.index(g.cells[ci][grp][j]) for ci, grp, j, cands in self.edges()]
+
+    def decode(self, vector: Sequence[int]) -> Genotype:
+        edges = self.edges()
+        if len(vector) != len(edges):
+            raise GenotypeError(f"{self.name}: expected {len(edges)} integers, got {len(vector)}")
+        cells: list[list[tuple[str, list[str]]]] = [[(eg.group, []) for eg in cell] for cell in self.layout]
+        k = 0
+        for ci, cell in enumerate(self.layout):
+            for gi, eg in enumerate(cell):
+                for _ in range(eg.count):
+                    idx = int(vector[k])
+                    if not 0 <= idx < len(eg.candidates):
+                        raise GenotypeError(f"{self.name}: {self.edge_names()[k]} index {idx} out of range")
+                    cells[ci][gi][1].append(eg.candidates[idx])
+                    k += 1
+        return Genotype(self.name, tuple(Cell(tuple((n, tuple(ops)) for n, ops in c)) for c in cells))
+
+    # ------------------------------------------------------------ validation
+    def validate(self, g: Genotype) -> None:
+        if g.space != self.name:
+            raise GenotypeError(f"genotype is for space {g.space!r}, expected {self.name!r}")
+        if len(g.cells) != len(self.layout):
+            raise GenotypeError(f"{self.name} has {len(self.layout)} cells, the genotype has {len(g.cells)}")
+        for ci, (cell, spec) in enumerate(zip(g.cells, self.layout)):
+            want = {eg.group for eg in spec}
+            have = {name for name, _ in cell.groups}
+            if have != want:
+                raise GenotypeError(f"cell {ci}: edge groups {sorted(have)} but {self.name} needs {sorted(want)}")
+            for eg in spec:
+                ops = cell[eg.group]
+                if len(ops) != eg.count:
+                    raise GenotypeError(f"cell {ci} group {eg.group!r}: {eg.count} edges expected, got {len(ops)}")
+                for j, op in enumerate(ops):
+                    if op not in eg.candidates:
+                        raise GenotypeError(f"cell {ci} edge {eg.group}[{j}]: unknown op {op!r}; "
+                                            f"valid: {', '.join(eg.candidates)}")
+            self.check_cell(ci, cell)
+
+    def check_cell(self, index: int, cell: Cell) -> None:
+        """Space constraints; raise GenotypeError naming the cell and edges."""
+
+    def is_valid(self, vector: Sequence[int]) -> bool:
+        try:
+            self.validate(self.decode(vector))
+        except GenotypeError:
+            return False
+        return True
+
+    # ------------------------------------------------------------ repair and sampling
+    def repair(self, vector: Sequence[int], rng: random.Random | None = None) -> list[int]:
+        """Smallest change that makes ``vector`` valid: re-draw offending edges until it is."""
+        rng = rng or random.Random(0)
+        v = [int(x) for x in vector]
+        edges = self.edges()
+        for _ in range(1000):
+            if self.is_valid(v):
+                return v
+            bad = self.violating_edges(v)
+            for k in bad:
+                v[k] = rng.randrange(len(edges[k][3]))
+        raise GenotypeError(f"{self.name}: could not repair {list(vector)}")
+
+    def violating_edges(self, vector: Sequence[int]) -> list[int]:
+        """Indices of edges involved in a broken constraint (default: every edge)."""
+        return list(range(len(vector)))
+
+    def sample(self, rng: random.Random) -> Genotype:
+        v = [rng.randrange(n) for n in self.n_choices()]
+        return self.decode(self.repair(v, rng))
+
+
+_SPACES: dict[str, SearchSpace] = {}
+
+
+def register_space(space: SearchSpace) -> SearchSpace:
+    _SPACES[space.name] = space
+    return space
+
+
+def get_space(name: str) -> SearchSpace:
+    if name not in _SPACES:
+        from raynas.spaces import load_builtin_spaces
+
+        load_builtin_spaces()
+    if name not in _SPACES:
+        raise GenotypeError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(_SPACES))}")
+    return _SPACES[name]

@@ -1,0 +1,40 @@
+"""Shared fixtures: one Ray instance for the whole session, offline mode, small thread pools."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Tests never touch the network: dataset downloads are skipped and fail fast.
+os.environ.setdefault("RAYNAS_OFFLINE", "1")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _metrics_cache(tmp_path_factory):
+    """Real-statistics cache in a temp dir so tests never see a developer's cache."""
+    path = tmp_path_factory.mktemp("raynas-cache")
+    os.environ["RAYNAS_CACHE"] = str(path)
+    yield path
+
+
+@pytest.fixture(scope="session")
+def ray_session(_metrics_cache):
+    """One local Ray (num_cpus=2) shared by every test that needs it; ray.init costs ~7 s."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+                 runtime_env={"env_vars": {"RAYNAS_OFFLINE": "1", "RAYNAS_CACHE": os.environ["RAYNAS_CACHE"],
+                                           "PYTHONPATH": str(ROOT)}})
+    yield ray
+    ray.shutdown()

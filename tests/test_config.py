@@ -1,0 +1,80 @@
+"""Config loading: presets, overrides, and clear errors for every kind of bad value."""
+
+import pytest
+
+from raynas.config import (
+    RaynasConfig,
+    apply_overrides,
+    describe_keys,
+    from_dict,
+    list_presets,
+    load_config,
+    to_dict,
+)
+from raynas.errors import ConfigError
+
+
+def test_presets_load_and_round_trip():
+    assert {"quickstart", "sngan-cifar10"} <= set(list_presets())
+    for name in list_presets():
+        cfg = load_config(name)
+        assert cfg.preset == name
+        assert from_dict(RaynasConfig, to_dict(cfg)) == cfg
+
+
+def test_overrides_are_typed():
+    cfg = load_config("quickstart", ["train.epochs=7", "train.lr_g=1e-3", "eval.metrics=fid,kid",
+                                     "data.root=/tmp/x"])
+    assert cfg.train.epochs == 7 and isinstance(cfg.train.epochs, int)
+    assert cfg.train.lr_g == pytest.approx(1e-3)
+    assert cfg.eval.metrics == ("fid", "kid")
+    assert cfg.data.root == "/tmp/x"
+
+
+def test_apply_overrides_does_not_mutate_input():
+    base = {"train": {"epochs": 1}}
+    out = apply_overrides(base, ["train.epochs=2"])
+    assert base["train"]["epochs"] == 1 and out["train"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("train.epoch=3", "valid keys are:"),
+    ("trian.epochs=3", "valid keys are:"),
+    ("train.epochs=abc", "expected an integer"),
+    ("train.epochs=0", "below the minimum 1"),
+    ("train.lr_g=2.0", "above the maximum"),
+    ("data.name=imagenet", "choose one of"),
+    ("data.channels=2", "choose one of"),
+    ("train", "section.key=value"),
+])
+def test_bad_values_raise_clear_errors(override, fragment):
+    with pytest.raises(ConfigError) as info:
+        load_config("quickstart", [override])
+    assert fragment in str(info.value)
+
+
+def test_unknown_key_lists_valid_ones():
+    with pytest.raises(ConfigError) as info:
+        load_config("quickstart", ["train.epoch=3"])
+    msg = str(info.value)
+    assert "train.epoch" in msg and "epochs" in msg and "n_critic" in msg
+
+
+def test_unknown_preset_lists_presets():
+    with pytest.raises(ConfigError) as info:
+        load_config("no-such-preset")
+    assert "quickstart" in str(info.value)
+
+
+def test_describe_keys_covers_nested_fields():
+    keys = describe_keys()
+    assert any(k.startswith("train.epochs = ") for k in keys)
+    assert any(k.startswith("eval.protocol = ") for k in keys)
+
+
+def test_list_items_are_checked():
+    with pytest.raises(ConfigError) as info:
+        load_config("quickstart", ["eval.metrics=fid,lpips"])
+    assert "lpips" in str(info.value) and "choose one of" in str(info.value)
+    with pytest.raises(ConfigError):
+        load_config("quickstart", ["eagan.stages=[]"])

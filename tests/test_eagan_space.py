@@ -1,0 +1,198 @@
+"""The eagan-g / eagan-d search spaces: JSON, validation, constraints, repair, encodings, edges."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from raynas.errors import GenotypeError
+from raynas.nn import ops
+from raynas.spaces import get_space
+from raynas.spaces.eagan import (
+    D_SPACE,
+    DOWN_CANDIDATES,
+    EAGAN_CIFAR10_G,
+    G_SPACE,
+    NORMAL_CANDIDATES,
+    UP_CANDIDATES,
+)
+from raynas.spaces.genotype import Genotype
+
+
+def g_dict(cells: list[tuple[list[str], list[str]]]) -> dict:
+    return {"space": "eagan-g", "cells": [{"up": u, "normal": n} for u, n in cells]}
+
+
+def d_dict(cells: list[tuple[list[str], list[str]]]) -> dict:
+    return {"space": "eagan-d", "cells": [{"normal": n, "down": dn} for n, dn in cells]}
+
+
+VALID_G = [(["bilinear", "nearest"], ["conv_3x3", "none", "none", "skip_connect", "conv_1x1"])] * 3
+VALID_D = [(["conv_3x3", "none", "skip_connect", "none", "conv_1x1"], ["avg_pool", "conv_3x3"])] * 3
+
+
+def test_registered_and_layout():
+    assert get_space("eagan-g") is G_SPACE and get_space("eagan-d") is D_SPACE
+    assert G_SPACE.n_choices() == [3, 3, 7, 7, 7, 7, 7] * 3
+    assert D_SPACE.n_choices() == [7, 7, 7, 7, 7, 6, 6] * 3
+
+
+def test_candidates_come_from_the_op_zoo_without_sep_conv():
+    assert set(UP_CANDIDATES) == set(ops.UP_OPS)
+    assert set(DOWN_CANDIDATES) == set(ops.DOWN_OPS)
+    assert set(NORMAL_CANDIDATES) <= set(ops.NORMAL_OPS)
+    assert not any(n.startswith("sep_conv") for n in NORMAL_CANDIDATES)
+    assert len(NORMAL_CANDIDATES) == 7
+
+
+def test_json_round_trip_matches_issue_shape():
+    g = Genotype.from_dict(g_dict(VALID_G)).validate()
+    text = g.to_json()
+    assert Genotype.from_json(text) == g
+    assert g.to_dict()["cells"][0] == {"up": ["bilinear", "nearest"],
+                                       "normal": ["conv_3x3", "none", "none", "skip_connect", "conv_1x1"]}
+    rng = random.Random(3)
+    for space in (G_SPACE, D_SPACE):
+        for _ in range(20):
+            s = space.sample(rng)
+            assert Genotype.from_json(s.to_json(indent=2)) == s
+
+
+def test_save_load(tmp_path):
+    p = tmp_path / "g.json"
+    EAGAN_CIFAR10_G.save(p)
+    assert Genotype.load(p) == EAGAN_CIFAR10_G
+
+
+@pytest.mark.parametrize(
+    ("data", "fragments"),
+    [
+        # unknown op on a normal edge (sep_conv exists in the zoo but not in this space)
+        (g_dict(VALID_G[:1] + [(["bilinear", "bilinear"], ["conv_3x3", "none", "sep_conv_3x3", "none", "none"])]
+                + VALID_G[2:]), ["cell 1", "normal[2]", "sep_conv_3x3"]),
+        (g_dict(VALID_G[:2] + [(["bicubic", "bilinear"], VALID_G[0][1])]), ["cell 2", "up[0]", "bicubic"]),
+        (d_dict(VALID_D[:2] + [(VALID_D[0][0], ["avg_pool", "nearest"])]), ["cell 2", "down[1]", "nearest"]),
+        # wrong edge counts
+        (g_dict([(["bilinear", "bilinear", "nearest"], VALID_G[0][1])] + VALID_G[1:]), ["cell 0", "'up'", "2 edges"]),
+        (d_dict(VALID_D[:1] + [(["conv_3x3"] * 4, ["avg_pool", "avg_pool"])] + VALID_D[2:]),
+         ["cell 1", "'normal'", "5 edges"]),
+        # broken constraints
+        (g_dict(VALID_G[:2] + [(["bilinear", "bilinear"], ["none", "none", "conv_3x3", "none", "none"])]),
+         ["cell 2", "normal[0], normal[1]", "node2"]),
+        (g_dict([(["bilinear", "bilinear"], ["conv_3x3", "none", "none", "none", "none"])] + VALID_G[1:]),
+         ["cell 0", "normal[2], normal[3], normal[4]"]),
+        (d_dict(VALID_D[:1] + [(["none", "conv_3x3", "none", "none", "none"], ["avg_pool", "avg_pool"])]
+                + VALID_D[2:]), ["cell 1", "normal[0]"]),
+        (d_dict(VALID_D[:2] + [(["conv_3x3", "none", "none", "none", "none"], ["avg_pool", "avg_pool"])]),
+         ["cell 2", "normal[1], normal[2], normal[3], normal[4]"]),
+    ],
+)
+def test_validation_names_the_bad_cell_and_edge(data, fragments):
+    g = Genotype.from_dict(data)
+    with pytest.raises(GenotypeError) as exc:
+        g.validate()
+    for f in fragments:
+        assert f in str(exc.value), (f, str(exc.value))
+
+
+def test_wrong_cell_count_and_groups():
+    with pytest.raises(GenotypeError, match="3 cells"):
+        Genotype.from_dict(g_dict(VALID_G[:2])).validate()
+    bad = d_dict(VALID_D)
+    bad["cells"][1] = {"normal": VALID_D[0][0]}  # down group missing
+    with pytest.raises(GenotypeError, match="cell 1"):
+        Genotype.from_dict(bad).validate()
+
+
+def test_encode_decode_round_trip():
+    rng = random.Random(7)
+    for space in (G_SPACE, D_SPACE):
+        for _ in range(50):
+            g = space.sample(rng)
+            v = space.encode(g)
+            assert len(v) == 21
+            assert space.decode(v) == g
+            assert space.encode(space.decode(v)) == v
+    with pytest.raises(GenotypeError, match="21 integers"):
+        G_SPACE.decode([0] * 20)
+    with pytest.raises(GenotypeError, match="out of range"):
+        G_SPACE.decode([3] + [1] * 20)  # up edges have 3 candidates
+
+
+def _index(space, cell: int, group: str, pos: int) -> int:
+    return next(k for k, (ci, g, j, _) in enumerate(space.edges()) if (ci, g, j) == (cell, group, pos))
+
+
+def test_violating_edges_are_exactly_the_constraint():
+    v = G_SPACE.encode(Genotype.from_dict(g_dict(VALID_G)))
+    none = NORMAL_CANDIDATES.index("none")
+    v[_index(G_SPACE, 1, "normal", 0)] = none  # normal[1] is already none → node2 constraint broken
+    assert G_SPACE.violating_edges(v) == [_index(G_SPACE, 1, "normal", 0), _index(G_SPACE, 1, "normal", 1)]
+    w = D_SPACE.encode(Genotype.from_dict(d_dict(VALID_D)))
+    w[_index(D_SPACE, 2, "normal", 0)] = none
+    assert D_SPACE.violating_edges(w) == [_index(D_SPACE, 2, "normal", 0)]
+    assert G_SPACE.violating_edges(G_SPACE.encode(EAGAN_CIFAR10_G)) == []
+
+
+def test_repair_touches_only_offending_edges():
+    none = NORMAL_CANDIDATES.index("none")
+    base = G_SPACE.encode(Genotype.from_dict(g_dict(VALID_G)))
+    broken = list(base)
+    for p in (2, 3, 4):
+        broken[_index(G_SPACE, 0, "normal", p)] = none
+    assert not G_SPACE.is_valid(broken)
+    fixed = G_SPACE.repair(broken, random.Random(0))
+    assert G_SPACE.is_valid(fixed)
+    changed = {k for k, (a, b) in enumerate(zip(broken, fixed)) if a != b}
+    assert changed and changed <= {_index(G_SPACE, 0, "normal", p) for p in (2, 3, 4)}
+
+
+@pytest.mark.parametrize("space", [G_SPACE, D_SPACE], ids=lambda s: s.name)
+def test_repair_always_valid_and_minimal(space):
+    rng = random.Random(11)
+    n = space.n_choices()
+    seen_invalid = 0
+    for _ in range(400):
+        # bias towards 'none' so constraints break often
+        v = [0 if rng.random() < 0.5 else rng.randrange(c) for c in n]
+        bad = set(space.violating_edges(v))
+        seen_invalid += bool(bad)
+        r = space.repair(v, rng)
+        assert space.is_valid(r)
+        assert all(a == b for k, (a, b) in enumerate(zip(v, r)) if k not in bad)
+        space.validate(space.decode(r))
+    assert seen_invalid > 50  # the test really exercised repair
+
+
+def test_sampling_is_valid_and_diverse():
+    rng = random.Random(0)
+    gs = {G_SPACE.sample(rng) for _ in range(30)}
+    assert len(gs) > 25
+    for g in gs:
+        g.validate()
+
+
+def test_paper_generator_constant():
+    g = EAGAN_CIFAR10_G.validate()
+    normals = [op for c in g.cells for op in c["normal"]]
+    assert len(normals) == 15
+    assert normals.count("none") == 6 and normals.count("skip_connect") == 3
+    assert all(op == "bilinear" for c in g.cells for op in c["up"])
+
+
+def test_edge_lists():
+    g_edges = G_SPACE.edge_list(EAGAN_CIFAR10_G)
+    assert len(g_edges) == 3 * 7 + (0 + 1 + 2)  # 7 searched edges per cell + fixed cross-scale skips
+    assert ("z", "c0.n0", "bilinear") in g_edges
+    assert ("c0.n3", "c1.n0", "bilinear") in g_edges  # cell 1's input is cell 0's output
+    assert ("c0.n0", "c0.n2", "skip_connect") in g_edges and ("c0.n1", "c0.n2", "none") in g_edges
+    assert ("c0.n2", "c2.n2", "nearest skip") in g_edges and ("c0.n2", "c1.n2", "bilinear skip") in g_edges
+    d = Genotype.from_dict(d_dict(VALID_D))
+    d_edges = D_SPACE.edge_list(d)
+    assert len(d_edges) == 21
+    assert ("stem", "c0.n1", "conv_3x3") in d_edges
+    assert ("c0.n2", "c0.n4", "avg_pool") in d_edges  # cell 0 down-samples by default
+    assert ("c1.n2", "c1.n4", "skip_connect") in d_edges  # cell 1 does not: plain sum
+    all_down = D_SPACE.edge_list(d, downsample=(True, True, True))
+    assert ("c1.n3", "c1.n4", "conv_3x3") in all_down

@@ -1,0 +1,186 @@
+"""raynas.results: run directories, append-only Parquet results, Pareto fronts, tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from raynas.errors import RunDirError
+from raynas.results import RESULT_COLUMNS, RunDir, dominates, export_csv, format_table, pareto_front
+
+
+@dataclass(frozen=True)
+class _Cfg:
+    lr: float = 2e-4
+    metrics: tuple[str, ...] = ("is", "fid")
+
+
+def _make(tmp_path, name="run1") -> RunDir:
+    return RunDir.create(str(tmp_path / "runs"), name, config={"train": _Cfg(), "preset": "quickstart"},
+                         seed=7, preset="quickstart", device="cpu")
+
+
+# ---------------------------------------------------------------------------- RunDir
+def test_create_writes_config_and_provenance(tmp_path):
+    run = _make(tmp_path)
+    assert run.path == tmp_path / "runs" / "run1"
+    for d in (run.results_dir, run.checkpoints_dir, run.tensorboard_dir, run.plots_dir):
+        assert d.is_dir()
+    cfg = yaml.safe_load((run.path / "config.yaml").read_text())
+    assert cfg == {"train": {"lr": 2e-4, "metrics": ["is", "fid"]}, "preset": "quickstart"}
+    meta = json.loads((run.path / "run.json").read_text())
+    assert meta["seed"] == 7 and meta["preset"] == "quickstart" and meta["device"] == "cpu"
+    assert meta["hostname"] and meta["created"]
+    v = meta["versions"]
+    for key in ("python", "torch", "torchvision", "ray", "pymoo", "torch_fidelity", "numpy", "pandas"):
+        assert key in v
+    import torch
+
+    assert v["torch"].split("+")[0] == torch.__version__.split("+")[0]
+    assert RunDir.open(run.path).meta == meta and run.config == cfg
+
+
+def test_create_refuses_bad_locations(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(RunDirError, match="output_dir"):
+        RunDir.create(str(blocker), "run", config={}, seed=0, preset="p", device="cpu")
+    with pytest.raises(RunDirError, match="in the way"):
+        RunDir.create(str(tmp_path), "afile", config={}, seed=0, preset="p", device="cpu")
+    _make(tmp_path)
+    with pytest.raises(RunDirError, match="already exists"):
+        _make(tmp_path)
+    assert RunDir.create(str(tmp_path / "runs"), "run1", config={}, seed=1, preset="p", device="cpu",
+                         exist_ok=True).meta["seed"] == 7  # reopened, not overwritten
+    with pytest.raises(RunDirError, match="run name"):
+        RunDir.create(str(tmp_path), "a/b", config={}, seed=0, preset="p", device="cpu")
+
+
+def test_open_rejects_non_run_dirs(tmp_path):
+    with pytest.raises(RunDirError, match="not a directory"):
+        RunDir.open(tmp_path / "missing")
+    with pytest.raises(RunDirError, match="not a raynas run directory"):
+        RunDir.open(tmp_path)
+
+
+def test_append_twice_then_read_all_rows(tmp_path):
+    run = _make(tmp_path)
+    assert run.read().empty and list(run.read().columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    with pytest.raises(RunDirError, match="no results"):
+        run.read(require_rows=True)
+    p1 = run.append([{"method": "eagan", "candidate_id": "a", "fid": 30.5, "params": 100, "genotype": [1, 2]},
+                     {"method": "eagan", "candidate_id": "b", "fid": 25.0, "params": 300}])
+    p2 = run.append([{"method": "eagan", "candidate_id": "c", "fid": 40.0, "params": 50, "rank": 1,
+                      "d_loss": np.float32(0.5)}])
+    assert run.append([]) is None
+    assert p1 != p2 and p1.parent == run.results_dir == p2.parent
+    assert sorted(run.results_dir.glob("*.parquet")) == [p1, p2]
+    df = run.read()
+    assert list(df["candidate_id"]) == ["a", "b", "c"]  # write order
+    assert list(df.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert (df["run_id"] == "run1").all()
+    assert df["fid"].tolist() == [30.5, 25.0, 40.0]
+    assert df["rank"].isna().tolist() == [True, True, False]  # union of columns
+    assert df["genotype"].iloc[0] == "[1, 2]" and pd.isna(df["genotype"].iloc[1])
+    assert df["is_mean"].isna().all()
+
+
+def test_crash_leftovers_do_not_break_read(tmp_path):
+    run = _make(tmp_path)
+    run.append([{"candidate_id": "a", "fid": 1.0}])
+    good = run.append([{"candidate_id": "b", "fid": 2.0}])
+    # a writer killed mid-write leaves a partial temporary file: it must be ignored
+    (run.results_dir / ".part-99999999999999999999-dead.parquet.1234.tmp").write_bytes(
+        good.read_bytes()[:40])
+    df = run.read()
+    assert df["candidate_id"].tolist() == ["a", "b"]
+    # a damaged finished part (disk fault) is skipped with a warning instead of hiding all rows
+    (run.results_dir / "part-99999999999999999999-bad.parquet").write_bytes(b"garbage")
+    with pytest.warns(RuntimeWarning, match="bad.parquet"):
+        df = run.read()
+    assert df["candidate_id"].tolist() == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------- Pareto
+def _brute_force(values: np.ndarray, directions: list[str]) -> set[int]:
+    keep = set()
+    for i in range(len(values)):
+        if np.isnan(values[i]).any():
+            continue
+        if not any(j != i and not np.isnan(values[j]).any() and dominates(values[j], values[i], directions)
+                   for j in range(len(values))):
+            keep.add(i)
+    return keep
+
+
+@pytest.mark.parametrize("objectives", [
+    {"fid": "min", "params": "min"},
+    {"is_mean": "max", "params": "min"},
+    [("fid", "min"), ("is_mean", "max"), ("params", "min")],
+    [("fid", "max"), ("is_mean", "max"), ("params", "max")],
+])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pareto_front_matches_brute_force(objectives, seed):
+    rng = np.random.default_rng(seed)
+    n = 120
+    df = pd.DataFrame({
+        "fid": rng.normal(size=n).round(1),      # rounding creates ties and exact duplicates
+        "is_mean": rng.normal(size=n).round(1),
+        "params": rng.integers(0, 8, size=n).astype(float),
+        "name": [f"c{i}" for i in range(n)],
+    }, index=np.arange(1000, 1000 + n))
+    df.loc[df.index[::17], "fid"] = np.nan
+    items = list(objectives.items()) if isinstance(objectives, dict) else objectives
+    cols, dirs = [c for c, _ in items], [d for _, d in items]
+    expected = _brute_force(df[cols].to_numpy(), dirs)
+    front = pareto_front(df, objectives)
+    assert {df.index.get_loc(i) for i in front.index} == expected
+    assert 0 < len(front) < n
+    assert front["fid"].notna().all() or "fid" not in cols
+
+
+def test_pareto_front_small_hand_case_and_errors():
+    df = pd.DataFrame({"fid": [10.0, 20.0, 5.0, 5.0, 30.0, np.nan],
+                       "params": [5.0, 1.0, 9.0, 9.0, 1.0, 0.0]})
+    front = pareto_front(df, {"fid": "min", "params": "min"})
+    assert sorted(front.index.tolist()) == [0, 1, 2, 3]  # 4 is dominated by 1; 5 has NaN
+    assert front["fid"].tolist() == [5.0, 5.0, 10.0, 20.0]  # sorted along the front
+    assert pareto_front(df, {"fid": "max"}).index.tolist() == [4]
+    with pytest.raises(ValueError, match="not in the results"):
+        pareto_front(df, {"missing": "min"})
+    with pytest.raises(ValueError, match="'min' or 'max'"):
+        pareto_front(df, {"fid": "lowest"})
+    assert pareto_front(df.iloc[5:], {"fid": "min"}).empty
+
+
+# ---------------------------------------------------------------------------- tables
+def test_format_table_and_csv(tmp_path):
+    df = pd.DataFrame({
+        "candidate_id": [f"c{i}" for i in range(5)],
+        "fid": [12.3456789, np.nan, 3.0, 4.5, 100.0],
+        "genotype": ["x" * 100] + ["short"] * 4,
+        "is_std": [np.nan] * 5,
+    })
+    text = format_table(df, max_rows=3)
+    lines = text.splitlines()
+    assert lines[0].split() == ["candidate_id", "genotype", "fid"]  # RESULT_COLUMNS order
+    assert "is_std" not in lines[0]  # all-empty column hidden
+    assert "12.35" in text and "..." in lines[2]
+    assert len(lines) == 2 + 3 + 1 and "2 more rows" in lines[-1]
+    assert max(len(line) for line in lines[:5]) < 100  # long genotypes are shortened
+    assert format_table(df.iloc[0:0]) == "(no results)"
+    only = format_table(df, columns=["fid"])
+    assert only.splitlines()[0].strip() == "fid" and only.splitlines()[3].strip() == "-"
+    with pytest.raises(ValueError, match="Unknown column"):
+        format_table(df, columns=["nope"])
+    out = tmp_path / "sub" / "r.csv"
+    export_csv(df, out)
+    back = pd.read_csv(out)
+    assert back["candidate_id"].tolist() == df["candidate_id"].tolist()
+    assert np.allclose(back["fid"], df["fid"], equal_nan=True)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.csv"]

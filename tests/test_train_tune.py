@@ -1,0 +1,120 @@
+"""The fixed-GAN trainable under Tune: two trials in the shared Ray, checkpoints, resume after a kill."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from raynas.config import load_config
+from raynas.errors import TrainingDiverged
+from raynas.gan.trainer import GANTrainer
+from raynas.results import RunDir
+
+TINY = [
+    "model.gf_dim=8", "model.df_dim=8", "model.latent_dim=16",
+    "train.iters_per_epoch=3", "train.gen_batch_size=8", "train.dis_batch_size=8",
+    "eval.num_samples=120", "eval.batch_size=60", "eval.every=1", "data.limit=400",
+]
+
+
+def tiny_config(tmp_path, *extra):
+    return load_config("quickstart", [*TINY, f"run.output_dir={tmp_path}", *extra])
+
+
+def make_run(cfg, name):
+    return RunDir.create(cfg.run.output_dir, name, config=cfg.to_dict(), seed=cfg.train.seed,
+                         preset=cfg.preset, device="cpu")
+
+
+@pytest.mark.slow
+def test_two_trials_report_and_checkpoint(ray_session, tmp_path):
+    from trainables.gan import train_gan
+    from trainables.launch import run_trainable
+
+    cfg = tiny_config(tmp_path, "train.epochs=2")
+    run = make_run(cfg, "two")
+    results = run_trainable(train_gan, cfg, run, resources={"cpu": 1}, num_samples=2)
+    assert len(results) == 2
+    for result in results:
+        assert result.error is None
+        assert result.metrics["epoch"] == 2
+        assert math.isfinite(result.metrics["fid"]) and result.metrics["fid"] >= 0
+        assert result.metrics["is_mean"] >= 1.0 - 1e-6
+        assert result.checkpoint is not None
+    df = run.read()
+    assert len(df) == 4
+    assert sorted(df.groupby("candidate_id")["epoch"].apply(sorted).tolist()) == [[1, 2], [1, 2]]
+    assert (df["num_samples"] == 120).all()
+    # TensorBoard got sample grids next to Tune's scalars.
+    assert list((run.path / "tune").rglob("events.out.tfevents*"))
+
+
+@pytest.mark.slow
+def test_killed_trial_resumes_from_checkpoint(ray_session, tmp_path):
+    from trainables.gan import train_gan
+    from trainables.launch import run_trainable
+
+    marker = tmp_path / "crashed.txt"
+    cfg = tiny_config(tmp_path, "train.epochs=3", "eval.every=3")
+    run = make_run(cfg, "resume")
+    results = run_trainable(train_gan, cfg, run, resources={"cpu": 1}, max_failures=1,
+                            param_space={"_crash_after_epoch": 1, "_crash_marker": str(marker)})
+    assert marker.exists(), "the worker was not killed, so nothing was resumed"
+    (result,) = list(results)
+    assert result.error is None
+    assert result.metrics["epoch"] == 3
+    # Epoch 1 ran once: the retried worker restored the epoch-1 checkpoint instead of starting over.
+    assert sorted(run.read()["epoch"].tolist()) == [1, 2, 3]
+
+
+def test_trainer_state_round_trip(tmp_path):
+    cfg = tiny_config(tmp_path, "train.epochs=2")
+    a = GANTrainer(cfg, device=torch.device("cpu"))
+    a.train_epoch()
+    state = a.state_dict()
+    b = GANTrainer(cfg, device=torch.device("cpu"))
+    b.load_state_dict(state)
+    assert b.epoch == 1 and b.step == a.step == 3
+    for (k, pa), pb in zip(a.G.state_dict().items(), b.G.state_dict().values()):
+        assert torch.equal(pa, pb), k
+    # Same RNG state after restore → the next epoch is identical on both.
+    a.load_state_dict(state)
+    b.load_state_dict(state)
+    la, lb = a.train_epoch(), b.train_epoch()
+    assert la["d_loss"] == pytest.approx(lb["d_loss"])
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_results(tmp_path):
+    from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = tiny_config(tmp_path, "train.epochs=3")
+    run = make_run(cfg, "nan")
+    trainer = GANTrainer(cfg, device=torch.device("cpu"))
+    trainer.train_epoch()
+    ckpt = run.path / "state.pt"
+    save_checkpoint(ckpt, trainer.state_dict())
+    run.append([{"epoch": 1, "d_loss": 0.5}])
+    with torch.no_grad():
+        next(trainer.D.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.train_epoch()
+    assert "loss" in str(info.value).lower()
+    assert load_checkpoint(ckpt)["epoch"] == 1
+    assert run.read()["epoch"].tolist() == [1]
+
+
+@pytest.mark.slow
+def test_diverged_trial_stops_cleanly_and_keeps_earlier_results(ray_session, tmp_path):
+    from raynas.errors import RaynasError
+    from trainables.gan import train_gan
+    from trainables.launch import run_trainable
+
+    cfg = tiny_config(tmp_path, "train.epochs=4", "eval.every=0")
+    run = make_run(cfg, "diverge")
+    with pytest.raises(RaynasError) as info:
+        run_trainable(train_gan, cfg, run, resources={"cpu": 1}, param_space={"_nan_after_epoch": 1})
+    assert "training diverged" in str(info.value)
+    assert run.read()["epoch"].tolist() == [1]
+    assert list((run.path / "tune").rglob("state.pt")), "the epoch-1 checkpoint must stay on disk"

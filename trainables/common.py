@@ -1,0 +1,79 @@
+"""Plumbing shared by every trainable: config in, checkpoints through Tune, TensorBoard images."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from raynas.config import RaynasConfig, from_dict
+from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
+
+STATE_FILE = "state.pt"
+
+
+def config_from_trial(config: dict[str, Any]) -> RaynasConfig:
+    """Trial configs carry the resolved raynas config as a plain dict (plus Tune-sampled overrides)."""
+    return from_dict(RaynasConfig, config["raynas"])
+
+
+def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+    """``tune.report`` with an optional checkpoint made from a state dict."""
+    if state is None:
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        save_checkpoint(Path(tmp) / STATE_FILE, state)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def restore_state() -> dict[str, Any] | None:
+    """The state dict of the trial's latest checkpoint, or None on a fresh start."""
+    ckpt = tune.get_checkpoint()
+    if ckpt is None:
+        return None
+    with ckpt.as_directory() as d:
+        return load_checkpoint(Path(d) / STATE_FILE)
+
+
+def trial_dir() -> Path:
+    return Path(tune.get_context().get_trial_dir())
+
+
+def trial_id() -> str:
+    return tune.get_context().get_trial_id()
+
+
+def image_writer():
+    """A TensorBoard writer in the trial directory, next to Tune's own scalar logs."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(trial_dir()))
+
+
+def maybe_inject_crash(config: dict[str, Any], epoch: int) -> None:
+    """Fault injection for the resume tests: kill this worker once, after ``epoch`` was checkpointed.
+
+    ``_crash_after_epoch`` and ``_crash_marker`` are test-only keys; the marker file makes the crash
+    happen exactly once, so the retried trial must resume from its checkpoint to finish.
+    """
+    crash_at = config.get("_crash_after_epoch")
+    marker = config.get("_crash_marker")
+    if crash_at is None or marker is None or epoch != crash_at or os.path.exists(marker):
+        return
+    Path(marker).write_text(f"crashed after epoch {epoch}\n")
+    os._exit(1)
+
+
+def maybe_inject_nan(config: dict[str, Any], epoch: int, module) -> None:
+    """Fault injection for the divergence tests: poison ``module``'s weights after ``epoch``."""
+    if config.get("_nan_after_epoch") != epoch:
+        return
+    import torch
+
+    with torch.no_grad():
+        for p in module.parameters():
+            p.fill_(float("nan"))

@@ -1,0 +1,267 @@
+"""EAGAN two-stage search on Ray: a SupernetHost trains, Evaluators score, NSGA-II selects.
+
+This is a driver loop rather than a Tune trial because the whole population shares one supernet:
+the unit of work is a round (train E epochs where the weights live, publish them once, score P
+candidates in parallel), not an independent trial. Every completed round is checkpointed (host
+state + searcher state + population), so a killed search resumes at the next round.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+from tqdm import tqdm
+
+from raynas.actors import Evaluator, SupernetHost
+from raynas.config import RaynasConfig
+from raynas.errors import RunDirError
+from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
+from raynas.results import RunDir
+from raynas.spaces import Genotype, get_space
+from searchers.nsga2 import NSGA2Searcher, hypervolume
+
+STATE_FILE = "search_state.pt"
+SPACE_OF_STAGE = {"g": "eagan-g", "d": "eagan-d"}
+DIRECTIONS = {"is": "max", "fid": "min", "kid": "min", "params": "min"}
+RESULT_KEY = {"is": "is_mean", "fid": "fid", "kid": "kid_mean", "params": "params"}
+
+
+def _objective_values(row: dict[str, Any], objectives: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for name in objectives:
+        value = row.get(RESULT_KEY[name])
+        out[name] = float(value) if value is not None else math.nan
+    return out
+
+
+def _pick_best(population: list[Genotype], scores: list[dict[str, Any]], ranks: list[int], select_by: str) -> int:
+    """Index of the best rank-0 candidate by ``select_by`` (FID lowest or IS highest)."""
+    key = RESULT_KEY[select_by]
+    front = [i for i, r in enumerate(ranks) if r == 0] or list(range(len(population)))
+
+    def badness(i: int) -> float:
+        v = scores[i].get(key)
+        if v is None or not math.isfinite(v):
+            return math.inf
+        return v if DIRECTIONS[select_by] == "min" else -v
+
+    return min(front, key=badness)
+
+
+class EaganSearch:
+    """One EAGAN search run: stages g then d, rounds, checkpoints, outputs."""
+
+    def __init__(self, cfg: RaynasConfig, run: RunDir, *, workers: int | None = None, progress: bool = True):
+        self.cfg, self.run = cfg, run
+        self.e = cfg.eagan
+        self.workers = workers or self.e.workers
+        self.progress = progress
+        self.state_path = run.path / STATE_FILE
+        self.ckpt_dir = run.path / "checkpoints"
+        self.ckpt_dir.mkdir(exist_ok=True)
+        self.objectives = tuple(self.e.objectives)
+        self.writer = None
+
+    # ------------------------------------------------------------------ state
+    def _fresh_state(self) -> dict[str, Any]:
+        return {"done_stages": [], "stage": None, "round": -1, "searcher": None, "best_g": None,
+                "best_d": None, "host_checkpoint": None, "last_rows": []}
+
+    def _load_state(self) -> dict[str, Any]:
+        if not self.state_path.exists():
+            return self._fresh_state()
+        return load_checkpoint(self.state_path)
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        save_checkpoint(self.state_path, state)
+
+    # ------------------------------------------------------------------ actors
+    def _actor_options(self, gpu: float, cpu: float) -> dict[str, float]:
+        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        return {"num_gpus": gpu if has_gpu else 0, "num_cpus": cpu}
+
+    def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
+        config = self.cfg.to_dict()
+        host = SupernetHost.options(**self._actor_options(self.e.host_gpu, self.e.host_cpu)).remote(
+            config, stage, best_g)
+        g_json = best_g["genotype"] if best_g else None
+        evaluators = [Evaluator.options(**self._actor_options(self.e.evaluator_gpu, self.e.evaluator_cpu)).remote(
+            config, stage, g_json) for _ in range(self.workers)]
+        return host, evaluators
+
+    # ------------------------------------------------------------------ the search
+    def run_search(self) -> dict[str, Path]:
+        from torch.utils.tensorboard import SummaryWriter
+
+        state = self._load_state()
+        self.writer = SummaryWriter(log_dir=str(self.run.path / "tensorboard"))
+        try:
+            for stage in self.e.stages:
+                if stage in state["done_stages"]:
+                    continue
+                if stage == "d" and state["best_g"] is None:
+                    raise RunDirError("stage d needs stage g's best generator: run with eagan.stages=[g, d] "
+                                      "or resume a run whose stage g finished")
+                self._run_stage(stage, state)
+        finally:
+            self.writer.close()
+        return self._outputs(state)
+
+    def _run_stage(self, stage: str, state: dict[str, Any]) -> None:
+        space = get_space(SPACE_OF_STAGE[stage])
+        objectives = [(o, DIRECTIONS[o]) for o in self.objectives]
+        searcher = NSGA2Searcher.for_space(space, objectives=objectives, pop_size=self.e.population,
+                                           crossover_prob=self.e.crossover_prob,
+                                           mutation_prob=self.e.mutation_prob, seed=self.cfg.train.seed)
+        host, evaluators = self._start_actors(stage, state["best_g"] if stage == "d" else None)
+        try:
+            device = ray.get(host.device_name.remote())
+            resuming = state["stage"] == stage and state["round"] >= 0
+            if resuming:
+                self._replay_rows(state)
+                ray.get(host.load.remote(state["host_checkpoint"]))
+                searcher.load_state_dict(state["searcher"])
+                start = state["round"] + 1
+                self._say(f"stage {stage}: resuming after round {state['round']} from {state['host_checkpoint']}")
+            else:
+                start = 0
+                if self.e.warmup_epochs:
+                    self._say(f"stage {stage}: warm-up, {self.e.warmup_epochs} epochs of random subnets on {device}")
+                    stats = ray.get(host.train.remote(None, self.e.warmup_epochs))
+                    self._say(f"stage {stage}: warm-up done in {stats['train_seconds']:.1f}s "
+                              f"({stats['images_per_s']:.0f} img/s)")
+            rounds = range(start, self.e.rounds)
+            bar = tqdm(rounds, desc=f"EAGAN stage {stage}", unit="round", disable=not self.progress)
+            best = None
+            for r in bar:
+                best, rows = self._round(stage, r, space, searcher, host, evaluators, device)
+                bar.set_postfix(best_fid=f"{best['fid']:.2f}", best_is=f"{best['is_mean']:.2f}")
+                if stage == "d" and self.e.weight_resetting:
+                    ray.get(host.reset_generators.remote(best["index"]))
+                ckpt = str(self.ckpt_dir / f"stage{stage}_round{r:03d}.pt")
+                ray.get(host.save.remote(ckpt))
+                # The state (with this round's rows) lands before the rows do: a kill in between is
+                # healed on resume by _replay_rows, and a round is never written twice.
+                state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=ckpt,
+                             last_rows=rows, **{f"last_best_{stage}": best})
+                self._save_state(state)
+                self.run.append(rows)
+                self._prune_checkpoints(stage, keep=ckpt)
+            best = state.get(f"last_best_{stage}")
+            genotype = best["genotype"]
+            if stage == "g":
+                weights = ray.get(host.export_generator.remote(genotype))
+                state["best_g"] = {"genotype": genotype, "state": weights}
+                save_checkpoint(self.run.path / "best_G.pt", {"genotype": genotype, "G": weights})
+            else:
+                weights = ray.get(host.export_discriminator.remote(genotype))
+                state["best_d"] = {"genotype": genotype, "state": weights}
+                save_checkpoint(self.run.path / "best_D.pt", {"genotype": genotype, "D": weights})
+            Genotype.from_json(genotype).save(self.run.path / f"best_{stage.upper()}.json")
+            state["done_stages"].append(stage)
+            state.update(stage=None, round=-1, searcher=None, host_checkpoint=None, last_rows=[])
+            self._save_state(state)
+        finally:
+            for actor in [host, *evaluators]:
+                ray.kill(actor)
+
+    def _round(self, stage, r, space, searcher, host, evaluators, device) -> dict[str, Any]:
+        started = time.perf_counter()
+        vectors = searcher.ask()
+        population = [space.decode(v) for v in vectors]
+        pop_json = [g.to_json() for g in population]
+        train = ray.get(host.train.remote(pop_json, self.e.epochs_per_round))
+        weights = host.weights.remote()  # published once; every Evaluator reads the same object
+        eval_start = time.perf_counter()
+        jobs = [[(i, pop_json[i]) for i in range(w, len(population), len(evaluators))]
+                for w in range(len(evaluators))]
+        futures = [ev.score.remote(weights, job) for ev, job in zip(evaluators, jobs) if job]
+        scores = sorted((row for rows in ray.get(futures) for row in rows), key=lambda row: row["index"])
+        eval_seconds = time.perf_counter() - eval_start
+        searcher.tell(vectors, [_objective_values(s, self.objectives) for s in scores])
+        ranks = searcher.ranks()
+        best_i = _pick_best(population, scores, ranks, self.e.select_by)
+        wall = time.perf_counter() - started
+        rows = []
+        for i, (g, s) in enumerate(zip(pop_json, scores)):
+            rows.append({**{k: v for k, v in s.items() if k != "index"},
+                         "run_id": self.run.path.name, "method": "eagan", "stage": stage, "round": r,
+                         "epoch": (r + 1) * self.e.epochs_per_round, "candidate_id": f"{stage}{r:03d}-{i:03d}",
+                         "genotype": g, "rank": ranks[i], "best": i == best_i,
+                         "train_seconds": train["train_seconds"], "eval_seconds": eval_seconds,
+                         "wall_seconds": wall, "d_loss": train["d_loss"], "g_loss": train["g_loss"],
+                         "round_device": device})
+        best = {**scores[best_i], "genotype": pop_json[best_i], "index": best_i}
+        self._log_round(stage, r, scores, ranks, train, eval_seconds, weights, evaluators[0], best)
+        return best, rows
+
+    def _replay_rows(self, state: dict[str, Any]) -> None:
+        """Append the last completed round's rows if a kill struck between saving state and writing them."""
+        rows = state.get("last_rows") or []
+        if not rows:
+            return
+        df = self.run.read()
+        done = set(df["candidate_id"].dropna()) if "candidate_id" in df else set()
+        missing = [row for row in rows if row["candidate_id"] not in done]
+        if missing:
+            self.run.append(missing)
+
+    def _log_round(self, stage, r, scores, ranks, train, eval_seconds, weights, evaluator, best) -> None:
+        from torchvision.utils import make_grid
+
+        tag = f"stage_{stage}"
+        finite = [s for s in scores if s.get("fid") is not None and math.isfinite(s["fid"])]
+        self.writer.add_scalar(f"{tag}/best_fid", min((s["fid"] for s in finite), default=math.nan), r)
+        self.writer.add_scalar(f"{tag}/best_is", max((s.get("is_mean") or math.nan for s in finite),
+                                                      default=math.nan), r)
+        self.writer.add_scalar(f"{tag}/d_loss", train["d_loss"], r)
+        self.writer.add_scalar(f"{tag}/g_loss", train["g_loss"], r)
+        self.writer.add_scalar(f"{tag}/train_seconds", train["train_seconds"], r)
+        self.writer.add_scalar(f"{tag}/eval_seconds", eval_seconds, r)
+        front = [_objective_values(s, self.objectives) for s, rk in zip(scores, ranks) if rk == 0]
+        points = [[f[o] for o in self.objectives] for f in front
+                  if all(math.isfinite(f[o]) for o in self.objectives)]
+        if points:
+            ref = self._hv_reference(scores)
+            hv = hypervolume(points, ref, [DIRECTIONS[o] for o in self.objectives])
+            self.writer.add_scalar(f"{tag}/hypervolume", hv, r)
+        grid = ray.get(evaluator.samples.remote(weights, best["index"], best["genotype"]))
+        self.writer.add_image(f"{tag}/best_samples", make_grid(grid, nrow=8), r)
+        self.writer.flush()
+        self._say(f"stage {stage} round {r}: best FID {best['fid']:.2f} IS {best.get('is_mean') or math.nan:.2f} "
+                  f"params {best['params']:,} | train {train['train_seconds']:.1f}s eval {eval_seconds:.1f}s")
+
+    def _hv_reference(self, scores) -> list[float]:
+        """A fixed, generous reference point so hypervolume is comparable across rounds."""
+        ref = []
+        for o in self.objectives:
+            if o == "is":
+                ref.append(0.0)
+            elif o == "params":
+                ref.append(2.0 * max(s["params"] for s in scores))
+            else:
+                ref.append(1000.0)
+        return ref
+
+    def _prune_checkpoints(self, stage: str, keep: str) -> None:
+        for p in self.ckpt_dir.glob(f"stage{stage}_round*.pt"):
+            if str(p) != keep:
+                p.unlink(missing_ok=True)
+
+    def _say(self, message: str) -> None:
+        if self.progress:
+            tqdm.write(f"raynas: {message}")
+
+    def _outputs(self, state: dict[str, Any]) -> dict[str, Path]:
+        out = {"run": self.run.path, "results": self.run.results_dir}
+        for name in ("best_G.json", "best_D.json"):
+            if (self.run.path / name).exists():
+                out[name] = self.run.path / name
+        (self.run.path / "summary.json").write_text(json.dumps(
+            {k: str(v) for k, v in out.items()}, indent=2) + "\n")
+        return out

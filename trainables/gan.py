@@ -1,0 +1,81 @@
+"""Tune function trainable that trains and evaluates one fixed (G, D) pair."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import torch
+from torchvision.utils import make_grid
+
+from raynas.errors import CheckpointError, TrainingDiverged
+from raynas.gan.trainer import GANTrainer
+from raynas.results import RunDir
+from trainables.common import (
+    config_from_trial,
+    image_writer,
+    maybe_inject_crash,
+    maybe_inject_nan,
+    report,
+    restore_state,
+    trial_id,
+)
+
+
+def _genotype_json(path: str | None) -> str | None:
+    if not path:
+        return None
+    with open(path) as fh:
+        return json.dumps(json.load(fh))
+
+
+def train_gan(config: dict[str, Any]) -> None:
+    """Train, report losses every epoch and IS/FID/KID every ``eval.every`` epochs, checkpoint, resume."""
+    cfg = config_from_trial(config)
+    run = RunDir.open(config["run_dir"])
+    trainer = GANTrainer(cfg)
+    state = restore_state()
+    if state is not None:
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"the checkpoint does not match this model configuration ({exc}); "
+                                  "resume with the same preset and --set overrides it was made with") from None
+    tid = trial_id()
+    writer = image_writer()
+    params = trainer.params()
+    genotype = _genotype_json(cfg.model.g_genotype if cfg.model.generator == "genotype" else None)
+    t = cfg.train
+    while trainer.epoch < t.epochs:
+        started = time.perf_counter()
+        try:
+            stats = trainer.train_epoch()
+        except TrainingDiverged as exc:
+            report({"epoch": trainer.epoch, "diverged": True, "error": str(exc)})
+            return
+        epoch = trainer.epoch
+        last = epoch == t.epochs
+        result: dict[str, Any] = {**stats, **params}
+        due = last or (cfg.eval.every > 0 and epoch % cfg.eval.every == 0)
+        row: dict[str, Any] = {
+            "run_id": run.path.name, "method": "gan", "stage": "train", "epoch": epoch, "round": None,
+            "candidate_id": tid, "genotype": genotype, "params": params["params_g"],
+            "d_loss": stats["d_loss"], "g_loss": stats["g_loss"], "device": str(trainer.device),
+        }
+        if due:
+            metrics = trainer.evaluate()
+            result.update(metrics.as_row())
+            row.update(metrics.as_row())
+            grid = make_grid(trainer.sample_grid(), nrow=8)
+            writer.add_image("samples/ema_generator", grid, epoch)
+            writer.flush()
+        row["wall_seconds"] = time.perf_counter() - started
+        run.append([row])
+        checkpoint_due = last or epoch % t.checkpoint_every == 0
+        report(result, trainer.state_dict() if checkpoint_due else None)
+        maybe_inject_crash(config, epoch)
+        maybe_inject_nan(config, epoch, trainer.D)
+    writer.close()
+    if trainer.device.type == "cuda":
+        torch.cuda.empty_cache()

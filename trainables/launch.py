@@ -1,0 +1,118 @@
+"""Starting Ray and Tune runs: embedded local Ray by default, an existing cluster with ``address``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from raynas.config import RaynasConfig
+from raynas.errors import ConfigError, RaynasError, RunDirError
+from raynas.results import RunDir
+
+
+def parse_resources(spec: str | None, default: dict[str, float]) -> dict[str, float]:
+    """``gpu=0.5,cpu=2`` → {"gpu": 0.5, "cpu": 2.0}; unspecified keys keep their defaults."""
+    out = dict(default)
+    if not spec:
+        return out
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip().lower()
+        if key not in ("cpu", "gpu") or not value:
+            raise ConfigError(f"--resources {spec!r}: expected entries like cpu=2,gpu=0.5 (keys: cpu, gpu)")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise ConfigError(f"--resources {spec!r}: {value!r} is not a number") from None
+        if out[key] < 0:
+            raise ConfigError(f"--resources {spec!r}: {key} must be >= 0")
+    return out
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, **kwargs)
+
+
+def find_user_error(error: BaseException | None) -> RaynasError | None:
+    """Dig the RaynasError (if any) out of Ray/Tune's wrappers so the CLI can print just its message."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        err = stack.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, RaynasError):
+            return err
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, BaseException):
+            stack.append(cause)
+        stack += [err.__cause__, err.__context__]
+    return None
+
+
+def raise_trial_errors(results) -> None:
+    """Turn failed trials into one RaynasError (user mistakes) or a pointer to the error file."""
+    for result in results:
+        if result.error is None:
+            continue
+        user = find_user_error(result.error)
+        if user is not None:
+            raise type(user)(str(user))
+        where = Path(result.path) / "error.txt" if result.path else "the trial directory"
+        raise RaynasError(f"a trial failed with an internal error ({type(result.error).__name__}); "
+                          f"the traceback is in {where}. Results written so far are kept.")
+    for result in results:
+        metrics = result.metrics or {}
+        if metrics.get("diverged"):
+            raise RaynasError(f"training diverged: {metrics.get('error')}. Checkpoints and results up to "
+                              "the last good epoch are kept in the run directory.")
+
+
+def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resources: dict[str, float],
+                  param_space: dict[str, Any] | None = None, num_samples: int = 1, max_failures: int = 2,
+                  resume: bool = False, metric: str | None = None, mode: str | None = None,
+                  search_alg: Any = None, max_concurrent: int = 0):
+    """Run ``trainable`` as Tune trials storing everything under ``run.path / 'tune'``."""
+    from ray import tune
+
+    wrapped = tune.with_resources(trainable, resources)
+    tune_dir = run.path.resolve() / "tune"
+    if resume:
+        if not tune_dir.exists():
+            raise RunDirError(f"{tune_dir} does not exist, so there is nothing to resume; pass the run "
+                              "directory printed when the run started (it contains config.yaml and tune/)")
+        tuner = tune.Tuner.restore(str(tune_dir), trainable=wrapped, resume_errored=True)
+    else:
+        space = {"raynas": cfg.to_dict(), "run_dir": str(run.path.resolve())}
+        space.update(param_space or {})
+        tuner = tune.Tuner(
+            wrapped,
+            param_space=space,
+            tune_config=tune.TuneConfig(num_samples=num_samples, metric=metric, mode=mode, search_alg=search_alg,
+                                        max_concurrent_trials=max_concurrent or None),
+            run_config=tune.RunConfig(
+                name="tune",
+                storage_path=str(run.path.resolve()),
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                verbose=1,
+            ),
+        )
+    results = tuner.fit()
+    raise_trial_errors(results)
+    return results
+
