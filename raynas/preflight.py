@@ -24,3 +24,12 @@ def preflight(cfg: RaynasConfig) -> None:
     for path in (m.g_genotype, m.d_genotype):
         if path:
             Genotype.load(path)
+
+
+def preflight_eagan(cfg: RaynasConfig) -> None:
+    """Build both search supernets once on the CPU: a bad width/latent/resolution fails here, not in an actor."""
+    from raynas.actors import build_search_discriminator, build_search_generator
+
+    preflight(cfg)
+    build_search_generator(cfg)
+    build_search_discriminator(cfg, supernet=True)

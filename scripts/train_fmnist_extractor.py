@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             flip = torch.rand(len(idx), generator=gen) < 0.5  # clothes are left-right symmetric
             xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(-1), xb)
             logits = net(fmnist_preprocess(xb.to(device)))
-            loss = F.cross_entropy(logits, y_train[idx].to(device), label_smoothing=0.05)
+            loss = F.cross_entropy(logits, y_train[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

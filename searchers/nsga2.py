@@ -136,6 +136,25 @@ def _sanitize(F: np.ndarray) -> np.ndarray:
     return F
 
 
+def _int_rows(a: Any) -> list[list[int]]:
+    return [[int(x) for x in row] for row in np.asarray(a)]
+
+
+def _float_rows(a: Any) -> list[list[float]]:
+    return [[float(x) for x in row] for row in np.asarray(a, dtype=float)]
+
+
+def _plain(obj: Any) -> Any:
+    """numpy scalars/containers -> Python builtins (for RNG state dicts)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 # ---------------------------------------------------------------------------------------------- operators
 class _GenotypeProblem(Problem):
     """Bounds only: ``vector[k]`` in ``[0, n_choices[k])``. Never evaluated here (ask/tell)."""
@@ -467,29 +486,33 @@ class NSGA2Searcher:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Plain, picklable state (no callables): config, round, both RNG states, population, pending ask."""
+        """Plain data only (dicts, lists, ints, floats, str: no arrays, no callables), so it survives
+        pickle, ``torch.load(weights_only=True)`` and JSON: config, round, both RNG states, the
+        population with its scores, and a pending (asked, not yet told) round."""
         algo = self._algo
         pop = None
         if algo.is_initialized:
-            pop = {"X": np.asarray(algo.pop.get("X"), dtype=int), "F": np.asarray(algo.pop.get("F"), dtype=float),
-                   "rank": np.asarray(algo.pop.get("rank")), "crowding": np.asarray(algo.pop.get("crowding"),
-                                                                                 dtype=float)}
+            pop = {"X": _int_rows(algo.pop.get("X")), "F": _float_rows(algo.pop.get("F")),
+                   "rank": [int(r) for r in algo.pop.get("rank")],
+                   "crowding": [float(c) for c in algo.pop.get("crowding")]}
         pending = None
         if self._asked_vectors is not None and self._asked is not None:
-            pending = {"X": np.asarray(self._asked.get("X"), dtype=int),
-                       "vectors": [list(v) for v in self._asked_vectors]}
+            pending = {"X": _int_rows(self._asked.get("X")), "vectors": [list(v) for v in self._asked_vectors]}
+        version, internal, gauss = self._py_rng.getstate()
         return {
             "version": _STATE_VERSION,
             "config": self._config(),
             "seed": self.seed,
             "round": self.round,
-            "np_rng": copy.deepcopy(algo.random_state.bit_generator.state),
-            "py_rng": self._py_rng.getstate(),
+            "np_rng": _plain(algo.random_state.bit_generator.state),
+            "py_rng": [version, list(internal), gauss],
             "initialized": bool(algo.is_initialized),
             "n_iter": int(algo.n_iter) if algo.n_iter is not None else None,
             "pop": pop,
             "pending": pending,
-            "pool": None if self._pool is None else {k: np.array(v) for k, v in self._pool.items()},
+            "pool": None if self._pool is None else {
+                "X": _int_rows(self._pool["X"]), "F": _float_rows(self._pool["F"]),
+                "told": [int(i) for i in self._pool["told"]]},
         }
 
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
@@ -504,15 +527,16 @@ class NSGA2Searcher:
             raise CheckpointError(f"searcher state does not match this searcher ({detail}); "
                                   "resume with the settings the run was started with")
         self.seed = int(d["seed"])
-        self._py_rng.setstate(d["py_rng"])
+        version, internal, gauss = d["py_rng"]
+        self._py_rng.setstate((version, tuple(internal), gauss))
         algo = self._build_algorithm()       # shares self._py_rng through its repair operator
-        algo.random_state.bit_generator.state = copy.deepcopy(d["np_rng"])
+        algo.random_state.bit_generator.state = copy.deepcopy(dict(d["np_rng"]))
         algo._initialize()
         if d["initialized"]:
             p = d["pop"]
             pop = Population.new("X", np.asarray(p["X"], dtype=int))
             pop.set("F", np.asarray(p["F"], dtype=float))
-            pop.set("rank", np.asarray(p["rank"]))
+            pop.set("rank", np.asarray(p["rank"], dtype=int))
             pop.set("crowding", np.asarray(p["crowding"], dtype=float))
             algo.pop = pop
             algo.is_initialized = True
@@ -522,7 +546,10 @@ class NSGA2Searcher:
         self.round = int(d["round"])
         if d["pending"] is not None:
             self._asked = Population.new("X", np.asarray(d["pending"]["X"], dtype=int))
-            self._asked_vectors = [list(map(int, v)) for v in d["pending"]["vectors"]]
+            self._asked_vectors = [[int(x) for x in v] for v in d["pending"]["vectors"]]
         else:
             self._asked, self._asked_vectors = None, None
-        self._pool = None if d["pool"] is None else {k: np.array(v) for k, v in d["pool"].items()}
+        self._pool = None if d["pool"] is None else {
+            "X": np.asarray(d["pool"]["X"], dtype=int).reshape(-1, len(self.n_choices)),
+            "F": np.asarray(d["pool"]["F"], dtype=float).reshape(-1, len(self.objectives)),
+            "told": np.asarray(d["pool"]["told"], dtype=int)}

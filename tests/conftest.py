@@ -18,6 +18,11 @@ os.environ.setdefault("RAYNAS_OFFLINE", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 
+import torch  # noqa: E402
+
+# Two shared cores: one intra-op thread per process avoids oversubscription (tiny convs run ~100x faster).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _metrics_cache(tmp_path_factory):

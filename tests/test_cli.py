@@ -95,3 +95,47 @@ def test_metrics_real_vs_real(capsys):
     assert code == 0, err
     fid = float(next(line.split()[1] for line in out.splitlines() if line.startswith("fid ")))
     assert 0 <= fid < 50
+
+
+def test_arch_show_json_and_png(capsys, tmp_path):
+    import json
+
+    from raynas.nn.profile import count_params
+    from raynas.nn.registry import build_network
+    from raynas.spaces.eagan import EAGAN_CIFAR10_G
+
+    path = tmp_path / "g.json"
+    EAGAN_CIFAR10_G.save(path)
+    code, out, err = run_cli(capsys, "arch", "show", str(path), "--dataset", "cifar10", "--json",
+                             "--png", str(tmp_path / "g.png"))
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["params"] == count_params(build_network(EAGAN_CIFAR10_G, resolution=32, channels=3))
+    assert summary["params"] == 7_142_403  # the paper's 7.14M generator
+    assert summary["flops"] > 0
+    assert (tmp_path / "g.png").stat().st_size > 1000
+    code, out, _ = run_cli(capsys, "arch", "show", str(path), "--dataset", "stl10")
+    assert code == 0 and "params 11,550,723" in out  # 11.55M at 48x48, as the paper reports
+
+
+def test_bad_genotypes(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"space": "eagan-g", "cells": [{"up": ["bilinear", "laser"], '
+                   '"normal": ["none", "none", "none", "none", "none"]}]}')
+    code, _, err = run_cli(capsys, "arch", "show", str(bad))
+    assert_user_error(code, err)
+    assert "cells" in err or "laser" in err
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    code, _, err = run_cli(capsys, "arch", "show", str(broken))
+    assert_user_error(code, err, "not valid JSON")
+    code, _, err = run_cli(capsys, "arch", "show", str(tmp_path / "missing.json"))
+    assert_user_error(code, err, "does not exist")
+    code, _, err = run_cli(capsys, "retrain", str(bad), "--preset", "quickstart", "--output-dir", str(tmp_path))
+    assert_user_error(code, err)
+
+
+def test_eagan_latent_that_cannot_split_fails_before_ray(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "search", "eagan", "--set", "model.latent_dim=64", "--output-dir", str(tmp_path))
+    assert_user_error(code, err, "latent_dim=64", "multiple of 3")
+    assert not list(tmp_path.iterdir()), "no run directory for a config that cannot run"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import pickle
 import random
@@ -307,7 +308,7 @@ def test_state_dict_resume_reproduces_the_uninterrupted_run(reevaluate, selectio
 
     s = make()
     first = run(s, 4)
-    state = pickle.loads(pickle.dumps(s.state_dict()))
+    state = json.loads(json.dumps(s.state_dict()))       # plain data: survives JSON (and pickle)
     resumed = make()
     resumed.load_state_dict(state)
     assert resumed.round == 4

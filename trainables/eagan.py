@@ -24,6 +24,7 @@ from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
 from searchers.nsga2 import NSGA2Searcher, hypervolume
+from trainables.launch import find_user_error
 
 STATE_FILE = "search_state.pt"
 SPACE_OF_STAGE = {"g": "eagan-g", "d": "eagan-d"}
@@ -101,16 +102,24 @@ class EaganSearch:
         state = self._load_state()
         self.writer = SummaryWriter(log_dir=str(self.run.path / "tensorboard"))
         try:
-            for stage in self.e.stages:
-                if stage in state["done_stages"]:
-                    continue
-                if stage == "d" and state["best_g"] is None:
-                    raise RunDirError("stage d needs stage g's best generator: run with eagan.stages=[g, d] "
-                                      "or resume a run whose stage g finished")
-                self._run_stage(stage, state)
+            self._run_stages(state)
+        except ray.exceptions.RayError as exc:  # a user mistake raised inside an actor
+            user = find_user_error(exc)
+            if user is None:
+                raise
+            raise type(user)(str(user)) from None
         finally:
             self.writer.close()
         return self._outputs(state)
+
+    def _run_stages(self, state: dict[str, Any]) -> None:
+        for stage in self.e.stages:
+            if stage in state["done_stages"]:
+                continue
+            if stage == "d" and state["best_g"] is None:
+                raise RunDirError("stage d needs stage g's best generator: run with eagan.stages=[g, d] "
+                                  "or resume a run whose stage g finished")
+            self._run_stage(stage, state)
 
     def _run_stage(self, stage: str, state: dict[str, Any]) -> None:
         space = get_space(SPACE_OF_STAGE[stage])

@@ -91,6 +91,14 @@ class DeviceBatchSource:
         idx = torch.randint(len(self.images), (batch_size,), generator=self.generator, device=self.device)
         return to_float(self.images.index_select(0, idx), self.channels_last)
 
+    def state_dict(self) -> dict:
+        """The sampling generator's state, so a resumed run draws the same batches."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"].to("cpu") if hasattr(state["generator"], "to")
+                                 else state["generator"])
+
 
 class LoaderBatchSource:
     """A shuffling DataLoader iterated forever (epoch after epoch), copied to ``device`` non-blocking.

@@ -144,12 +144,14 @@ class OneToOneTrainer(_RoundTrainer):
 
     def reset_generators(self, best: int) -> None:
         """Weight resetting: every G copy (and its optimiser state) becomes the best pair's."""
-        state = copy.deepcopy(self.Gs[best].state_dict())
-        opt_state = copy.deepcopy(self.opt_gs[best].state_dict())
+        state = self.Gs[best].state_dict()
+        opt_state = self.opt_gs[best].state_dict()
         for i, g in enumerate(self.Gs):
             if i != best:
-                g.load_state_dict(state)
-                self.opt_gs[i].load_state_dict(opt_state)
+                g.load_state_dict(state)  # copies values
+                # Optimizer.load_state_dict keeps same-device tensors by reference: copy per optimiser,
+                # or every G copy would share (and jointly mutate) one set of Adam moments.
+                self.opt_gs[i].load_state_dict(copy.deepcopy(opt_state))
 
     def state_dict(self) -> dict[str, Any]:
         return {"Gs": self.Gs.state_dict(), "D": self.D.state_dict(), "opt_d": self.opt_d.state_dict(),

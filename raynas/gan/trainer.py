@@ -138,6 +138,7 @@ class GANTrainer:
             "epoch": self.epoch,
             "step": self.step,
             "rng": capture_rng_state(),
+            "data": self.real.state_dict() if hasattr(self.real, "state_dict") else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -149,3 +150,5 @@ class GANTrainer:
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         restore_rng_state(state["rng"])
+        if state.get("data") is not None and hasattr(self.real, "load_state_dict"):
+            self.real.load_state_dict(state["data"])

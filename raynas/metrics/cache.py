@@ -26,10 +26,9 @@ KEY_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``$RAYNAS_CACHE/metrics`` when set, else ``~/.cache/raynas/metrics``."""
+    """``$RAYNAS_CACHE`` when set, else ``~/.cache/raynas/metrics``."""
     root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "raynas"
-    return base / "metrics"
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "raynas" / "metrics"
 
 
 def cache_key(identity: dict[str, Any], extractor: ResolvedExtractor, num_samples: int) -> dict[str, Any]:

@@ -15,6 +15,13 @@ On every searchable edge, in order:
 
 ``selector="darts"`` keeps steps 1, 2 and 4 and replaces DA by one softmax-weighted architecture
 vector per edge (the DARTS baseline of the paper's ablation).
+
+**Fixed-op mode** (``edge.fix(name)``) evaluates one derived path inside the supernet: steps 1 and 4
+are unchanged and ``F^out`` is only the chosen op's selector-weighted group (DA: that op's ``k`` maps
+times their DA weights, DA still computed on the full ``F^con`` because its input is the concatenation;
+DARTS: ``softmax(α)_j · op_j``). Nothing is recorded in this mode. The derived network itself cannot
+inherit these weights (its ops have ``C`` channels, the supernet's ``C / k'``), so this is how the
+search scores its current subnet.
 """
 
 from __future__ import annotations
@@ -157,6 +164,17 @@ class AttentionEdge(nn.Module):
         self.register_buffer("alpha_sum", torch.zeros(r, dtype=torch.float64))
         self.register_buffer("alpha_count", torch.zeros((), dtype=torch.float64))
         self.last_selected: torch.Tensor | None = None
+        self.fixed: int | None = None
+
+    def fix(self, name: str | None) -> None:
+        """Use only candidate ``name`` from now on (``None``: back to the full mixture)."""
+        if name is None:
+            self.fixed = None
+            return
+        if name not in self.candidates:
+            raise GenotypeError(f"unknown {self.kind} op {name!r} for this edge; candidates: "
+                                f"{', '.join(self.candidates)}")
+        self.fixed = self.candidates.index(name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ua = self.ua(x)                                             # (b, C)
@@ -164,17 +182,21 @@ class AttentionEdge(nn.Module):
         idx = select_top_k(ua, self.k)                              # eq. 9
         self.last_selected = idx
         fk = x_w.index_select(1, idx)
-        outs = [op(fk) for op in self.ops.values()]
+        j = self.fixed
         if self.da is not None:
+            outs = [op(fk) for op in self.ops.values()]
             f_con = torch.cat(outs, dim=1)                          # (b, r·k, H, W)
             att = self.da(f_con)                                    # eq. 3
             f_new = f_con * att[:, :, None, None].to(f_con.dtype)   # eq. 5
-            f_out = f_new.unflatten(1, (len(outs), self.k)).sum(dim=1)
-            if self.training:
+            groups = f_new.unflatten(1, (len(outs), self.k))
+            f_out = groups.sum(dim=1) if j is None else groups[:, j]
+            if self.training and j is None:
                 self._record(att)
+        elif j is not None:
+            f_out = torch.softmax(self.arch, dim=0)[j] * self.ops[self.candidates[j]](fk)
         else:
             w = torch.softmax(self.arch, dim=0)
-            f_out = sum(wj * o for wj, o in zip(w, outs))
+            f_out = sum(wj * op(fk) for wj, op in zip(w, self.ops.values()))
         if self.k == self.channels:                                 # idx is 0..C-1: nothing left over
             return f_out
         rest = x_w if self.scale == 1 else F.interpolate(x_w, scale_factor=self.scale, mode="nearest")

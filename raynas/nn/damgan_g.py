@@ -6,10 +6,15 @@ normal(node2) + normal(node3) + skips from every earlier cell's node1 (×2 per c
 
 The supernet puts an :class:`~raynas.nn.attention.AttentionEdge` on every edge; the derived network
 puts the one chosen op, built by the same ``build_edge_op`` at ``C`` channels, with no attention.
+
+While searching, the current derived subnet is scored *inside* the supernet
+(:class:`SupernetSubnet`: every edge in fixed-op mode, see :mod:`raynas.nn.attention`), because the
+derived network's ops have ``C`` channels and cannot inherit the supernet's ``C / k'``-channel ops.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import torch
@@ -161,6 +166,27 @@ class DamganSupernet(nn.Module):
         SPACE.validate(g)
         return g
 
+    def fix_ops(self, genotype: Genotype | None) -> None:
+        """Put every edge in fixed-op mode on the genotype's op (``None``: back to the full mixture)."""
+        if genotype is None:
+            for _, edge in self.named_edges():
+                edge.fix(None)
+            return
+        SPACE.validate(genotype)
+        for ci, cell in enumerate(genotype.cells):
+            for group in ("up", "normal", "skip"):
+                for edge, op in zip(getattr(self.cells[ci], group), cell[group], strict=True):
+                    edge.fix(op)
+
+    @contextlib.contextmanager
+    def fixed(self, genotype: Genotype) -> Iterator[DamganSupernet]:
+        """Run the supernet as the ``genotype`` subnet for the duration of the block."""
+        self.fix_ops(genotype)
+        try:
+            yield self
+        finally:
+            self.fix_ops(None)
+
     def derive(self, genotype: Genotype | None = None) -> DamganGenerator:
         """A fresh derived generator (this supernet's configuration; ``derive_genotype()`` by default)."""
         return DamganGenerator(genotype or self.derive_genotype(), **self.config)
@@ -173,6 +199,25 @@ class DamganSupernet(nn.Module):
         """Everything trained by the generator's weight optimiser (attention MLPs included)."""
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
+
+
+class SupernetSubnet(nn.Module):
+    """A genotype's path through a (shared, not copied) supernet, as a generator module ``G(z)``.
+
+    For scoring the derived subnet during search (e.g. ``evaluate_generator``, which switches it to
+    eval mode, so no DA weights are recorded); the supernet returns to the full mixture after each call.
+    """
+
+    def __init__(self, supernet: DamganSupernet, genotype: Genotype):
+        super().__init__()
+        SPACE.validate(genotype)
+        self.supernet = supernet
+        self.genotype = genotype
+        self.latent_dim = supernet.latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        with self.supernet.fixed(self.genotype):
+            return self.supernet(z)
 
 
 # ====================================================================== derived network

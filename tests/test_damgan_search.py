@@ -1,0 +1,361 @@
+"""DAMGAN search on Ray Tune: the search loop, fixed-op subnets, the CLI, the k' and edge ablations."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from raynas.cli import main
+from raynas.config import load_config
+from raynas.errors import ConfigError, GenotypeError
+from raynas.gan.damgan_search import (
+    DamganSearch,
+    SearchSettings,
+    check_edge_ops,
+    edge_correlation,
+    parse_edge,
+    with_edge_op,
+)
+from raynas.nn.attention import AttentionEdge
+from raynas.nn.damgan_g import DamganSupernet, SupernetSubnet
+from raynas.results import RunDir
+from raynas.spaces import Genotype, get_space
+from raynas.spaces.damgan import NORMAL_CANDIDATES, UP_CANDIDATES
+
+SPACE = get_space("damgan-g")
+TINY = [
+    "damgan.search_gf_dim=8", "damgan.kprime=2", "damgan.reduction=4",
+    "model.latent_dim=16", "model.gf_dim=8", "model.df_dim=8",
+    "train.iters_per_epoch=2", "train.gen_batch_size=8", "train.dis_batch_size=8", "train.epochs=1",
+    "data.limit=256", "eval.num_samples=64", "eval.batch_size=64", "eval.every=0",
+]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convs on 2 shared cores run ~10x faster single-threaded (no thread-pool contention)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_config(tmp_path, *extra):
+    return load_config("quickstart", [*TINY, f"run.output_dir={tmp_path}", *extra])
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(code, err, *fragments):
+    assert code == 2, err
+    assert "Traceback" not in err and err.startswith("raynas: error: ")
+    for f in fragments:
+        assert f in err, err
+
+
+# ============================================================================ fixed-op mode
+@pytest.mark.parametrize("selector", ["da", "darts"])
+def test_fixed_op_paths_are_the_weighted_groups_of_the_mixture(selector):
+    torch.manual_seed(0)
+    edge = AttentionEdge("normal", NORMAL_CANDIDATES, 8, kprime=1, reduction=4, selector=selector)
+    edge.train()
+    x = torch.randn(3, 8, 6, 6)
+    mixture = edge(x)
+    recorded = float(edge.alpha_count)
+    fixed = []
+    for name in NORMAL_CANDIDATES:
+        edge.fix(name)
+        fixed.append(edge(x))
+    edge.fix(None)
+    # k' = 1: every map goes through the ops, so the mixture is exactly the sum of the single-op paths.
+    torch.testing.assert_close(sum(fixed), mixture, rtol=1e-5, atol=1e-6)
+    assert float(edge.alpha_count) == recorded  # fixed-op passes record no α, even in training mode
+    # The darts path of op j is softmax(α)_j · op_j(UA-weighted x).
+    if selector == "darts":
+        x_w = x * edge.ua(x)[:, :, None, None]
+        w = torch.softmax(edge.arch, 0)[2]
+        torch.testing.assert_close(fixed[2], w * edge.ops[NORMAL_CANDIDATES[2]](x_w))
+    torch.testing.assert_close(edge(x), mixture)  # back to the mixture
+    with pytest.raises(GenotypeError, match="conv_9x9"):
+        edge.fix("conv_9x9")
+
+
+def test_supernet_subnet_runs_the_genotype_path_and_restores_the_mixture():
+    torch.manual_seed(0)
+    G = DamganSupernet(latent_dim=8, gf_dim=8, resolution=32, out_channels=1, kprime=2, reduction=4)
+    g = SPACE.decode([1] * len(SPACE.edge_names()))
+    z = torch.randn(4, 8)
+    sub = SupernetSubnet(G, g).eval()
+    with torch.no_grad():
+        y = sub(z)
+        mixture = G(z)
+        with G.fixed(g):
+            y2 = G(z)
+    assert y.shape == (4, 1, 32, 32) and bool(y.abs().le(1).all())
+    torch.testing.assert_close(y, y2)
+    assert not torch.allclose(y, mixture)
+    assert all(edge.fixed is None for _, edge in G.named_edges())
+    with G.fixed(g):
+        assert {e.fixed for _, e in G.named_edges()} == {1}
+
+
+# ============================================================================ search loop
+def test_search_epoch_records_alpha_derives_and_resumes_exactly(tmp_path, one_thread):
+    cfg = tiny_config(tmp_path)
+    a = DamganSearch(cfg, device=torch.device("cpu"))
+    stats = a.train_epoch()
+    assert a.epoch == 1 and a.step == 2 and math.isfinite(stats["d_loss"]) and math.isfinite(stats["g_loss"])
+    # n_critic = 1: each of the 2 steps runs G in training mode twice (D's fakes, then G's update).
+    for _, edge in a.G.named_edges():
+        assert float(edge.alpha_count) == 4
+    table = a.alpha_table()
+    assert set(table) == set(SPACE.edge_names())
+    g = a.derive_genotype()
+    vector = SPACE.encode(g)
+    assert vector == [int(np.argmax(table[n])) for n in SPACE.edge_names()]
+    stats_ = a.alpha_stats()
+    assert all(0 <= s["entropy"] <= math.log(6) + 1e-9 and 0 <= s["margin"] <= 1 for s in stats_.values())
+    # The weight optimiser holds every supernet weight (attention MLPs included), no architecture vector.
+    assert sum(p.numel() for grp in a.opt_g.param_groups for p in grp["params"]) == \
+        sum(p.numel() for p in a.G.parameters())
+    # Resume: a fresh search loaded from the state continues exactly like the original.
+    state = a.state_dict()
+    b = DamganSearch(cfg, device=torch.device("cpu"))
+    b.load_state_dict(copy.deepcopy(state))  # state dicts (and loaded optimiser states) alias live tensors
+    assert b.epoch == 1 and b.step == 2
+    state = copy.deepcopy(state)
+    a.load_state_dict(copy.deepcopy(state))  # the global RNG is shared in-process: restore it before each run
+    la = a.train_epoch()
+    b.load_state_dict(copy.deepcopy(state))
+    lb = b.train_epoch()
+    assert la["d_loss"] == pytest.approx(lb["d_loss"]) and la["g_loss"] == pytest.approx(lb["g_loss"])
+    flat = [sum(a.alpha_table().values(), []), sum(b.alpha_table().values(), [])]
+    assert flat[0] == pytest.approx(flat[1])
+
+
+def test_darts_selector_single_and_bilevel(tmp_path, one_thread):
+    single = DamganSearch(tiny_config(tmp_path, "damgan.selector=darts", "damgan.arch_lr=0.05"),
+                          device=torch.device("cpu"))
+    arch0 = [p.detach().clone() for p in single.G.arch_parameters()]
+    assert len(arch0) == len(SPACE.edge_names())
+    weight_ids = {id(p) for grp in single.opt_g.param_groups for p in grp["params"]}
+    assert not weight_ids & {id(p) for p in single.G.arch_parameters()}
+    out = single.train_epoch()
+    assert "arch_loss" not in out
+    assert any(not torch.equal(a, p) for a, p in zip(arch0, single.G.arch_parameters()))
+
+    bi = DamganSearch(tiny_config(tmp_path, "damgan.selector=darts", "damgan.bilevel=true", "damgan.arch_lr=0.05"),
+                      device=torch.device("cpu"))
+    arch0 = [p.detach().clone() for p in bi.G.arch_parameters()]
+    out = bi.train_epoch()
+    assert math.isfinite(out["arch_loss"])
+    assert any(not torch.equal(a, p) for a, p in zip(arch0, bi.G.arch_parameters()))
+    # The weight steps never accumulate gradients into α (it is stepped only by its own optimiser).
+    assert all(not p.requires_grad and p.grad is None for p in bi.G.arch_parameters())
+    g = bi.derive_genotype()
+    assert SPACE.encode(g) == [int(np.argmax(a)) for a in bi.alpha_table().values()]
+    with pytest.raises(ConfigError, match="darts selector only"):
+        DamganSearch(tiny_config(tmp_path, "damgan.bilevel=true"), device=torch.device("cpu"))
+
+
+def test_search_settings_precedence_and_errors(tmp_path):
+    cfg = tiny_config(tmp_path, "train.epochs=7", "eval.every=3", "train.lr_g=0.001")
+    s = SearchSettings.from_config(cfg)
+    assert (s.epochs, s.eval_every, s.lr_g, s.dis_batch_size) == (7, 3, 0.001, 8)
+    s = SearchSettings.from_config(cfg, {"epochs": 2, "gen_batch_size": 4, "lr_d": "1e-3"})
+    assert (s.epochs, s.gen_batch_size, s.lr_d, s.lr_g) == (2, 4, 0.001, 0.001)
+    with pytest.raises(ConfigError, match="valid: epochs"):
+        SearchSettings.from_config(cfg, {"epoch": 2})
+    with pytest.raises(ConfigError, match="below the minimum"):
+        SearchSettings.from_config(cfg, {"epochs": 0})
+    with pytest.raises(ConfigError, match="expected an integer"):
+        SearchSettings.from_config(cfg, {"n_critic": "five"})
+
+
+# ============================================================================ edge ablation helpers
+def test_edge_parsing_and_op_swap():
+    assert parse_edge("cell0:1->3") == "cell0.normal[0]"
+    assert parse_edge("cell2:3->4") == "cell2.normal[2]"
+    assert parse_edge("cell1:0->2") == "cell1.up[1]"
+    assert parse_edge("cell2.skip[1]") == "cell2.skip[1]"
+    for bad in ("cell3:1->3", "cell0:1->4", "edge"):
+        with pytest.raises(ConfigError, match="cell0:1->3"):
+            parse_edge(bad)
+    base = SPACE.decode([0] * len(SPACE.edge_names()))
+    g = with_edge_op(base, "cell0.normal[0]", "sep_conv_5x5")
+    assert g.cells[0]["normal"] == ("sep_conv_5x5", "conv_1x1", "conv_1x1")
+    assert SPACE.encode(g)[2] == NORMAL_CANDIDATES.index("sep_conv_5x5")
+    assert with_edge_op(base, "cell2.skip[1]", "deconv").cells[2]["skip"] == ("nearest", "deconv")
+    assert check_edge_ops("cell1.up[0]", ["deconv", "nearest"]) == ("deconv", "nearest")
+    with pytest.raises(GenotypeError, match="unknown op 'conv_3x3'.*nearest, bilinear, deconv"):
+        check_edge_ops("cell1.up[0]", ["conv_3x3"])
+    assert UP_CANDIDATES == ("nearest", "bilinear", "deconv")
+
+
+def test_edge_correlation_matches_reference_formulas():
+    w = [0.9, 0.5, 0.7, 0.1, 0.3]
+    s = [6.0, 4.0, 5.5, 2.0, 4.5]
+    c = edge_correlation(w, s)
+    assert c["pearson"] == pytest.approx(np.corrcoef(w, s)[0, 1])
+    rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731  (no ties here)
+    assert c["spearman"] == pytest.approx(np.corrcoef(rank(w), rank(s))[0, 1])
+    assert c["spearman"] == pytest.approx(0.9) and c["n"] == 5
+    assert edge_correlation([1, 2, 3], [3, 2, 1])["spearman"] == pytest.approx(-1.0)
+    assert math.isnan(edge_correlation([1, 2], [1, 2])["pearson"])          # too few points
+    assert math.isnan(edge_correlation([1, 1, 1], [1, 2, 3])["spearman"])  # constant weights
+    assert edge_correlation([1, 2, 3, float("nan")], [1, 2, 4, 5])["n"] == 3
+
+
+def test_ablation_summaries_aggregate_over_seeds(tmp_path):
+    from raynas.commands_damgan import draw_edge, draw_kprime, edge_summary, kprime_summary
+
+    rows = [{"stage": "search", "kprime": 1, "selector": "da", "seed": 0, "epoch": 1, "is_mean": 9.0}]
+    for k, seed, is_, fid in [(1, 0, 2.0, 50.0), (1, 1, 4.0, 40.0), (4, 0, 5.0, 30.0)]:
+        rows.append({"stage": "retrain", "kprime": k, "selector": "da", "seed": seed, "is_mean": is_, "fid": fid,
+                     "search_gpu_seconds": 10.0 * k, "genotype": "{}"})
+    cells, agg = kprime_summary(pd.DataFrame(rows))
+    assert len(cells) == 3 and cells["kprime"].tolist() == [1, 1, 4]
+    k1 = agg[agg["kprime"] == 1].iloc[0]
+    assert k1["is_mean_mean"] == pytest.approx(3.0) and k1["is_mean_std"] == pytest.approx(math.sqrt(2))
+    assert k1["fid_mean"] == pytest.approx(45.0) and k1["seeds"] == 2
+    assert agg[agg["kprime"] == 4].iloc[0]["search_gpu_seconds_mean"] == pytest.approx(40.0)
+    assert draw_kprime(agg, tmp_path / "k.png").stat().st_size > 0
+
+    edge_rows = [{"stage": "edge", "edge": "cell0.normal[0]", "op": op, "alpha_weight": a, "is_mean": i,
+                  "fid": f, "selector": "da"}
+                 for op, a, i, f in [("conv_1x1", 0.2, 2.0, 60.0), ("conv_3x3", 0.5, 3.0, 50.0),
+                                     ("conv_5x5", 0.3, 2.5, 55.0)]]
+    table, corr = edge_summary(pd.DataFrame(edge_rows), "cell0.normal[0]")
+    assert table["op"].tolist() == ["conv_3x3", "conv_5x5", "conv_1x1"]
+    assert corr["is"]["spearman"] == pytest.approx(1.0) and corr["neg_fid"]["spearman"] == pytest.approx(1.0)
+    assert draw_edge(table, corr, tmp_path / "e.png").stat().st_size > 0
+
+
+# ============================================================================ CLI errors (before Ray starts)
+def test_kprime_not_dividing_c_lists_the_divisors(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "search", "damgan", "--output-dir", str(tmp_path), "--set",
+                           "damgan.search_gf_dim=12", "--set", "damgan.kprime=5")
+    assert_user_error(code, err, "kprime=5", "1, 2, 3, 4, 6, 12")
+    code, _, err = run_cli(capsys, "ablate", "damgan", "--output-dir", str(tmp_path), "--grid", "kprime=1,2,3")
+    assert_user_error(code, err, "kprime=3", "1, 2, 4, 8, 16")
+    code, _, err = run_cli(capsys, "ablate", "damgan", "--output-dir", str(tmp_path), "--grid", "width=1,2")
+    assert_user_error(code, err, "kprime")
+    assert not list(tmp_path.iterdir()), "no run directory may be created for a bad config"
+
+
+def test_unknown_ops_and_edges_are_user_errors(capsys, tmp_path):
+    bad = SPACE.decode([0] * len(SPACE.edge_names())).to_dict()
+    bad["cells"][0]["normal"][0] = "conv_9x9"
+    search_run = tmp_path / "search"
+    search_run.mkdir()
+    (search_run / "best_G.json").write_text(json.dumps(bad))
+    (search_run / "alpha.json").write_text("{}")
+    out = str(tmp_path / "runs")
+    code, _, err = run_cli(capsys, "ablate", "damgan-edge", "--output-dir", out, "--search-run", str(search_run))
+    assert_user_error(code, err, "unknown op 'conv_9x9'")
+    code, _, err = run_cli(capsys, "ablate", "damgan-edge", "--output-dir", out, "--ops", "conv_3x3,max_pool")
+    assert_user_error(code, err, "unknown op 'max_pool'", "sep_conv_7x7")
+    code, _, err = run_cli(capsys, "ablate", "damgan-edge", "--output-dir", out, "--edge", "cell0:2->3")
+    assert_user_error(code, err, "unknown edge 'cell0:2->3'")
+    code, _, err = run_cli(capsys, "search", "damgan", "--output-dir", out, "--set", "damgan.n_critic=0")
+    assert_user_error(code, err, "damgan.n_critic")
+    assert not (tmp_path / "runs").exists()
+
+
+# ============================================================================ Ray Tune
+def _tiny_args(tmp_path, name):
+    args = ["--output-dir", str(tmp_path), "--name", name, "--resources", "cpu=1"]
+    for item in TINY:
+        args += ["--set", item]
+    return args
+
+
+@pytest.mark.slow
+def test_search_trial_end_to_end_in_shared_ray(ray_session, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "search", "damgan", *_tiny_args(tmp_path, "s"), "--set", "damgan.epochs=2")
+    assert code == 0, err
+    run = RunDir.open(tmp_path / "s")
+    g = Genotype.load(run.path / "best_G.json")
+    alpha = json.loads((run.path / "alpha.json").read_text())
+    assert set(alpha) == set(SPACE.edge_names()) and len(alpha["cell0.normal[0]"]) == 6
+    assert SPACE.encode(g) == [int(np.argmax(alpha[n])) for n in SPACE.edge_names()]
+    df = run.read().sort_values("epoch")
+    assert df["epoch"].tolist() == [1, 2] and set(df["stage"]) == {"search"} and set(df["method"]) == {"damgan"}
+    assert (df["kprime"] == 2).all() and (df["selector"] == "da").all() and (df["gpu_seconds"] == 0).all()
+    assert Genotype.from_json(df["genotype"].iloc[-1]) == g
+    assert df["is_mean"].isna().tolist() == [True, False]  # eval.every=0: only after the last epoch
+    assert df["fid"].iloc[-1] >= 0 and df["num_samples"].iloc[-1] == 64
+    assert df["alpha_entropy_mean"].between(0, math.log(6)).all() and (df["params"] > 0).all()
+    assert "alpha_margin_mean" in out and "best_G.json" in out
+    # The Tune result carries the per-edge table (flattened by Tune) and the genotype JSON.
+    (result_file,) = list((run.path / "tune").rglob("result.json"))
+    last = json.loads(result_file.read_text().strip().splitlines()[-1])
+    assert set(last["alpha"]) == set(SPACE.edge_names()) and {"entropy", "margin"} <= set(last["alpha"]["cell0.up[0]"])
+    assert Genotype.from_json(last["genotype"]) == g
+
+
+@pytest.mark.slow
+def test_killed_search_trial_resumes_from_its_checkpoint(ray_session, tmp_path):
+    from trainables.damgan import damgan_search
+    from trainables.launch import run_trainable
+
+    marker = tmp_path / "crashed.txt"
+    cfg = tiny_config(tmp_path)
+    run = RunDir.create(tmp_path, "resume", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    results = run_trainable(damgan_search, cfg, run, resources={"cpu": 1}, max_failures=1,
+                            param_space={"damgan_search": {"epochs": 3}, "_crash_after_epoch": 1,
+                                         "_crash_marker": str(marker)})
+    assert marker.exists(), "the worker was not killed, so nothing was resumed"
+    (result,) = list(results)
+    assert result.error is None and result.metrics["epoch"] == 3
+    # Epoch 1 ran once: the retried worker restored the epoch-1 checkpoint instead of starting over.
+    assert sorted(run.read()["epoch"].tolist()) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_kprime_grid_two_cells(ray_session, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "ablate", "damgan", *_tiny_args(tmp_path, "grid"), "--grid", "kprime=1,2",
+                             "--retrain-epochs", "1", "--set", "damgan.epochs=1")
+    assert code == 0, err
+    run = RunDir.open(tmp_path / "grid")
+    cells = pd.read_parquet(run.path / "ablation_kprime.parquet")
+    assert sorted(cells["kprime"].tolist()) == [1, 2]
+    assert cells["is_mean"].ge(1.0 - 1e-6).all() and cells["fid"].ge(0).all()
+    assert (cells["search_gpu_seconds"] == 0).all() and cells["search_seconds"].gt(0).all()
+    for gj in cells["genotype"]:
+        Genotype.from_json(gj).validate()
+    df = run.read()
+    assert sorted(df[df["stage"] == "search"]["kprime"].tolist()) == [1, 2]
+    assert (run.plots_dir / "ablation_kprime.png").stat().st_size > 0
+    assert "search_gpu_seconds" in out
+
+
+@pytest.mark.slow
+def test_edge_ablation_correlates_alpha_with_retrained_is(ray_session, tmp_path, capsys):
+    ops = "conv_1x1,conv_3x3,sep_conv_3x3"
+    code, out, err = run_cli(capsys, "ablate", "damgan-edge", *_tiny_args(tmp_path, "edge"), "--edge", "cell0:1->3",
+                             "--ops", ops, "--selector", "darts", "--retrain-epochs", "1", "--set", "damgan.epochs=1")
+    assert code == 0, err
+    run = RunDir.open(tmp_path / "edge")
+    alpha = json.loads((run.path / "search" / "alpha.json").read_text())["cell0.normal[0]"]
+    assert sum(alpha) == pytest.approx(1.0)  # darts: softmax of the architecture vector
+    table = pd.read_parquet(run.path / "ablation_edge.parquet")
+    assert sorted(table["op"]) == sorted(ops.split(","))
+    for _, r in table.iterrows():
+        assert r["alpha_weight"] == pytest.approx(alpha[NORMAL_CANDIDATES.index(r["op"])])
+    corr = json.loads((run.path / "edge_correlation.json").read_text())
+    ref = edge_correlation(table["alpha_weight"].tolist(), table["is_mean"].tolist())
+    assert corr["is"]["pearson"] == pytest.approx(ref["pearson"], nan_ok=True)
+    assert corr["is"]["spearman"] == pytest.approx(ref["spearman"], nan_ok=True)
+    assert corr["selector"] == "darts" and "Spearman" in out
+    assert (run.plots_dir / "ablation_edge.png").stat().st_size > 0
