@@ -26,7 +26,9 @@ step python3 benchmarks/bench_gan.py --device cuda --preset sngan-cifar10 --set 
      --steps 10 --extractor inception-v3-compat --inception-weights $W --metric-samples 5000 --out $J
 step python3 benchmarks/bench_gan.py --device cuda --preset quickstart --steps 60 --metric-samples 5000 --out $J
 # 3. DAMGAN supernet throughput and memory vs k' (bf16).
-step python3 benchmarks/bench_damgan.py --device cuda --out $J
+for amp in false true; do
+  step python3 benchmarks/bench_damgan.py --device cuda --preset damgan-cifar10 --synthetic --amp $amp --out $J
+done
 # 4. EAGAN round: train vs eval, 1/2/4 Evaluators sharing the GPU (0.25 each).
 step python3 benchmarks/bench_eagan.py --preset eagan-cifar10 --set data.name=embedded --set data.channels=3 \
      --set eagan.iters_per_epoch=50 --set eval.num_samples=2000 --inception-weights $W --population 8 --out $J

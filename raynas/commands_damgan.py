@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from raynas.commands import SEARCH_METHODS
 
 SEARCH_STATE_FILE = "damgan_search.json"
 KPRIME_SUMMARY = "ablation_kprime.parquet"
+KPRIME_AGGREGATE = "ablation_kprime_mean.parquet"
 EDGE_SUMMARY = "ablation_edge.parquet"
 EDGE_CORRELATION = "edge_correlation.json"
 GRID_KEYS = ("kprime", "selector")
@@ -95,6 +97,25 @@ def _resources(args: argparse.Namespace, cfg) -> dict[str, float]:
     return parse_resources(args.resources, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
 
 
+def _start_ray(args: argparse.Namespace, cfg) -> dict[str, float]:
+    """Start/connect Ray; return the per-trial resources, refusing a GPU request that the embedded
+    local Ray cannot meet (Tune would otherwise wait forever for it)."""
+    import ray
+
+    from raynas.errors import ConfigError
+    from trainables.launch import init_ray
+
+    resources = _resources(args, cfg)
+    init_ray(args.address, args.num_cpus)
+    local = not (args.address or os.environ.get("RAY_ADDRESS"))  # a cluster may still be scaling GPU nodes up
+    gpus = float(ray.cluster_resources().get("GPU", 0.0))
+    if local and resources.get("gpu", 0.0) > gpus:
+        raise ConfigError(f"each trial asks for gpu={resources['gpu']:g} but this machine's Ray has {gpus:g} GPU(s); "
+                          "pass --resources gpu=0 to run on CPU, a fraction such as gpu=0.25 to share one GPU, "
+                          "or connect to a GPU cluster with --address")
+    return resources
+
+
 def _retrain_epochs(value: int | None) -> int | None:
     from raynas.errors import ConfigError
 
@@ -138,18 +159,17 @@ def _run_search(cfg, run, search: dict[str, Any], resources: dict[str, float], r
 
 def cmd_search_damgan(args: argparse.Namespace) -> int:
     from raynas.plots import draw_run_plots
-    from trainables.launch import init_ray
 
+    retrain_epochs = _retrain_epochs(args.retrain_epochs)
     if args.resume:
         run, cfg, search = _resumed(args.resume)
+        resources = _start_ray(args, cfg)
     else:
         cfg, search = _load_config(args)
         _preflight(cfg)
+        resources = _start_ray(args, cfg)
         run = _new_run(cfg, "damgan", search)
-    resources = _resources(args, cfg)
-    retrain_epochs = _retrain_epochs(args.retrain_epochs)
     print(f"raynas: run directory {run.path}")
-    init_ray(args.address, args.num_cpus)
     _run_search(cfg, run, search, resources, resume=bool(args.resume))
     print(f"\nraynas: DAMGAN search finished: {run.path}")
     print(f"raynas: genotype {run.path / 'best_G.json'}   (α table: {run.path / 'alpha.json'})")
@@ -242,8 +262,8 @@ def kprime_summary(df):
 
     final = df[df["stage"] == "retrain"].copy() if "stage" in df else df.iloc[0:0]
     keep = [c for c in ("kprime", "selector", "seed", "is_mean", "is_std", "fid", "kid_mean", "params",
-                        "search_seconds", "search_gpu_seconds", "wall_seconds", "gpu_seconds", "search_is_mean",
-                        "search_fid", "genotype", "candidate_id") if c in final]
+                        "search_seconds", "search_gpu_seconds", "retrain_epochs", "wall_seconds", "gpu_seconds",
+                        "search_is_mean", "search_fid", "genotype", "candidate_id") if c in final]
     cells = final[keep].sort_values(["selector", "kprime", "seed"]).reset_index(drop=True)
     if cells.empty:
         return cells, cells
@@ -294,25 +314,25 @@ def cmd_ablate_damgan(args: argparse.Namespace) -> int:
     from raynas.errors import ConfigError
     from raynas.results import format_table
     from trainables.damgan import damgan_ablation_cell
-    from trainables.launch import init_ray, run_trainable
+    from trainables.launch import run_trainable
 
     if args.resume:
         run, cfg, search = _resumed(args.resume)
+        resources = _start_ray(args, cfg)
         space = None
     else:
         cfg, search = _load_config(args)
         grid = parse_grid(args.grid or ["kprime=1,2,4,8,16"], cfg)
         if args.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-        _preflight(cfg)
-        run = _new_run(cfg, "damgan-ablation", search)
         space = {key: tune.grid_search(values) for key, values in grid.items()}
         space["seed"] = tune.grid_search([cfg.train.seed + i for i in range(args.seeds)])
         space["damgan_search"] = search
         space["retrain_epochs"] = _retrain_epochs(args.retrain_epochs)
-    resources = _resources(args, cfg)
+        _preflight(cfg)
+        resources = _start_ray(args, cfg)
+        run = _new_run(cfg, "damgan-ablation", search)
     print(f"raynas: run directory {run.path}")
-    init_ray(args.address, args.num_cpus)
     run_trainable(damgan_ablation_cell, cfg, run, resources=resources, param_space=space, resume=bool(args.resume),
                   max_concurrent=args.max_concurrent or 0)
     cells, agg = kprime_summary(run.read())
@@ -322,9 +342,12 @@ def cmd_ablate_damgan(args: argparse.Namespace) -> int:
                         "search_seconds") if c in cells]
     print(format_table(cells, columns=cols))
     if not agg.empty:
+        agg.to_parquet(run.path / KPRIME_AGGREGATE, index=False)
         print()
-        print(format_table(agg))
-    print(f"\nraynas: table  {run.path / KPRIME_SUMMARY}")
+        print(format_table(agg, columns=[c for c in ("selector", "kprime", "seeds", "is_mean_mean", "is_mean_std",
+                                                     "fid_mean", "fid_std", "search_gpu_seconds_mean",
+                                                     "search_seconds_mean") if c in agg]))
+    print(f"\nraynas: table  {run.path / KPRIME_SUMMARY}  (means over seeds: {KPRIME_AGGREGATE})")
     if plot:
         print(f"raynas: plot   {plot}")
     return 0
@@ -403,11 +426,12 @@ def cmd_ablate_edge(args: argparse.Namespace) -> int:
     from raynas.gan.damgan_search import check_edge_ops, edge_candidates, parse_edge
     from raynas.results import RunDir, format_table
     from trainables.damgan import damgan_edge_cell
-    from trainables.launch import init_ray, run_trainable
+    from trainables.launch import run_trainable
 
     if args.resume:
         run, cfg, search = _resumed(args.resume)
         spec = json.loads((run.path / "edge_ablation.json").read_text())
+        resources = _start_ray(args, cfg)
     else:
         cfg, search = _load_config(args)
         edge = parse_edge(args.edge)
@@ -419,15 +443,14 @@ def cmd_ablate_edge(args: argparse.Namespace) -> int:
             _search_outcome(Path(args.search_run))
             RunDir.open(args.search_run)
         _preflight(cfg)
+        resources = _start_ray(args, cfg)
         run = _new_run(cfg, "damgan-edge", search)
         (run.path / "edge_ablation.json").write_text(json.dumps(spec, indent=2) + "\n")
     edge, ops = spec["edge"], spec["ops"]
     selector = cfg.damgan.selector
     if spec["search_run"]:  # the α weights being judged come from that run's selector
         selector = RunDir.open(spec["search_run"]).config.get("damgan", {}).get("selector", selector)
-    resources = _resources(args, cfg)
     print(f"raynas: run directory {run.path}")
-    init_ray(args.address, args.num_cpus)
 
     # 1. the search whose α weights are being judged (reused when given or already finished)
     if spec["search_run"]:

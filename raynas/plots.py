@@ -49,7 +49,7 @@ def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean")
     d = df.assign(_x=_numeric(df, x), _y=_numeric(df, y), _r=_numeric(df, "round")).dropna(subset=["_x", "_y"])
     if d.empty:
         return None
-    stages = sorted(d["stage"].dropna().unique()) if "stage" in d else [None]
+    stages = list(dict.fromkeys(d["stage"].dropna())) if "stage" in d else [None]  # search order: g, then d
     fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages), 4.2), squeeze=False)
     for ax, stage in zip(axes[0], stages):
         s = d if stage is None else d[d["stage"] == stage]

@@ -2,9 +2,10 @@
 
 The extractor gives IS / FID / KID for Fashion-MNIST-like data without the Inception download. It is
 trained on the full Fashion-MNIST train split (60k images, padded to 32x32 by ``raynas.data``) and
-evaluated on the 10k test split. A few epochs on two CPU cores take a few minutes:
+evaluated on the 10k test split. A few epochs on two CPU cores take a few minutes (from the repository
+root; drop ``PYTHONPATH=.`` once raynas is pip-installed):
 
-    python scripts/train_fmnist_extractor.py --epochs 4 --threads 2
+    PYTHONPATH=. python scripts/train_fmnist_extractor.py --epochs 4 --threads 2
 
 Record the printed test accuracy (and the command) in raynas/metrics/weights/README.md.
 """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import math
 
@@ -273,18 +275,27 @@ def test_unknown_ops_and_edges_are_user_errors(capsys, tmp_path):
 
 
 # ============================================================================ Ray Tune
-def _tiny_args(tmp_path, name):
-    args = ["--output-dir", str(tmp_path), "--name", name, "--resources", "cpu=1"]
+def _tiny_args(tmp_path, name, cpu=1.0):
+    args = ["--output-dir", str(tmp_path), "--name", name, "--resources", f"cpu={cpu}"]
     for item in TINY:
         args += ["--set", item]
     return args
 
 
+@pytest.fixture(scope="module")
+def search_run(ray_session, tmp_path_factory):
+    """One short search trial through the CLI, shared by the end-to-end and the edge-ablation tests."""
+    tmp = tmp_path_factory.mktemp("damgan-search")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["search", "damgan", *_tiny_args(tmp, "s"), "--set", "damgan.epochs=2"])
+    assert code == 0
+    return RunDir.open(tmp / "s"), out.getvalue()
+
+
 @pytest.mark.slow
-def test_search_trial_end_to_end_in_shared_ray(ray_session, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "search", "damgan", *_tiny_args(tmp_path, "s"), "--set", "damgan.epochs=2")
-    assert code == 0, err
-    run = RunDir.open(tmp_path / "s")
+def test_search_trial_end_to_end_in_shared_ray(search_run):
+    run, out = search_run
     g = Genotype.load(run.path / "best_G.json")
     alpha = json.loads((run.path / "alpha.json").read_text())
     assert set(alpha) == set(SPACE.edge_names()) and len(alpha["cell0.normal[0]"]) == 6
@@ -297,65 +308,80 @@ def test_search_trial_end_to_end_in_shared_ray(ray_session, tmp_path, capsys):
     assert df["fid"].iloc[-1] >= 0 and df["num_samples"].iloc[-1] == 64
     assert df["alpha_entropy_mean"].between(0, math.log(6)).all() and (df["params"] > 0).all()
     assert "alpha_margin_mean" in out and "best_G.json" in out
-    # The Tune result carries the per-edge table (flattened by Tune) and the genotype JSON.
+    # The Tune result carries the per-edge entropy/margin (Tune flattens it) and the genotype JSON.
     (result_file,) = list((run.path / "tune").rglob("result.json"))
     last = json.loads(result_file.read_text().strip().splitlines()[-1])
-    assert set(last["alpha"]) == set(SPACE.edge_names()) and {"entropy", "margin"} <= set(last["alpha"]["cell0.up[0]"])
+    assert set(last["alpha"]) == set(SPACE.edge_names())
+    assert {"entropy", "margin"} <= set(last["alpha"]["cell0.up[0]"])
     assert Genotype.from_json(last["genotype"]) == g
+    assert list((run.path / "tune").rglob("genotypes/epoch_0002.json"))
+
+
+def test_gpu_request_without_gpu_is_refused_before_any_run_dir(ray_session, tmp_path, capsys):
+    if ray_session.cluster_resources().get("GPU"):
+        pytest.skip("this machine has a GPU")
+    code, _, err = run_cli(capsys, "search", "damgan", *_tiny_args(tmp_path, "gpu"), "--resources", "gpu=0.25")
+    assert_user_error(code, err, "gpu=0.25", "0 GPU(s)", "--resources gpu=0")
+    assert not (tmp_path / "gpu").exists()
 
 
 @pytest.mark.slow
-def test_killed_search_trial_resumes_from_its_checkpoint(ray_session, tmp_path):
-    from trainables.damgan import damgan_search
+def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys):
+    from ray import tune
+
+    from raynas.errors import RaynasError
+    from trainables.damgan import damgan_ablation_cell
     from trainables.launch import run_trainable
 
     marker = tmp_path / "crashed.txt"
     cfg = tiny_config(tmp_path)
-    run = RunDir.create(tmp_path, "resume", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
-    results = run_trainable(damgan_search, cfg, run, resources={"cpu": 1}, max_failures=1,
-                            param_space={"damgan_search": {"epochs": 3}, "_crash_after_epoch": 1,
-                                         "_crash_marker": str(marker)})
-    assert marker.exists(), "the worker was not killed, so nothing was resumed"
-    (result,) = list(results)
-    assert result.error is None and result.metrics["epoch"] == 3
-    # Epoch 1 ran once: the retried worker restored the epoch-1 checkpoint instead of starting over.
-    assert sorted(run.read()["epoch"].tolist()) == [1, 2, 3]
-
-
-@pytest.mark.slow
-def test_kprime_grid_two_cells(ray_session, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "ablate", "damgan", *_tiny_args(tmp_path, "grid"), "--grid", "kprime=1,2",
-                             "--retrain-epochs", "1", "--set", "damgan.epochs=1")
+    run = RunDir.create(tmp_path, "grid", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    space = {"kprime": tune.grid_search([1, 2]), "damgan_search": {"epochs": 2}, "retrain_epochs": 1,
+             "_crash_after_epoch": 1, "_crash_marker": str(marker)}
+    with pytest.raises(RaynasError, match="trial failed"):
+        run_trainable(damgan_ablation_cell, cfg, run, resources={"cpu": 1}, param_space=space, max_failures=0)
+    assert marker.exists(), "no worker was killed, so nothing was resumed"
+    code, out, err = run_cli(capsys, "ablate", "damgan", "--resume", str(run.path))
     assert code == 0, err
-    run = RunDir.open(tmp_path / "grid")
+    df = run.read()
+    search = df[df["stage"] == "search"]
+    # Each cell ran each search epoch exactly once: the killed one resumed from its epoch-1 checkpoint.
+    assert sorted(zip(search["kprime"], search["epoch"])) == [(1, 1), (1, 2), (2, 1), (2, 2)]
     cells = pd.read_parquet(run.path / "ablation_kprime.parquet")
-    assert sorted(cells["kprime"].tolist()) == [1, 2]
+    assert sorted(cells["kprime"].tolist()) == [1, 2] and (cells["retrain_epochs"] == 1).all()
     assert cells["is_mean"].ge(1.0 - 1e-6).all() and cells["fid"].ge(0).all()
     assert (cells["search_gpu_seconds"] == 0).all() and cells["search_seconds"].gt(0).all()
     for gj in cells["genotype"]:
         Genotype.from_json(gj).validate()
-    df = run.read()
-    assert sorted(df[df["stage"] == "search"]["kprime"].tolist()) == [1, 2]
+    means = pd.read_parquet(run.path / "ablation_kprime_mean.parquet")
+    assert sorted(means["kprime"]) == [1, 2] and (means["seeds"] == 1).all()
     assert (run.plots_dir / "ablation_kprime.png").stat().st_size > 0
     assert "search_gpu_seconds" in out
 
 
 @pytest.mark.slow
-def test_edge_ablation_correlates_alpha_with_retrained_is(ray_session, tmp_path, capsys):
+def test_edge_ablation_correlates_alpha_with_retrained_is(search_run, tmp_path, capsys):
     ops = "conv_1x1,conv_3x3,sep_conv_3x3"
-    code, out, err = run_cli(capsys, "ablate", "damgan-edge", *_tiny_args(tmp_path, "edge"), "--edge", "cell0:1->3",
-                             "--ops", ops, "--selector", "darts", "--retrain-epochs", "1", "--set", "damgan.epochs=1")
+    code, out, err = run_cli(capsys, "ablate", "damgan-edge", *_tiny_args(tmp_path, "edge", cpu=0.5),
+                             "--edge", "cell0:1->3", "--ops", ops, "--retrain-epochs", "1",
+                             "--search-run", str(search_run[0].path))
     assert code == 0, err
     run = RunDir.open(tmp_path / "edge")
-    alpha = json.loads((run.path / "search" / "alpha.json").read_text())["cell0.normal[0]"]
-    assert sum(alpha) == pytest.approx(1.0)  # darts: softmax of the architecture vector
+    alpha = json.loads((search_run[0].path / "alpha.json").read_text())["cell0.normal[0]"]
     table = pd.read_parquet(run.path / "ablation_edge.parquet")
     assert sorted(table["op"]) == sorted(ops.split(","))
     for _, r in table.iterrows():
         assert r["alpha_weight"] == pytest.approx(alpha[NORMAL_CANDIDATES.index(r["op"])])
+        assert r["is_mean"] >= 1.0 - 1e-6
+    df = run.read()
+    base = Genotype.load(search_run[0].path / "best_G.json")
+    for _, r in df.iterrows():  # each retrained genotype is the searched one with only the edge switched
+        g = Genotype.from_json(r["genotype"])
+        assert g.cells[0]["normal"][0] == r["op"]
+        assert with_edge_op(base, "cell0.normal[0]", r["op"]) == g
     corr = json.loads((run.path / "edge_correlation.json").read_text())
     ref = edge_correlation(table["alpha_weight"].tolist(), table["is_mean"].tolist())
     assert corr["is"]["pearson"] == pytest.approx(ref["pearson"], nan_ok=True)
     assert corr["is"]["spearman"] == pytest.approx(ref["spearman"], nan_ok=True)
-    assert corr["selector"] == "darts" and "Spearman" in out
+    assert corr["selector"] == "da" and "Spearman" in out
     assert (run.plots_dir / "ablation_edge.png").stat().st_size > 0

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
+
 from raynas.cli import main
 from raynas.config import load_config
 from raynas.gan.checkpoint import load_checkpoint
@@ -41,7 +41,7 @@ def test_two_stage_search_end_to_end(ray_session, tmp_path, capsys):
     run = RunDir.open(tmp_path / "e2e")
     df = run.read()
     assert len(df) == 2 * 2 * 4  # stages × rounds × population
-    for (stage, rnd), g in df.groupby(["stage", "round"]):
+    for (stage, _round), g in df.groupby(["stage", "round"]):
         assert len(g) == 4 and g["genotype"].nunique() == 4
         assert (g["rank"] >= 0).all() and (g["rank"] == 0).any()
         assert g["best"].sum() == 1

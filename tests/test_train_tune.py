@@ -50,6 +50,17 @@ def test_two_trials_report_and_checkpoint(ray_session, tmp_path):
     assert (df["num_samples"] == 120).all()
     # TensorBoard got sample grids next to Tune's scalars.
     assert list((run.path / "tune").rglob("events.out.tfevents*"))
+    # `raynas metrics checkpoint:...` rebuilds the EMA generator from the checkpoint and reproduces the
+    # FID the trial reported (torch-fidelity draws the same latents; the real statistics are cached).
+    from raynas.checkpoints import load_generator
+    from raynas.metrics import DatasetSource, evaluate_generator
+
+    first = list(results)[0]
+    G, latent_dim = load_generator(first.checkpoint.path)
+    again = evaluate_generator(G, latent_dim, DatasetSource("embedded", "test", resolution=32, channels=1),
+                               metrics=("fid",), protocol="quick", num_samples=120, extractor="raynas-fmnist-cnn",
+                               device="cpu", batch_size=60)
+    assert again.fid == pytest.approx(first.metrics["fid"], rel=1e-4)
 
 
 @pytest.mark.slow

@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 from ray import tune
-from torchvision.utils import make_grid
 
 from raynas.config import RaynasConfig, from_dict
 from raynas.errors import CheckpointError, ConfigError, TrainingDiverged
@@ -120,6 +119,8 @@ def _search_epoch(search: DamganSearch, cfg: RaynasConfig, run: RunDir, tid: str
         metrics = search.evaluate_subnet(genotype).as_row()
         result.update(metrics)
         row.update(metrics)
+        from torchvision.utils import make_grid
+
         writer.add_image("samples/derived_subnet", make_grid(search.sample_grid(genotype), nrow=8), search.epoch)
         writer.flush()
     wall = time.perf_counter() - started

@@ -20,6 +20,9 @@ supernet's ``C / k'``-channel ops.
 Search settings (epochs, batches, learning rates, n_D, evaluation interval) are read by
 :class:`SearchSettings`: an explicit override, else a ``damgan.*`` config key of that name when the
 config has one, else the ``train.*`` / ``eval.every`` value.
+
+The edge ablation of the paper's Figs. 9–10 needs a few plain helpers, also here: :func:`parse_edge`
+(``cell0:1->3`` → ``cell0.normal[0]``), :func:`with_edge_op` and :func:`edge_correlation`.
 """
 
 from __future__ import annotations

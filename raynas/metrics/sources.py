@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from torch_fidelity.generative_model_base import GenerativeModelBase
 from torch_fidelity.registry import NOISE_SOURCE_REGISTRY
 
-from raynas.device import Precision
+from raynas.device import Precision, resolve_device
 from raynas.errors import MetricsError, RaynasError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -290,8 +290,6 @@ class GeneratorSource(Source):
     def sample(self, num_samples: int, *, batch_size: int = 100, device: torch.device | str | None = None,
                seed: int = NOISE_SEED) -> Iterator[torch.Tensor]:
         """Yield uint8 (B,3,H,W) batches on CPU: the same z sequence torch-fidelity draws for the metrics."""
-        from raynas.device import resolve_device
-
         dev = resolve_device(str(device) if device is not None else "auto")
         rng = np.random.RandomState(seed)
         with self.on_device(dev, torch.device("cpu")) as model:
@@ -326,8 +324,9 @@ def parse_source(spec: str, **kw: Any) -> Source:
             raise MetricsError(f"cannot evaluate {spec!r}: no checkpoint loader was given; evaluate "
                                "checkpoints through the raynas CLI (it knows how to rebuild the generator) "
                                "or sample images into a folder and use folder:PATH")
-        if not Path(rest).expanduser().is_file():
-            raise MetricsError(f"checkpoint {rest} does not exist; check the path")
+        if not Path(rest).expanduser().exists():
+            raise MetricsError(f"checkpoint {rest} does not exist; pass a run directory, a Tune checkpoint "
+                               "folder or a state.pt file")
         loaded = loader(rest)
         if isinstance(loaded, GeneratorSource):
             return loaded
