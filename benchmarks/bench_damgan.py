@@ -51,11 +51,11 @@ def bench_one(args: dict) -> dict:
 
     from raynas.config import load_config
     from raynas.device import resolve_device
-    from raynas.gan.damgan_search import DamganSearch, SearchSettings
+    from raynas.gan.damgan_search import DamganSearch
 
     if args["threads"]:
         torch.set_num_threads(args["threads"])
-    overrides = [*args["overrides"], f"damgan.kprime={args['kprime']}"]
+    overrides = [*args["overrides"], f"damgan.kprime={args['kprime']}", f"damgan.iters_per_epoch={args['warmup']}"]
     if args["amp"] is not None:
         overrides += [f"train.amp={args['amp']}", f"train.channels_last={args['amp']}"]
     if args["selector"]:
@@ -63,9 +63,7 @@ def bench_one(args: dict) -> dict:
     cfg = load_config(args["preset"], overrides)
     device = resolve_device(args["device"])
     torch.backends.cudnn.benchmark = True
-    base = SearchSettings.from_config(cfg, args["search"])
-    settings = SearchSettings(**{**base.to_dict(), "iters_per_epoch": args["warmup"]})
-    search = DamganSearch(cfg, device=device, settings=settings)
+    search = DamganSearch(cfg, device=device)
     if args["synthetic"]:
         search.real = SyntheticSource(cfg.data.channels, cfg.data.resolution, device)
     search.train_epoch()  # warm-up (allocator, cuDNN autotune, oneDNN primitives)
@@ -97,7 +95,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="quickstart")
     p.add_argument("--set", dest="overrides", action="append", default=[],
-                   help="config override; damgan search keys (e.g. damgan.gen_batch_size=64) are accepted too")
+                   help="config override, e.g. damgan.gen_batch_size=64 (the search reads damgan.*)")
     p.add_argument("--device", default="auto")
     p.add_argument("--kprimes", default="1,2,4,8,16")
     p.add_argument("--steps", type=int, default=20, help="timed D steps per k'")
@@ -109,14 +107,11 @@ def main() -> None:
     p.add_argument("--out", help="append JSON lines here")
     args = p.parse_args()
 
-    from raynas.commands_damgan import _split_search_overrides
-
-    overrides, search = _split_search_overrides(args.overrides)
     kprimes = [int(k) for k in args.kprimes.split(",") if k.strip()]
     ctx = mp.get_context("spawn")
     rows = []
     for k in kprimes:
-        job = {"preset": args.preset, "overrides": overrides, "search": search, "kprime": k, "device": args.device,
+        job = {"preset": args.preset, "overrides": args.overrides, "kprime": k, "device": args.device,
                "steps": args.steps, "warmup": args.warmup, "selector": args.selector, "amp": args.amp,
                "synthetic": args.synthetic, "threads": args.threads}
         with ctx.Pool(1) as pool:

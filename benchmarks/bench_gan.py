@@ -19,6 +19,7 @@ import torch
 
 from raynas.config import load_config
 from raynas.device import Precision, resolve_device
+from raynas.gan.trainer import precision_for
 
 
 class SyntheticSource:
@@ -104,31 +105,33 @@ def main() -> None:
     p.add_argument("--extractor", default=None, help="default: the preset's eval.extractor")
     p.add_argument("--inception-weights")
     p.add_argument("--synthetic", action="store_true", help="random on-device images instead of the dataset")
-    p.add_argument("--amp", choices=("auto", "true", "false"), default=None)
+    p.add_argument("--amp", choices=("auto", "true", "false"), default="auto", help="bf16 autocast")
+    p.add_argument("--channels-last", choices=("auto", "true", "false"), default="auto")
     p.add_argument("--skip-metrics", action="store_true")
     p.add_argument("--out", help="append JSON lines here")
     args = p.parse_args()
-    overrides = list(args.overrides)
-    if args.amp:
-        overrides += [f"train.amp={args.amp}", f"train.channels_last={args.amp}"]
+    overrides = [*args.overrides, f"train.amp={args.amp}", f"train.channels_last={args.channels_last}"]
     cfg = load_config(args.preset, overrides)
     device = resolve_device(args.device)
-    amp = "auto" if args.amp is None else args.amp == "true"
-    precision = Precision.for_device(device, amp, amp)
+    precision = precision_for(cfg, device)
     torch.backends.cudnn.benchmark = True
     rows = [bench_training(cfg, device, precision, args.steps, args.synthetic)]
     if not args.skip_metrics:
         rows.append(bench_metrics(cfg, device, precision, args.metric_samples,
                                   args.extractor or cfg.eval.extractor, args.inception_weights))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print("\n| preset | device | bf16+CL | what | images/s | peak MiB |\n|---|---|---|---|---|---|")
+    t = cfg.train
+    print("\n| preset | device | bf16 | channels_last | D/G batch | what | images/s | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         peak = f"{r['peak_mib']:.0f}" if r["peak_mib"] else "-"
-        print(f"| {cfg.preset} | {name} | {precision.amp} | {r['what']} | {r['images_per_s']:.1f} | {peak} |")
+        print(f"| {cfg.preset} | {name} | {precision.amp} | {precision.channels_last} | "
+              f"{t.dis_batch_size}/{t.gen_batch_size} | {r['what']} | {r['images_per_s']:.1f} | {peak} |")
         if args.out:
             with open(args.out, "a") as fh:
                 fh.write(json.dumps({"preset": cfg.preset, "device": name, "amp": precision.amp,
-                                     "torch": torch.__version__, **r}) + "\n")
+                                     "channels_last": precision.channels_last, "dis_batch": t.dis_batch_size,
+                                     "gen_batch": t.gen_batch_size, "torch": torch.__version__, **r}) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Everything measured on a lent GPU in one call (see benchmarks/RESULTS.md). Run from the repo root on a
-# machine whose python3 has torch but not Ray/pymoo/torch-fidelity; .bundle comes from
-# ../shared/tools/pack-offline-bundle.sh .bundle. Results land in $OUT (or ./bench-out).
+# Everything measured on a lent GPU (see benchmarks/RESULTS.md). Run from the repo root on a machine whose
+# python3 has torch but not Ray/pymoo/torch-fidelity: .bundle comes from
+# ../shared/tools/pack-offline-bundle.sh .bundle plus the cffi wheel moocore needs (see RESULTS.md).
+#   ONLY="precision metrics damgan eagan trial" bash benchmarks/gpu_suite.sh      (default: all)
+# No dataset or Inception weights can be downloaded there, so training runs on synthetic on-device
+# images or the embedded subset, and Inception uses Kaiming-random weights (timing only, never scores).
 set -uo pipefail
 OUT=${OUT:-bench-out}; mkdir -p "$OUT"
-if ! python3 -c "import ray" 2>/dev/null; then
-  pip install -q --no-index --no-deps --target /tmp/site .bundle/wheels/*.whl
+ONLY=${ONLY:-"precision metrics damgan eagan trial"}
+if ! python3 -c "import ray, pymoo, torch_fidelity" 2>/dev/null; then
+  pip install -q --no-index --no-deps --target /tmp/site .bundle/wheels/*.whl 2>/dev/null
   tar -xJf .bundle/ray-min.tar.xz -C /tmp/site
   export PATH=/tmp/site/bin:$PATH
 fi
@@ -13,29 +17,35 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 RAYNAS_OFFLINE=1 RAYNAS_CACH
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch, ray; print('torch', torch.__version__, 'ray', ray.__version__)" | tee -a "$OUT/gpu.txt"
 W=/tmp/random-inception.pth
-python3 benchmarks/make_random_inception.py $W
+python3 benchmarks/make_random_inception.py $W >/dev/null
 J=$OUT/bench.jsonl
-step() { echo; echo "== $*"; "$@" 2>&1 | tail -n 12; }
-# 1. Fixed-GAN training throughput: fp32 vs bf16+channels_last, SNGAN CIFAR-10 sizes (synthetic images).
-for amp in false true; do
-  step python3 benchmarks/bench_gan.py --device cuda --preset sngan-cifar10 --synthetic --amp $amp --steps 60 \
-       --skip-metrics --out $J
-done
-# 2. Metric throughput through Inception (random weights) and the CNN extractor.
-step python3 benchmarks/bench_gan.py --device cuda --preset sngan-cifar10 --set data.name=embedded --synthetic \
-     --steps 10 --extractor inception-v3-compat --inception-weights $W --metric-samples 5000 --out $J
-step python3 benchmarks/bench_gan.py --device cuda --preset quickstart --steps 60 --metric-samples 5000 --out $J
-# 3. DAMGAN supernet throughput and memory vs k' (bf16).
-for amp in false true; do
-  step python3 benchmarks/bench_damgan.py --device cuda --preset damgan-cifar10 --synthetic --amp $amp --out $J
-done
-# 4. EAGAN round: train vs eval, 1/2/4 Evaluators sharing the GPU (0.25 each).
-step python3 benchmarks/bench_eagan.py --preset eagan-cifar10 --set data.name=embedded --set data.channels=3 \
-     --set eagan.iters_per_epoch=50 --set eval.num_samples=2000 --inception-weights $W --population 8 --out $J
-# 5. A Tune trial pinned to half a GPU (fractional resources) through the real CLI.
-step python3 -m raynas train --preset quickstart --resources gpu=0.5,cpu=2 --set train.epochs=1 \
-     --output-dir /tmp/runs --name gpu-trial
-python3 -c "
-from raynas.results import RunDir; df = RunDir('/tmp/runs/gpu-trial').read(); print(df[['epoch','device','fid','is_mean']])" \
-  2>&1 | tee -a "$OUT/gpu_trial.txt"
-cp $J "$OUT/" 2>/dev/null || true
+step() { echo; echo "== $*"; "$@" 2>&1 | grep -E "^\||Error|error" | tail -n 12; }
+has() { [[ " $ONLY " == *" $1 "* ]]; }
+if has precision; then  # fixed-GAN training: bf16 x channels_last, SNGAN CIFAR-10 sizes, two batch sizes
+  for b in 64 256; do for amp in false true; do for cl in false true; do
+    step python3 benchmarks/bench_gan.py --device cuda --preset sngan-cifar10 --synthetic --amp $amp \
+         --channels-last $cl --set train.dis_batch_size=$b --set train.gen_batch_size=$((2*b)) --steps 60 \
+         --skip-metrics --out $J
+  done; done; done
+fi
+if has metrics; then  # metric throughput: Inception (random weights) and the shipped CNN
+  step python3 benchmarks/bench_gan.py --device cuda --preset sngan-cifar10 --set data.name=embedded --synthetic \
+       --steps 10 --extractor inception-v3-compat --inception-weights $W --metric-samples 5000 --out $J
+  step python3 benchmarks/bench_gan.py --device cuda --preset quickstart --steps 60 --metric-samples 5000 --out $J
+fi
+if has damgan; then  # DAMGAN supernet (C=256, batch 64) throughput and memory vs k'
+  for amp in false true; do
+    step python3 benchmarks/bench_damgan.py --device cuda --preset damgan-cifar10 --set data.name=embedded \
+         --set data.channels=3 --synthetic --amp $amp --out $J
+  done
+fi
+if has eagan; then  # one EAGAN round: train vs eval, 1/2/4 Evaluators sharing the GPU (0.25 each)
+  step python3 benchmarks/bench_eagan.py --preset eagan-cifar10 --set data.name=embedded --set data.channels=3 \
+       --set eagan.iters_per_epoch=50 --set eval.num_samples=2000 --inception-weights $W --population 8 --out $J
+fi
+if has trial; then  # a Tune trial pinned to half a GPU through the real CLI
+  step python3 -m raynas train --preset quickstart --resources gpu=0.5,cpu=2 --set train.epochs=1 \
+       --output-dir /tmp/runs --name gpu-trial
+  python3 -c "from raynas.results import RunDir; print(RunDir('/tmp/runs/gpu-trial').read()[['epoch','device','fid']])" \
+    | tee "$OUT/gpu_trial.txt"
+fi

@@ -64,16 +64,21 @@ def _open_resumed_run(path: str):
     return run, cfg
 
 
+def start_or_resume(args: argparse.Namespace, method: str, check: Callable) -> tuple:
+    """(run, cfg): reopen ``--resume RUN_DIR`` with its saved config, or validate a new config with
+    ``check`` (raising before anything is written) and create its run directory."""
+    if getattr(args, "resume", None):
+        return _open_resumed_run(args.resume)
+    cfg = _config_from_args(args)
+    check(cfg)
+    return _create_run(cfg, method), cfg
+
+
 # ----------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     from raynas.preflight import preflight
 
-    if args.resume:
-        run, cfg = _open_resumed_run(args.resume)
-    else:
-        cfg = _config_from_args(args)
-        preflight(cfg)
-        run = _create_run(cfg, "train")
+    run, cfg = start_or_resume(args, "train", preflight)
     from trainables.gan import train_gan
     from trainables.launch import init_ray, parse_resources, run_trainable
 

@@ -50,17 +50,12 @@ EXTRA_COMMANDS.append(register_arch)
 
 # ----------------------------------------------------------------------------- search / retrain
 def cmd_search_eagan(args: argparse.Namespace) -> int:
-    from raynas.cli import _config_from_args, _create_run, _open_resumed_run
+    from raynas.cli import start_or_resume
     from raynas.plots import draw_run_plots
     from raynas.preflight import preflight_eagan
     from trainables.launch import init_ray, parse_resources
 
-    if args.resume:
-        run, cfg = _open_resumed_run(args.resume)
-    else:
-        cfg = _config_from_args(args)
-        preflight_eagan(cfg)
-        run = _create_run(cfg, "eagan")
+    run, cfg = start_or_resume(args, "eagan", preflight_eagan)
     if args.resources:
         res = parse_resources(args.resources, {"cpu": cfg.eagan.evaluator_cpu, "gpu": cfg.eagan.evaluator_gpu})
         cfg = _replace_eagan(cfg, evaluator_cpu=res["cpu"], evaluator_gpu=res["gpu"])

@@ -9,14 +9,13 @@
   ``--search-run``), then retrains the derived genotype with each op of that edge as a Tune grid and
   correlates the edge's α weights with the retrained IS (Pearson, Spearman; the paper's Figs. 9–10).
 
-Search settings that the config has no key for yet (epochs, batches, learning rates, n_D, evaluation
-interval of the search) are accepted as ``--set damgan.KEY=VALUE`` and travel in the trial config.
+The search phase reads ``damgan.*`` (epochs, batches, learning rates, n_D, eval_every); every retrain
+reads ``train.*``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -27,7 +26,6 @@ from typing import Any
 from raynas.cli import EXTRA_COMMANDS
 from raynas.commands import SEARCH_METHODS
 
-SEARCH_STATE_FILE = "damgan_search.json"
 KPRIME_SUMMARY = "ablation_kprime.parquet"
 KPRIME_AGGREGATE = "ablation_kprime_mean.parquet"
 EDGE_SUMMARY = "ablation_edge.parquet"
@@ -36,59 +34,22 @@ GRID_KEYS = ("kprime", "selector")
 
 
 # ====================================================================== config
-def _split_search_overrides(overrides: list[str]) -> tuple[list[str], dict[str, Any]]:
-    """Pull ``damgan.KEY=VALUE`` for search keys the config lacks out of the ``--set`` list."""
-    from raynas.config import DamganConfig, parse_override
-    from raynas.gan.damgan_search import SEARCH_KEYS
-
-    known = {f.name for f in dataclasses.fields(DamganConfig)}
-    rest, search = [], {}
-    for item in overrides:
-        keys, value = parse_override(item)
-        if len(keys) == 2 and keys[0] == "damgan" and keys[1] in SEARCH_KEYS and keys[1] not in known:
-            search[keys[1]] = value
-        else:
-            rest.append(item)
-    return rest, search
-
-
 def _load_config(args: argparse.Namespace):
-    """Preset + overrides (+ ``--selector``) → (validated config, search settings overrides)."""
+    """Preset + overrides (+ ``--selector``) → validated config; cross-key search checks fail here too."""
     from raynas.cli import _config_from_args
-    from raynas.gan.damgan_search import SearchSettings, check_search_config
+    from raynas.gan.damgan_search import check_search_config
 
-    rest, search = _split_search_overrides(list(args.overrides))
     extra = ["method=damgan"] + ([f"damgan.selector={args.selector}"] if getattr(args, "selector", None) else [])
-    ns = argparse.Namespace(**{**vars(args), "overrides": extra + rest})
-    cfg = _config_from_args(ns)
+    cfg = _config_from_args(argparse.Namespace(**{**vars(args), "overrides": extra + list(args.overrides)}))
     check_search_config(cfg)
-    SearchSettings.from_config(cfg, search)
-    return cfg, search
+    return cfg
 
 
 def _preflight(cfg) -> None:
-    """Dataset and extractor present; the retrain half of the config is checked once a genotype exists."""
+    """Dataset and extractor present; the model section is checked by the retrain, once a genotype exists."""
     from raynas.preflight import preflight
 
-    model = dataclasses.replace(cfg.model, generator="sngan", g_genotype=None)
-    preflight(dataclasses.replace(cfg, model=model))
-
-
-def _new_run(cfg, method: str, search: dict[str, Any]):
-    from raynas.cli import _create_run
-
-    run = _create_run(cfg, method)
-    (run.path / SEARCH_STATE_FILE).write_text(json.dumps(search, indent=2) + "\n")
-    return run
-
-
-def _resumed(path: str):
-    from raynas.cli import _open_resumed_run
-
-    run, cfg = _open_resumed_run(path)
-    f = run.path / SEARCH_STATE_FILE
-    search = json.loads(f.read_text()) if f.is_file() else {}
-    return run, cfg, search
+    preflight(cfg, check_model=False)
 
 
 def _resources(args: argparse.Namespace, cfg) -> dict[str, float]:
@@ -148,29 +109,29 @@ def _finish_search(run, results) -> dict[str, Any]:
     return {"genotype": genotype, "alpha": alpha, "metrics": metrics}
 
 
-def _run_search(cfg, run, search: dict[str, Any], resources: dict[str, float], resume: bool):
+def _run_search(cfg, run, resources: dict[str, float], resume: bool):
     from trainables.damgan import damgan_search
     from trainables.launch import run_trainable
 
-    results = run_trainable(damgan_search, cfg, run, resources=resources, param_space={"damgan_search": search},
-                            resume=resume)
+    results = run_trainable(damgan_search, cfg, run, resources=resources, resume=resume)
     return _finish_search(run, results)
 
 
 def cmd_search_damgan(args: argparse.Namespace) -> int:
+    from raynas.cli import _create_run, _open_resumed_run
     from raynas.plots import draw_run_plots
 
     retrain_epochs = _retrain_epochs(args.retrain_epochs)
     if args.resume:
-        run, cfg, search = _resumed(args.resume)
+        run, cfg = _open_resumed_run(args.resume)
         resources = _start_ray(args, cfg)
     else:
-        cfg, search = _load_config(args)
+        cfg = _load_config(args)
         _preflight(cfg)
         resources = _start_ray(args, cfg)
-        run = _new_run(cfg, "damgan", search)
+        run = _create_run(cfg, "damgan")
     print(f"raynas: run directory {run.path}")
-    _run_search(cfg, run, search, resources, resume=bool(args.resume))
+    _run_search(cfg, run, resources, resume=bool(args.resume))
     print(f"\nraynas: DAMGAN search finished: {run.path}")
     print(f"raynas: genotype {run.path / 'best_G.json'}   (α table: {run.path / 'alpha.json'})")
     for p in draw_run_plots(run):
@@ -311,27 +272,27 @@ def draw_kprime(agg, out: Path) -> Path | None:
 def cmd_ablate_damgan(args: argparse.Namespace) -> int:
     from ray import tune
 
+    from raynas.cli import _create_run, _open_resumed_run
     from raynas.errors import ConfigError
     from raynas.results import format_table
     from trainables.damgan import damgan_ablation_cell
     from trainables.launch import run_trainable
 
     if args.resume:
-        run, cfg, search = _resumed(args.resume)
+        run, cfg = _open_resumed_run(args.resume)
         resources = _start_ray(args, cfg)
         space = None
     else:
-        cfg, search = _load_config(args)
+        cfg = _load_config(args)
         grid = parse_grid(args.grid or ["kprime=1,2,4,8,16"], cfg)
         if args.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
         space = {key: tune.grid_search(values) for key, values in grid.items()}
         space["seed"] = tune.grid_search([cfg.train.seed + i for i in range(args.seeds)])
-        space["damgan_search"] = search
         space["retrain_epochs"] = _retrain_epochs(args.retrain_epochs)
         _preflight(cfg)
         resources = _start_ray(args, cfg)
-        run = _new_run(cfg, "damgan-ablation", search)
+        run = _create_run(cfg, "damgan-ablation")
     print(f"raynas: run directory {run.path}")
     run_trainable(damgan_ablation_cell, cfg, run, resources=resources, param_space=space, resume=bool(args.resume),
                   max_concurrent=args.max_concurrent or 0)
@@ -422,6 +383,7 @@ def _search_outcome(path: Path) -> tuple[Any, dict[str, list[float]]]:
 def cmd_ablate_edge(args: argparse.Namespace) -> int:
     from ray import tune
 
+    from raynas.cli import _create_run, _open_resumed_run
     from raynas.errors import ConfigError
     from raynas.gan.damgan_search import check_edge_ops, edge_candidates, parse_edge
     from raynas.results import RunDir, format_table
@@ -429,11 +391,11 @@ def cmd_ablate_edge(args: argparse.Namespace) -> int:
     from trainables.launch import run_trainable
 
     if args.resume:
-        run, cfg, search = _resumed(args.resume)
+        run, cfg = _open_resumed_run(args.resume)
         spec = json.loads((run.path / "edge_ablation.json").read_text())
         resources = _start_ray(args, cfg)
     else:
-        cfg, search = _load_config(args)
+        cfg = _load_config(args)
         edge = parse_edge(args.edge)
         ops = check_edge_ops(edge, [o.strip() for o in args.ops.split(",")] if args.ops else
                              list(edge_candidates(edge)))
@@ -444,7 +406,7 @@ def cmd_ablate_edge(args: argparse.Namespace) -> int:
             RunDir.open(args.search_run)
         _preflight(cfg)
         resources = _start_ray(args, cfg)
-        run = _new_run(cfg, "damgan-edge", search)
+        run = _create_run(cfg, "damgan-edge")
         (run.path / "edge_ablation.json").write_text(json.dumps(spec, indent=2) + "\n")
     edge, ops = spec["edge"], spec["ops"]
     selector = cfg.damgan.selector
@@ -463,7 +425,7 @@ def cmd_ablate_edge(args: argparse.Namespace) -> int:
                     RunDir.create(run.path, "search", config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset,
                                   device=cfg.train.device, exist_ok=True))
             print(f"raynas: searching with the {selector} selector in {srun.path}")
-            _run_search(cfg, srun, search, resources, resume=resume)
+            _run_search(cfg, srun, resources, resume=resume)
     base, alpha = _search_outcome(search_path)
     cands = edge_candidates(edge)
     weights = dict(zip(cands, alpha[edge], strict=True))

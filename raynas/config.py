@@ -135,6 +135,14 @@ class DamganConfig:
     bilevel: bool = _f(False, doc="darts selector only: alternate arch-param steps on held-out batches")
     arch_lr: float = _f(3e-4, lo=0.0, hi=1.0)
     reduction: int = _f(16, lo=1, doc="attention MLP bottleneck ratio")
+    epochs: int = _f(100, lo=1, doc="supernet search epochs (retrain uses train.*)")
+    iters_per_epoch: int = _f(0, lo=0, doc="D steps per search epoch; 0 = one pass over the data")
+    gen_batch_size: int = _f(64, lo=1)
+    dis_batch_size: int = _f(64, lo=1)
+    n_critic: int = _f(1, lo=1, hi=100, doc="n_D: D steps per G step while searching")
+    lr_g: float = _f(2e-4, lo=0.0, hi=1.0)
+    lr_d: float = _f(2e-4, lo=0.0, hi=1.0)
+    eval_every: int = _f(10, lo=0, doc="IS/FID of the derived subnet every N search epochs (0 = last only)")
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,25 @@ from __future__ import annotations
 from raynas.config import RaynasConfig
 
 
-def preflight(cfg: RaynasConfig) -> None:
-    """Dataset present, extractor weights loadable, genotype files valid: raise RaynasError otherwise."""
+def preflight(cfg: RaynasConfig, *, check_model: bool = True) -> None:
+    """Dataset present, extractor weights loadable, genotype files valid: raise RaynasError otherwise.
+
+    ``check_model=False`` skips the ``model`` section's networks and genotype files: a search command
+    has no genotype yet (it produces one), so only the data and the metrics must be usable up front.
+    """
     from raynas.data import resolve_root
     from raynas.metrics.extractors import resolve_extractor
-    from raynas.spaces import Genotype
 
     resolve_root(cfg.data.name, cfg.data.root, split=cfg.data.split)
     resolve_extractor(cfg.eval.extractor, cfg.eval.inception_weights)
+    if check_model:
+        _check_model(cfg)
+
+
+def _check_model(cfg: RaynasConfig) -> None:
+    """Build genotype networks once on the CPU and load every genotype file the model section names."""
+    from raynas.spaces import Genotype
+
     m = cfg.model
     if m.generator == "genotype" or m.discriminator == "genotype":
         from raynas.build import build_discriminator, build_generator
@@ -30,6 +41,6 @@ def preflight_eagan(cfg: RaynasConfig) -> None:
     """Build both search supernets once on the CPU: a bad width/latent/resolution fails here, not in an actor."""
     from raynas.actors import build_search_discriminator, build_search_generator
 
-    preflight(cfg)
+    preflight(cfg, check_model=False)
     build_search_generator(cfg)
     build_search_discriminator(cfg, supernet=True)

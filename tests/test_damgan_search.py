@@ -18,7 +18,6 @@ from raynas.config import load_config
 from raynas.errors import ConfigError, GenotypeError
 from raynas.gan.damgan_search import (
     DamganSearch,
-    SearchSettings,
     check_edge_ops,
     edge_correlation,
     parse_edge,
@@ -26,13 +25,16 @@ from raynas.gan.damgan_search import (
 )
 from raynas.nn.attention import AttentionEdge
 from raynas.nn.damgan_g import DamganSupernet, SupernetSubnet
+from raynas.preflight import preflight
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
 from raynas.spaces.damgan import NORMAL_CANDIDATES, UP_CANDIDATES
 
 SPACE = get_space("damgan-g")
-TINY = [
+TINY = [  # damgan.* drive the search, train.* the retrains
     "damgan.search_gf_dim=8", "damgan.kprime=2", "damgan.reduction=4",
+    "damgan.iters_per_epoch=2", "damgan.gen_batch_size=8", "damgan.dis_batch_size=8", "damgan.epochs=1",
+    "damgan.eval_every=0",
     "model.latent_dim=16", "model.gf_dim=8", "model.df_dim=8",
     "train.iters_per_epoch=2", "train.gen_batch_size=8", "train.dis_batch_size=8", "train.epochs=1",
     "data.limit=256", "eval.num_samples=64", "eval.batch_size=64", "eval.every=0",
@@ -113,8 +115,11 @@ def test_supernet_subnet_runs_the_genotype_path_and_restores_the_mixture():
 
 # ============================================================================ search loop
 def test_search_epoch_records_alpha_derives_and_resumes_exactly(tmp_path, one_thread):
-    cfg = tiny_config(tmp_path)
+    # train.* differs from damgan.*: the search must read only damgan.* (train.* is the retrain's).
+    cfg = tiny_config(tmp_path, "train.iters_per_epoch=5", "train.dis_batch_size=4", "train.lr_g=0.01")
     a = DamganSearch(cfg, device=torch.device("cpu"))
+    assert a.iters_per_epoch == 2 and (a.step_cfg.gen_batch_size, a.step_cfg.dis_batch_size) == (8, 8)
+    assert a.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4) == a.opt_d.param_groups[0]["lr"]
     stats = a.train_epoch()
     assert a.epoch == 1 and a.step == 2 and math.isfinite(stats["d_loss"]) and math.isfinite(stats["g_loss"])
     # n_critic = 1: each of the 2 steps runs G in training mode twice (D's fakes, then G's update).
@@ -170,18 +175,22 @@ def test_darts_selector_single_and_bilevel(tmp_path, one_thread):
         DamganSearch(tiny_config(tmp_path, "damgan.bilevel=true"), device=torch.device("cpu"))
 
 
-def test_search_settings_precedence_and_errors(tmp_path):
-    cfg = tiny_config(tmp_path, "train.epochs=7", "eval.every=3", "train.lr_g=0.001")
-    s = SearchSettings.from_config(cfg)
-    assert (s.epochs, s.eval_every, s.lr_g, s.dis_batch_size) == (7, 3, 0.001, 8)
-    s = SearchSettings.from_config(cfg, {"epochs": 2, "gen_batch_size": 4, "lr_d": "1e-3"})
-    assert (s.epochs, s.gen_batch_size, s.lr_d, s.lr_g) == (2, 4, 0.001, 0.001)
-    with pytest.raises(ConfigError, match="valid: epochs"):
-        SearchSettings.from_config(cfg, {"epoch": 2})
-    with pytest.raises(ConfigError, match="below the minimum"):
-        SearchSettings.from_config(cfg, {"epochs": 0})
-    with pytest.raises(ConfigError, match="expected an integer"):
-        SearchSettings.from_config(cfg, {"n_critic": "five"})
+def _due_epochs(search: DamganSearch, epochs: int) -> list[int]:
+    due = []
+    for epoch in range(1, epochs + 1):
+        search.epoch = epoch
+        if search.eval_due():
+            due.append(epoch)
+    return due
+
+
+def test_eval_due_follows_damgan_eval_every_and_epochs(tmp_path, one_thread):
+    # eval.every (the retrain's interval) differs: the search must follow damgan.eval_every.
+    search = DamganSearch(tiny_config(tmp_path, "damgan.epochs=5", "damgan.eval_every=2", "eval.every=1"),
+                          device=torch.device("cpu"))
+    assert _due_epochs(search, 5) == [2, 4, 5]  # every 2nd epoch, and the last one
+    search = DamganSearch(tiny_config(tmp_path, "damgan.epochs=3", "eval.every=1"), device=torch.device("cpu"))
+    assert _due_epochs(search, 3) == [3]  # TINY's damgan.eval_every=0: the last epoch only
 
 
 # ============================================================================ edge ablation helpers
@@ -271,6 +280,15 @@ def test_unknown_ops_and_edges_are_user_errors(capsys, tmp_path):
     assert_user_error(code, err, "unknown edge 'cell0:2->3'")
     code, _, err = run_cli(capsys, "search", "damgan", "--output-dir", out, "--set", "damgan.n_critic=0")
     assert_user_error(code, err, "damgan.n_critic")
+    code, _, err = run_cli(capsys, "search", "damgan", "--output-dir", out, "--set", "damgan.epochs=abc")
+    assert_user_error(code, err, "damgan.epochs: expected an integer, got 'abc'")
+    code, _, err = run_cli(capsys, "ablate", "damgan", "--output-dir", out, "--set", "damgan.lr_g=-1")
+    assert_user_error(code, err, "damgan.lr_g")
+    # The retrain checks the model section; a search preflights without it (its genotype does not exist yet).
+    cfg = tiny_config(tmp_path, "model.generator=genotype")
+    preflight(cfg, check_model=False)
+    with pytest.raises(ConfigError, match="model.g_genotype"):
+        preflight(cfg)
     assert not (tmp_path / "runs").exists()
 
 
@@ -288,7 +306,8 @@ def search_run(ray_session, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("damgan-search")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["search", "damgan", *_tiny_args(tmp, "s"), "--set", "damgan.epochs=2"])
+        code = main(["search", "damgan", *_tiny_args(tmp, "s"), "--set", "damgan.epochs=2",
+                     "--set", "model.generator=genotype"])  # like damgan-cifar10: no genotype exists yet
     assert code == 0
     return RunDir.open(tmp / "s"), out.getvalue()
 
@@ -334,9 +353,9 @@ def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys)
     from trainables.launch import run_trainable
 
     marker = tmp_path / "crashed.txt"
-    cfg = tiny_config(tmp_path)
+    cfg = tiny_config(tmp_path, "damgan.epochs=2")
     run = RunDir.create(tmp_path, "grid", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
-    space = {"kprime": tune.grid_search([1, 2]), "damgan_search": {"epochs": 2}, "retrain_epochs": 1,
+    space = {"kprime": tune.grid_search([1, 2]), "retrain_epochs": 1,
              "_crash_after_epoch": 1, "_crash_marker": str(marker)}
     with pytest.raises(RaynasError, match="trial failed"):
         run_trainable(damgan_ablation_cell, cfg, run, resources={"cpu": 1}, param_space=space, max_failures=0)

@@ -10,9 +10,9 @@
 * ``damgan_edge_cell``: retrain a base genotype with one edge switched to ``edge_op`` and evaluate
   (the paper's Figs. 9–10 experiment, one op per trial).
 
+The search phase reads ``damgan.*`` (epochs, batches, learning rates, ...), the retrain phase ``train.*``.
 Trial-config keys besides ``raynas`` / ``run_dir``: ``kprime``, ``selector``, ``seed`` (grid axes),
-``damgan_search`` (search settings not yet in the config, see SearchSettings), ``retrain_epochs``,
-``edge``, ``edge_op``, ``base_genotype``, ``edge_alpha`` (op → weight).
+``retrain_epochs``, ``edge``, ``edge_op``, ``base_genotype``, ``edge_alpha`` (op → weight).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from raynas.config import RaynasConfig, from_dict
 from raynas.errors import CheckpointError, ConfigError, TrainingDiverged
 from raynas.gan.damgan_search import (
     DamganSearch,
-    SearchSettings,
     alpha_means,
     derived_params,
     with_edge_op,
@@ -136,8 +135,8 @@ def _search_epoch(search: DamganSearch, cfg: RaynasConfig, run: RunDir, tid: str
     return result, row
 
 
-def _new_search(config: dict[str, Any], cfg: RaynasConfig, state: dict[str, Any] | None) -> DamganSearch:
-    search = DamganSearch(cfg, settings=SearchSettings.from_config(cfg, config.get("damgan_search")))
+def _new_search(cfg: RaynasConfig, state: dict[str, Any] | None) -> DamganSearch:
+    search = DamganSearch(cfg)
     if state is not None:
         _load(search, state)
     return search
@@ -148,10 +147,10 @@ def damgan_search(config: dict[str, Any]) -> None:
     cfg = trial_config(config)
     run = RunDir.open(config["run_dir"])
     state = restore_state() or {}
-    search = _new_search(config, cfg, state.get("search"))
+    search = _new_search(cfg, state.get("search"))
     cost = state.get("cost", _zero_cost())
     tid, writer, gpu = trial_id(), image_writer(), gpu_fraction(search.device)
-    while search.epoch < search.settings.epochs:
+    while search.epoch < cfg.damgan.epochs:
         try:
             result, _ = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
         except TrainingDiverged as exc:
@@ -214,13 +213,13 @@ def damgan_ablation_cell(config: dict[str, Any]) -> None:
     run = RunDir.open(config["run_dir"])
     tid = trial_id()
     state = restore_state() or {"phase": "search"}
-    settings = SearchSettings.from_config(cfg, config.get("damgan_search"))
+    epochs = cfg.damgan.epochs
     if state["phase"] == "search":
-        search = _new_search(config, cfg, state.get("search"))
+        search = _new_search(cfg, state.get("search"))
         cost = state.get("cost", _zero_cost())
         writer, gpu = image_writer(), gpu_fraction(search.device)
         last_eval: dict[str, Any] = {}
-        while search.epoch < settings.epochs:
+        while search.epoch < epochs:
             try:
                 result, row = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
             except TrainingDiverged as exc:
@@ -228,7 +227,7 @@ def damgan_ablation_cell(config: dict[str, Any]) -> None:
                 return
             last_eval = {f"search_{k}": row[k] for k in ("is_mean", "fid") if row.get(k) is not None}
             result["phase"] = "search"
-            if search.epoch == settings.epochs:  # the search's outcome is all the retrain phase needs
+            if search.epoch == epochs:  # the search's outcome is all the retrain phase needs
                 state = {"phase": "retrain", "genotype": result["genotype"], "alpha_table": result["alpha_table"],
                          "cost": cost, "search_eval": last_eval}
             else:
@@ -243,9 +242,8 @@ def damgan_ablation_cell(config: dict[str, Any]) -> None:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     final = {**_base_row(run, cfg, tid, "retrain", torch.device("cpu")), **state["cost"],
-             **state.get("search_eval", {}), "search_epochs": settings.epochs}
-    _retrain(config, cfg, Genotype.from_json(state["genotype"]), state, final, run,
-             epoch_offset=settings.epochs)
+             **state.get("search_eval", {}), "search_epochs": epochs}
+    _retrain(config, cfg, Genotype.from_json(state["genotype"]), state, final, run, epoch_offset=epochs)
 
 
 def damgan_edge_cell(config: dict[str, Any]) -> None:

@@ -17,9 +17,8 @@ The derived subnet is scored inside the supernet (:class:`~raynas.nn.damgan_g.Su
 edge on its α* op, eval mode) because a derived network built at ``C`` channels cannot inherit the
 supernet's ``C / k'``-channel ops.
 
-Search settings (epochs, batches, learning rates, n_D, evaluation interval) are read by
-:class:`SearchSettings`: an explicit override, else a ``damgan.*`` config key of that name when the
-config has one, else the ``train.*`` / ``eval.every`` value.
+The search phase reads its own hyper-parameters from ``damgan.*`` (epochs, iters_per_epoch, batches,
+n_critic, learning rates, eval_every); the retrain phase reads ``train.*``.
 
 The edge ablation of the paper's Figs. 9–10 needs a few plain helpers, also here: :func:`parse_edge`
 (``cell0:1->3`` → ``cell0.normal[0]``), :func:`with_edge_op` and :func:`edge_correlation`.
@@ -27,7 +26,6 @@ The edge ablation of the paper's Figs. 9–10 needs a few plain helpers, also he
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import time
@@ -55,79 +53,7 @@ ARCH_BETAS = (0.5, 0.999)
 ARCH_WEIGHT_DECAY = 1e-3
 
 
-# ====================================================================== settings
-_FALLBACK = {  # search key -> (section, key) it falls back to
-    "epochs": ("train", "epochs"),
-    "iters_per_epoch": ("train", "iters_per_epoch"),
-    "gen_batch_size": ("train", "gen_batch_size"),
-    "dis_batch_size": ("train", "dis_batch_size"),
-    "n_critic": ("train", "n_critic"),
-    "lr_g": ("train", "lr_g"),
-    "lr_d": ("train", "lr_d"),
-    "eval_every": ("eval", "every"),
-}
-SEARCH_KEYS = tuple(_FALLBACK)
-_MINIMUM = {"epochs": 1, "iters_per_epoch": 0, "gen_batch_size": 1, "dis_batch_size": 1, "n_critic": 1,
-            "eval_every": 0}
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchSettings:
-    """Hyper-parameters of the search phase (the retrain phase reads ``train.*``)."""
-
-    epochs: int
-    iters_per_epoch: int
-    gen_batch_size: int
-    dis_batch_size: int
-    n_critic: int
-    lr_g: float
-    lr_d: float
-    eval_every: int
-
-    @classmethod
-    def from_config(cls, cfg: RaynasConfig, overrides: Mapping[str, Any] | None = None) -> SearchSettings:
-        """``overrides[key]``, else ``cfg.damgan.<key>`` if that key exists, else the train/eval value."""
-        overrides = dict(overrides or {})
-        unknown = sorted(set(overrides) - set(SEARCH_KEYS))
-        if unknown:
-            raise ConfigError(f"unknown DAMGAN search setting {unknown[0]!r}; valid: {', '.join(SEARCH_KEYS)}")
-        values: dict[str, Any] = {}
-        for key, (section, name) in _FALLBACK.items():
-            if key in overrides:
-                value = overrides[key]
-            elif hasattr(cfg.damgan, key):
-                value = getattr(cfg.damgan, key)
-            else:
-                value = getattr(getattr(cfg, section), name)
-            values[key] = _check(key, value)
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _check(key: str, value: Any) -> int | float:
-    where = f"damgan.{key}"
-    if key in ("lr_g", "lr_d"):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{where}: {value!r} must lie in [0, 1]")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if value < _MINIMUM[key]:
-        raise ConfigError(f"{where}: {value!r} is below the minimum {_MINIMUM[key]}")
-    return value
-
-
+# ====================================================================== checks
 def check_search_config(cfg: RaynasConfig) -> None:
     """The checks that must fail before any trial starts: k' divides C, selector/bilevel agree."""
     check_kprime(cfg.damgan.search_gf_dim, cfg.damgan.kprime)
@@ -172,19 +98,17 @@ def derived_params(genotype: Genotype, cfg: RaynasConfig) -> int:
 class DamganSearch:
     """Supernet, discriminator, optimisers and real data of one DAMGAN search trial."""
 
-    def __init__(self, cfg: RaynasConfig, device: torch.device | None = None,
-                 settings: SearchSettings | None = None):
+    def __init__(self, cfg: RaynasConfig, device: torch.device | None = None):
         check_search_config(cfg)
         self.cfg = cfg
-        self.settings = s = settings or SearchSettings.from_config(cfg)
         self.device = device or resolve_device(cfg.train.device)
         self.precision = precision_for(cfg, self.device)
         seed_everything(cfg.train.seed)
-        d, m, dg, t = cfg.data, cfg.model, cfg.damgan, cfg.train
+        d, m, dg, t = cfg.data, cfg.model, cfg.damgan, cfg.train  # dg: the search's settings
         images = load_images(d.name, d.split, root=d.root, resolution=d.resolution, channels=d.channels,
                              limit=d.limit)
         self.num_images = len(images)
-        self.real = make_batch_source(images, self.device, mode=d.loader, batch_size=s.dis_batch_size,
+        self.real = make_batch_source(images, self.device, mode=d.loader, batch_size=dg.dis_batch_size,
                                       num_workers=d.num_workers, seed=t.seed,
                                       channels_last=self.precision.channels_last)
         self.G: DamganSupernet = self.precision.prepare(DamganSupernet(
@@ -193,7 +117,7 @@ class DamganSearch:
         self.D: nn.Module = self.precision.prepare(build_discriminator(m, d))
         self.latent_dim = m.latent_dim
         betas = (t.beta1, t.beta2)
-        self.opt_g, self.opt_d = make_optimizers(self.G.weight_parameters(), self.D.parameters(), s.lr_g, s.lr_d,
+        self.opt_g, self.opt_d = make_optimizers(self.G.weight_parameters(), self.D.parameters(), dg.lr_g, dg.lr_d,
                                                  betas=betas)
         arch = self.G.arch_parameters()
         self.opt_arch = (torch.optim.Adam(arch, lr=dg.arch_lr, betas=ARCH_BETAS, weight_decay=ARCH_WEIGHT_DECAY)
@@ -203,9 +127,9 @@ class DamganSearch:
             for p in arch:
                 p.requires_grad_(False)
         self.g_step_opt = _JointOptimizer(self.opt_g, self.opt_arch) if arch and not self.bilevel else self.opt_g
-        self.step_cfg = StepConfig(gen_batch_size=s.gen_batch_size, dis_batch_size=s.dis_batch_size,
-                                   n_critic=s.n_critic, latent_dim=self.latent_dim)
-        self.iters_per_epoch = s.iters_per_epoch or max(1, self.num_images // s.dis_batch_size)
+        self.step_cfg = StepConfig(gen_batch_size=dg.gen_batch_size, dis_batch_size=dg.dis_batch_size,
+                                   n_critic=dg.n_critic, latent_dim=self.latent_dim)
+        self.iters_per_epoch = dg.iters_per_epoch or max(1, self.num_images // dg.dis_batch_size)
         self.epoch = 0
         self.step = 0
         self.fixed_z = sample_latent(64, self.latent_dim, self.device,
@@ -305,8 +229,8 @@ class DamganSearch:
 
     def eval_due(self) -> bool:
         """After the last epoch, and every ``eval_every`` epochs (0 = last only)."""
-        every = self.settings.eval_every
-        return self.epoch >= self.settings.epochs or (every > 0 and self.epoch % every == 0)
+        every = self.cfg.damgan.eval_every
+        return self.epoch >= self.cfg.damgan.epochs or (every > 0 and self.epoch % every == 0)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -315,9 +239,8 @@ class DamganSearch:
                  "rng": capture_rng_state()}
         if self.opt_arch is not None:
             state["opt_arch"] = self.opt_arch.state_dict()
-        gen = getattr(self.real, "generator", None)
-        if isinstance(gen, torch.Generator):
-            state["data_rng"] = gen.get_state()
+        if hasattr(self.real, "state_dict"):  # the batch sampler's RNG: a resumed epoch draws the same batches
+            state["data"] = self.real.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -330,9 +253,8 @@ class DamganSearch:
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         restore_rng_state(state["rng"])
-        gen = getattr(self.real, "generator", None)
-        if isinstance(gen, torch.Generator) and "data_rng" in state:
-            gen.set_state(state["data_rng"].cpu())
+        if state.get("data") is not None and hasattr(self.real, "load_state_dict"):
+            self.real.load_state_dict(state["data"])
 
 
 # ====================================================================== edge ablation (Figs. 9–10)
