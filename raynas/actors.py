@@ -15,6 +15,7 @@ import torch
 
 from raynas.config import RaynasConfig, from_dict
 from raynas.device import resolve_device
+from raynas.errors import RaynasError
 from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
 from raynas.gan.step import StepConfig
 from raynas.gan.trainer import precision_for, seed_everything
@@ -48,11 +49,29 @@ def build_search_discriminator(cfg: RaynasConfig, genotype: Genotype | None = No
     return AutoGANDiscriminator(cfg.eagan.search_df_dim, cfg.data.channels)
 
 
+class _Checked:
+    """Ray reports an exception from an actor's __init__ only as 'actor died' (the RaynasError and its
+    message are lost), so setup errors are kept and re-raised by ``ready()``, a normal method call."""
+
+    _error: Exception | None = None
+
+    def ready(self) -> bool:
+        if self._error is not None:
+            raise self._error
+        return True
+
+
 @ray.remote
-class SupernetHost:
+class SupernetHost(_Checked):
     """Trains one stage's supernet round by round where the weights live."""
 
     def __init__(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None = None):
+        try:
+            self._setup(config, stage, best_g)
+        except RaynasError as exc:
+            self._error = exc
+
+    def _setup(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None) -> None:
         from raynas.data import load_images, make_batch_source
         from raynas.gan.supernet_training import ManyToOneTrainer, OneToOneTrainer
 
@@ -116,10 +135,16 @@ class SupernetHost:
 
 
 @ray.remote
-class Evaluator:
+class Evaluator(_Checked):
     """Scores candidates: IS/FID/KID of a generator plus the candidate's parameter count."""
 
     def __init__(self, config: dict[str, Any], stage: str, best_g_genotype: str | None = None):
+        try:
+            self._setup(config, stage, best_g_genotype)
+        except RaynasError as exc:
+            self._error = exc
+
+    def _setup(self, config: dict[str, Any], stage: str, best_g_genotype: str | None) -> None:
         from raynas.metrics import DatasetSource
 
         cfg = from_dict(RaynasConfig, config)

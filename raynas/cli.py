@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from raynas.errors import RaynasError
+from raynas.errors import ConfigError, RaynasError
 
 
 # ----------------------------------------------------------------------------- shared options
@@ -68,6 +68,13 @@ def start_or_resume(args: argparse.Namespace, method: str, check: Callable) -> t
     """(run, cfg): reopen ``--resume RUN_DIR`` with its saved config, or validate a new config with
     ``check`` (raising before anything is written) and create its run directory."""
     if getattr(args, "resume", None):
+        changed = [flag for flag, given in (("--set", args.overrides), ("--data-root", args.data_root),
+                                            ("--inception-weights", args.inception_weights),
+                                            ("--name", args.name), ("--output-dir", args.output_dir)) if given]
+        if changed:
+            raise ConfigError(f"--resume continues {args.resume} with the config it was started with "
+                              f"(its config.yaml); {', '.join(changed)} would be ignored. Drop them, or start "
+                              "a new run with the changed settings")
         return _open_resumed_run(args.resume)
     cfg = _config_from_args(args)
     check(cfg)

@@ -96,6 +96,13 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return cmd_train(args)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register_search(sub: argparse._SubParsersAction) -> None:
     from raynas.cli import _add_config_args, _add_ray_args
 
@@ -104,7 +111,7 @@ def register_search(sub: argparse._SubParsersAction) -> None:
     s = ssub.add_parser("eagan", help="EAGAN two-stage evolutionary GAN search (G, then D)")
     _add_config_args(s)
     _add_ray_args(s)
-    s.add_argument("--workers", type=int, help="parallel Evaluator actors (default: eagan.workers)")
+    s.add_argument("--workers", type=_positive_int, help="parallel Evaluator actors (default: eagan.workers)")
     s.add_argument("--resume", metavar="RUN_DIR", help="resume a killed search from its last completed round")
     s.set_defaults(func=cmd_search_eagan)
     for register in SEARCH_METHODS:

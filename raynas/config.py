@@ -121,9 +121,9 @@ class EaganConfig:
     weight_resetting: bool = _f(True, doc="stage 2: reset every G copy to the best pair's G after each round")
     select_by: str = _f("fid", choices=("fid", "is"), doc="picks best_G/best_D from the final Pareto front")
     workers: int = _f(2, lo=1, hi=256, doc="parallel Evaluator actors")
-    evaluator_gpu: float = _f(0.25, lo=0.0, hi=1.0, doc="GPU fraction per Evaluator when GPUs exist")
+    evaluator_gpu: float = _f(0.125, lo=0.0, hi=1.0, doc="GPU fraction per Evaluator when GPUs exist")
     evaluator_cpu: float = _f(1.0, lo=0.0)
-    host_gpu: float = _f(1.0, lo=0.0, hi=1.0, doc="GPU for the SupernetHost when GPUs exist")
+    host_gpu: float = _f(0.5, lo=0.0, hi=1.0, doc="GPU for the SupernetHost when GPUs exist")
     host_cpu: float = _f(1.0, lo=0.0)
 
 

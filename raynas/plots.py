@@ -43,7 +43,7 @@ def draw_training_curves(df: pd.DataFrame, out: Path) -> Path | None:
 
 
 def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean") -> Path | None:
-    """All evaluated candidates (colour = round), the final round's Pareto front highlighted."""
+    """All evaluated candidates (colour = round), each round's Pareto front, the final one highlighted."""
     if x not in df or y not in df or "round" not in df:
         return None
     d = df.assign(_x=_numeric(df, x), _y=_numeric(df, y), _r=_numeric(df, "round")).dropna(subset=["_x", "_y"])
@@ -54,9 +54,15 @@ def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean")
     for ax, stage in zip(axes[0], stages):
         s = d if stage is None else d[d["stage"] == stage]
         sc = ax.scatter(s["_x"], s["_y"], c=s["_r"], cmap="viridis", s=14, alpha=0.7)
-        last = s[s["_r"] == s["_r"].max()]
-        front = pareto_front(last, [(x, "min"), (y, "max")]).sort_values(x)
-        ax.plot(pd.to_numeric(front[x]), pd.to_numeric(front[y]), "r-o", ms=5, lw=1.2, label="final front")
+        rounds = sorted(s["_r"].unique())
+        cmap = plt.get_cmap("viridis")
+        for r in rounds:  # every round's (IS, FID) front, faint; the last one bold
+            front = pareto_front(s[s["_r"] == r], [(x, "min"), (y, "max")]).sort_values(x)
+            last = r == rounds[-1]
+            shade = cmap(0.0 if len(rounds) == 1 else (r - rounds[0]) / (rounds[-1] - rounds[0]))
+            ax.plot(pd.to_numeric(front[x]), pd.to_numeric(front[y]), "-o" if last else "-",
+                    color="red" if last else shade, ms=5, lw=1.4 if last else 0.8, alpha=1.0 if last else 0.5,
+                    label="final round's front" if last else None)
         ax.set_xlabel(f"{x} (lower is better)")
         ax.set_ylabel(f"{y} (higher is better)")
         ax.set_title(f"{stage or 'search'}: candidates by round")

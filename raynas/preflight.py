@@ -15,6 +15,8 @@ def preflight(cfg: RaynasConfig, *, check_model: bool = True) -> None:
     from raynas.metrics.extractors import resolve_extractor
 
     resolve_root(cfg.data.name, cfg.data.root, split=cfg.data.split)
+    if cfg.eval.real_split != cfg.data.split:  # the reference split of IS/FID/KID must be there too
+        resolve_root(cfg.data.name, cfg.data.root, split=cfg.eval.real_split)
     resolve_extractor(cfg.eval.extractor, cfg.eval.inception_weights)
     if check_model:
         _check_model(cfg)
@@ -40,7 +42,18 @@ def _check_model(cfg: RaynasConfig) -> None:
 def preflight_eagan(cfg: RaynasConfig) -> None:
     """Build both search supernets once on the CPU: a bad width/latent/resolution fails here, not in an actor."""
     from raynas.actors import build_search_discriminator, build_search_generator
+    from raynas.errors import ConfigError
 
+    e = cfg.eagan
     preflight(cfg, check_model=False)
+    if e.population % 2:
+        raise ConfigError(f"eagan.population={e.population}: each round keeps P/2 and breeds P/2, so use an "
+                          "even population (the paper uses 32)")
+    needed = sorted({o for o in e.objectives if o != "params"} | {e.select_by})
+    missing = [m for m in needed if m not in cfg.eval.metrics]
+    if missing:
+        raise ConfigError(f"eagan.objectives/eagan.select_by use {', '.join(needed)} but eval.metrics computes "
+                          f"only {', '.join(cfg.eval.metrics)}; add {', '.join(missing)} to eval.metrics "
+                          f"(e.g. --set eval.metrics=is,fid,kid)")
     build_search_generator(cfg)
     build_search_discriminator(cfg, supernet=True)

@@ -139,3 +139,46 @@ def test_eagan_latent_that_cannot_split_fails_before_ray(capsys, tmp_path):
     code, _, err = run_cli(capsys, "search", "eagan", "--set", "model.latent_dim=64", "--output-dir", str(tmp_path))
     assert_user_error(code, err, "latent_dim=64", "multiple of 3")
     assert not list(tmp_path.iterdir()), "no run directory for a config that cannot run"
+
+
+def test_trial_failures_become_one_clear_user_error(capsys, monkeypatch):
+    """What Tune hands back (a diverged trial, a RaynasError inside a worker) reaches the user as exit 2."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    import raynas.cli as cli
+    from raynas.errors import DatasetError, RaynasError
+    from trainables.launch import raise_trial_errors
+
+    diverged = SimpleNamespace(error=None, path="/x", metrics={"diverged": True, "error": "D loss is nan at step 7"})
+    with pytest.raises(RaynasError, match="training diverged: D loss is nan at step 7"):
+        raise_trial_errors([diverged])
+
+    class Wrapped(Exception):  # how Ray wraps a worker's exception: the original is its cause
+        pass
+
+    wrapped = Wrapped("RayTaskError(DatasetError)")
+    wrapped.__cause__ = DatasetError("dataset 'cifar10' not found; pass --data-root")
+    with pytest.raises(DatasetError, match="pass --data-root"):
+        raise_trial_errors([SimpleNamespace(error=wrapped, path="/x", metrics={})])
+
+    def fake_train(args):
+        raise_trial_errors([diverged])
+
+    monkeypatch.setattr(cli, "cmd_train", fake_train)  # build_parser() binds it when main() runs
+    code, _, err = run_cli(capsys, "train")
+    assert_user_error(code, err, "training diverged", "D loss is nan")
+
+
+def test_eagan_objectives_must_be_computed_and_population_even(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "search", "eagan", "--set", "eval.metrics=fid", "--output-dir", str(tmp_path))
+    assert_user_error(code, err, "eval.metrics", "is")
+    code, _, err = run_cli(capsys, "search", "eagan", "--set", "eagan.population=5", "--output-dir", str(tmp_path))
+    assert_user_error(code, err, "even population")
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_refuses_changed_settings(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--resume", str(tmp_path), "--set", "train.epochs=10")
+    assert_user_error(code, err, "--resume", "--set")

@@ -105,3 +105,32 @@ def test_killed_search_resumes_from_last_completed_round(ray_session, tmp_path, 
     resumed = sorted(df[df["round"] == done + 1]["genotype"].tolist())
     assert resumed == expected_next
     assert json.loads((tmp_path / "killed" / "best_G.json").read_text())["space"] == "eagan-g"
+
+
+def test_actor_demands_that_can_never_fit_fail_fast(ray_session, monkeypatch):
+    import trainables.launch as launch
+    from raynas.errors import ConfigError
+
+    monkeypatch.setattr(launch, "_EMBEDDED", True)  # as if the CLI had started this Ray itself
+    launch.check_fits("two actors", [{"cpu": 1, "gpu": 0}, {"cpu": 1, "gpu": 0}])  # exactly the 2 CPUs
+    with pytest.raises(ConfigError, match="needs 1 GPUs but the cluster has 0"):
+        launch.check_fits("a GPU actor", [{"cpu": 0.5, "gpu": 1.0}])
+    with pytest.raises(ConfigError, match="needs 3 CPUs"):
+        launch.check_fits("three actors", [{"cpu": 1}, {"cpu": 1}, {"cpu": 1}])
+    monkeypatch.setattr(launch, "_EMBEDDED", False)  # a real cluster may grow: warn, don't fail
+    launch.check_fits("three actors", [{"cpu": 1}, {"cpu": 1}, {"cpu": 1}])
+
+
+@pytest.mark.slow
+def test_user_error_inside_an_actor_reaches_the_driver(ray_session, tmp_path):
+    from raynas.actors import SupernetHost
+    from raynas.errors import DatasetError
+    from trainables.launch import find_user_error
+
+    cfg = load_config("quickstart", [*TINY, "data.name=cifar10", f"data.root={tmp_path / 'nowhere'}"])
+    host = SupernetHost.options(num_cpus=0.5).remote(cfg.to_dict(), "g")
+    with pytest.raises(Exception) as info:
+        ray_session.get(host.ready.remote())
+    user = find_user_error(info.value)
+    assert isinstance(user, DatasetError) and "cifar-10-batches-py" in str(user)
+    ray_session.kill(host)

@@ -184,3 +184,20 @@ def test_format_table_and_csv(tmp_path):
     assert back["candidate_id"].tolist() == df["candidate_id"].tolist()
     assert np.allclose(back["fid"], df["fid"], equal_nan=True)
     assert sorted(p.name for p in out.parent.iterdir()) == ["r.csv"]
+
+
+def test_rows_rewritten_by_a_resumed_run_replace_the_earlier_ones(tmp_path):
+    """A resume re-runs the epoch after the last checkpoint and appends its row again: read() keeps the later."""
+    from raynas.results import RunDir
+
+    run = RunDir.create(tmp_path, "r", config={}, seed=0, preset="p", device="cpu")
+    run.append([{"candidate_id": "t1", "stage": "train", "epoch": 1, "fid": 10.0},
+                {"candidate_id": "t1", "stage": "train", "epoch": 2, "fid": 9.0}])
+    run.append([{"candidate_id": "t1", "stage": "train", "epoch": 2, "fid": 8.5},
+                {"candidate_id": "t2", "stage": "train", "epoch": 2, "fid": 7.0},
+                {"candidate_id": None, "epoch": 2, "fid": 1.0}, {"candidate_id": None, "epoch": 2, "fid": 1.0}])
+    df = run.read()
+    t1 = df[df.candidate_id == "t1"].sort_values("epoch")
+    assert t1["fid"].tolist() == [10.0, 8.5]
+    assert (df.candidate_id == "t2").sum() == 1
+    assert df.candidate_id.isna().sum() == 2  # rows without an identity are never merged

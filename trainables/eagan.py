@@ -24,7 +24,7 @@ from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
 from searchers.nsga2 import NSGA2Searcher, hypervolume
-from trainables.launch import find_user_error
+from trainables.launch import check_fits, find_user_error
 
 STATE_FILE = "search_state.pt"
 SPACE_OF_STAGE = {"g": "eagan-g", "d": "eagan-d"}
@@ -38,6 +38,10 @@ def _objective_values(row: dict[str, Any], objectives: tuple[str, ...]) -> dict[
         value = row.get(RESULT_KEY[name])
         out[name] = float(value) if value is not None else math.nan
     return out
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
 
 def _pick_best(population: list[Genotype], scores: list[dict[str, Any]], ranks: list[int], select_by: str) -> int:
@@ -63,7 +67,9 @@ class EaganSearch:
         self.workers = workers or self.e.workers
         self.progress = progress
         self.state_path = run.path / STATE_FILE
-        self.ckpt_dir = run.path / "checkpoints"
+        # Absolute: the SupernetHost writes here from its own working directory (on a multi-node cluster
+        # the run directory must be on storage shared by the nodes).
+        self.ckpt_dir = run.path.resolve() / "checkpoints"
         self.ckpt_dir.mkdir(exist_ok=True)
         self.objectives = tuple(self.e.objectives)
         self.writer = None
@@ -87,11 +93,16 @@ class EaganSearch:
         return {"num_gpus": gpu if has_gpu else 0, "num_cpus": cpu}
 
     def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
+        host_opts = self._actor_options(self.e.host_gpu, self.e.host_cpu)
+        eval_opts = self._actor_options(self.e.evaluator_gpu, self.e.evaluator_cpu)
+        check_fits(f"EAGAN (1 SupernetHost + {self.workers} Evaluators)",
+                   [{"cpu": o["num_cpus"], "gpu": o["num_gpus"]}
+                    for o in [host_opts] + [eval_opts] * self.workers])
         config = self.cfg.to_dict()
-        host = SupernetHost.options(**self._actor_options(self.e.host_gpu, self.e.host_cpu)).remote(
+        host = SupernetHost.options(**host_opts).remote(
             config, stage, best_g)
         g_json = best_g["genotype"] if best_g else None
-        evaluators = [Evaluator.options(**self._actor_options(self.e.evaluator_gpu, self.e.evaluator_cpu)).remote(
+        evaluators = [Evaluator.options(**eval_opts).remote(
             config, stage, g_json) for _ in range(self.workers)]
         return host, evaluators
 
@@ -100,6 +111,7 @@ class EaganSearch:
         from torch.utils.tensorboard import SummaryWriter
 
         state = self._load_state()
+        self.hv_ref = state.setdefault("hv_ref", {})  # per stage, fixed at its first round
         self.writer = SummaryWriter(log_dir=str(self.run.path / "tensorboard"))
         try:
             self._run_stages(state)
@@ -129,6 +141,7 @@ class EaganSearch:
                                            mutation_prob=self.e.mutation_prob, seed=self.cfg.train.seed)
         host, evaluators = self._start_actors(stage, state["best_g"] if stage == "d" else None)
         try:
+            ray.get([actor.ready.remote() for actor in [host, *evaluators]])
             device = ray.get(host.device_name.remote())
             resuming = state["stage"] == stage and state["round"] >= 0
             if resuming:
@@ -149,7 +162,7 @@ class EaganSearch:
             best = None
             for r in bar:
                 best, rows = self._round(stage, r, space, searcher, host, evaluators, device)
-                bar.set_postfix(best_fid=f"{best['fid']:.2f}", best_is=f"{best['is_mean']:.2f}")
+                bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
                 if stage == "d" and self.e.weight_resetting:
                     ray.get(host.reset_generators.remote(best["index"]))
                 ckpt = str(self.ckpt_dir / f"stage{stage}_round{r:03d}.pt")
@@ -236,17 +249,18 @@ class EaganSearch:
         points = [[f[o] for o in self.objectives] for f in front
                   if all(math.isfinite(f[o]) for o in self.objectives)]
         if points:
-            ref = self._hv_reference(scores)
+            ref = self.hv_ref.setdefault(stage, self._hv_reference(scores))
             hv = hypervolume(points, ref, [DIRECTIONS[o] for o in self.objectives])
             self.writer.add_scalar(f"{tag}/hypervolume", hv, r)
         grid = ray.get(evaluator.samples.remote(weights, best["index"], best["genotype"]))
         self.writer.add_image(f"{tag}/best_samples", make_grid(grid, nrow=8), r)
         self.writer.flush()
-        self._say(f"stage {stage} round {r}: best FID {best['fid']:.2f} IS {best.get('is_mean') or math.nan:.2f} "
+        self._say(f"stage {stage} round {r}: best FID {_fmt(best.get('fid'))} IS {_fmt(best.get('is_mean'))} "
                   f"params {best['params']:,} | train {train['train_seconds']:.1f}s eval {eval_seconds:.1f}s")
 
     def _hv_reference(self, scores) -> list[float]:
-        """A fixed, generous reference point so hypervolume is comparable across rounds."""
+        """A generous reference point, fixed at a stage's first round (saved in the search state) so the
+        hypervolume curve is comparable across rounds and across a resume."""
         ref = []
         for o in self.objectives:
             if o == "is":

@@ -36,6 +36,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray."""
     import ray
 
+    global _EMBEDDED
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -44,6 +45,34 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
+        _EMBEDDED = True
+
+
+_EMBEDDED = False  # True once this process started its own local Ray (nothing can scale it up)
+
+
+def check_fits(what: str, demands: list[dict[str, float]]) -> None:
+    """Fail fast when actors that must all run at once can never be placed: Ray would wait forever.
+
+    On an embedded local Ray this is a ConfigError; on a cluster (which an autoscaler may grow) it is
+    a printed warning.
+    """
+    import ray
+
+    have = ray.cluster_resources()
+    problems = []
+    for key, res in (("cpu", "CPU"), ("gpu", "GPU")):
+        need = sum(d.get(key, 0.0) for d in demands)
+        if need > have.get(res, 0.0) + 1e-9:
+            problems.append(f"{need:g} {res}s but the cluster has {have.get(res, 0.0):g}")
+    if not problems:
+        return
+    message = (f"{what} needs {' and '.join(problems)} at the same time; lower the per-actor resources "
+               "(e.g. --resources gpu=0.125,cpu=0.5, --set eagan.host_gpu=0.5 / eagan.host_cpu=1) or use "
+               "fewer --workers")
+    if _EMBEDDED:
+        raise ConfigError(message)
+    print(f"raynas: warning: {message}; actors will wait until the cluster grows")
 
 
 def find_user_error(error: BaseException | None) -> RaynasError | None:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from raynas.device import Precision
+from raynas.gan.checkpoint import capture_rng_state, restore_rng_state
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
 from raynas.spaces import Genotype, get_space
 
@@ -60,11 +61,17 @@ class _RoundTrainer:
                 "images_per_s": images / max(seconds, 1e-9)}
 
     def _rng_state(self) -> dict[str, Any]:
-        return {"python": self.rng.getstate(), "step": self.step}
+        """Subnet sampling, latents (global RNGs) and real batches: a resumed round draws the same."""
+        return {"python": self.rng.getstate(), "step": self.step, "global": capture_rng_state(),
+                "data": self.real.state_dict() if hasattr(self.real, "state_dict") else None}
 
     def _load_rng_state(self, state: dict[str, Any]) -> None:
         self.rng.setstate(state["python"])
         self.step = int(state["step"])
+        if state.get("global") is not None:
+            restore_rng_state(state["global"])
+        if state.get("data") is not None and hasattr(self.real, "load_state_dict"):
+            self.real.load_state_dict(state["data"])
 
 
 class ManyToOneTrainer(_RoundTrainer):

@@ -136,8 +136,13 @@ class DatasetSource(FiniteSource):
         return f"dataset:{self.name}:{self.split} ({self.resolution}px, {self.channels}ch)"
 
     def cache_identity(self) -> dict[str, Any]:
+        import raynas.data
+
+        # The resolved location is part of the key: another copy of "cifar10" (--data-root) must not
+        # reuse statistics computed from this one.
+        where = raynas.data.resolve_root(self.name, self.root, split=self.split, download=False)
         return {"kind": "dataset", "dataset": self.name, "split": self.split, "resolution": self.resolution,
-                "channels": self.channels, "subset_seed": SUBSET_SEED}
+                "channels": self.channels, "subset_seed": SUBSET_SEED, "root": str(Path(where).resolve())}
 
     def load_all(self) -> torch.Tensor:
         import raynas.data

@@ -295,4 +295,19 @@ class RunDir:
             if col not in df.columns:
                 df[col] = math.nan if len(df) else pd.Series(dtype="float64")
         ordered = RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS]
-        return df[ordered]
+        return _latest_per_key(df[ordered])
+
+
+ROW_KEY = ["candidate_id", "stage", "round", "epoch"]
+
+
+def _latest_per_key(df: pd.DataFrame) -> pd.DataFrame:
+    """A resumed run may re-run the epoch after its last checkpoint and append its row again; the later
+    row (parts are read oldest first) replaces the earlier one. Rows without a candidate_id are kept."""
+    if df.empty or df["candidate_id"].isna().all():
+        return df
+    keyed = df["candidate_id"].notna()
+    key = df.loc[keyed, ROW_KEY].apply(lambda row: "|".join(str(v) for v in row), axis=1)
+    dup = pd.Series(False, index=df.index)
+    dup[keyed] = key.duplicated(keep="last")
+    return df[~dup].reset_index(drop=True)
