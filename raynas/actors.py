@@ -87,7 +87,7 @@ class SupernetHost(_Checked):
                                  num_workers=d.num_workers, seed=cfg.train.seed,
                                  channels_last=precision.channels_last)
         step_cfg = StepConfig(gen_batch_size=e.gen_batch_size, dis_batch_size=e.dis_batch_size,
-                              n_critic=cfg.train.n_critic, latent_dim=cfg.model.latent_dim)
+                              n_critic=cfg.train.n_critic, latent_dim=cfg.model.latent_dim, lr_section="eagan")
         iters = e.iters_per_epoch or max(1, len(images) // e.dis_batch_size)
         common = {"lr_g": e.lr_g, "lr_d": e.lr_d, "betas": (cfg.train.beta1, cfg.train.beta2),
                   "iters_per_epoch": iters, "seed": cfg.train.seed}

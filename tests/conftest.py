@@ -49,3 +49,21 @@ def ray_session(_metrics_cache):
                                            "PYTHONPATH": str(ROOT)}})
     yield ray
     ray.shutdown()
+
+
+def run_cli(capsys, *argv):
+    """Run the raynas CLI in-process; returns (exit code, stdout, stderr)."""
+    from raynas.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(code, err, *fragments):
+    """A user mistake: exit 2, one 'raynas: error:' message naming every fragment, no traceback."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.startswith("raynas: error: ")
+    for f in fragments:
+        assert f in err, err

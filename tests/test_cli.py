@@ -2,21 +2,7 @@
 
 from __future__ import annotations
 
-from raynas.cli import main
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, *fragments):
-    assert code == 2, err
-    assert "Traceback" not in err
-    assert err.startswith("raynas: error: ")
-    for f in fragments:
-        assert f in err, err
+from conftest import assert_user_error, run_cli
 
 
 def test_presets_and_config_keys(capsys):

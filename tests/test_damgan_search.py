@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import assert_user_error, run_cli
 
 from raynas.cli import main
 from raynas.config import load_config
@@ -52,19 +53,6 @@ def one_thread():
 
 def tiny_config(tmp_path, *extra):
     return load_config("quickstart", [*TINY, f"run.output_dir={tmp_path}", *extra])
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, *fragments):
-    assert code == 2, err
-    assert "Traceback" not in err and err.startswith("raynas: error: ")
-    for f in fragments:
-        assert f in err, err
 
 
 # ============================================================================ fixed-op mode

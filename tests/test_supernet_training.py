@@ -98,3 +98,18 @@ def test_one_to_one_pairs_and_weight_resetting():
     moments = [o.state_dict()["state"][0]["exp_avg"] for o in trainer.opt_gs]
     assert all(torch.equal(m, moments[2]) for m in moments)
     assert len({m.data_ptr() for m in moments}) == 4, "G copies must not share Adam moment tensors"
+
+
+def test_divergence_advice_names_the_search_config_keys():
+    import pytest
+
+    from raynas.errors import TrainingDiverged
+
+    g = build_supernet("eagan-g", resolution=32, channels=1, width=8, latent_dim=12)
+    step = StepConfig(gen_batch_size=4, dis_batch_size=4, latent_dim=12, lr_section="eagan")
+    trainer = ManyToOneTrainer(g, AutoGANDiscriminator(8, 1), RandomImages(), step, CPU, **KW)
+    with torch.no_grad():
+        for p in trainer.D.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"--set eagan\.lr_g=\.\.\. --set eagan\.lr_d="):
+        trainer.train(None, epochs=1)

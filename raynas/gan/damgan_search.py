@@ -128,7 +128,7 @@ class DamganSearch:
                 p.requires_grad_(False)
         self.g_step_opt = _JointOptimizer(self.opt_g, self.opt_arch) if arch and not self.bilevel else self.opt_g
         self.step_cfg = StepConfig(gen_batch_size=dg.gen_batch_size, dis_batch_size=dg.dis_batch_size,
-                                   n_critic=dg.n_critic, latent_dim=self.latent_dim)
+                                   n_critic=dg.n_critic, latent_dim=self.latent_dim, lr_section="damgan")
         self.iters_per_epoch = dg.iters_per_epoch or max(1, self.num_images // dg.dis_batch_size)
         self.epoch = 0
         self.step = 0

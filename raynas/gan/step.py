@@ -36,6 +36,7 @@ class StepConfig:
     dis_batch_size: int
     latent_dim: int
     n_critic: int = 1
+    lr_section: str = "train"  # config section whose lr_g/lr_d drive this step (named in divergence advice)
 
     def __post_init__(self) -> None:
         for name in ("gen_batch_size", "dis_batch_size", "latent_dim", "n_critic"):
@@ -83,11 +84,11 @@ def _frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def _diverged(which: str, value: float, step: int) -> TrainingDiverged:
+def _diverged(which: str, value: float, step: int, section: str = "train") -> TrainingDiverged:
     return TrainingDiverged(
         f"The {which} loss became {value} at step {step}; the update was skipped so the weights stay "
         "finite. Earlier checkpoints and results are kept. Lower the learning rates "
-        "(--set train.lr_g=... train.lr_d=...), check that the training images are finite and scaled "
+        f"(--set {section}.lr_g=... --set {section}.lr_d=...), check that the training images are finite and scaled "
         "to [-1, 1], or turn off bf16 autocast (--set train.amp=false).")
 
 
@@ -123,7 +124,7 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
         [d_loss.detach(), real_logits.detach().float().mean(), fake_logits.detach().float().mean()]).tolist()
     if not math.isfinite(d_loss_v):
         opt_d.zero_grad(set_to_none=True)
-        raise _diverged("discriminator", d_loss_v, step)
+        raise _diverged("discriminator", d_loss_v, step, cfg.lr_section)
     opt_d.step()
     opt_d.zero_grad(set_to_none=True)  # free D's gradients while G trains
 
@@ -138,7 +139,7 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
         g_loss_v = float(g_loss.detach().item())
         if not math.isfinite(g_loss_v):
             opt_g.zero_grad(set_to_none=True)
-            raise _diverged("generator", g_loss_v, step)
+            raise _diverged("generator", g_loss_v, step, cfg.lr_section)
         opt_g.step()
         opt_g.zero_grad(set_to_none=True)
         if ema is not None:

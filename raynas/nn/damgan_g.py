@@ -91,7 +91,30 @@ def _cell_forward(cell: nn.Module, x: torch.Tensor,
     return nodes[1], node4
 
 
-class DamganSupernet(nn.Module):
+class _GeneratorBody(nn.Module):
+    """Latent → bottom_width² map → three cells (joined directly and by node1 skips) → to_rgb.
+
+    The supernet and the derived generator differ only in their cells, so they share this stem/head.
+    """
+
+    def _build(self, latent_dim: int, gf_dim: int, resolution: int, bottom_width: int, out_channels: int,
+               cells: list[nn.Module]) -> None:
+        self.bottom_width = resolve_bottom_width(resolution, bottom_width)
+        self.l1 = nn.Linear(latent_dim, self.bottom_width ** 2 * gf_dim)
+        self.cells = nn.ModuleList(cells)
+        self.to_rgb = ToRGB(gf_dim, out_channels)
+        xavier_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.l1(z).view(-1, self.gf_dim, self.bottom_width, self.bottom_width)
+        node1s: list[torch.Tensor] = []
+        for cell in self.cells:
+            n1, h = cell(h, node1s)
+            node1s.append(n1)
+        return self.to_rgb(h)
+
+
+class DamganSupernet(_GeneratorBody):
     """Generator supernet of DAMGAN: dual attention on every edge; ``forward(z)`` → images in [-1, 1].
 
     ``selector="da"`` is the paper's single-level search (α from DA weights); ``"darts"`` swaps DA for
@@ -110,23 +133,11 @@ class DamganSupernet(nn.Module):
         self.gf_dim = gf_dim
         self.kprime = kprime
         self.selector = selector
-        self.bottom_width = resolve_bottom_width(resolution, bottom_width)
         self.config = {"latent_dim": latent_dim, "gf_dim": gf_dim, "resolution": resolution,
                        "out_channels": out_channels, "bottom_width": bottom_width}
-        self.l1 = nn.Linear(latent_dim, self.bottom_width ** 2 * gf_dim)
-        self.cells = nn.ModuleList(
-            SearchCell(i, gf_dim, kprime=kprime, reduction=reduction, selector=selector)
-            for i in range(N_CELLS))
-        self.to_rgb = ToRGB(gf_dim, out_channels)
-        xavier_init(self)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.l1(z).view(-1, self.gf_dim, self.bottom_width, self.bottom_width)
-        node1s: list[torch.Tensor] = []
-        for cell in self.cells:
-            n1, h = cell(h, node1s)
-            node1s.append(n1)
-        return self.to_rgb(h)
+        self._build(latent_dim, gf_dim, resolution, bottom_width, out_channels,
+                    [SearchCell(i, gf_dim, kprime=kprime, reduction=reduction, selector=selector)
+                     for i in range(N_CELLS)])
 
     # ------------------------------------------------------------------ edges
     def named_edges(self) -> Iterator[tuple[str, AttentionEdge]]:
@@ -249,7 +260,7 @@ class FixedCell(nn.Module):
         return _cell_forward(self, x, prev_node1)
 
 
-class DamganGenerator(nn.Module):
+class DamganGenerator(_GeneratorBody):
     """The generator a ``damgan-g`` genotype describes, trained from scratch after the search."""
 
     def __init__(self, genotype: Genotype, latent_dim: int = DEFAULT_LATENT_DIM, gf_dim: int = DEFAULT_GF_DIM,
@@ -260,20 +271,8 @@ class DamganGenerator(nn.Module):
         self.genotype = genotype
         self.latent_dim = latent_dim
         self.gf_dim = gf_dim
-        self.bottom_width = resolve_bottom_width(resolution, bottom_width)
-        self.l1 = nn.Linear(latent_dim, self.bottom_width ** 2 * gf_dim)
-        self.cells = nn.ModuleList(FixedCell(i, gf_dim, c["up"], c["normal"], c["skip"])
-                                   for i, c in enumerate(genotype.cells))
-        self.to_rgb = ToRGB(gf_dim, out_channels)
-        xavier_init(self)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.l1(z).view(-1, self.gf_dim, self.bottom_width, self.bottom_width)
-        node1s: list[torch.Tensor] = []
-        for cell in self.cells:
-            n1, h = cell(h, node1s)
-            node1s.append(n1)
-        return self.to_rgb(h)
+        self._build(latent_dim, gf_dim, resolution, bottom_width, out_channels,
+                    [FixedCell(i, gf_dim, c["up"], c["normal"], c["skip"]) for i, c in enumerate(genotype.cells)])
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
