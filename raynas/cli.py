@@ -42,7 +42,25 @@ def _config_from_args(args: argparse.Namespace):
         value = getattr(args, flag, None)
         if value:
             overrides.append(f"{key}={value}")
-    return load_config(args.preset, overrides)
+    return absolute_paths(load_config(args.preset, overrides))
+
+
+PATH_KEYS = (("data", "root"), ("eval", "inception_weights"), ("model", "g_genotype"), ("model", "d_genotype"),
+             ("run", "output_dir"))
+
+
+def absolute_paths(cfg):
+    """Ray workers (and Tune trials, which change directory) do not share the shell's working directory:
+    make every path in the config absolute before it leaves this process."""
+    import dataclasses
+    import os
+
+    for section, key in PATH_KEYS:
+        value = getattr(getattr(cfg, section), key)
+        if value:
+            absolute = os.path.abspath(os.path.expanduser(value))
+            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{key: absolute})})
+    return cfg
 
 
 def _create_run(cfg, method: str):

@@ -242,8 +242,10 @@ def from_dict(cls: type, data: dict[str, Any] | None, prefix: str = "") -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
-        raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]!s} in {where}; valid keys are: {', '.join(sorted(fields))}")
+        matches = [k for k in _dotted_keys(cls, prefix) if k.rsplit(".", 1)[-1] == unknown[0]]
+        hint = f" (did you mean {' or '.join(matches)}?)" if matches else ""
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]!s} in {where}{hint}; valid keys are: "
+                          f"{', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in data.items():
         tp = hints[name]
@@ -255,6 +257,14 @@ def from_dict(cls: type, data: dict[str, Any] | None, prefix: str = "") -> Any:
         else:
             kwargs[name] = _coerce(value, tp, where, dict(fields[name].metadata))
     return cls(**kwargs)
+
+
+def _dotted_keys(cls: type, prefix: str = "") -> list[str]:
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        out += _dotted_keys(tp, f"{prefix}{f.name}.") if dataclasses.is_dataclass(tp) else [f"{prefix}{f.name}"]
+    return out
 
 
 def list_presets() -> list[str]:

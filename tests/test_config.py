@@ -78,3 +78,9 @@ def test_list_items_are_checked():
     assert "lpips" in str(info.value) and "choose one of" in str(info.value)
     with pytest.raises(ConfigError):
         load_config("quickstart", ["eagan.stages=[]"])
+
+
+def test_bare_nested_key_suggests_its_section():
+    with pytest.raises(ConfigError) as info:
+        load_config("quickstart", ["kprime=4"])
+    assert "(did you mean damgan.kprime?)" in str(info.value)

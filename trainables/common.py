@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from raynas.config import RaynasConfig, from_dict
+from raynas.errors import RaynasError, TrainingDiverged
 from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
 
 STATE_FILE = "state.pt"
+
+
+def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """A RaynasError inside a trial (a genotype file, a dataset, a checkpoint) is the user's to fix:
+    report it as the trial's last result and end the trial, instead of letting Tune retry it and log a
+    remote traceback each time. ``raise_trial_errors`` turns it back into the same error on the driver."""
+
+    @functools.wraps(trainable)
+    def wrapped(config: dict[str, Any]) -> None:
+        try:
+            trainable(config)
+        except TrainingDiverged as exc:
+            tune.report({"diverged": True, "error": str(exc)})
+        except RaynasError as exc:
+            tune.report({"user_error": type(exc).__name__, "error": str(exc)})
+
+    return wrapped
 
 
 def config_from_trial(config: dict[str, Any]) -> RaynasConfig:

@@ -37,7 +37,15 @@ from raynas.gan.damgan_search import (
 from raynas.gan.trainer import GANTrainer
 from raynas.results import RunDir
 from raynas.spaces import Genotype
-from trainables.common import image_writer, maybe_inject_crash, report, restore_state, trial_dir, trial_id
+from trainables.common import (
+    image_writer,
+    maybe_inject_crash,
+    report,
+    restore_state,
+    trial_dir,
+    trial_id,
+    user_errors_as_results,
+)
 
 METHOD = "damgan"
 
@@ -142,6 +150,7 @@ def _new_search(cfg: RaynasConfig, state: dict[str, Any] | None) -> DamganSearch
     return search
 
 
+@user_errors_as_results
 def damgan_search(config: dict[str, Any]) -> None:
     """One DAMGAN search trial: report every epoch, checkpoint every epoch, resume after a kill."""
     cfg = trial_config(config)
@@ -207,6 +216,7 @@ def _retrain(config: dict[str, Any], cfg: RaynasConfig, genotype: Genotype, stat
 
 
 # ====================================================================== ablation cells
+@user_errors_as_results
 def damgan_ablation_cell(config: dict[str, Any]) -> None:
     """One k'-ablation cell: search, derive α*, retrain the derived generator, evaluate it."""
     cfg = trial_config(config)
@@ -246,6 +256,7 @@ def damgan_ablation_cell(config: dict[str, Any]) -> None:
     _retrain(config, cfg, Genotype.from_json(state["genotype"]), state, final, run, epoch_offset=epochs)
 
 
+@user_errors_as_results
 def damgan_edge_cell(config: dict[str, Any]) -> None:
     """Retrain the base genotype with edge ``edge`` set to ``edge_op``; record that op's α weight."""
     cfg = trial_config(config)

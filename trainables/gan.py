@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid
 
-from raynas.errors import CheckpointError, TrainingDiverged
+from raynas.errors import CheckpointError
 from raynas.gan.trainer import GANTrainer
 from raynas.results import RunDir
 from trainables.common import (
@@ -20,6 +20,7 @@ from trainables.common import (
     report,
     restore_state,
     trial_id,
+    user_errors_as_results,
 )
 
 
@@ -30,6 +31,7 @@ def _genotype_json(path: str | None) -> str | None:
         return json.dumps(json.load(fh))
 
 
+@user_errors_as_results
 def train_gan(config: dict[str, Any]) -> None:
     """Train, report losses every epoch and IS/FID/KID every ``eval.every`` epochs, checkpoint, resume."""
     cfg = config_from_trial(config)
@@ -49,11 +51,7 @@ def train_gan(config: dict[str, Any]) -> None:
     t = cfg.train
     while trainer.epoch < t.epochs:
         started = time.perf_counter()
-        try:
-            stats = trainer.train_epoch()
-        except TrainingDiverged as exc:
-            report({"epoch": trainer.epoch, "diverged": True, "error": str(exc)})
-            return
+        stats = trainer.train_epoch()  # TrainingDiverged ends the trial cleanly (user_errors_as_results)
         epoch = trainer.epoch
         last = epoch == t.epochs
         result: dict[str, Any] = {**stats, **params}

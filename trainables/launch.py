@@ -84,11 +84,14 @@ def find_user_error(error: BaseException | None) -> RaynasError | None:
         if err is None or id(err) in seen:
             continue
         seen.add(id(err))
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, BaseException) and cause is not err:
+            # Ray's RayTaskError(X) is also an instance of X, but its message is the whole remote
+            # traceback: follow it to the original exception instead.
+            stack.append(cause)
+            continue
         if isinstance(err, RaynasError):
             return err
-        cause = getattr(err, "cause", None)
-        if isinstance(cause, BaseException):
-            stack.append(cause)
         stack += [err.__cause__, err.__context__]
     return None
 
@@ -106,6 +109,11 @@ def raise_trial_errors(results) -> None:
                           f"the traceback is in {where}. Results written so far are kept.")
     for result in results:
         metrics = result.metrics or {}
+        if metrics.get("user_error"):
+            import raynas.errors
+
+            cls = getattr(raynas.errors, str(metrics["user_error"]), RaynasError)
+            raise (cls if isinstance(cls, type) and issubclass(cls, RaynasError) else RaynasError)(metrics["error"])
         if metrics.get("diverged"):
             raise RaynasError(f"training diverged: {metrics.get('error')}. Checkpoints and results up to "
                               "the last good epoch are kept in the run directory.")
