@@ -133,3 +133,20 @@ def test_diverged_trial_stops_cleanly_and_keeps_earlier_results(ray_session, tmp
     assert "training diverged" in str(info.value)
     assert run.read()["epoch"].tolist() == [1]
     assert list((run.path / "tune").rglob("state.pt")), "the epoch-1 checkpoint must stay on disk"
+
+
+@pytest.mark.slow
+def test_user_error_inside_a_trial_is_reported_once_without_a_remote_traceback(ray_session, tmp_path):
+    from raynas.errors import GenotypeError
+    from trainables.gan import train_gan
+    from trainables.launch import run_trainable
+
+    # preflight would refuse this on the driver; a file that vanishes before the trial starts gets here
+    cfg = tiny_config(tmp_path, "train.epochs=1", "model.generator=genotype",
+                      f"model.g_genotype={tmp_path / 'gone.json'}")
+    run = make_run(cfg, "usererr")
+    with pytest.raises(GenotypeError) as info:
+        run_trainable(train_gan, cfg, run, resources={"cpu": 1})
+    message = str(info.value)
+    assert "gone.json does not exist" in message
+    assert "Traceback" not in message and "ray::" not in message
