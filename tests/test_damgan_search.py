@@ -295,7 +295,8 @@ def search_run(ray_session, tmp_path_factory):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(["search", "damgan", *_tiny_args(tmp, "s"), "--set", "damgan.epochs=2",
-                     "--set", "model.generator=genotype"])  # like damgan-cifar10: no genotype exists yet
+                     "--set", "model.generator=genotype",  # like damgan-cifar10: no genotype exists yet
+                     "--then-retrain", "--retrain-epochs", "1"])
     assert code == 0
     return RunDir.open(tmp / "s"), out.getvalue()
 
@@ -322,6 +323,18 @@ def test_search_trial_end_to_end_in_shared_ray(search_run):
     assert {"entropy", "margin"} <= set(last["alpha"]["cell0.up[0]"])
     assert Genotype.from_json(last["genotype"]) == g
     assert list((run.path / "tune").rglob("genotypes/epoch_0002.json"))
+
+
+@pytest.mark.slow
+def test_then_retrain_trains_the_found_genotype_with_the_foundation_trainable(search_run):
+    run, out = search_run
+    retrain = RunDir.open(run.path / "retrain")
+    df = retrain.read()
+    assert df["method"].tolist() == ["gan"] and df["epoch"].tolist() == [1]
+    assert Genotype.from_json(df["genotype"].iloc[0]) == Genotype.load(run.path / "best_G.json")
+    assert df["fid"].iloc[0] >= 0 and df["params"].iloc[0] > 0
+    assert list((run.path / "retrain" / "tune").rglob("state.pt")), "the retrain checkpoints like any train run"
+    assert "retrain" in out
 
 
 def test_gpu_request_without_gpu_is_refused_before_any_run_dir(ray_session, tmp_path, capsys):
