@@ -139,3 +139,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"The checkpoint's random-number state is malformed ({e}); it was not "
                               "written by this raynas version. Start a fresh run.") from e
+
+
+def capture_sampling_state(real: Any = None) -> dict[str, Any]:
+    """Everything that decides what a resumed run draws next: the global RNGs (latents, subnet choices)
+    and the real-batch sampler's state when it has one."""
+    return {"rng": capture_rng_state(),
+            "data": real.state_dict() if hasattr(real, "state_dict") else None}
+
+
+def restore_sampling_state(state: dict[str, Any], real: Any = None) -> None:
+    restore_rng_state(state["rng"])
+    if state.get("data") is not None and hasattr(real, "load_state_dict"):
+        real.load_state_dict(state["data"])

@@ -40,7 +40,7 @@ from raynas.config import RaynasConfig
 from raynas.data import load_images, make_batch_source
 from raynas.device import resolve_device
 from raynas.errors import ConfigError, GenotypeError, TrainingDiverged
-from raynas.gan.checkpoint import capture_rng_state, restore_rng_state
+from raynas.gan.checkpoint import capture_sampling_state, restore_sampling_state
 from raynas.gan.losses import g_hinge_loss
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers, sample_latent
 from raynas.gan.trainer import precision_for, seed_everything
@@ -236,11 +236,9 @@ class DamganSearch:
     def state_dict(self) -> dict[str, Any]:
         state = {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
                  "opt_d": self.opt_d.state_dict(), "epoch": self.epoch, "step": self.step,
-                 "rng": capture_rng_state()}
+                 "sampling": capture_sampling_state(self.real)}
         if self.opt_arch is not None:
             state["opt_arch"] = self.opt_arch.state_dict()
-        if hasattr(self.real, "state_dict"):  # the batch sampler's RNG: a resumed epoch draws the same batches
-            state["data"] = self.real.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -252,9 +250,7 @@ class DamganSearch:
             self.opt_arch.load_state_dict(state["opt_arch"])
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
-        restore_rng_state(state["rng"])
-        if state.get("data") is not None and hasattr(self.real, "load_state_dict"):
-            self.real.load_state_dict(state["data"])
+        restore_sampling_state(state["sampling"], self.real)
 
 
 # ====================================================================== edge ablation (Figs. 9–10)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from raynas.device import Precision
-from raynas.gan.checkpoint import capture_rng_state, restore_rng_state
+from raynas.gan.checkpoint import capture_sampling_state, restore_sampling_state
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
 from raynas.spaces import Genotype, get_space
 
@@ -62,16 +62,12 @@ class _RoundTrainer:
 
     def _rng_state(self) -> dict[str, Any]:
         """Subnet sampling, latents (global RNGs) and real batches: a resumed round draws the same."""
-        return {"python": self.rng.getstate(), "step": self.step, "global": capture_rng_state(),
-                "data": self.real.state_dict() if hasattr(self.real, "state_dict") else None}
+        return {"python": self.rng.getstate(), "step": self.step, "sampling": capture_sampling_state(self.real)}
 
     def _load_rng_state(self, state: dict[str, Any]) -> None:
         self.rng.setstate(state["python"])
         self.step = int(state["step"])
-        if state.get("global") is not None:
-            restore_rng_state(state["global"])
-        if state.get("data") is not None and hasattr(self.real, "load_state_dict"):
-            self.real.load_state_dict(state["data"])
+        restore_sampling_state(state["sampling"], self.real)
 
 
 class ManyToOneTrainer(_RoundTrainer):

@@ -17,7 +17,7 @@ from raynas.build import build_discriminator, build_generator, latent_dim_of
 from raynas.config import RaynasConfig
 from raynas.data import load_images, make_batch_source
 from raynas.device import Precision, resolve_device
-from raynas.gan.checkpoint import capture_rng_state, restore_rng_state
+from raynas.gan.checkpoint import capture_sampling_state, restore_sampling_state
 from raynas.gan.ema import EMA
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers, sample_latent
 
@@ -137,8 +137,7 @@ class GANTrainer:
             "opt_d": self.opt_d.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
-            "rng": capture_rng_state(),
-            "data": self.real.state_dict() if hasattr(self.real, "state_dict") else None,
+            "sampling": capture_sampling_state(self.real),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -149,6 +148,4 @@ class GANTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
-        restore_rng_state(state["rng"])
-        if state.get("data") is not None and hasattr(self.real, "load_state_dict"):
-            self.real.load_state_dict(state["data"])
+        restore_sampling_state(state["sampling"], self.real)
