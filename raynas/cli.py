@@ -100,16 +100,33 @@ def start_or_resume(args: argparse.Namespace, method: str, check: Callable) -> t
 
 
 # ----------------------------------------------------------------------------- commands
+def trial_resources(args: argparse.Namespace, cfg) -> dict[str, float]:
+    """Per-trial resources from --resources (else the config), with Ray started and the request checked
+    against it: an impossible request fails now rather than leaving Tune waiting forever."""
+    from trainables.launch import check_fits, init_ray, parse_resources
+
+    resources = parse_resources(args.resources, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+    init_ray(args.address, args.num_cpus)
+    check_fits("the trial", [resources])
+    return resources
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from raynas.preflight import preflight
 
     run, cfg = start_or_resume(args, "train", preflight)
-    from trainables.gan import train_gan
-    from trainables.launch import init_ray, parse_resources, run_trainable
+    try:
+        resources = trial_resources(args, cfg)
+    except RaynasError:
+        if not args.resume:  # nothing ran: leave no empty run directory behind
+            import shutil
 
-    resources = parse_resources(args.resources, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+    from trainables.gan import train_gan
+    from trainables.launch import run_trainable
+
     print(f"raynas: run directory {run.path}")
-    init_ray(args.address, args.num_cpus)
     run_trainable(train_gan, cfg, run, resources=resources, resume=bool(args.resume))
     _finish_run(run)
     return 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,19 +60,11 @@ def _resources(args: argparse.Namespace, cfg) -> dict[str, float]:
 def _start_ray(args: argparse.Namespace, cfg) -> dict[str, float]:
     """Start/connect Ray; return the per-trial resources, refusing a GPU request that the embedded
     local Ray cannot meet (Tune would otherwise wait forever for it)."""
-    import ray
-
-    from raynas.errors import ConfigError
-    from trainables.launch import init_ray
+    from trainables.launch import check_fits, init_ray
 
     resources = _resources(args, cfg)
     init_ray(args.address, args.num_cpus)
-    local = not (args.address or os.environ.get("RAY_ADDRESS"))  # a cluster may still be scaling GPU nodes up
-    gpus = float(ray.cluster_resources().get("GPU", 0.0))
-    if local and resources.get("gpu", 0.0) > gpus:
-        raise ConfigError(f"each trial asks for gpu={resources['gpu']:g} but this machine's Ray has {gpus:g} GPU(s); "
-                          "pass --resources gpu=0 to run on CPU, a fraction such as gpu=0.25 to share one GPU, "
-                          "or connect to a GPU cluster with --address")
+    check_fits("each trial", [resources])
     return resources
 
 

@@ -168,3 +168,13 @@ def test_eagan_objectives_must_be_computed_and_population_even(capsys, tmp_path)
 def test_resume_refuses_changed_settings(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "--resume", str(tmp_path), "--set", "train.epochs=10")
     assert_user_error(code, err, "--resume", "--set")
+
+
+def test_gpu_trial_on_a_machine_without_gpus_is_refused_up_front(capsys, ray_session, tmp_path):
+    import pytest
+
+    if ray_session.cluster_resources().get("GPU"):
+        pytest.skip("this machine has a GPU")
+    code, _, err = run_cli(capsys, "train", "--resources", "gpu=1", "--output-dir", str(tmp_path))
+    assert_user_error(code, err, "gpu=1 but this Ray has 0 GPU(s)", "--resources gpu=0")
+    assert not list(tmp_path.iterdir()), "no run directory for a run that cannot start"

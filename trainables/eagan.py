@@ -96,8 +96,9 @@ class EaganSearch:
         host_opts = self._actor_options(self.e.host_gpu, self.e.host_cpu)
         eval_opts = self._actor_options(self.e.evaluator_gpu, self.e.evaluator_cpu)
         check_fits(f"EAGAN (1 SupernetHost + {self.workers} Evaluators)",
-                   [{"cpu": o["num_cpus"], "gpu": o["num_gpus"]}
-                    for o in [host_opts] + [eval_opts] * self.workers])
+                   [{"cpu": o["num_cpus"], "gpu": o["num_gpus"]} for o in [host_opts] + [eval_opts] * self.workers],
+                   fix="lower the per-actor resources (--resources gpu=0.125,cpu=0.5 for each Evaluator, "
+                       "--set eagan.host_gpu=0.5 --set eagan.host_cpu=1) or use fewer --workers")
         config = self.cfg.to_dict()
         host = SupernetHost.options(**host_opts).remote(
             config, stage, best_g)

@@ -37,9 +37,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     import ray
 
     global _EMBEDDED
-    if ray.is_initialized():
-        return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        _EMBEDDED = not address  # a Ray this process already runs locally (tests, notebooks)
+        return
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
     if address:
         ray.init(address=address, **kwargs)
@@ -48,11 +49,11 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         _EMBEDDED = True
 
 
-_EMBEDDED = False  # True once this process started its own local Ray (nothing can scale it up)
+_EMBEDDED = False  # True when this process runs its own local Ray (nothing can scale it up)
 
 
-def check_fits(what: str, demands: list[dict[str, float]]) -> None:
-    """Fail fast when actors that must all run at once can never be placed: Ray would wait forever.
+def check_fits(what: str, demands: list[dict[str, float]], fix: str | None = None) -> None:
+    """Fail fast when actors or trials that must run at once can never be placed: Ray would wait forever.
 
     On an embedded local Ray this is a ConfigError; on a cluster (which an autoscaler may grow) it is
     a printed warning.
@@ -61,18 +62,18 @@ def check_fits(what: str, demands: list[dict[str, float]]) -> None:
 
     have = ray.cluster_resources()
     problems = []
-    for key, res in (("cpu", "CPU"), ("gpu", "GPU")):
+    for key, res in (("gpu", "GPU"), ("cpu", "CPU")):
         need = sum(d.get(key, 0.0) for d in demands)
         if need > have.get(res, 0.0) + 1e-9:
-            problems.append(f"{need:g} {res}s but the cluster has {have.get(res, 0.0):g}")
+            problems.append(f"{key}={need:g} but this Ray has {have.get(res, 0.0):g} {res}(s)")
     if not problems:
         return
-    message = (f"{what} needs {' and '.join(problems)} at the same time; lower the per-actor resources "
-               "(e.g. --resources gpu=0.125,cpu=0.5, --set eagan.host_gpu=0.5 / eagan.host_cpu=1) or use "
-               "fewer --workers")
+    fix = fix or ("pass --resources gpu=0 to run on CPU, a fraction such as gpu=0.25 to share one GPU, or "
+                  "connect to a larger cluster with --address")
+    message = f"{what} asks for {' and '.join(problems)} at the same time; {fix}"
     if _EMBEDDED:
         raise ConfigError(message)
-    print(f"raynas: warning: {message}; actors will wait until the cluster grows")
+    print(f"raynas: warning: {message}; waiting for the cluster to grow")
 
 
 def find_user_error(error: BaseException | None) -> RaynasError | None:
