@@ -71,10 +71,20 @@ def _create_run(cfg, method: str):
                          device=cfg.train.device)
 
 
-def _open_resumed_run(path: str):
+def _open_resumed_run(path: str, args: argparse.Namespace | None = None):
+    """(run, cfg) of a run to resume, with the config it was started with. Settings given alongside
+    ``--resume`` would be silently ignored, so they are refused."""
     from raynas.config import RaynasConfig, from_dict
     from raynas.results import RunDir
 
+    if args is not None:
+        changed = [flag for flag, key in (("--set", "overrides"), ("--data-root", "data_root"),
+                                          ("--inception-weights", "inception_weights"), ("--name", "name"),
+                                          ("--output-dir", "output_dir")) if getattr(args, key, None)]
+        if changed:
+            raise ConfigError(f"--resume continues {path} with the config it was started with "
+                              f"(its config.yaml); {', '.join(changed)} would be ignored. Drop them, or start "
+                              "a new run with the changed settings")
     run = RunDir.open(path)
     import yaml
 
@@ -86,14 +96,7 @@ def start_or_resume(args: argparse.Namespace, method: str, check: Callable) -> t
     """(run, cfg): reopen ``--resume RUN_DIR`` with its saved config, or validate a new config with
     ``check`` (raising before anything is written) and create its run directory."""
     if getattr(args, "resume", None):
-        changed = [flag for flag, given in (("--set", args.overrides), ("--data-root", args.data_root),
-                                            ("--inception-weights", args.inception_weights),
-                                            ("--name", args.name), ("--output-dir", args.output_dir)) if given]
-        if changed:
-            raise ConfigError(f"--resume continues {args.resume} with the config it was started with "
-                              f"(its config.yaml); {', '.join(changed)} would be ignored. Drop them, or start "
-                              "a new run with the changed settings")
-        return _open_resumed_run(args.resume)
+        return _open_resumed_run(args.resume, args)
     cfg = _config_from_args(args)
     check(cfg)
     return _create_run(cfg, method), cfg

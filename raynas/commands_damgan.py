@@ -114,7 +114,7 @@ def cmd_search_damgan(args: argparse.Namespace) -> int:
 
     retrain_epochs = _retrain_epochs(args.retrain_epochs)
     if args.resume:
-        run, cfg = _open_resumed_run(args.resume)
+        run, cfg = _open_resumed_run(args.resume, args)
         resources = _start_ray(args, cfg)
     else:
         cfg = _load_config(args)
@@ -270,7 +270,7 @@ def cmd_ablate_damgan(args: argparse.Namespace) -> int:
     from trainables.launch import run_trainable
 
     if args.resume:
-        run, cfg = _open_resumed_run(args.resume)
+        run, cfg = _open_resumed_run(args.resume, args)
         resources = _start_ray(args, cfg)
         space = None
     else:
@@ -382,7 +382,7 @@ def cmd_ablate_edge(args: argparse.Namespace) -> int:
     from trainables.launch import run_trainable
 
     if args.resume:
-        run, cfg = _open_resumed_run(args.resume)
+        run, cfg = _open_resumed_run(args.resume, args)
         spec = json.loads((run.path / "edge_ablation.json").read_text())
         resources = _start_ray(args, cfg)
     else:

@@ -178,3 +178,8 @@ def test_gpu_trial_on_a_machine_without_gpus_is_refused_up_front(capsys, ray_ses
     code, _, err = run_cli(capsys, "train", "--resources", "gpu=1", "--output-dir", str(tmp_path))
     assert_user_error(code, err, "gpu=1 but this Ray has 0 GPU(s)", "--resources gpu=0")
     assert not list(tmp_path.iterdir()), "no run directory for a run that cannot start"
+
+
+def test_damgan_resume_refuses_changed_settings_too(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "search", "damgan", "--resume", str(tmp_path), "--set", "damgan.kprime=2")
+    assert_user_error(code, err, "--resume", "--set")
