@@ -11,11 +11,10 @@ from typing import Any
 
 from ray import tune
 
+from raynas.checkpoints import STATE_FILE  # the name raynas.checkpoints searches run dirs for
 from raynas.config import RaynasConfig, from_dict
 from raynas.errors import RaynasError, TrainingDiverged
 from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
-
-STATE_FILE = "state.pt"
 
 
 def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
