@@ -4,7 +4,9 @@
     python benchmarks/bench_eagan.py --preset eagan-cifar10 --set data.name=embedded \\
         --set eagan.iters_per_epoch=50 --inception-weights W.pth                     # one GPU
 
-On a GPU every Evaluator takes ``eagan.evaluator_gpu`` (default 0.25), so four share one GPU.
+On a GPU the host takes ``eagan.host_gpu`` (0.5) and every Evaluator ``eagan.evaluator_gpu`` (0.125), so
+the host and four Evaluators share one GPU. ``--logical-gpus 1`` on a CPU machine declares one GPU to Ray
+(the actors still compute on the CPU): it checks that this placement schedules every actor at once.
 Prints a Markdown table; --out appends JSON lines.
 """
 
@@ -33,18 +35,23 @@ def main() -> None:
     p.add_argument("--workers", default="1,2,4")
     p.add_argument("--population", type=int, default=8)
     p.add_argument("--out")
+    p.add_argument("--logical-gpus", type=float, help="GPUs an embedded Ray declares (placement check on CPU)")
     args = p.parse_args()
     overrides = [*args.overrides, f"eagan.population={args.population}", "eagan.epochs_per_round=1"]
     if args.inception_weights:
         overrides.append(f"eval.inception_weights={args.inception_weights}")
     cfg = load_config(args.preset, overrides)
     counts = [int(w) for w in args.workers.split(",")]
-    init_ray()
+    init_ray(num_gpus=args.logical_gpus)
     gpus = ray.cluster_resources().get("GPU", 0)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir.create(tmp, "bench", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="auto")
         search = EaganSearch(cfg, run, workers=max(counts), progress=False)
+        start = time.perf_counter()
         host, evaluators = search._start_actors("g", None)
+        ray.get([a.ready.remote() for a in [host, *evaluators]], timeout=300)  # all placed at once
+        placed_s = time.perf_counter() - start
+        placement = ray.get([a.placement.remote() for a in [host, *evaluators]])
         device = ray.get(host.device_name.remote())
         space = get_space("eagan-g")
         rng = random.Random(0)
@@ -68,6 +75,8 @@ def main() -> None:
         for a in [host, *evaluators]:
             ray.kill(a)
     print(f"\nEAGAN round, preset {cfg.preset}, P={cfg.eagan.population}, host on {device}, GPUs in Ray: {gpus:g}")
+    print(f"host + {max(counts)} Evaluators all running after {placed_s:.1f} s; "
+          f"(GPU ids, torch device) per actor: {placement}")
     print("| evaluators | train epoch s | train img/s | eval s (P candidates) | eval img/s | candidates/s |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -37,16 +37,38 @@ def build_search_generator(cfg: RaynasConfig, genotype: Genotype | None = None) 
 
 def build_search_discriminator(cfg: RaynasConfig, genotype: Genotype | None = None,
                                supernet: bool = False) -> torch.nn.Module:
-    """Stage 1's fixed AutoGAN D, the stage-2 D supernet, or a derived search-width D."""
+    """Stage 1's fixed D (AutoGAN, or ``eagan.fixed_d_genotype``), the stage-2 D supernet, or a derived
+    search-width D."""
     from raynas.nn.discriminators import AutoGANDiscriminator
     from raynas.nn.registry import build_network, build_supernet
 
     kw = {"resolution": cfg.data.resolution, "channels": cfg.data.channels, "width": cfg.eagan.search_df_dim}
     if supernet:
         return build_supernet("eagan-d", **kw)
+    if genotype is None and cfg.eagan.fixed_d_genotype:
+        genotype = load_fixed_d_genotype(cfg.eagan.fixed_d_genotype)
     if genotype is not None:
         return build_network(genotype, **kw)
     return AutoGANDiscriminator(cfg.eagan.search_df_dim, cfg.data.channels)
+
+
+def search_step_config(cfg: RaynasConfig, stage: str) -> StepConfig:
+    """The training step of one search stage: ``eagan.*`` batches and that stage's n_critic."""
+    e = cfg.eagan
+    return StepConfig(gen_batch_size=e.gen_batch_size, dis_batch_size=e.dis_batch_size,
+                      n_critic=e.stage_g_n_critic if stage == "g" else e.stage_d_n_critic,
+                      latent_dim=cfg.model.latent_dim, lr_section="eagan")
+
+
+def load_fixed_d_genotype(path: str) -> Genotype:
+    """An ``eagan-d`` genotype for stage 1's fixed D; any other space is a clear ConfigError."""
+    from raynas.errors import ConfigError
+
+    genotype = Genotype.load(path)
+    if genotype.space != "eagan-d":
+        raise ConfigError(f"eagan.fixed_d_genotype={path} holds a {genotype.space!r} genotype; stage g's fixed D "
+                          "must be an 'eagan-d' genotype such as a stage-d run's best_D.json")
+    return genotype
 
 
 class _Checked:
@@ -59,6 +81,10 @@ class _Checked:
         if self._error is not None:
             raise self._error
         return True
+
+    def placement(self) -> tuple[list, str]:
+        """(GPU ids Ray assigned, torch device used): shows fractional GPUs shared by several actors."""
+        return list(ray.get_gpu_ids()), str(getattr(self, "device", "?"))
 
 
 @ray.remote
@@ -86,8 +112,7 @@ class SupernetHost(_Checked):
         real = make_batch_source(images, self.device, mode=d.loader, batch_size=e.dis_batch_size,
                                  num_workers=d.num_workers, seed=cfg.train.seed,
                                  channels_last=precision.channels_last)
-        step_cfg = StepConfig(gen_batch_size=e.gen_batch_size, dis_batch_size=e.dis_batch_size,
-                              n_critic=cfg.train.n_critic, latent_dim=cfg.model.latent_dim, lr_section="eagan")
+        step_cfg = search_step_config(cfg, stage)
         iters = e.iters_per_epoch or max(1, len(images) // e.dis_batch_size)
         common = {"lr_g": e.lr_g, "lr_d": e.lr_d, "betas": (cfg.train.beta1, cfg.train.beta2),
                   "iters_per_epoch": iters, "seed": cfg.train.seed}

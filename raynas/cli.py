@@ -7,6 +7,7 @@ exit status 2. Heavy imports (torch, Ray) happen inside the commands so ``--help
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +47,7 @@ def _config_from_args(args: argparse.Namespace):
 
 
 PATH_KEYS = (("data", "root"), ("eval", "inception_weights"), ("model", "g_genotype"), ("model", "d_genotype"),
-             ("run", "output_dir"))
+             ("eagan", "fixed_d_genotype"), ("run", "output_dir"))
 
 
 def absolute_paths(cfg):
@@ -55,9 +56,11 @@ def absolute_paths(cfg):
     import dataclasses
     import os
 
+    from raynas.spaces.genotype import builtin_genotypes
+
     for section, key in PATH_KEYS:
         value = getattr(getattr(cfg, section), key)
-        if value:
+        if value and not (value in builtin_genotypes() and not os.path.exists(value)):
             absolute = os.path.abspath(os.path.expanduser(value))
             cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{key: absolute})})
     return cfg
@@ -207,10 +210,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from raynas.config import PRESET_DIR, list_presets
+    from raynas.spaces.genotype import builtin_genotypes
 
     for name in list_presets():
         first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
         print(f"{name:18s} {first}")
+    print("\nshipped genotypes (use the name wherever a genotype file is asked for):")
+    for name, path in builtin_genotypes().items():
+        print(f"{name:18s} {path}")
     return 0
 
 
@@ -292,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("raynas: interrupted; results and checkpoints written so far are kept "
               f"(resume with --resume {Path('RUN_DIR')})", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and friends: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def register_arch(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("arch", help="inspect a genotype: parameters, FLOPs, per-cell summary, diagram")
     asub = p.add_subparsers(dest="arch_command", required=True)
     s = asub.add_parser("show", help="summarise the derived network of a genotype JSON file")
-    s.add_argument("genotype", help="genotype JSON file")
+    s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them)")
     s.add_argument("--dataset", default="cifar10", help="sets resolution and channels (default cifar10)")
     s.add_argument("--width", type=int, help="channel width C (default: the paper's retrain width)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON (keys include params, flops)")
@@ -118,7 +118,8 @@ def register_search(sub: argparse._SubParsersAction) -> None:
         register(ssub)
 
     r = sub.add_parser("retrain", help="fully train a found GAN (genotype JSON files) with EMA and the paper protocol")
-    r.add_argument("g_genotype", help="generator genotype JSON (e.g. RUN_DIR/best_G.json)")
+    r.add_argument("g_genotype", help="generator genotype JSON (e.g. RUN_DIR/best_G.json) or a shipped name "
+                                      "such as eagan-cifar10-G")
     r.add_argument("d_genotype", nargs="?", help="discriminator genotype JSON (default: the preset's D)")
     _add_config_args(r, default_preset="eagan-cifar10")
     _add_ray_args(r)

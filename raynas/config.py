@@ -83,7 +83,8 @@ class EvalConfig:
     num_samples: int = _f(0, lo=0, doc="0 = the protocol's sample count")
     extractor: str = _f("inception-v3-compat", choices=("inception-v3-compat", "raynas-fmnist-cnn"))
     inception_weights: str | None = _f(None, doc="local Inception weights file (else RAYNAS_INCEPTION_WEIGHTS)")
-    real_split: str = _f("train", choices=("train", "test"))
+    real_split: str = _f("train", doc="the real images IS/FID/KID compare against: any split of data.name "
+                                      "(stl10: train+unlabeled, as the NAS-GAN papers use)")
     batch_size: int = _f(100, lo=1)
     metrics: tuple[str, ...] = _f(("is", "fid", "kid"), choices=("is", "fid", "kid"))
 
@@ -115,6 +116,10 @@ class EaganConfig:
                                  doc="g = stage 1 (search G, fixed D); d = stage 2 (search D)")
     search_gf_dim: int = _f(64, lo=4, doc="G supernet width while searching (retrain uses model.gf_dim)")
     search_df_dim: int = _f(64, lo=4, doc="D supernet width while searching")
+    fixed_d_genotype: str | None = _f(None, doc="stage g's fixed D as an eagan-d genotype JSON (e.g. an earlier "
+                                                "run's best_D.json: the paper's EAGAN-GD3); None = AutoGAN D")
+    stage_g_n_critic: int = _f(1, lo=1, hi=100, doc="stage g: D steps per G step")
+    stage_d_n_critic: int = _f(1, lo=1, hi=100, doc="stage d: D steps per G step (retrain uses train.n_critic)")
     objectives: tuple[str, ...] = _f(("is", "fid", "params"), choices=("is", "fid", "kid", "params"))
     crossover_prob: float = _f(0.3, lo=0.0, hi=1.0)
     mutation_prob: float = _f(0.5, lo=0.0, hi=1.0)
@@ -327,7 +332,19 @@ def _deep_copy(d: Any) -> Any:
 
 def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> RaynasConfig:
     """The one entry point: preset + overrides → validated ``RaynasConfig``."""
-    return from_dict(RaynasConfig, apply_overrides(load_preset_dict(preset), overrides))
+    cfg = from_dict(RaynasConfig, apply_overrides(load_preset_dict(preset), overrides))
+    _check_splits(cfg)
+    return cfg
+
+
+def _check_splits(cfg: RaynasConfig) -> None:
+    """Splits depend on the dataset, so they are checked once both are known."""
+    from raynas.data.specs import DATASETS
+
+    splits = DATASETS[cfg.data.name].splits
+    for key, value in (("data.split", cfg.data.split), ("eval.real_split", cfg.eval.real_split)):
+        if value not in splits:
+            raise ConfigError(f"{key}={value!r} is not a split of {cfg.data.name}; valid: {', '.join(splits)}")
 
 
 def describe_keys(cls: type = RaynasConfig, prefix: str = "") -> list[str]:

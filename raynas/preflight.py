@@ -57,3 +57,5 @@ def preflight_eagan(cfg: RaynasConfig) -> None:
                           f"(e.g. --set eval.metrics=is,fid,kid)")
     build_search_generator(cfg)
     build_search_discriminator(cfg, supernet=True)
+    if "g" in e.stages:
+        build_search_discriminator(cfg)  # stage g's fixed D, including eagan.fixed_d_genotype

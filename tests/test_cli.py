@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import assert_user_error, run_cli
 
 
@@ -183,3 +184,28 @@ def test_gpu_trial_on_a_machine_without_gpus_is_refused_up_front(capsys, ray_ses
 def test_damgan_resume_refuses_changed_settings_too(capsys, tmp_path):
     code, _, err = run_cli(capsys, "search", "damgan", "--resume", str(tmp_path), "--set", "damgan.kprime=2")
     assert_user_error(code, err, "--resume", "--set")
+
+
+def test_shipped_generator_is_usable_by_name(capsys, tmp_path):
+    import json
+
+    from raynas.cli import absolute_paths
+    from raynas.config import load_config
+    from raynas.errors import GenotypeError
+    from raynas.spaces.eagan import EAGAN_CIFAR10_G
+    from raynas.spaces.genotype import Genotype, builtin_genotypes
+
+    assert Genotype.load("eagan-cifar10-G") == EAGAN_CIFAR10_G
+    code, out, err = run_cli(capsys, "arch", "show", "eagan-cifar10-G", "--json")
+    assert code == 0, err
+    assert json.loads(out)["params"] == 7_142_403
+    code, out, _ = run_cli(capsys, "presets")
+    assert code == 0 and "eagan-cifar10-G" in out
+    # The CLI makes paths absolute for Ray workers, but a shipped name must survive that.
+    cfg = absolute_paths(load_config("eagan-cifar10", ["model.g_genotype=eagan-cifar10-G",
+                                                       "model.d_genotype=rel/D.json"]))
+    assert cfg.model.g_genotype == "eagan-cifar10-G"
+    assert cfg.model.d_genotype == str(tmp_path.cwd() / "rel" / "D.json")
+    with pytest.raises(GenotypeError, match="eagan-cifar10-Q does not exist.*shipped one: eagan-cifar10-G"):
+        Genotype.load("eagan-cifar10-Q")
+    assert set(builtin_genotypes()) == {"eagan-cifar10-G"}

@@ -84,3 +84,25 @@ def test_bare_nested_key_suggests_its_section():
     with pytest.raises(ConfigError) as info:
         load_config("quickstart", ["kprime=4"])
     assert "(did you mean damgan.kprime?)" in str(info.value)
+
+
+def test_splits_are_checked_against_the_dataset():
+    # STL-10's FID reference is all 105k train+unlabeled images, as the NAS-GAN papers use.
+    assert load_config("eagan-stl10").eval.real_split == "train+unlabeled"
+    with pytest.raises(ConfigError, match=r"eval.real_split='train\+unlabeled' is not a split of cifar10; "
+                                          r"valid: train, test"):
+        load_config("eagan-cifar10", ["eval.real_split=train+unlabeled"])
+    with pytest.raises(ConfigError, match=r"data.split='tarin' is not a split of embedded"):
+        load_config("quickstart", ["data.split=tarin"])
+
+
+def test_eagan_presets_use_the_authors_n_critic_per_phase():
+    from raynas.actors import search_step_config
+
+    for name in ("eagan-cifar10", "eagan-stl10"):
+        cfg = load_config(name)
+        g, d = search_step_config(cfg, "g"), search_step_config(cfg, "d")
+        assert (g.n_critic, d.n_critic, cfg.train.n_critic) == (1, 5, 5)
+        assert (g.gen_batch_size, g.dis_batch_size) == (40, 80)  # the paper's search batches
+    cfg = load_config("quickstart", ["eagan.stage_d_n_critic=3"])
+    assert search_step_config(cfg, "d").n_critic == 3 and search_step_config(cfg, "g").n_critic == 1

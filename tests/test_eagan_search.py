@@ -134,3 +134,59 @@ def test_user_error_inside_an_actor_reaches_the_driver(ray_session, tmp_path):
     user = find_user_error(info.value)
     assert isinstance(user, DatasetError) and "cifar-10-batches-py" in str(user)
     ray_session.kill(host)
+
+
+def test_default_actor_fractions_fill_exactly_one_gpu(monkeypatch, tmp_path):
+    """The first GPU run hung because host + Evaluators asked for 2 GPUs: check the plan, not a GPU."""
+    import ray
+
+    import trainables.launch as launch
+    from raynas.errors import ConfigError
+    from trainables.eagan import EaganSearch
+
+    monkeypatch.setattr(launch, "_EMBEDDED", True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
+    cfg = load_config("eagan-cifar10")
+    run = RunDir.create(tmp_path, "plan", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="auto")
+    host, ev = EaganSearch(cfg, run, workers=4, progress=False).actor_options()
+    assert (host["num_gpus"], ev["num_gpus"]) == (0.5, 0.125)
+    assert host["num_gpus"] + 4 * ev["num_gpus"] == 1.0
+    with pytest.raises(ConfigError, match=r"gpu=1.125 but this Ray has 1 GPU\(s\)"):
+        EaganSearch(cfg, run, workers=5, progress=False).actor_options()
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0})  # no GPUs: fractions are dropped
+    host, ev = EaganSearch(cfg, run, workers=5, progress=False).actor_options()
+    assert host["num_gpus"] == ev["num_gpus"] == 0
+
+
+def test_stage_g_fixed_d_can_be_a_searched_discriminator(tmp_path, capsys):
+    """EAGAN-GD3 feeds stage d's D* back into stage 1 as its fixed D."""
+    import random
+
+    from conftest import assert_user_error, run_cli
+
+    from raynas.actors import build_search_discriminator
+    from raynas.errors import ConfigError
+    from raynas.nn.discriminators import AutoGANDiscriminator
+    from raynas.nn.eagan_d import EaganDiscriminator
+    from raynas.nn.profile import count_params
+    from raynas.nn.registry import build_network
+    from raynas.preflight import preflight_eagan
+    from raynas.spaces.eagan import EAGAN_CIFAR10_G
+
+    base = ["eagan.search_df_dim=8"]
+    assert isinstance(build_search_discriminator(load_config("quickstart", base)), AutoGANDiscriminator)
+    d_star = get_space("eagan-d").sample(random.Random(3))
+    d_star.save(tmp_path / "best_D.json")
+    cfg = load_config("quickstart", [*base, f"eagan.fixed_d_genotype={tmp_path / 'best_D.json'}"])
+    preflight_eagan(cfg)
+    net = build_search_discriminator(cfg)
+    assert isinstance(net, EaganDiscriminator) and net.genotype == d_star
+    assert count_params(net) == count_params(build_network(d_star, resolution=32, channels=1, width=8))
+
+    EAGAN_CIFAR10_G.save(tmp_path / "G.json")
+    with pytest.raises(ConfigError, match="holds a 'eagan-g' genotype.*must be an 'eagan-d' genotype"):
+        preflight_eagan(load_config("quickstart", [*base, f"eagan.fixed_d_genotype={tmp_path / 'G.json'}"]))
+    code, _, err = run_cli(capsys, "search", "eagan", "--output-dir", str(tmp_path / "runs"),
+                           "--set", "eagan.fixed_d_genotype=no/such/D.json")
+    assert_user_error(code, err, "no/such/D.json does not exist")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

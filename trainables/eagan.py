@@ -88,17 +88,22 @@ class EaganSearch:
         save_checkpoint(self.state_path, state)
 
     # ------------------------------------------------------------------ actors
-    def _actor_options(self, gpu: float, cpu: float) -> dict[str, float]:
-        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-        return {"num_gpus": gpu if has_gpu else 0, "num_cpus": cpu}
+    def actor_options(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Ray options of the SupernetHost and of each Evaluator, refused up front when they can never fit.
 
-    def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
-        host_opts = self._actor_options(self.e.host_gpu, self.e.host_cpu)
-        eval_opts = self._actor_options(self.e.evaluator_gpu, self.e.evaluator_cpu)
+        GPU fractions apply only when the cluster has GPUs; the defaults (0.5 + 4 × 0.125) fill one GPU.
+        """
+        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        host_opts = {"num_gpus": self.e.host_gpu if has_gpu else 0, "num_cpus": self.e.host_cpu}
+        eval_opts = {"num_gpus": self.e.evaluator_gpu if has_gpu else 0, "num_cpus": self.e.evaluator_cpu}
         check_fits(f"EAGAN (1 SupernetHost + {self.workers} Evaluators)",
                    [{"cpu": o["num_cpus"], "gpu": o["num_gpus"]} for o in [host_opts] + [eval_opts] * self.workers],
                    fix="lower the per-actor resources (--resources gpu=0.125,cpu=0.5 for each Evaluator, "
                        "--set eagan.host_gpu=0.5 --set eagan.host_cpu=1) or use fewer --workers")
+        return host_opts, eval_opts
+
+    def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
+        host_opts, eval_opts = self.actor_options()
         config = self.cfg.to_dict()
         host = SupernetHost.options(**host_opts).remote(
             config, stage, best_g)

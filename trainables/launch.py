@@ -32,8 +32,11 @@ def parse_resources(spec: str | None, default: dict[str, float]) -> dict[str, fl
     return out
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Connect to ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray."""
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None) -> None:
+    """Connect to ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray.
+
+    ``num_gpus`` overrides the detected GPU count of an embedded Ray (benchmarks use it to check actor
+    placement for one logical GPU on a CPU machine)."""
     import ray
 
     global _EMBEDDED
@@ -45,7 +48,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus, **kwargs)
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
         _EMBEDDED = True
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from raynas.errors import GenotypeError
-from raynas.spaces.genotype import Cell, EdgeGroup, Genotype, SearchSpace, register_space
+from raynas.spaces.genotype import BUILTIN_GENOTYPE_DIR, Cell, EdgeGroup, Genotype, SearchSpace, register_space
 
 UP_CANDIDATES: tuple[str, ...] = ("nearest", "bilinear", "deconv")
 NORMAL_CANDIDATES: tuple[str, ...] = (
@@ -168,10 +168,6 @@ class EaganDSpace(_EaganSpace):
         return out
 
 
-def _g(cells: list[tuple[list[str], list[str]]]) -> Genotype:
-    return Genotype("eagan-g", tuple(Cell((("up", tuple(u)), ("normal", tuple(n)))) for u, n in cells))
-
-
 # EAGAN's searched generator G* (Fig. 3 of the paper; the same architecture is used for CIFAR-10 and
 # STL-10). Read off the figure's extracted text: every up edge is bilinear, and the 15 normal edges
 # hold 6 'none', 3 'skip_connect', 4 'conv_3x3', one 'conv_1x1' and one 'dil_conv_3x3', exactly
@@ -179,11 +175,8 @@ def _g(cells: list[tuple[list[str], list[str]]]) -> Genotype:
 # at 48×48, matching the reported 7.14M / 11.55M. The extracted text lists each cell's edge labels
 # in figure order, which we take to be c0..c4; the position of an op *within* a cell therefore
 # rests on that reading, and the figure itself is the authority.
-EAGAN_CIFAR10_G: Genotype = _g([
-    (["bilinear", "bilinear"], ["skip_connect", "none", "conv_1x1", "conv_3x3", "skip_connect"]),
-    (["bilinear", "bilinear"], ["skip_connect", "none", "none", "conv_3x3", "dil_conv_3x3"]),
-    (["bilinear", "bilinear"], ["none", "conv_3x3", "conv_3x3", "none", "none"]),
-])
+# Shipped as raynas/genotypes/eagan-cifar10-G.json (``raynas retrain eagan-cifar10-G ...``).
+EAGAN_CIFAR10_G: Genotype = Genotype.from_json((BUILTIN_GENOTYPE_DIR / "eagan-cifar10-G.json").read_text())
 
 G_SPACE = register_space(EaganGSpace())
 D_SPACE = register_space(EaganDSpace())

@@ -77,11 +77,14 @@ class Genotype:
 
     @classmethod
     def load(cls, path: str | Path) -> Genotype:
-        """Read and validate a genotype file."""
+        """Read and validate a genotype file, or a shipped one by name (``eagan-cifar10-G``)."""
         p = Path(path)
+        if not p.is_file() and str(path) in builtin_genotypes():
+            p = builtin_genotypes()[str(path)]
         if not p.is_file():
             raise GenotypeError(f"genotype file {p} does not exist; pass the path of a JSON genotype "
-                                "(e.g. best_G.json from a search run directory)")
+                                "(e.g. best_G.json from a search run directory) or a shipped one: "
+                                f"{', '.join(builtin_genotypes())}")
         g = cls.from_json(p.read_text())
         g.validate()
         return g
@@ -92,6 +95,14 @@ class Genotype:
     def validate(self) -> Genotype:
         get_space(self.space).validate(self)
         return self
+
+
+BUILTIN_GENOTYPE_DIR = Path(__file__).resolve().parent.parent / "genotypes"
+
+
+def builtin_genotypes() -> dict[str, Path]:
+    """Genotypes the papers report, shipped so a retrain can start without a search: name → file."""
+    return {p.stem: p for p in sorted(BUILTIN_GENOTYPE_DIR.glob("*.json"))}
 
 
 @dataclass(frozen=True)
