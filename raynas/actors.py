@@ -139,7 +139,7 @@ class SupernetHost(_Checked):
         """CPU weights for the Evaluators: the G supernet (stage g) or the P G copies (stage d)."""
         if self.stage == "g":
             return _cpu_state(self.trainer.G.state_dict())
-        return [_cpu_state(g.state_dict()) for g in self.trainer.Gs]
+        return [_cpu_state(g.state_dict()) for g in self.trainer.generators_in_population_order()]
 
     def export_generator(self, genotype_json: str) -> dict[str, Any]:
         """Derived search-width G with the supernet's weights (stage g → stage d hand-over)."""

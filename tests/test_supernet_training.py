@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 
 import torch
@@ -113,3 +114,34 @@ def test_divergence_advice_names_the_search_config_keys():
             p.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match=r"--set eagan\.lr_g=\.\.\. --set eagan\.lr_d="):
         trainer.train(None, epochs=1)
+
+
+def test_one_to_one_survivors_keep_their_generator_without_weight_resetting():
+    """Fig. 7's ablation turns weight resetting off: then each D must keep training with its own G copy
+    across rounds, even though selection reorders the population."""
+    torch.manual_seed(0)
+    g_space, d_space = get_space("eagan-g"), get_space("eagan-d")
+    best = build_network(g_space.sample(random.Random(1)), resolution=32, channels=1, width=8, latent_dim=12)
+    d_super = build_supernet("eagan-d", resolution=32, channels=1, width=8)
+    trainer = OneToOneTrainer(best, d_super, 4, RandomImages(), STEP, CPU, **{**KW, "iters_per_epoch": 12})
+    ds = [d_space.sample(random.Random(s)) for s in range(6)]
+    before = [_snapshot(g) for g in trainer.Gs]
+    trainer.train(ds[:4], epochs=1)
+    assert trainer.order == [0, 1, 2, 3]
+    moved = [any(not torch.equal(v, b[k]) for k, v in g.state_dict().items()) for g, b in zip(trainer.Gs, before)]
+    assert all(moved), "every pair is sampled and trained"
+    g_of = {d.to_json(): _snapshot(trainer.generator(i)) for i, d in enumerate(ds[:4])}
+    # Next round: survivors ds[3] and ds[1] come first, two offspring take the eliminated pairs' copies.
+    nxt = [ds[3], ds[4], ds[1], ds[5]]
+    trainer.train(nxt, epochs=0)
+    assert trainer.order[0] == 3 and trainer.order[2] == 1 and sorted(trainer.order[1::2]) == [0, 2]
+    for i in (0, 2):
+        gen = trainer.generator(i)
+        assert all(torch.equal(v, g_of[nxt[i].to_json()][k]) for k, v in gen.state_dict().items())
+    state = trainer.state_dict()
+    clone = OneToOneTrainer(best, build_supernet("eagan-d", resolution=32, channels=1, width=8), 4, RandomImages(),
+                            STEP, CPU, **KW)
+    clone.load_state_dict(copy.deepcopy(state))
+    assert clone.order == trainer.order and clone.owners == trainer.owners
+    trainer.reset_generators(2)  # position 2 is copy 1
+    assert all(torch.equal(v, g_of[ds[1].to_json()][k]) for k, v in trainer.Gs[0].state_dict().items())

@@ -123,30 +123,63 @@ class OneToOneTrainer(_RoundTrainer):
         template = precision.prepare(best_generator)
         self.Gs = nn.ModuleList([copy.deepcopy(template) for _ in range(population_size)])
         self.opt_gs = [torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas) for g in self.Gs]
+        self.owners: list[str | None] = [None] * population_size  # the D genotype each G copy trains with
+        self.order = list(range(population_size))  # population position -> G copy, for the last population
+
+    def _pair_up(self, population: Sequence[Genotype]) -> list[int]:
+        """G copy for each population position. A D that survives selection keeps the G copy it trained
+        with; new offspring take the copies of the eliminated. Without weight resetting the copies
+        differ, so pairing by position would hand a survivor some other D's generator."""
+        if len(population) != len(self.Gs):
+            raise ValueError(f"population has {len(population)} members but there are {len(self.Gs)} G copies")
+        keys = [g.to_json() for g in population]
+        order: list[int | None] = [None] * len(keys)
+        taken: set[int] = set()
+        for i, key in enumerate(keys):
+            copy_i = next((j for j, owner in enumerate(self.owners) if owner == key and j not in taken), None)
+            if copy_i is not None:
+                order[i] = copy_i
+                taken.add(copy_i)
+        free = iter(j for j in range(len(self.Gs)) if j not in taken)
+        resolved = [o if o is not None else next(free) for o in order]
+        self.owners = [None] * len(self.Gs)
+        for i, j in enumerate(resolved):
+            self.owners[j] = keys[i]
+        return resolved
 
     def train(self, population: Sequence[Genotype] | None, epochs: int) -> dict[str, float]:
-        """Pair i = (G copy i, D subnet population[i]); warm-up trains G copy 0 with random D subnets."""
+        """Pair i = (its G copy, D subnet population[i]); warm-up trains G copy 0 with random D subnets."""
         self.Gs.train()
         self.D.train()
+        if population is not None:
+            self.order = self._pair_up(population)
 
         def pick():
             if population is None:
-                i, d = 0, self.space.sample(self.rng)
+                j, d = 0, self.space.sample(self.rng)
             else:
                 i = self.rng.randrange(len(population))
-                d = population[i]
-            return self.Gs[i], self.D, self.opt_gs[i], self.opt_d, None, (lambda x: self.D(x, d))
+                j, d = self.order[i], population[i]
+            return self.Gs[j], self.D, self.opt_gs[j], self.opt_d, None, (lambda x: self.D(x, d))
 
         stats = self._loop(epochs, pick)
         if population is None:  # after warm-up every pair starts from the warmed-up G
-            self.reset_generators(0)
+            self._reset_to_copy(0)
         return stats
 
     def generator(self, index: int) -> nn.Module:
-        return self.Gs[index]
+        """The G of the pair at population position ``index`` (of the last population trained)."""
+        return self.Gs[self.order[index]]
+
+    def generators_in_population_order(self) -> list[nn.Module]:
+        return [self.Gs[j] for j in self.order]
 
     def reset_generators(self, best: int) -> None:
-        """Weight resetting: every G copy (and its optimiser state) becomes the best pair's."""
+        """Weight resetting: every G copy (and its optimiser state) becomes that of the pair at population
+        position ``best``."""
+        self._reset_to_copy(self.order[best])
+
+    def _reset_to_copy(self, best: int) -> None:
         state = self.Gs[best].state_dict()
         opt_state = self.opt_gs[best].state_dict()
         for i, g in enumerate(self.Gs):
@@ -158,7 +191,8 @@ class OneToOneTrainer(_RoundTrainer):
 
     def state_dict(self) -> dict[str, Any]:
         return {"Gs": self.Gs.state_dict(), "D": self.D.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "opt_gs": [o.state_dict() for o in self.opt_gs], "rng": self._rng_state()}
+                "opt_gs": [o.state_dict() for o in self.opt_gs], "rng": self._rng_state(),
+                "owners": list(self.owners), "order": list(self.order)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.Gs.load_state_dict(state["Gs"])
@@ -167,3 +201,5 @@ class OneToOneTrainer(_RoundTrainer):
         for opt, s in zip(self.opt_gs, state["opt_gs"]):
             opt.load_state_dict(s)
         self._load_rng_state(state["rng"])
+        self.owners = list(state.get("owners", [None] * len(self.Gs)))
+        self.order = list(state.get("order", range(len(self.Gs))))
