@@ -43,7 +43,10 @@ def draw_training_curves(df: pd.DataFrame, out: Path) -> Path | None:
 
 
 def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean") -> Path | None:
-    """All evaluated candidates (colour = round), each round's Pareto front, the final one highlighted."""
+    """All evaluated candidates (colour = round), each round's (x, y) Pareto front, the final one highlighted.
+
+    The searcher ranks on all its objectives (e.g. IS, FID and params), so its final-round front
+    (``rank == 0``) is ringed separately: a small network can be on it while off the 2-D front."""
     if x not in df or y not in df or "round" not in df:
         return None
     d = df.assign(_x=_numeric(df, x), _y=_numeric(df, y), _r=_numeric(df, "round")).dropna(subset=["_x", "_y"])
@@ -63,6 +66,10 @@ def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean")
             ax.plot(pd.to_numeric(front[x]), pd.to_numeric(front[y]), "-o" if last else "-",
                     color="red" if last else shade, ms=5, lw=1.4 if last else 0.8, alpha=1.0 if last else 0.5,
                     label="final round's front" if last else None)
+        if "rank" in s:
+            ranked = s[(s["_r"] == rounds[-1]) & (_numeric(s, "rank") == 0)]
+            ax.scatter(ranked["_x"], ranked["_y"], s=80, facecolors="none", edgecolors="black", linewidths=1.2,
+                       label="final round, searcher rank 0 (all objectives)")
         ax.set_xlabel(f"{x} (lower is better)")
         ax.set_ylabel(f"{y} (higher is better)")
         ax.set_title(f"{stage or 'search'}: candidates by round")

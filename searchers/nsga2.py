@@ -240,10 +240,17 @@ class CallableRepair(Repair):
 
 
 class GenotypeDuplicateElimination(ElementwiseDuplicateElimination):
-    """Two individuals are duplicates when their integer vectors are equal."""
+    """Two individuals are duplicates when their canonical vectors are equal (``canonical`` masks edges
+    that cannot change the network; without it, the raw integer vectors are compared)."""
+
+    def __init__(self, canonical: Callable[[Sequence[int]], Sequence[int]] | None = None) -> None:
+        super().__init__()
+        self.canonical = canonical
 
     def is_equal(self, a: Any, b: Any) -> bool:
-        return bool(np.array_equal(a.X, b.X))
+        if self.canonical is None:
+            return bool(np.array_equal(a.X, b.X))
+        return tuple(self.canonical(a.X.tolist())) == tuple(self.canonical(b.X.tolist()))
 
 
 class _RoundNSGA2(NSGA2):
@@ -281,7 +288,8 @@ class NSGA2Searcher:
                  objectives: Sequence[tuple[str, str]] = DEFAULT_OBJECTIVES,
                  pop_size: int = 32, *, repair: RepairFn | None = None, crossover_prob: float = 0.3,
                  mutation_prob: float = 0.5, reevaluate_survivors: bool = True,
-                 parent_selection: str | None = None, seed: int = 0) -> None:
+                 parent_selection: str | None = None, canonical: Callable | None = None,
+                 seed: int = 0) -> None:
         self.n_choices = [int(c) for c in n_choices]
         if not self.n_choices or any(c < 1 for c in self.n_choices):
             raise ConfigError(f"n_choices must be a non-empty list of positive candidate counts, got {list(n_choices)}")
@@ -312,6 +320,7 @@ class NSGA2Searcher:
         self.parent_selection = parent_selection
         self.seed = int(seed)
         self.repair_fn = repair
+        self.canonical = canonical
 
         self.round = 0
         self._py_rng = random.Random(self.seed)
@@ -323,8 +332,9 @@ class NSGA2Searcher:
 
     @classmethod
     def for_space(cls, space: Any, **kwargs: Any) -> NSGA2Searcher:
-        """Searcher over a ``raynas.spaces`` SearchSpace: its candidate counts and its repair."""
+        """Searcher over a ``raynas.spaces`` SearchSpace: its candidate counts, repair and canonical form."""
         kwargs.setdefault("repair", space.repair)
+        kwargs.setdefault("canonical", space.canonical)
         return cls(space.n_choices(), **kwargs)
 
     # ------------------------------------------------------------------ construction
@@ -345,7 +355,7 @@ class NSGA2Searcher:
             crossover=EdgeSwapCrossover(prob=self.crossover_prob),
             mutation=SingleEdgeMutation(prob=self.mutation_prob),
             survival=RankAndCrowding(), repair=repair,
-            eliminate_duplicates=GenotypeDuplicateElimination(), output=None, seed=self.seed,
+            eliminate_duplicates=GenotypeDuplicateElimination(self.canonical), output=None, seed=self.seed,
         )
         algo.setup(self._problem, verbose=False)
         return algo

@@ -196,3 +196,81 @@ def test_edge_lists():
     assert ("c1.n2", "c1.n4", "skip_connect") in d_edges  # cell 1 does not: plain sum
     all_down = D_SPACE.edge_list(d, downsample=(True, True, True))
     assert ("c1.n3", "c1.n4", "conv_3x3") in all_down
+
+
+def _alternatives(space, v, k):
+    """Valid vectors that differ from ``v`` only at edge ``k``."""
+    out = []
+    for c in range(space.n_choices()[k]):
+        if c != v[k]:
+            w = list(v)
+            w[k] = c
+            if space.is_valid(w):
+                out.append(w)
+    return out
+
+
+def _pools_on_a_zero_node(space, v, w, k):
+    """avg_pool and max_pool of an all-zero D node (both its inputs 'none') agree: equal, yet not dead."""
+    if space.name != "eagan-d" or k % 7 < 5:
+        return False
+    base = k - k % 7
+    inputs = (1, 2) if k % 7 == 5 else (3, 4)  # down[0] reads node2, down[1] reads node3
+    zero = all(NORMAL_CANDIDATES[v[base + j]] == "none" for j in inputs)
+    return zero and {DOWN_CANDIDATES[v[k]], DOWN_CANDIDATES[w[k]]} <= {"avg_pool", "max_pool"}
+
+
+@pytest.mark.parametrize("space_name", ["eagan-g", "eagan-d"])
+def test_dead_edges_cannot_change_the_network_and_live_ones_do(space_name):
+    """``dead_edges`` is what duplicate elimination masks: check it against the networks themselves."""
+    import torch
+
+    from raynas.nn.registry import build_supernet
+
+    torch.manual_seed(0)
+    space = get_space(space_name)
+    net = build_supernet(space_name, resolution=32, channels=1, width=4, **({"latent_dim": 12}
+                                                                          if space_name == "eagan-g" else {}))
+    net.eval()
+    with torch.no_grad():  # xavier init zeroes biases: a conv on an all-zero node would then look like a pool
+        for name, p in net.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0.0, 0.1)
+    x = torch.randn(2, 12) if space_name == "eagan-g" else torch.randn(2, 1, 32, 32)
+    rng = random.Random(0)
+    # The paper's G* has a dead conv_3x3 (cell 2's c4 is 'none'); force one D with a dead c0 too.
+    vectors = [space.encode(space.sample(rng)) for _ in range(6)]
+    if space_name == "eagan-g":
+        vectors.append(space.encode(EAGAN_CIFAR10_G))
+        assert space.dead_edges(vectors[-1]) == [15, 16, 17]  # cell 2 up[1], normal[0], normal[1]
+    else:
+        v = list(vectors[0])
+        v[2], v[3] = 0, 0  # cell 0 normal[2], normal[3] = none → normal[0] dead
+        vectors.append(space.repair(v) if not space.is_valid(v) else v)
+    seen_dead = 0
+    with torch.no_grad():
+        for v in vectors:
+            ref = net(x, space.decode(v))
+            dead = set(space.dead_edges(v))
+            seen_dead += len(dead)
+            for k in range(len(v)):
+                for w in _alternatives(space, v, k)[:2]:
+                    same = torch.equal(net(x, space.decode(w)), ref)
+                    assert (space.canonical(w) == space.canonical(v)) == (k in dead)
+                    if k in dead:
+                        assert same, f"edge {space.edge_names()[k]} is called dead but changes the output"
+                    elif not _pools_on_a_zero_node(space, v, w, k):
+                        assert not same, f"live edge {space.edge_names()[k]} does not change the output"
+    assert seen_dead >= 4 * (len(vectors) - 1) if space_name == "eagan-d" else seen_dead >= 2
+
+
+def test_searcher_never_spends_an_evaluation_on_a_functional_duplicate():
+    from searchers.nsga2 import NSGA2Searcher
+
+    searcher = NSGA2Searcher.for_space(D_SPACE, objectives=[("is", "max"), ("fid", "min")], pop_size=16, seed=0)
+    rng = random.Random(0)
+    for _ in range(6):
+        vectors = searcher.ask()
+        canon = [D_SPACE.canonical(v) for v in vectors]
+        assert len(set(canon)) == len(canon), "two candidates of one round build the same discriminator"
+        searcher.tell(vectors, [{"is": rng.random(), "fid": rng.random()} for _ in vectors])

@@ -198,7 +198,8 @@ class EaganSearch:
             for actor in [host, *evaluators]:
                 ray.kill(actor)
 
-    def _round(self, stage, r, space, searcher, host, evaluators, device) -> dict[str, Any]:
+    def _round(self, stage, r, space, searcher, host, evaluators,
+               device) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         started = time.perf_counter()
         vectors = searcher.ask()
         population = [space.decode(v) for v in vectors]
@@ -245,8 +246,8 @@ class EaganSearch:
         tag = f"stage_{stage}"
         finite = [s for s in scores if s.get("fid") is not None and math.isfinite(s["fid"])]
         self.writer.add_scalar(f"{tag}/best_fid", min((s["fid"] for s in finite), default=math.nan), r)
-        self.writer.add_scalar(f"{tag}/best_is", max((s.get("is_mean") or math.nan for s in finite),
-                                                      default=math.nan), r)
+        is_values = [s["is_mean"] for s in scores if s.get("is_mean") is not None and math.isfinite(s["is_mean"])]
+        self.writer.add_scalar(f"{tag}/best_is", max(is_values, default=math.nan), r)
         self.writer.add_scalar(f"{tag}/d_loss", train["d_loss"], r)
         self.writer.add_scalar(f"{tag}/g_loss", train["g_loss"], r)
         self.writer.add_scalar(f"{tag}/train_seconds", train["train_seconds"], r)

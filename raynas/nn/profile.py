@@ -84,8 +84,27 @@ def summarize(genotype: Genotype, *, resolution: int, channels: int, width: int 
             entry["downsample"] = bool(downsample[i])
         cells.append(entry)
     in_cells = sum(c["params"] or 0 for c in cells)
+    dead, dead_params = _dead_edges(genotype, cell_modules)
     return {"space": genotype.space, "resolution": resolution, "channels": channels, "width": width,
-            "params": params, "flops": flops, "cells": cells, "other_params": params - in_cells}
+            "params": params, "flops": flops, "cells": cells, "other_params": params - in_cells,
+            "dead_edges": dead, "dead_params": dead_params}
+
+
+def _dead_edges(genotype: Genotype, cell_modules: list[torch.nn.Module]) -> tuple[list[str], int]:
+    """Edges whose op never reaches the output, and the parameters they hold (counted in ``params``, as
+    the papers count them)."""
+    from raynas.spaces import get_space
+
+    space = get_space(genotype.space)
+    dead = space.dead_edges(space.encode(genotype))
+    edges = space.edges()
+    n = 0
+    for k in dead:
+        ci, group, j, _ = edges[k]
+        modules = getattr(cell_modules[ci], group, None) if ci < len(cell_modules) else None
+        if modules is not None and j < len(modules):
+            n += count_params(modules[j])
+    return [space.edge_names()[k] for k in dead], n
 
 
 def _human(n: float, unit: str = "") -> str:
@@ -112,4 +131,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         p = f"{c['params']:,}" if c["params"] is not None else "?"
         lines.append(f"{c['index']:<6}{p:>14}  {ops}")
     lines.append(f"{'other':<6}{summary['other_params']:>14,}  (latent/stem, to_rgb/head)")
+    if summary.get("dead_edges"):
+        lines.append(f"dead edges (their ops never reach the output): {', '.join(summary['dead_edges'])}; "
+                     f"{summary['dead_params']:,} params")
     return "\n".join(lines)

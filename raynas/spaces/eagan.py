@@ -111,6 +111,28 @@ class EaganGSpace(_EaganSpace):
             ("normal", (2, 3, 4), "node3 (the cell output) needs at least one input"),
         ]
 
+    def dead_edges(self, vector: Sequence[int]) -> list[int]:
+        """Backward liveness: node3 always reaches the image; a cell's node2 does when its c4 is a real op
+        or when a later cell's node2 (which receives it as a skip) does. Edges into an unused node2 (c0,
+        c1) and up edges into a node0/node1 with no used out-edge are dead."""
+        offsets = _group_offsets(self)
+
+        def op(ci: int, j: int) -> str:
+            return NORMAL_CANDIDATES[int(vector[offsets[(ci, "normal")] + j])]
+
+        n2_used = [False] * N_CELLS
+        for ci in reversed(range(N_CELLS)):
+            n2_used[ci] = op(ci, 4) != "none" or any(n2_used[ci + 1:])
+        dead: list[int] = []
+        for ci in range(N_CELLS):
+            normal, up = offsets[(ci, "normal")], offsets[(ci, "up")]
+            if not n2_used[ci]:
+                dead += [normal, normal + 1]
+            for node, (to_n2, to_n3) in enumerate(((0, 2), (1, 3))):
+                if op(ci, to_n3) == "none" and not (n2_used[ci] and op(ci, to_n2) != "none"):
+                    dead.append(up + node)
+        return sorted(dead)
+
     @staticmethod
     def node_label(cell: int, node: str) -> str:
         """Diagram label; a cell's input ``x`` is the latent map (cell 0) or the previous output."""
@@ -147,6 +169,21 @@ class EaganDSpace(_EaganSpace):
             ("normal", (1, 2, 3, 4), "node2 and node3 would both be zero, so the cell would output a constant"),
         ]
 
+    def dead_edges(self, vector: Sequence[int],
+                   downsample: Sequence[bool] = DEFAULT_DOWNSAMPLE) -> list[int]:
+        """Down edges of a cell that does not down-sample are never built; node1 with both its out-edges
+        (c2, c3) ``none`` makes c0 dead."""
+        offsets = _group_offsets(self)
+        dead: list[int] = []
+        for ci in range(N_CELLS):
+            normal = offsets[(ci, "normal")]
+            if all(NORMAL_CANDIDATES[int(vector[normal + j])] == "none" for j in (2, 3)):
+                dead.append(normal)
+            if not downsample[ci]:
+                down = offsets[(ci, "down")]
+                dead.extend(range(down, down + len(D_DOWN_EDGES)))
+        return dead
+
     @staticmethod
     def node_label(cell: int, node: str) -> str:
         """Diagram label; a cell's node0 is the stem output (cell 0) or the previous cell's node4."""
@@ -174,7 +211,9 @@ class EaganDSpace(_EaganSpace):
 # what the paper's text says; with gf_dim=256 it has 7,142,403 parameters at 32×32 and 11,550,723
 # at 48×48, matching the reported 7.14M / 11.55M. The extracted text lists each cell's edge labels
 # in figure order, which we take to be c0..c4; the position of an op *within* a cell therefore
-# rests on that reading, and the figure itself is the authority.
+# rests on that reading, and the figure itself is the authority. Under this reading cell 2's c4 is
+# 'none', so its c0/c1 and up[1] are dead (``raynas arch show eagan-cifar10-G`` lists them): either the
+# paper's G* carries 0.66M unused parameters in its 7.14M, or the figure's edge order differs.
 # Shipped as raynas/genotypes/eagan-cifar10-G.json (``raynas retrain eagan-cifar10-G ...``).
 EAGAN_CIFAR10_G: Genotype = Genotype.from_json((BUILTIN_GENOTYPE_DIR / "eagan-cifar10-G.json").read_text())
 

@@ -202,6 +202,16 @@ class SearchSpace:
         """Indices of edges involved in a broken constraint (default: every edge)."""
         return list(range(len(vector)))
 
+    def dead_edges(self, vector: Sequence[int]) -> list[int]:
+        """Indices of edges whose op cannot affect the network's output (default: none)."""
+        return []
+
+    def canonical(self, vector: Sequence[int]) -> tuple[int, ...]:
+        """``vector`` with dead edges masked to -1: two genotypes with equal canonical forms build the same
+        function, so a searcher treats them as duplicates instead of spending an evaluation."""
+        dead = set(self.dead_edges(vector))
+        return tuple(-1 if k in dead else int(x) for k, x in enumerate(vector))
+
     def sample(self, rng: random.Random) -> Genotype:
         v = [rng.randrange(n) for n in self.n_choices()]
         return self.decode(self.repair(v, rng))
