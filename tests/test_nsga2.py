@@ -469,3 +469,30 @@ def test_tune_adapter_search_properties_and_bad_results():
         _tune_searcher(metric=["is", "params"], mode=["max"])
     with pytest.raises(ConfigError, match="'min' and 'max'"):
         _tune_searcher(metric=["is"], mode=["obs"])
+
+
+@pytest.mark.slow
+def test_tune_adapter_under_a_real_tuner_matches_the_driven_reference(ray_session, tmp_path):
+    """Classic mode end to end: Tune calls suggest/on_trial_complete itself, trials run in workers."""
+    import sys
+
+    import ray
+    from ray import tune
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this module
+    reference, _, finished = _drive(_tune_searcher())
+    assert finished and len(reference) == 18
+    edges = SPACE.edges()
+
+    def trainable(config):
+        cells = json.loads(config["genotype"])["cells"]
+        return toy_eval([cands.index(cells[ci][grp][j]) for ci, grp, j, cands in edges])
+
+    searcher = _tune_searcher()
+    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), name="classic", verbose=0))
+    results = tuner.fit()
+    assert not results.errors
+    assert searcher.nsga.round == 3 and len(results) == 18
+    assert sorted(r.config["genotype"] for r in results) == sorted(c["genotype"] for c in reference)
+    assert all(r.metrics["is"] == pytest.approx(toy_eval(_vector(r.config))["is"]) for r in results)
