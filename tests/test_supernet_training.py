@@ -145,3 +145,55 @@ def test_one_to_one_survivors_keep_their_generator_without_weight_resetting():
     assert clone.order == trainer.order and clone.owners == trainer.owners
     trainer.reset_generators(2)  # position 2 is copy 1
     assert all(torch.equal(v, g_of[ds[1].to_json()][k]) for k, v in trainer.Gs[0].state_dict().items())
+
+
+def _record_steps(monkeypatch):
+    """Replace the training step by a recorder: which G / optimiser / forward each batch would train."""
+    import raynas.gan.supernet_training as st
+
+    seen = []
+
+    def fake_step(G, D, opt_g, opt_d, real, cfg, *, step, precision, g_forward=None, d_forward=None, **kw):
+        seen.append((G, opt_g, g_forward, d_forward))
+        return {"d_loss": 0.0, "g_loss": 0.0}
+
+    monkeypatch.setattr(st, "gan_train_step", fake_step)
+    return seen
+
+
+def test_each_batch_trains_a_uniformly_drawn_member(monkeypatch):
+    from collections import Counter
+
+    seen = _record_steps(monkeypatch)
+    g_space, d_space = get_space("eagan-g"), get_space("eagan-d")
+    many = 800
+    # Stage 1: one G supernet path per batch, drawn uniformly from the population.
+    population = [g_space.sample(random.Random(s)) for s in range(4)]
+    g_super = build_supernet("eagan-g", resolution=32, channels=1, width=4, latent_dim=12)
+    trainer = ManyToOneTrainer(g_super, AutoGANDiscriminator(4, 1), RandomImages(), STEP, CPU,
+                               **{**KW, "iters_per_epoch": many})
+    stats = trainer.train(population, epochs=1)
+    used = []
+    trainer.G.forward = lambda z, g: used.append(g)  # what each batch's g_forward runs
+    for _, _, g_forward, _ in seen:
+        g_forward(None)
+    counts = Counter(population.index(g) for g in used)
+    assert [counts[i] for i in range(4)] == trainer.batches and sum(trainer.batches) == many
+    assert all(abs(c - many / 4) < 4 * (many * 0.25 * 0.75) ** 0.5 for c in trainer.batches)  # within 4 sigma
+    assert (stats["min_batches_per_candidate"], stats["max_batches_per_candidate"]) == (min(counts.values()),
+                                                                                      max(counts.values()))
+    # Stage 2: pairs drawn uniformly; each batch trains the drawn D's own G copy and optimiser.
+    seen.clear()
+    best = build_network(population[0], resolution=32, channels=1, width=4, latent_dim=12)
+    ds = [d_space.sample(random.Random(s)) for s in range(4)]
+    pairs = OneToOneTrainer(best, build_supernet("eagan-d", resolution=32, channels=1, width=4), 4, RandomImages(),
+                            STEP, CPU, **{**KW, "iters_per_epoch": many})
+    pairs.train(ds, epochs=1)
+    drawn = []
+    pairs.D.forward = lambda x, d: drawn.append(d)
+    for G, opt_g, _, d_forward in seen:
+        d_forward(None)
+        i = ds.index(drawn[-1])
+        assert G is pairs.Gs[pairs.order[i]] and opt_g is pairs.opt_gs[pairs.order[i]]
+    assert [Counter(ds.index(d) for d in drawn)[i] for i in range(4)] == pairs.batches
+    assert all(abs(c - many / 4) < 4 * (many * 0.25 * 0.75) ** 0.5 for c in pairs.batches)

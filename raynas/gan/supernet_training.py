@@ -39,6 +39,7 @@ class _RoundTrainer:
         self.iters_per_epoch = iters_per_epoch
         self.rng = random.Random(seed)
         self.step = 0
+        self.batches: list[int] = []  # batches each population member trained on in the last round
 
     def _loop(self, epochs: int, pick) -> dict[str, float]:
         """Run ``epochs × iters_per_epoch`` steps; ``pick()`` returns (G, D, opt_g, opt_d, g_fwd, d_fwd)."""
@@ -58,7 +59,15 @@ class _RoundTrainer:
         seconds = time.perf_counter() - start
         images = epochs * self.iters_per_epoch * self.step_cfg.dis_batch_size
         return {"d_loss": _mean(d_losses), "g_loss": _mean(g_losses), "train_seconds": seconds,
-                "images_per_s": images / max(seconds, 1e-9)}
+                "images_per_s": images / max(seconds, 1e-9),
+                "min_batches_per_candidate": min(self.batches, default=0),
+                "max_batches_per_candidate": max(self.batches, default=0)}
+
+    def _draw(self, population: Sequence[Genotype]) -> int:
+        """A uniformly random population index, counted in ``self.batches``."""
+        i = self.rng.randrange(len(population))
+        self.batches[i] += 1
+        return i
 
     def _rng_state(self) -> dict[str, Any]:
         """Subnet sampling, latents (global RNGs) and real batches: a resumed round draws the same."""
@@ -86,9 +95,10 @@ class ManyToOneTrainer(_RoundTrainer):
         """Train; ``population=None`` is the warm-up (a fresh random valid subnet per batch)."""
         self.G.train()
         self.D.train()
+        self.batches = [0] * (0 if population is None else len(population))
 
         def pick():
-            g = self.space.sample(self.rng) if population is None else self.rng.choice(list(population))
+            g = self.space.sample(self.rng) if population is None else population[self._draw(population)]
             return self.G, self.D, self.opt_g, self.opt_d, (lambda z: self.G(z, g)), None
 
         return self._loop(epochs, pick)
@@ -153,12 +163,13 @@ class OneToOneTrainer(_RoundTrainer):
         self.D.train()
         if population is not None:
             self.order = self._pair_up(population)
+        self.batches = [0] * (0 if population is None else len(population))
 
         def pick():
             if population is None:
                 j, d = 0, self.space.sample(self.rng)
             else:
-                i = self.rng.randrange(len(population))
+                i = self._draw(population)
                 j, d = self.order[i], population[i]
             return self.Gs[j], self.D, self.opt_gs[j], self.opt_d, None, (lambda x: self.D(x, d))
 
