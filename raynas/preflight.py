@@ -41,8 +41,8 @@ def _check_model(cfg: RaynasConfig) -> None:
 
 def preflight_eagan(cfg: RaynasConfig) -> None:
     """Build both search supernets once on the CPU: a bad width/latent/resolution fails here, not in an actor."""
-    from raynas.actors import build_search_discriminator, build_search_generator
     from raynas.errors import ConfigError
+    from raynas.gan.eagan_setup import build_search_discriminator, build_search_generator
 
     e = cfg.eagan
     preflight(cfg, check_model=False)

@@ -59,8 +59,19 @@ def test_two_stage_search_end_to_end(ray_session, tmp_path, capsys):
     assert (run.path / "plots" / "pareto.png").stat().st_size > 0
     assert list((run.path / "tensorboard").glob("events.out.tfevents*"))
     assert "best_G.json" in out and "pareto.png" in out
-    # The stage-1 winner's weights were exported for retraining.
+    # The stage-1 winner's weights were exported for retraining; stage d's D likewise.
     assert load_checkpoint(run.path / "best_G.pt")["genotype"] == best_g.to_json()
+    assert load_checkpoint(run.path / "best_D.pt")["genotype"] == best_d.to_json()
+    assert sorted(p.name for p in (run.path / "checkpoints").glob("*.pt")) == ["stage-d_round001.pt",
+                                                                             "stage-g_round001.pt"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run.path / "tensorboard")).Reload()
+    for stage in ("g", "d"):
+        hv = [e.value for e in events.Scalars(f"stage_{stage}/hypervolume")]
+        assert len(hv) == 2 and all(v >= 0 for v in hv)
+        assert [e.step for e in events.Scalars(f"stage_{stage}/best_fid")] == [0, 1]
+        assert len(events.Images(f"stage_{stage}/best_samples")) == 2
 
 
 @pytest.mark.slow
@@ -164,8 +175,8 @@ def test_stage_g_fixed_d_can_be_a_searched_discriminator(tmp_path, capsys):
 
     from conftest import assert_user_error, run_cli
 
-    from raynas.actors import build_search_discriminator
     from raynas.errors import ConfigError
+    from raynas.gan.eagan_setup import build_search_discriminator
     from raynas.nn.discriminators import AutoGANDiscriminator
     from raynas.nn.eagan_d import EaganDiscriminator
     from raynas.nn.profile import count_params

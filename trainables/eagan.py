@@ -171,7 +171,7 @@ class EaganSearch:
                 bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
                 if stage == "d" and self.e.weight_resetting:
                     ray.get(host.reset_generators.remote(best["index"]))
-                ckpt = str(self.ckpt_dir / f"stage{stage}_round{r:03d}.pt")
+                ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
                 ray.get(host.save.remote(ckpt))
                 # The state (with this round's rows) lands before the rows do: a kill in between is
                 # healed on resume by _replay_rows, and a round is never written twice.
@@ -279,7 +279,7 @@ class EaganSearch:
         return ref
 
     def _prune_checkpoints(self, stage: str, keep: str) -> None:
-        for p in self.ckpt_dir.glob(f"stage{stage}_round*.pt"):
+        for p in self.ckpt_dir.glob(f"stage-{stage}_round*.pt"):
             if str(p) != keep:
                 p.unlink(missing_ok=True)
 
