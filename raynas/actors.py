@@ -19,7 +19,7 @@ from raynas.errors import RaynasError
 from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
 from raynas.gan.eagan_setup import build_search_discriminator, build_search_generator, search_step_config
 from raynas.gan.trainer import precision_for, seed_everything
-from raynas.spaces import Genotype
+from raynas.spaces import Genotype, get_space
 
 
 def _cpu_state(module_state: dict[str, Any]) -> dict[str, Any]:
@@ -54,13 +54,13 @@ class SupernetHost(_Checked):
 
     def _setup(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None) -> None:
         from raynas.data import load_images, make_batch_source
-        from raynas.gan.supernet_training import ManyToOneTrainer, OneToOneTrainer
+        from raynas.gan.supernet_training import CoupledTrainer, ManyToOneTrainer, OneToOneTrainer
 
         cfg = from_dict(RaynasConfig, config)
         self.cfg, self.stage = cfg, stage
         self.device = resolve_device(cfg.train.device)
         precision = precision_for(cfg, self.device)
-        seed_everything(cfg.train.seed + (0 if stage == "g" else 1000))
+        seed_everything(cfg.train.seed + {"g": 0, "d": 1000, "gd": 2000}[stage])
         e, d = cfg.eagan, cfg.data
         images = load_images(d.name, d.split, root=d.root, resolution=d.resolution, channels=d.channels,
                              limit=d.limit)
@@ -74,6 +74,9 @@ class SupernetHost(_Checked):
         if stage == "g":
             self.trainer = ManyToOneTrainer(build_search_generator(cfg), build_search_discriminator(cfg), real,
                                             step_cfg, precision, **common)
+        elif stage == "gd":
+            self.trainer = CoupledTrainer(build_search_generator(cfg), build_search_discriminator(cfg, supernet=True),
+                                          real, step_cfg, precision, **common)
         else:
             assert best_g is not None, "stage d needs the best generator of stage g"
             G = build_search_generator(cfg, Genotype.from_json(best_g["genotype"]))
@@ -91,8 +94,8 @@ class SupernetHost(_Checked):
         return self.trainer.train(genotypes, epochs)
 
     def weights(self) -> Any:
-        """CPU weights for the Evaluators: the G supernet (stage g) or the P G copies (stage d)."""
-        if self.stage == "g":
+        """CPU weights for the Evaluators: the G supernet (stages g, gd) or the P G copies (stage d)."""
+        if self.stage != "d":
             return _cpu_state(self.trainer.G.state_dict())
         return [_cpu_state(g.state_dict()) for g in self.trainer.generators_in_population_order()]
 
@@ -131,10 +134,10 @@ class Evaluator(_Checked):
         self.cfg, self.stage = cfg, stage
         self.device = resolve_device(cfg.train.device)
         self.precision = precision_for(cfg, self.device)
-        if stage == "g":
-            self.G = build_search_generator(cfg).to(self.device)
-        else:
+        if stage == "d":
             self.G = build_search_generator(cfg, Genotype.from_json(best_g_genotype)).to(self.device)
+        else:
+            self.G = build_search_generator(cfg).to(self.device)
         self.G.eval()
         d, e = cfg.data, cfg.eval
         self.real = DatasetSource(d.name, e.real_split, root=d.root, resolution=d.resolution, channels=d.channels)
@@ -145,27 +148,42 @@ class Evaluator(_Checked):
         if key not in self._params:
             from raynas.nn.profile import count_params
 
-            net = (build_search_generator(self.cfg, genotype) if self.stage == "g"
-                   else build_search_discriminator(self.cfg, genotype))
-            self._params[key] = count_params(net)
+            if self.stage == "gd":  # the pair's size: G and D together
+                g, d = get_space("eagan-gd").split(genotype)
+                n = count_params(build_search_generator(self.cfg, g)) + count_params(
+                    build_search_discriminator(self.cfg, d))
+            elif self.stage == "g":
+                n = count_params(build_search_generator(self.cfg, genotype))
+            else:
+                n = count_params(build_search_discriminator(self.cfg, genotype))
+            self._params[key] = n
         return self._params[key]
+
+    def _generator(self, weights: Any, index: int, genotype: Genotype, loaded: bool = False) -> torch.nn.Module:
+        """The generator that candidate ``index`` is scored by: its G copy (stage d) or its path through the
+        G supernet (stage g; a pair's G in stage gd). ``loaded``: supernet weights are already in place."""
+        from raynas.nn.registry import SubnetView
+
+        if self.stage == "d":
+            self.G.load_state_dict(weights[index])
+            return self.G
+        if not loaded:
+            self.G.load_state_dict(weights)
+        if self.stage == "gd":
+            genotype = get_space("eagan-gd").split(genotype)[0]
+        return SubnetView(self.G, genotype)
 
     def score(self, weights: Any, jobs: list[tuple[int, str]]) -> list[dict[str, Any]]:
         """``jobs`` = (population index, genotype JSON); weights come once per round from the host."""
         from raynas.metrics import evaluate_generator
-        from raynas.nn.registry import SubnetView
 
         e = self.cfg.eval
-        if self.stage == "g":
-            self.G.load_state_dict(weights)
+        if self.stage != "d":
+            self.G.load_state_dict(weights)  # once: every candidate is a path through it
         rows = []
         for index, genotype_json in jobs:
             genotype = Genotype.from_json(genotype_json)
-            if self.stage == "g":
-                generator = SubnetView(self.G, genotype)
-            else:
-                self.G.load_state_dict(weights[index])
-                generator = self.G
+            generator = self._generator(weights, index, genotype, loaded=True)
             generator.eval()
             m = evaluate_generator(generator, self.cfg.model.latent_dim, self.real, metrics=e.metrics,
                                    protocol=e.protocol, num_samples=e.num_samples or None, extractor=e.extractor,
@@ -179,15 +197,8 @@ class Evaluator(_Checked):
     def samples(self, weights: Any, index: int, genotype_json: str, n: int = 64) -> torch.Tensor:
         """A sample grid (in [0, 1], CPU) of one candidate, for TensorBoard."""
         from raynas.gan.step import sample_latent
-        from raynas.nn.registry import SubnetView
 
-        genotype = Genotype.from_json(genotype_json)
-        if self.stage == "g":
-            self.G.load_state_dict(weights)
-            generator = SubnetView(self.G, genotype)
-        else:
-            self.G.load_state_dict(weights[index])
-            generator = self.G
+        generator = self._generator(weights, index, Genotype.from_json(genotype_json))
         generator.eval()
         z = sample_latent(n, self.cfg.model.latent_dim, self.device,
                           torch.Generator(device="cpu").manual_seed(0))

@@ -203,8 +203,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     from raynas.plots import draw_run_plots
     from raynas.results import RunDir
 
-    for p in draw_run_plots(RunDir.open(args.run_dir)):
+    run = RunDir.open(args.run_dir)
+    for p in draw_run_plots(run):
         print(f"raynas: plot {p}")
+    if args.compare:
+        from raynas.plots import draw_learning_curves
+
+        runs = {run.path.name: run.read()}
+        for other in args.compare:
+            o = RunDir.open(other)
+            runs[o.path.name] = o.read()
+        out = Path(args.out) if args.out else run.path / "plots" / "compare.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if draw_learning_curves(runs, out) is None:
+            raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)")
+        print(f"raynas: plot {out}")
     return 0
 
 
@@ -267,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="draw a run's plots into RUN_DIR/plots")
     p.add_argument("run_dir")
+    p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
+                   help="also draw best IS/FID per round of these searches beside RUN_DIR's (Figs. 6 and 7)")
+    p.add_argument("--out", help="comparison plot path (default RUN_DIR/plots/compare.png)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("presets", help="list the presets")

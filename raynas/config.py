@@ -112,8 +112,9 @@ class EaganConfig:
     dis_batch_size: int = _f(80, lo=1, doc="search-time D batch")
     lr_g: float = _f(2e-4, lo=0.0, hi=1.0)
     lr_d: float = _f(2e-4, lo=0.0, hi=1.0)
-    stages: tuple[str, ...] = _f(("g", "d"), choices=("g", "d"),
-                                 doc="g = stage 1 (search G, fixed D); d = stage 2 (search D)")
+    stages: tuple[str, ...] = _f(("g", "d"), choices=("g", "d", "gd"),
+                                 doc="g = stage 1 (search G, fixed D); d = stage 2 (search D); "
+                                     "gd alone = the coupled baseline (G and D evolved together, Fig. 6)")
     search_gf_dim: int = _f(64, lo=4, doc="G supernet width while searching (retrain uses model.gf_dim)")
     search_df_dim: int = _f(64, lo=4, doc="D supernet width while searching")
     fixed_d_genotype: str | None = _f(None, doc="stage g's fixed D as an eagan-d genotype JSON (e.g. an earlier "

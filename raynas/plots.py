@@ -82,22 +82,53 @@ def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean")
     return out
 
 
+def round_bests(df: pd.DataFrame) -> pd.DataFrame:
+    """Best IS and FID of every (stage, round) in search order, with ``step``: the round counted across
+    stages (EAGAN's g then d), the x axis of the paper's learning curves (Figs. 6 and 7)."""
+    d = df.assign(_r=_numeric(df, "round"), _is=_numeric(df, "is_mean"), _fid=_numeric(df, "fid")).dropna(subset=["_r"])
+    if "stage" not in d:
+        d = d.assign(stage="search")
+    order = list(dict.fromkeys(d["stage"]))
+    best = (d.groupby(["stage", "_r"]).agg(best_is=("_is", "max"), best_fid=("_fid", "min")).reset_index()
+            .rename(columns={"_r": "round"}))
+    best["_o"] = best["stage"].map(order.index)
+    best = best.sort_values(["_o", "round"]).drop(columns="_o").reset_index(drop=True)
+    best["step"] = range(len(best))
+    return best
+
+
 def draw_round_curves(df: pd.DataFrame, out: Path) -> Path | None:
     """Best IS and FID per round (per stage): the search's learning curve."""
     if "round" not in df or _numeric(df, "round").isna().all():
         return None
-    d = df.assign(_r=_numeric(df, "round"), _is=_numeric(df, "is_mean"), _fid=_numeric(df, "fid"))
-    d = d.dropna(subset=["_r"])
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for stage, s in d.groupby("stage") if "stage" in d else [("search", d)]:
-        best = s.groupby("_r").agg(best_is=("_is", "max"), best_fid=("_fid", "min")).reset_index()
-        axes[0].plot(best["_r"], best["best_is"], marker="o", label=str(stage))
-        axes[1].plot(best["_r"], best["best_fid"], marker="o", label=str(stage))
-    for ax, title in zip(axes, ("best IS per round", "best FID per round")):
-        ax.set_xlabel("round")
-        ax.set_title(title)
+    return draw_learning_curves({"": df}, out, title_suffix=" per round")
+
+
+def draw_learning_curves(runs: dict[str, pd.DataFrame], out: Path, title_suffix: str = "") -> Path | None:
+    """Best IS and FID per round of one or more searches, rounds counted across stages; dashed lines mark
+    where a run's next stage starts (compare decoupled vs coupled, or with vs without weight resetting)."""
+    curves = {label: round_bests(df) for label, df in runs.items()}
+    curves = {k: v for k, v in curves.items() if not v.empty}
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    for i, (label, c) in enumerate(curves.items()):
+        color = f"C{i}"
+        for stage, s in c.groupby("stage", sort=False):
+            name = f"{label} {stage}".strip() if len(curves) > 1 or c["stage"].nunique() > 1 else label or None
+            axes[0].plot(s["step"], s["best_is"], marker="o", ms=3, color=color if len(curves) > 1 else None,
+                         label=name)
+            axes[1].plot(s["step"], s["best_fid"], marker="o", ms=3, color=color if len(curves) > 1 else None,
+                         label=name)
+        for boundary in c.loc[c["stage"] != c["stage"].shift(), "step"].iloc[1:]:
+            for ax in axes:
+                ax.axvline(boundary - 0.5, color=color, ls="--", lw=0.8, alpha=0.6)
+    for ax, title in zip(axes, ("best IS", "best FID")):
+        ax.set_xlabel("round (across stages)")
+        ax.set_title(title + title_suffix)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -49,6 +49,12 @@ def preflight_eagan(cfg: RaynasConfig) -> None:
     if e.population % 2:
         raise ConfigError(f"eagan.population={e.population}: each round keeps P/2 and breeds P/2, so use an "
                           "even population (the paper uses 32)")
+    if "gd" in e.stages and tuple(e.stages) != ("gd",):
+        raise ConfigError(f"eagan.stages={list(e.stages)}: gd is the coupled baseline, a search of its own; "
+                          "use eagan.stages=[gd], or [g, d] for EAGAN's decoupled search")
+    if e.stages and e.stages[0] == "d":
+        raise ConfigError(f"eagan.stages={list(e.stages)}: stage d trains copies of stage g's best generator, "
+                          "so stage g must run first; use eagan.stages=[g, d]")
     needed = sorted({o for o in e.objectives if o != "params"} | {e.select_by})
     missing = [m for m in needed if m not in cfg.eval.metrics]
     if missing:

@@ -238,3 +238,36 @@ def test_resumed_search_scores_exactly_like_an_uninterrupted_one(ray_session, tm
     assert a["genotype"].tolist() == b["genotype"].tolist()
     assert a["fid"].tolist() == pytest.approx(b["fid"].tolist(), rel=1e-6)
     assert a["is_mean"].tolist() == pytest.approx(b["is_mean"].tolist(), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_coupled_baseline_search_end_to_end(ray_session, tmp_path, capsys):
+    """Fig. 6's baseline: (G, D) pairs evolved together in one stage; outputs both halves."""
+    from raynas.nn.profile import count_params
+    from raynas.nn.registry import build_network
+
+    code = main(_args(tmp_path, "coupled", "eagan.rounds=1", "eagan.stages=[gd]"))
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    run = RunDir.open(tmp_path / "coupled")
+    df = run.read()
+    assert len(df) == 4 and set(df["stage"]) == {"gd"} and df["genotype"].nunique() == 4
+    space = get_space("eagan-gd")
+    pair = Genotype.load(run.path / "best_GD.json")
+    g, d = space.split(pair)
+    assert Genotype.load(run.path / "best_G.json") == g and Genotype.load(run.path / "best_D.json") == d
+    assert load_checkpoint(run.path / "best_D.pt")["genotype"] == d.to_json()
+    # The size objective of a pair is G and D together, at the search widths.
+    row = df[df["genotype"] == pair.to_json()].iloc[0]
+    assert row["params"] == (count_params(build_network(g, resolution=32, channels=1, width=8, latent_dim=12))
+                             + count_params(build_network(d, resolution=32, channels=1, width=8)))
+
+
+def test_stage_lists_that_cannot_run_are_refused_up_front(tmp_path, capsys):
+    from conftest import assert_user_error, run_cli
+
+    for stages, fragment in (("[g,gd]", "gd is the coupled baseline"), ("[d]", "stage g must run first")):
+        code, _, err = run_cli(capsys, "search", "eagan", "--output-dir", str(tmp_path),
+                               "--set", f"eagan.stages={stages}")
+        assert_user_error(code, err, fragment)
+    assert not any(tmp_path.iterdir())

@@ -274,3 +274,25 @@ def test_searcher_never_spends_an_evaluation_on_a_functional_duplicate():
         canon = [D_SPACE.canonical(v) for v in vectors]
         assert len(set(canon)) == len(canon), "two candidates of one round build the same discriminator"
         searcher.tell(vectors, [{"is": rng.random(), "fid": rng.random()} for _ in vectors])
+
+
+def test_coupled_space_is_a_g_genotype_and_a_d_genotype():
+    from raynas.spaces.eagan import GD_SPACE
+
+    rng = random.Random(0)
+    g, d = G_SPACE.sample(rng), D_SPACE.sample(rng)
+    pair = GD_SPACE.join(g, d)
+    assert pair.space == "eagan-gd" and len(pair.cells) == 6
+    assert GD_SPACE.split(pair) == (g, d)
+    assert Genotype.from_json(pair.to_json()) == pair
+    v = GD_SPACE.encode(pair)
+    n_g = len(G_SPACE.n_choices())
+    assert v == G_SPACE.encode(g) + D_SPACE.encode(d)
+    assert GD_SPACE.dead_edges(v) == G_SPACE.dead_edges(v[:n_g]) + [n_g + k for k in D_SPACE.dead_edges(v[n_g:])]
+    # A broken D half (cell 0's normal[0] = none) is named, and repair fixes only that half.
+    bad = list(v)
+    bad[n_g] = 0
+    with pytest.raises(GenotypeError, match="node1 must not be 'none'"):
+        GD_SPACE.validate(GD_SPACE.decode(bad))
+    fixed = GD_SPACE.repair(bad, random.Random(1))
+    assert GD_SPACE.is_valid(fixed) and fixed[:n_g] == v[:n_g]

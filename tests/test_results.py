@@ -201,3 +201,42 @@ def test_rows_rewritten_by_a_resumed_run_replace_the_earlier_ones(tmp_path):
     assert t1["fid"].tolist() == [10.0, 8.5]
     assert (df.candidate_id == "t2").sum() == 1
     assert df.candidate_id.isna().sum() == 2  # rows without an identity are never merged
+
+
+def _search_rows(stage_rounds, seed):
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for stage, rounds in stage_rounds:
+        for r in range(rounds):
+            for i in range(3):
+                rows.append({"method": "eagan", "stage": stage, "round": r, "epoch": r,
+                             "candidate_id": f"{stage}{r}-{i}", "is_mean": rng.uniform(1, 9),
+                             "fid": rng.uniform(10, 90), "params": 10 + i})
+    return rows
+
+
+def test_learning_curves_count_rounds_across_stages_and_compare_runs(tmp_path, capsys):
+    from conftest import run_cli
+
+    from raynas.plots import round_bests
+
+    decoupled = RunDir.create(tmp_path, "decoupled", config={}, seed=0, preset="p", device="cpu")
+    rows = _search_rows([("g", 2), ("d", 3)], 0)
+    decoupled.append(rows)
+    coupled = RunDir.create(tmp_path, "coupled", config={}, seed=0, preset="p", device="cpu")
+    coupled.append(_search_rows([("gd", 4)], 1))
+    best = round_bests(decoupled.read())
+    assert best["stage"].tolist() == ["g", "g", "d", "d", "d"] and best["step"].tolist() == [0, 1, 2, 3, 4]
+    for _, b in best.iterrows():
+        mine = [x for x in rows if x["stage"] == b["stage"] and x["round"] == b["round"]]
+        assert b["best_is"] == max(x["is_mean"] for x in mine) and b["best_fid"] == min(x["fid"] for x in mine)
+    code, out, err = run_cli(capsys, "report", str(decoupled.path), "--compare", str(coupled.path))
+    assert code == 0, err
+    assert (decoupled.path / "plots" / "compare.png").stat().st_size > 5000
+    assert "compare.png" in out and "rounds.png" in out
+    empty = RunDir.create(tmp_path, "train-only", config={}, seed=0, preset="p", device="cpu")
+    empty.append([{"method": "train", "epoch": 1, "fid": 50.0, "candidate_id": "t"}])
+    code, _, err = run_cli(capsys, "report", str(empty.path), "--compare", str(empty.path))
+    assert code == 2 and "per-round search results" in err

@@ -197,3 +197,28 @@ def test_each_batch_trains_a_uniformly_drawn_member(monkeypatch):
         assert G is pairs.Gs[pairs.order[i]] and opt_g is pairs.opt_gs[pairs.order[i]]
     assert [Counter(ds.index(d) for d in drawn)[i] for i in range(4)] == pairs.batches
     assert all(abs(c - many / 4) < 4 * (many * 0.25 * 0.75) ** 0.5 for c in pairs.batches)
+
+
+def test_coupled_baseline_trains_each_pair_on_its_own_g_and_d_paths(monkeypatch):
+    from raynas.gan.supernet_training import CoupledTrainer
+    from raynas.spaces.eagan import GD_SPACE
+
+    seen = _record_steps(monkeypatch)
+    pairs = [GD_SPACE.sample(random.Random(s)) for s in range(3)]
+    trainer = CoupledTrainer(build_supernet("eagan-g", resolution=32, channels=1, width=4, latent_dim=12),
+                             build_supernet("eagan-d", resolution=32, channels=1, width=4), RandomImages(), STEP,
+                             CPU, **{**KW, "iters_per_epoch": 30})
+    trainer.train(pairs, epochs=1)
+    g_used, d_used = [], []
+    trainer.G.forward = lambda z, g: g_used.append(g)
+    trainer.D.forward = lambda x, d: d_used.append(d)
+    for G, opt_g, g_forward, d_forward in seen:
+        assert G is trainer.G and opt_g is trainer.opt_g
+        g_forward(None)
+        d_forward(None)
+    assert len(g_used) == len(d_used) == 30
+    drawn = [pairs.index(GD_SPACE.join(g, d)) for g, d in zip(g_used, d_used)]  # each batch is one whole pair
+    assert [drawn.count(i) for i in range(3)] == trainer.batches and sum(trainer.batches) == 30
+    state = copy.deepcopy(trainer.state_dict())
+    assert set(state) == {"G", "D", "opt_g", "opt_d", "rng"}
+    assert trainer.generator(pairs[0]).genotype == GD_SPACE.split(pairs[0])[0]

@@ -27,7 +27,7 @@ from searchers.nsga2 import NSGA2Searcher, hypervolume
 from trainables.launch import check_fits, find_user_error
 
 STATE_FILE = "search_state.pt"
-SPACE_OF_STAGE = {"g": "eagan-g", "d": "eagan-d"}
+SPACE_OF_STAGE = {"g": "eagan-g", "d": "eagan-d", "gd": "eagan-gd"}
 DIRECTIONS = {"is": "max", "fid": "min", "kid": "min", "params": "min"}
 RESULT_KEY = {"is": "is_mean", "fid": "fid", "kid": "kid_mean", "params": "params"}
 
@@ -180,17 +180,22 @@ class EaganSearch:
                 self._save_state(state)
                 self.run.append(rows)
                 self._prune_checkpoints(stage, keep=ckpt)
-            best = state.get(f"last_best_{stage}")
-            genotype = best["genotype"]
-            if stage == "g":
-                weights = ray.get(host.export_generator.remote(genotype))
-                state["best_g"] = {"genotype": genotype, "state": weights}
-                save_checkpoint(self.run.path / "best_G.pt", {"genotype": genotype, "G": weights})
+            best = Genotype.from_json(state.get(f"last_best_{stage}")["genotype"])
+            if stage == "gd":  # the coupled baseline's best pair: keep both halves, as the two stages do
+                best.save(self.run.path / "best_GD.json")
+                g_best, d_best = space.split(best)
             else:
-                weights = ray.get(host.export_discriminator.remote(genotype))
-                state["best_d"] = {"genotype": genotype, "state": weights}
-                save_checkpoint(self.run.path / "best_D.pt", {"genotype": genotype, "D": weights})
-            Genotype.from_json(genotype).save(self.run.path / f"best_{stage.upper()}.json")
+                g_best, d_best = (best, None) if stage == "g" else (None, best)
+            if g_best is not None:
+                weights = ray.get(host.export_generator.remote(g_best.to_json()))
+                state["best_g"] = {"genotype": g_best.to_json(), "state": weights}
+                save_checkpoint(self.run.path / "best_G.pt", {"genotype": g_best.to_json(), "G": weights})
+                g_best.save(self.run.path / "best_G.json")
+            if d_best is not None:
+                weights = ray.get(host.export_discriminator.remote(d_best.to_json()))
+                state["best_d"] = {"genotype": d_best.to_json(), "state": weights}
+                save_checkpoint(self.run.path / "best_D.pt", {"genotype": d_best.to_json(), "D": weights})
+                d_best.save(self.run.path / "best_D.json")
             state["done_stages"].append(stage)
             state.update(stage=None, round=-1, searcher=None, host_checkpoint=None, last_rows=[])
             self._save_state(state)

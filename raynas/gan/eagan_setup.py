@@ -40,10 +40,11 @@ def build_search_discriminator(cfg: RaynasConfig, genotype: Genotype | None = No
 
 
 def search_step_config(cfg: RaynasConfig, stage: str) -> StepConfig:
-    """The training step of one search stage: ``eagan.*`` batches and that stage's n_critic."""
+    """The training step of one search stage: ``eagan.*`` batches and that stage's n_critic (the coupled
+    stage gd trains like stage g)."""
     e = cfg.eagan
     return StepConfig(gen_batch_size=e.gen_batch_size, dis_batch_size=e.dis_batch_size,
-                      n_critic=e.stage_g_n_critic if stage == "g" else e.stage_d_n_critic,
+                      n_critic=e.stage_d_n_critic if stage == "d" else e.stage_g_n_critic,
                       latent_dim=cfg.model.latent_dim, lr_section="eagan")
 
 

@@ -5,6 +5,8 @@
 * Stage 2, one-to-one: P copies of the best generator, each paired with one discriminator cut from a
   shared D supernet. Every batch trains one sampled pair; after a round every G copy is reset to the
   best pair's G (weight resetting).
+* Coupled (the paper's Fig. 6 baseline): one G supernet and one D supernet; every batch trains one
+  (G, D) pair of the population, both paths cut from their supernets.
 
 Both reuse ``gan_train_step`` (the one training step) with ``g_forward``/``d_forward`` pointing at
 the sampled path. The Ray actor in ``raynas.actors`` only hosts these objects.
@@ -79,8 +81,8 @@ class _RoundTrainer:
         restore_sampling_state(state["sampling"], self.real)
 
 
-class ManyToOneTrainer(_RoundTrainer):
-    """Stage 1: G supernet + fixed D; one population member per batch."""
+class _OneGOneD(_RoundTrainer):
+    """One G (supernet) and one D with one optimiser each: what stage 1 and the coupled baseline share."""
 
     def __init__(self, g_supernet: nn.Module, discriminator: nn.Module, real, step_cfg: StepConfig,
                  precision: Precision, *, lr_g: float, lr_d: float, betas: tuple[float, float],
@@ -88,24 +90,24 @@ class ManyToOneTrainer(_RoundTrainer):
         super().__init__(real, step_cfg, precision, iters_per_epoch, seed)
         self.G = precision.prepare(g_supernet)
         self.D = precision.prepare(discriminator)
-        self.space = get_space(self.G.space_name)
         self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), lr_g, lr_d, betas=betas)
 
     def train(self, population: Sequence[Genotype] | None, epochs: int) -> dict[str, float]:
-        """Train; ``population=None`` is the warm-up (a fresh random valid subnet per batch)."""
+        """Train; ``population=None`` is the warm-up (a fresh random valid individual per batch)."""
         self.G.train()
         self.D.train()
         self.batches = [0] * (0 if population is None else len(population))
 
         def pick():
-            g = self.space.sample(self.rng) if population is None else population[self._draw(population)]
-            return self.G, self.D, self.opt_g, self.opt_d, (lambda z: self.G(z, g)), None
+            individual = self.space.sample(self.rng) if population is None else population[self._draw(population)]
+            g_forward, d_forward = self._paths(individual)
+            return self.G, self.D, self.opt_g, self.opt_d, g_forward, d_forward
 
         return self._loop(epochs, pick)
 
-    def generator(self, genotype: Genotype) -> nn.Module:
-        """The derived generator for ``genotype`` with the supernet's current weights."""
-        return self.G.export(genotype)
+    def _paths(self, individual: Genotype):
+        """(g_forward, d_forward) of one individual; None = the whole module."""
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
@@ -117,6 +119,21 @@ class ManyToOneTrainer(_RoundTrainer):
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self._load_rng_state(state["rng"])
+
+
+class ManyToOneTrainer(_OneGOneD):
+    """Stage 1: G supernet + fixed D; one population member per batch."""
+
+    def __init__(self, g_supernet: nn.Module, discriminator: nn.Module, *args: Any, **kwargs: Any):
+        super().__init__(g_supernet, discriminator, *args, **kwargs)
+        self.space = get_space(self.G.space_name)
+
+    def _paths(self, g: Genotype):
+        return (lambda z: self.G(z, g)), None
+
+    def generator(self, genotype: Genotype) -> nn.Module:
+        """The derived generator for ``genotype`` with the supernet's current weights."""
+        return self.G.export(genotype)
 
 
 class OneToOneTrainer(_RoundTrainer):
@@ -214,3 +231,21 @@ class OneToOneTrainer(_RoundTrainer):
         self._load_rng_state(state["rng"])
         self.owners = list(state.get("owners", [None] * len(self.Gs)))
         self.order = list(state.get("order", range(len(self.Gs))))
+
+
+class CoupledTrainer(_OneGOneD):
+    """The coupled baseline: individuals are ``eagan-gd`` (G, D) pairs sharing a G and a D supernet."""
+
+    def __init__(self, g_supernet: nn.Module, d_supernet: nn.Module, *args: Any, **kwargs: Any):
+        super().__init__(g_supernet, d_supernet, *args, **kwargs)
+        self.space = get_space("eagan-gd")
+
+    def _paths(self, pair: Genotype):
+        g, d = self.space.split(pair)
+        return (lambda z: self.G(z, g)), (lambda x: self.D(x, d))
+
+    def generator(self, genotype: Genotype) -> nn.Module:
+        """The derived generator of an ``eagan-g`` genotype (or of a pair's G) with the current weights."""
+        if genotype.space == self.space.name:
+            genotype = self.space.split(genotype)[0]
+        return self.G.export(genotype)

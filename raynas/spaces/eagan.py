@@ -205,6 +205,45 @@ class EaganDSpace(_EaganSpace):
         return out
 
 
+class EaganGDSpace(SearchSpace):
+    """EAGAN's coupled baseline (Fig. 6): one individual is a (G, D) pair, evolved together each round.
+
+    Cells 0-2 are an ``eagan-g`` genotype's cells and cells 3-5 an ``eagan-d`` genotype's; constraints,
+    repair and dead edges are those of the two parts."""
+
+    name = "eagan-gd"
+
+    def __init__(self, g_space: SearchSpace, d_space: SearchSpace):
+        self.g_space, self.d_space = g_space, d_space
+        self.layout = g_space.layout + d_space.layout
+        self._n_g = len(g_space.edges())
+
+    def check_cell(self, index: int, cell: Cell) -> None:
+        if index < N_CELLS:
+            self.g_space.check_cell(index, cell)
+        else:
+            self.d_space.check_cell(index - N_CELLS, cell)
+
+    def violating_edges(self, vector: Sequence[int]) -> list[int]:
+        g, d = list(vector[: self._n_g]), list(vector[self._n_g:])
+        return self.g_space.violating_edges(g) + [self._n_g + k for k in self.d_space.violating_edges(d)]
+
+    def dead_edges(self, vector: Sequence[int]) -> list[int]:
+        g, d = list(vector[: self._n_g]), list(vector[self._n_g:])
+        return self.g_space.dead_edges(g) + [self._n_g + k for k in self.d_space.dead_edges(d)]
+
+    def split(self, genotype: Genotype) -> tuple[Genotype, Genotype]:
+        """The (eagan-g, eagan-d) genotypes of a pair."""
+        self.validate(genotype)
+        return (Genotype(self.g_space.name, genotype.cells[:N_CELLS]),
+                Genotype(self.d_space.name, genotype.cells[N_CELLS:]))
+
+    def join(self, g: Genotype, d: Genotype) -> Genotype:
+        self.g_space.validate(g)
+        self.d_space.validate(d)
+        return Genotype(self.name, g.cells + d.cells)
+
+
 # EAGAN's searched generator G* (Fig. 3 of the paper; the same architecture is used for CIFAR-10 and
 # STL-10). Read off the figure's extracted text: every up edge is bilinear, and the 15 normal edges
 # hold 6 'none', 3 'skip_connect', 4 'conv_3x3', one 'conv_1x1' and one 'dil_conv_3x3', exactly
@@ -219,3 +258,4 @@ EAGAN_CIFAR10_G: Genotype = Genotype.from_json((BUILTIN_GENOTYPE_DIR / "eagan-ci
 
 G_SPACE = register_space(EaganGSpace())
 D_SPACE = register_space(EaganDSpace())
+GD_SPACE = register_space(EaganGDSpace(G_SPACE, D_SPACE))
