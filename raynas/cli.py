@@ -60,7 +60,8 @@ def absolute_paths(cfg):
 
     for section, key in PATH_KEYS:
         value = getattr(getattr(cfg, section), key)
-        if value and not (value in builtin_genotypes() and not os.path.exists(value)):
+        shipped = key.endswith("genotype") and value in builtin_genotypes() and not os.path.exists(value)
+        if value and not shipped:
             absolute = os.path.abspath(os.path.expanduser(value))
             cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{key: absolute})})
     return cfg
@@ -77,7 +78,7 @@ def _create_run(cfg, method: str):
 def _open_resumed_run(path: str, args: argparse.Namespace | None = None):
     """(run, cfg) of a run to resume, with the config it was started with. Settings given alongside
     ``--resume`` would be silently ignored, so they are refused."""
-    from raynas.config import RaynasConfig, from_dict
+    from raynas.config import RaynasConfig, from_dict, upgrade_saved_config
     from raynas.results import RunDir
 
     if args is not None:
@@ -91,7 +92,7 @@ def _open_resumed_run(path: str, args: argparse.Namespace | None = None):
     run = RunDir.open(path)
     import yaml
 
-    cfg = from_dict(RaynasConfig, yaml.safe_load((run.path / "config.yaml").read_text()))
+    cfg = from_dict(RaynasConfig, upgrade_saved_config(yaml.safe_load((run.path / "config.yaml").read_text())))
     return run, cfg
 
 
@@ -203,6 +204,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from raynas.plots import draw_run_plots
     from raynas.results import RunDir
 
+    if args.out and not args.compare:
+        raise ConfigError("--out names the comparison plot; pass the runs to compare with --compare RUN_DIR ...")
     run = RunDir.open(args.run_dir)
     for p in draw_run_plots(run):
         print(f"raynas: plot {p}")
@@ -212,7 +215,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         runs = {run.path.name: run.read()}
         for other in args.compare:
             o = RunDir.open(other)
-            runs[o.path.name] = o.read()
+            label = o.path.name if o.path.name not in runs else str(other)
+            runs[label if label not in runs else f"{label} ({len(runs) + 1})"] = o.read()
         out = Path(args.out) if args.out else run.path / "plots" / "compare.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         if draw_learning_curves(runs, out) is None:
@@ -315,9 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("raynas: interrupted; results and checkpoints written so far are kept "
               f"(resume with --resume {Path('RUN_DIR')})", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and friends: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # stdout piped into `head` and closed: stop quietly, as shell tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
+        raise
 
 
 if __name__ == "__main__":

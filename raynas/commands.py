@@ -19,17 +19,31 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASET_SHAPES)}")
     resolution, channels = DATASET_SHAPES[args.dataset]
     genotype = Genotype.load(args.genotype)
-    summary = summarize(genotype, resolution=resolution, channels=channels, width=args.width)
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if genotype.space == "eagan-gd":  # a coupled-search pair: describe each half
+        from raynas.spaces import get_space
+
+        halves = dict(zip("GD", get_space("eagan-gd").split(genotype)))
     else:
-        print(format_summary(summary))
+        halves = {"": genotype}
+    summaries = {k: summarize(g, resolution=resolution, channels=channels, width=args.width)
+                 for k, g in halves.items()}
+    if args.json:
+        out = summaries[""] if "" in summaries else {
+            "space": genotype.space, "params": sum(x["params"] for x in summaries.values()),
+            "flops": sum(x["flops"] for x in summaries.values()), **summaries}
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n\n".join(format_summary(x) for x in summaries.values()))
     if args.png:
+        from pathlib import Path
+
         from raynas.spaces.draw import draw_genotype
 
-        draw_genotype(genotype, args.png)
-        if not args.json:
-            print(f"raynas: diagram {args.png}")
+        for k, g in halves.items():
+            png = Path(args.png) if not k else Path(args.png).with_name(f"{Path(args.png).stem}_{k}.png")
+            draw_genotype(g, png)
+            if not args.json:
+                print(f"raynas: diagram {png}")
     return 0
 
 

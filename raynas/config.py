@@ -119,7 +119,7 @@ class EaganConfig:
     search_df_dim: int = _f(64, lo=4, doc="D supernet width while searching")
     fixed_d_genotype: str | None = _f(None, doc="stage g's fixed D as an eagan-d genotype JSON (e.g. an earlier "
                                                 "run's best_D.json: the paper's EAGAN-GD3); None = AutoGAN D")
-    stage_g_n_critic: int = _f(1, lo=1, hi=100, doc="stage g: D steps per G step")
+    stage_g_n_critic: int = _f(1, lo=1, hi=100, doc="stage g (and the coupled stage gd): D steps per G step")
     stage_d_n_critic: int = _f(1, lo=1, hi=100, doc="stage d: D steps per G step (retrain uses train.n_critic)")
     objectives: tuple[str, ...] = _f(("is", "fid", "params"), choices=("is", "fid", "kid", "params"))
     crossover_prob: float = _f(0.3, lo=0.0, hi=1.0)
@@ -329,6 +329,18 @@ def _deep_copy(d: Any) -> Any:
     if isinstance(d, list):
         return [_deep_copy(v) for v in d]
     return d
+
+
+def upgrade_saved_config(data: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's saved config from an earlier raynas, with keys added since set to what that version did:
+    EAGAN searches used ``train.n_critic`` in both stages before the per-stage keys existed."""
+    data = _deep_copy(data or {})
+    eagan = data.get("eagan")
+    if isinstance(eagan, dict):
+        n_critic = (data.get("train") or {}).get("n_critic", 1)
+        eagan.setdefault("stage_g_n_critic", n_critic)
+        eagan.setdefault("stage_d_n_critic", n_critic)
+    return data
 
 
 def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> RaynasConfig:

@@ -52,6 +52,9 @@ def preflight_eagan(cfg: RaynasConfig) -> None:
     if "gd" in e.stages and tuple(e.stages) != ("gd",):
         raise ConfigError(f"eagan.stages={list(e.stages)}: gd is the coupled baseline, a search of its own; "
                           "use eagan.stages=[gd], or [g, d] for EAGAN's decoupled search")
+    if e.fixed_d_genotype and "g" not in e.stages:
+        raise ConfigError(f"eagan.fixed_d_genotype is stage g's fixed D, but eagan.stages={list(e.stages)} has no "
+                          "stage g; drop the setting or add stage g")
     if e.stages and e.stages[0] == "d":
         raise ConfigError(f"eagan.stages={list(e.stages)}: stage d trains copies of stage g's best generator, "
                           "so stage g must run first; use eagan.stages=[g, d]")

@@ -333,7 +333,7 @@ class NSGA2Searcher:
     @classmethod
     def for_space(cls, space: Any, **kwargs: Any) -> NSGA2Searcher:
         """Searcher over a ``raynas.spaces`` SearchSpace: its candidate counts, repair and canonical form."""
-        kwargs.setdefault("repair", space.repair)
+        kwargs.setdefault("repair", lambda v, rng: space.normalize(space.repair(v, rng)))
         kwargs.setdefault("canonical", space.canonical)
         return cls(space.n_choices(), **kwargs)
 

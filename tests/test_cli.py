@@ -214,3 +214,49 @@ def test_shipped_generator_is_usable_by_name(capsys, tmp_path):
     with pytest.raises(GenotypeError, match="eagan-cifar10-Q does not exist.*shipped one: eagan-cifar10-G"):
         Genotype.load("eagan-cifar10-Q")
     assert set(builtin_genotypes()) == {"eagan-cifar10-G"}
+
+
+def test_review_fixes_for_names_paths_reports_and_old_configs(capsys, tmp_path):
+    import json
+    import random
+
+    from raynas.cli import absolute_paths
+    from raynas.config import RaynasConfig, from_dict, load_config, to_dict, upgrade_saved_config
+    from raynas.spaces import get_space
+    from raynas.spaces.eagan import EAGAN_CIFAR10_G
+    from trainables.gan import _genotype_json
+
+    # A retrain by a shipped name reaches the trainable as that genotype.
+    assert _genotype_json("eagan-cifar10-G") == EAGAN_CIFAR10_G.to_json()
+    # Only genotype keys may keep a shipped name; other paths still become absolute.
+    cfg = absolute_paths(load_config("quickstart", ["run.output_dir=eagan-cifar10-G"]))
+    assert cfg.run.output_dir == str(tmp_path.cwd() / "eagan-cifar10-G")
+    # A config saved before the per-stage n_critic keys resumes as that version ran (train.n_critic).
+    old = to_dict(load_config("quickstart", ["train.n_critic=5"]))
+    del old["eagan"]["stage_g_n_critic"], old["eagan"]["stage_d_n_critic"]
+    up = from_dict(RaynasConfig, upgrade_saved_config(old))
+    assert (up.eagan.stage_g_n_critic, up.eagan.stage_d_n_critic) == (5, 5)
+    # --out without --compare is a mistake, not silently ignored.
+    code, _, err = run_cli(capsys, "report", str(tmp_path), "--out", str(tmp_path / "x.png"))
+    assert_user_error(code, err, "--compare")
+    # A coupled pair is shown as its two halves; JSON sums them.
+    pair = get_space("eagan-gd").sample(random.Random(0))
+    pair.save(tmp_path / "gd.json")
+    code, out, err = run_cli(capsys, "arch", "show", str(tmp_path / "gd.json"), "--json", "--width", "8")
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["space"] == "eagan-gd" and s["params"] == s["G"]["params"] + s["D"]["params"]
+    assert s["G"]["space"] == "eagan-g" and s["D"]["space"] == "eagan-d"
+
+
+def test_dead_edges_follow_the_networks_downsample_setting():
+    import random
+
+    from raynas.nn.profile import summarize
+    from raynas.spaces import get_space
+
+    d = get_space("eagan-d").sample(random.Random(0))
+    default = summarize(d, resolution=32, channels=1, width=8)
+    assert {"cell1.down[0]", "cell2.down[1]"} <= set(default["dead_edges"])
+    every = summarize(d, resolution=32, channels=1, width=8, downsample=(True, True, True))
+    assert not any(".down[" in e for e in every["dead_edges"])

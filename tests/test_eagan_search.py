@@ -257,6 +257,7 @@ def test_coupled_baseline_search_end_to_end(ray_session, tmp_path, capsys):
     g, d = space.split(pair)
     assert Genotype.load(run.path / "best_G.json") == g and Genotype.load(run.path / "best_D.json") == d
     assert load_checkpoint(run.path / "best_D.pt")["genotype"] == d.to_json()
+    assert set(json.loads((run.path / "summary.json").read_text())) >= {"best_G.json", "best_D.json", "best_GD.json"}
     # The size objective of a pair is G and D together, at the search widths.
     row = df[df["genotype"] == pair.to_json()].iloc[0]
     assert row["params"] == (count_params(build_network(g, resolution=32, channels=1, width=8, latent_dim=12))
@@ -270,4 +271,7 @@ def test_stage_lists_that_cannot_run_are_refused_up_front(tmp_path, capsys):
         code, _, err = run_cli(capsys, "search", "eagan", "--output-dir", str(tmp_path),
                                "--set", f"eagan.stages={stages}")
         assert_user_error(code, err, fragment)
+    code, _, err = run_cli(capsys, "search", "eagan", "--output-dir", str(tmp_path), "--set", "eagan.stages=[gd]",
+                           "--set", "eagan.fixed_d_genotype=eagan-cifar10-G")
+    assert_user_error(code, err, "has no stage g")
     assert not any(tmp_path.iterdir())

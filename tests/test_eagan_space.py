@@ -296,3 +296,24 @@ def test_coupled_space_is_a_g_genotype_and_a_d_genotype():
         GD_SPACE.validate(GD_SPACE.decode(bad))
     fixed = GD_SPACE.repair(bad, random.Random(1))
     assert GD_SPACE.is_valid(fixed) and fixed[:n_g] == v[:n_g]
+
+
+def test_searcher_keeps_the_leanest_of_equivalent_genotypes():
+    """Duplicates are judged with dead edges masked, so the searcher's repair puts dead edges on their
+    cheapest op: the kept representative has the fewest parameters of its class."""
+    from raynas.nn.profile import count_params
+    from raynas.nn.registry import build_network
+    from searchers.nsga2 import NSGA2Searcher
+
+    def params(v):
+        return count_params(build_network(G_SPACE.decode(v), resolution=32, channels=1, width=8, latent_dim=12))
+
+    v = G_SPACE.encode(EAGAN_CIFAR10_G)
+    lean = G_SPACE.normalize(v)
+    assert G_SPACE.canonical(lean) == G_SPACE.canonical(v) and G_SPACE.is_valid(lean)
+    assert G_SPACE.decode(lean).cells[2].to_dict() == {"up": ["bilinear", "nearest"],
+                                                      "normal": ["none", "skip_connect", "conv_3x3", "none", "none"]}
+    assert params(lean) < params(v)
+    searcher = NSGA2Searcher.for_space(G_SPACE, objectives=[("is", "max"), ("params", "min")], pop_size=8, seed=0)
+    for vec in searcher.ask():
+        assert list(vec) == G_SPACE.normalize(vec)

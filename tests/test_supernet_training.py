@@ -222,3 +222,20 @@ def test_coupled_baseline_trains_each_pair_on_its_own_g_and_d_paths(monkeypatch)
     state = copy.deepcopy(trainer.state_dict())
     assert set(state) == {"G", "D", "opt_g", "opt_d", "rng"}
     assert trainer.generator(pairs[0]).genotype == GD_SPACE.split(pairs[0])[0]
+
+
+def test_a_member_keeps_its_whole_n_critic_block(monkeypatch):
+    """With n_critic = 3 the G step and the two D-only steps after it train one drawn pair."""
+    seen = _record_steps(monkeypatch)
+    d_space = get_space("eagan-d")
+    best = build_network(get_space("eagan-g").sample(random.Random(1)), resolution=32, channels=1, width=4,
+                         latent_dim=12)
+    step = StepConfig(gen_batch_size=4, dis_batch_size=4, latent_dim=12, n_critic=3)
+    pairs = OneToOneTrainer(best, build_supernet("eagan-d", resolution=32, channels=1, width=4), 4, RandomImages(),
+                            step, CPU, **{**KW, "iters_per_epoch": 30})
+    pairs.train([d_space.sample(random.Random(s)) for s in range(4)], epochs=1)
+    gs = [G for G, *_ in seen]
+    assert len(gs) == 30
+    assert all(gs[i] is gs[i + 1] is gs[i + 2] for i in range(0, 30, 3))
+    assert sum(pairs.batches) == 30 and all(b % 3 == 0 for b in pairs.batches)
+    assert len({id(g) for g in gs}) > 1

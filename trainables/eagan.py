@@ -135,8 +135,7 @@ class EaganSearch:
             if stage in state["done_stages"]:
                 continue
             if stage == "d" and state["best_g"] is None:
-                raise RunDirError("stage d needs stage g's best generator: run with eagan.stages=[g, d] "
-                                  "or resume a run whose stage g finished")
+                raise RunDirError("stage d needs stage g's best generator: run with eagan.stages=[g, d]")
             self._run_stage(stage, state)
 
     def _run_stage(self, stage: str, state: dict[str, Any]) -> None:
@@ -284,7 +283,8 @@ class EaganSearch:
         return ref
 
     def _prune_checkpoints(self, stage: str, keep: str) -> None:
-        for p in self.ckpt_dir.glob(f"stage-{stage}_round*.pt"):
+        old = list(self.ckpt_dir.glob(f"stage{stage}_round*.pt"))  # the name before stage-{stage}_round
+        for p in [*self.ckpt_dir.glob(f"stage-{stage}_round*.pt"), *old]:
             if str(p) != keep:
                 p.unlink(missing_ok=True)
 
@@ -294,7 +294,7 @@ class EaganSearch:
 
     def _outputs(self, state: dict[str, Any]) -> dict[str, Path]:
         out = {"run": self.run.path, "results": self.run.results_dir}
-        for name in ("best_G.json", "best_D.json"):
+        for name in ("best_G.json", "best_D.json", "best_GD.json"):
             if (self.run.path / name).exists():
                 out[name] = self.run.path / name
         (self.run.path / "summary.json").write_text(json.dumps(

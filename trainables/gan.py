@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -25,10 +24,10 @@ from trainables.common import (
 
 
 def _genotype_json(path: str | None) -> str | None:
-    if not path:
-        return None
-    with open(path) as fh:
-        return json.dumps(json.load(fh))
+    """A genotype file (or a shipped genotype's name), validated, as JSON for the run's results."""
+    from raynas.spaces import Genotype
+
+    return Genotype.load(path).to_json() if path else None
 
 
 @user_errors_as_results

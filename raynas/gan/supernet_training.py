@@ -42,14 +42,22 @@ class _RoundTrainer:
         self.rng = random.Random(seed)
         self.step = 0
         self.batches: list[int] = []  # batches each population member trained on in the last round
+        self._last: int | None = None
 
     def _loop(self, epochs: int, pick) -> dict[str, float]:
         """Run ``epochs × iters_per_epoch`` steps; ``pick()`` returns (G, D, opt_g, opt_d, g_fwd, d_fwd)."""
         d_losses: list[float] = []
         g_losses: list[float] = []
         start = time.perf_counter()
+        drawn, self._last = None, None
         for _ in range(epochs * self.iters_per_epoch):
-            G, D, opt_g, opt_d, g_fwd, d_fwd = pick()
+            # One draw per n_critic block, so a member's G step and the D steps of its block train the same
+            # pair (per-batch draws would leave each member's G updates to chance when n_critic > 1).
+            if drawn is None or self.step % self.step_cfg.n_critic == 0:
+                drawn = pick()
+            G, D, opt_g, opt_d, g_fwd, d_fwd = drawn
+            if self._last is not None:
+                self.batches[self._last] += 1
             out = gan_train_step(G, D, opt_g, opt_d, self.real, self.step_cfg, step=self.step,
                                  precision=self.precision, g_forward=g_fwd, d_forward=d_fwd)
             d_losses.append(out["d_loss"])
@@ -66,10 +74,9 @@ class _RoundTrainer:
                 "max_batches_per_candidate": max(self.batches, default=0)}
 
     def _draw(self, population: Sequence[Genotype]) -> int:
-        """A uniformly random population index, counted in ``self.batches``."""
-        i = self.rng.randrange(len(population))
-        self.batches[i] += 1
-        return i
+        """A uniformly random population index (the loop counts its batches in ``self.batches``)."""
+        self._last = self.rng.randrange(len(population))
+        return self._last
 
     def _rng_state(self) -> dict[str, Any]:
         """Subnet sampling, latents (global RNGs) and real batches: a resumed round draws the same."""

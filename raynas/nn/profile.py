@@ -84,19 +84,21 @@ def summarize(genotype: Genotype, *, resolution: int, channels: int, width: int 
             entry["downsample"] = bool(downsample[i])
         cells.append(entry)
     in_cells = sum(c["params"] or 0 for c in cells)
-    dead, dead_params = _dead_edges(genotype, cell_modules)
+    dead, dead_params = _dead_edges(genotype, cell_modules, downsample)
     return {"space": genotype.space, "resolution": resolution, "channels": channels, "width": width,
             "params": params, "flops": flops, "cells": cells, "other_params": params - in_cells,
             "dead_edges": dead, "dead_params": dead_params}
 
 
-def _dead_edges(genotype: Genotype, cell_modules: list[torch.nn.Module]) -> tuple[list[str], int]:
+def _dead_edges(genotype: Genotype, cell_modules: list[torch.nn.Module],
+                downsample: Any = None) -> tuple[list[str], int]:
     """Edges whose op never reaches the output, and the parameters they hold (counted in ``params``, as
     the papers count them)."""
     from raynas.spaces import get_space
 
     space = get_space(genotype.space)
-    dead = space.dead_edges(space.encode(genotype))
+    kwargs = {"downsample": downsample} if isinstance(downsample, tuple) else {}
+    dead = space.dead_edges(space.encode(genotype), **kwargs)
     edges = space.edges()
     n = 0
     for k in dead:

@@ -97,6 +97,11 @@ class Genotype:
         return self
 
 
+# Ops by parameter cost (no parameters first), for ``SearchSpace.normalize``.
+LEAN_RANK = {name: i for i, name in enumerate((
+    "none", "skip_connect", "avg_pool", "max_pool", "nearest", "bilinear", "deconv", "conv_1x1",
+    "sep_conv_3x3", "conv_3x3", "dil_conv_3x3", "sep_conv_5x5", "conv_5x5", "dil_conv_5x5", "sep_conv_7x7"))}
+
 BUILTIN_GENOTYPE_DIR = Path(__file__).resolve().parent.parent / "genotypes"
 
 
@@ -205,6 +210,18 @@ class SearchSpace:
     def dead_edges(self, vector: Sequence[int]) -> list[int]:
         """Indices of edges whose op cannot affect the network's output (default: none)."""
         return []
+
+    def normalize(self, vector: Sequence[int]) -> list[int]:
+        """Put every dead edge on its leanest op that keeps ``vector`` valid, so that of all genotypes that
+        build the same function the searcher keeps the one with the fewest parameters."""
+        v = [int(x) for x in vector]
+        edges = self.edges()
+        for k in self.dead_edges(v):
+            for c in sorted(range(len(edges[k][3])), key=lambda c: LEAN_RANK.get(edges[k][3][c], len(LEAN_RANK))):
+                v[k] = c
+                if self.is_valid(v):
+                    break
+        return v
 
     def canonical(self, vector: Sequence[int]) -> tuple[int, ...]:
         """``vector`` with dead edges masked to -1: two genotypes with equal canonical forms build the same
