@@ -275,3 +275,14 @@ def test_stage_lists_that_cannot_run_are_refused_up_front(tmp_path, capsys):
                            "--set", "eagan.fixed_d_genotype=eagan-cifar10-G")
     assert_user_error(code, err, "has no stage g")
     assert not any(tmp_path.iterdir())
+
+
+def test_round_stats_merge_epoch_by_epoch_parts():
+    from trainables.eagan import merge_train_stats
+
+    parts = [{"d_loss": 1.0, "g_loss": 3.0, "train_seconds": 2.0, "images_per_s": 50.0, "batches": [3, 1]},
+             {"d_loss": 2.0, "g_loss": float("nan"), "train_seconds": 1.0, "images_per_s": 200.0, "batches": [0, 4]}]
+    m = merge_train_stats(parts)
+    assert m["train_seconds"] == 3.0 and m["images_per_s"] == pytest.approx(300.0 / 3.0)
+    assert m["d_loss"] == 1.5 and m["g_loss"] == 3.0  # an epoch without a G step does not count as NaN
+    assert m["batches"] == [3, 5] and (m["min_batches_per_candidate"], m["max_batches_per_candidate"]) == (3, 5)

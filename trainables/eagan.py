@@ -40,6 +40,22 @@ def _objective_values(row: dict[str, Any], objectives: tuple[str, ...]) -> dict[
     return out
 
 
+def merge_train_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One round's training stats from its per-epoch parts: times and batch counts add up, losses average."""
+    seconds = sum(p["train_seconds"] for p in parts)
+    images = sum(p["images_per_s"] * p["train_seconds"] for p in parts)
+    batches = [sum(b) for b in zip(*(p["batches"] for p in parts))] if parts else []
+
+    def mean(key: str) -> float:
+        values = [p[key] for p in parts if math.isfinite(p[key])]
+        return sum(values) / len(values) if values else math.nan
+
+    return {"d_loss": mean("d_loss"), "g_loss": mean("g_loss"), "train_seconds": seconds,
+            "images_per_s": images / max(seconds, 1e-9), "batches": batches,
+            "min_batches_per_candidate": min(batches, default=0),
+            "max_batches_per_candidate": max(batches, default=0)}
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
@@ -159,7 +175,7 @@ class EaganSearch:
                 start = 0
                 if self.e.warmup_epochs:
                     self._say(f"stage {stage}: warm-up, {self.e.warmup_epochs} epochs of random subnets on {device}")
-                    stats = ray.get(host.train.remote(None, self.e.warmup_epochs))
+                    stats = self._train_epochs(host, None, self.e.warmup_epochs, f"stage {stage} warm-up")
                     self._say(f"stage {stage}: warm-up done in {stats['train_seconds']:.1f}s "
                               f"({stats['images_per_s']:.0f} img/s)")
             rounds = range(start, self.e.rounds)
@@ -208,13 +224,10 @@ class EaganSearch:
         vectors = searcher.ask()
         population = [space.decode(v) for v in vectors]
         pop_json = [g.to_json() for g in population]
-        train = ray.get(host.train.remote(pop_json, self.e.epochs_per_round))
+        train = self._train_epochs(host, pop_json, self.e.epochs_per_round, f"round {r} training")
         weights = host.weights.remote()  # published once; every Evaluator reads the same object
         eval_start = time.perf_counter()
-        jobs = [[(i, pop_json[i]) for i in range(w, len(population), len(evaluators))]
-                for w in range(len(evaluators))]
-        futures = [ev.score.remote(weights, job) for ev, job in zip(evaluators, jobs) if job]
-        scores = sorted((row for rows in ray.get(futures) for row in rows), key=lambda row: row["index"])
+        scores = self._score(evaluators, weights, pop_json, f"round {r} scoring")
         eval_seconds = time.perf_counter() - eval_start
         searcher.tell(vectors, [_objective_values(s, self.objectives) for s in scores])
         ranks = searcher.ranks()
@@ -228,10 +241,28 @@ class EaganSearch:
                          "genotype": g, "rank": ranks[i], "best": i == best_i,
                          "train_seconds": train["train_seconds"], "eval_seconds": eval_seconds,
                          "wall_seconds": wall, "d_loss": train["d_loss"], "g_loss": train["g_loss"],
+                         "train_batches": train["batches"][i],
                          "round_device": device})
         best = {**scores[best_i], "genotype": pop_json[best_i], "index": best_i}
         self._log_round(stage, r, scores, ranks, train, eval_seconds, weights, evaluators[0], best)
         return best, rows
+
+    def _train_epochs(self, host, population: list[str] | None, epochs: int, desc: str) -> dict[str, Any]:
+        """Train epoch by epoch, so a bar shows progress (a paper warm-up is 50 epochs); the stats cover all."""
+        parts = [ray.get(host.train.remote(population, 1))
+                 for _ in tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=not self.progress)]
+        return merge_train_stats(parts)
+
+    def _score(self, evaluators, weights, pop_json: list[str], desc: str) -> list[dict[str, Any]]:
+        """One task per candidate, dealt round-robin to the Evaluators; a bar advances as each finishes."""
+        pending = [evaluators[i % len(evaluators)].score.remote(weights, [(i, g)]) for i, g in enumerate(pop_json)]
+        rows: list[dict[str, Any]] = []
+        with tqdm(total=len(pending), desc=desc, unit="cand", leave=False, disable=not self.progress) as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                rows += ray.get(done[0])
+                bar.update(1)
+        return sorted(rows, key=lambda row: row["index"])
 
     def _replay_rows(self, state: dict[str, Any]) -> None:
         """Append the last completed round's rows if a kill struck between saving state and writing them."""

@@ -43,19 +43,20 @@ class _RoundTrainer:
         self.step = 0
         self.batches: list[int] = []  # batches each population member trained on in the last round
         self._last: int | None = None
+        self._drawn: tuple | None = None  # the member of the current n_critic block
+        self._population_key: tuple | None = None
 
     def _loop(self, epochs: int, pick) -> dict[str, float]:
         """Run ``epochs × iters_per_epoch`` steps; ``pick()`` returns (G, D, opt_g, opt_d, g_fwd, d_fwd)."""
         d_losses: list[float] = []
         g_losses: list[float] = []
         start = time.perf_counter()
-        drawn, self._last = None, None
         for _ in range(epochs * self.iters_per_epoch):
             # One draw per n_critic block, so a member's G step and the D steps of its block train the same
             # pair (per-batch draws would leave each member's G updates to chance when n_critic > 1).
-            if drawn is None or self.step % self.step_cfg.n_critic == 0:
-                drawn = pick()
-            G, D, opt_g, opt_d, g_fwd, d_fwd = drawn
+            if self._drawn is None or self.step % self.step_cfg.n_critic == 0:
+                self._drawn = (pick(), self._last)
+            (G, D, opt_g, opt_d, g_fwd, d_fwd), self._last = self._drawn
             if self._last is not None:
                 self.batches[self._last] += 1
             out = gan_train_step(G, D, opt_g, opt_d, self.real, self.step_cfg, step=self.step,
@@ -70,8 +71,16 @@ class _RoundTrainer:
         images = epochs * self.iters_per_epoch * self.step_cfg.dis_batch_size
         return {"d_loss": _mean(d_losses), "g_loss": _mean(g_losses), "train_seconds": seconds,
                 "images_per_s": images / max(seconds, 1e-9),
-                "min_batches_per_candidate": min(self.batches, default=0),
-                "max_batches_per_candidate": max(self.batches, default=0)}
+                "batches": list(self.batches)}
+
+    def _start(self, population: Sequence[Genotype] | None) -> None:
+        """Per train() call: fresh batch counts; a new population (not another epoch of the same one)
+        also starts a new n_critic block."""
+        key = None if population is None else tuple(g.to_json() for g in population)
+        if key is None or key != self._population_key:
+            self._drawn, self._last = None, None
+        self._population_key = key
+        self.batches = [0] * (0 if population is None else len(population))
 
     def _draw(self, population: Sequence[Genotype]) -> int:
         """A uniformly random population index (the loop counts its batches in ``self.batches``)."""
@@ -100,10 +109,10 @@ class _OneGOneD(_RoundTrainer):
         self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), lr_g, lr_d, betas=betas)
 
     def train(self, population: Sequence[Genotype] | None, epochs: int) -> dict[str, float]:
-        """Train; ``population=None`` is the warm-up (a fresh random valid individual per batch)."""
+        """Train; ``population=None`` is the warm-up (a fresh random valid individual per n_critic block)."""
         self.G.train()
         self.D.train()
-        self.batches = [0] * (0 if population is None else len(population))
+        self._start(population)
 
         def pick():
             individual = self.space.sample(self.rng) if population is None else population[self._draw(population)]
@@ -187,7 +196,7 @@ class OneToOneTrainer(_RoundTrainer):
         self.D.train()
         if population is not None:
             self.order = self._pair_up(population)
-        self.batches = [0] * (0 if population is None else len(population))
+        self._start(population)
 
         def pick():
             if population is None:
