@@ -54,7 +54,6 @@ def absolute_paths(cfg):
     """Ray workers (and Tune trials, which change directory) do not share the shell's working directory:
     make every path in the config absolute before it leaves this process."""
     import dataclasses
-    import os
 
     from raynas.spaces.genotype import builtin_genotypes
 

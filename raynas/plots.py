@@ -76,7 +76,7 @@ def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         cbar = fig.colorbar(sc, ax=ax, label="round")
-        cbar.set_ticks([r for r in rounds if float(r).is_integer()][:: max(1, len(rounds) // 10)])
+        cbar.set_ticks(rounds[:: max(1, len(rounds) // 10)])  # rounds are integers
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -117,10 +117,8 @@ def draw_learning_curves(runs: dict[str, pd.DataFrame], out: Path, title_suffix:
         color = f"C{i}"
         for stage, s in c.groupby("stage", sort=False):
             name = f"{label} {stage}".strip() if len(curves) > 1 or c["stage"].nunique() > 1 else label or None
-            axes[0].plot(s["step"], s["best_is"], marker="o", ms=3, color=color if len(curves) > 1 else None,
-                         label=name)
-            axes[1].plot(s["step"], s["best_fid"], marker="o", ms=3, color=color if len(curves) > 1 else None,
-                         label=name)
+            for ax, col in zip(axes, ("best_is", "best_fid")):
+                ax.plot(s["step"], s[col], marker="o", ms=3, color=color if len(curves) > 1 else None, label=name)
         for boundary in c.loc[c["stage"] != c["stage"].shift(), "step"].iloc[1:]:
             for ax in axes:
                 ax.axvline(boundary - 0.5, color=color, ls="--", lw=0.8, alpha=0.6)

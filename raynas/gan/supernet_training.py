@@ -42,12 +42,12 @@ class _RoundTrainer:
         self.rng = random.Random(seed)
         self.step = 0
         self.batches: list[int] = []  # batches each population member trained on in the last round
-        self._last: int | None = None
-        self._drawn: tuple | None = None  # the member of the current n_critic block
+        self._drawn: tuple | None = None  # pick() of the current n_critic block
         self._population_key: tuple | None = None
 
     def _loop(self, epochs: int, pick) -> dict[str, float]:
-        """Run ``epochs × iters_per_epoch`` steps; ``pick()`` returns (G, D, opt_g, opt_d, g_fwd, d_fwd)."""
+        """Run ``epochs × iters_per_epoch`` steps; ``pick()`` returns (population index or None for a
+        warm-up draw, G, D, opt_g, opt_d, g_fwd, d_fwd)."""
         d_losses: list[float] = []
         g_losses: list[float] = []
         start = time.perf_counter()
@@ -55,10 +55,10 @@ class _RoundTrainer:
             # One draw per n_critic block, so a member's G step and the D steps of its block train the same
             # pair (per-batch draws would leave each member's G updates to chance when n_critic > 1).
             if self._drawn is None or self.step % self.step_cfg.n_critic == 0:
-                self._drawn = (pick(), self._last)
-            (G, D, opt_g, opt_d, g_fwd, d_fwd), self._last = self._drawn
-            if self._last is not None:
-                self.batches[self._last] += 1
+                self._drawn = pick()
+            i, G, D, opt_g, opt_d, g_fwd, d_fwd = self._drawn
+            if i is not None:
+                self.batches[i] += 1
             out = gan_train_step(G, D, opt_g, opt_d, self.real, self.step_cfg, step=self.step,
                                  precision=self.precision, g_forward=g_fwd, d_forward=d_fwd)
             d_losses.append(out["d_loss"])
@@ -78,14 +78,10 @@ class _RoundTrainer:
         also starts a new n_critic block."""
         key = None if population is None else tuple(g.to_json() for g in population)
         if key is None or key != self._population_key:
-            self._drawn, self._last = None, None
+            self._drawn = None
         self._population_key = key
         self.batches = [0] * (0 if population is None else len(population))
 
-    def _draw(self, population: Sequence[Genotype]) -> int:
-        """A uniformly random population index (the loop counts its batches in ``self.batches``)."""
-        self._last = self.rng.randrange(len(population))
-        return self._last
 
     def _rng_state(self) -> dict[str, Any]:
         """Subnet sampling, latents (global RNGs) and real batches: a resumed round draws the same."""
@@ -115,9 +111,10 @@ class _OneGOneD(_RoundTrainer):
         self._start(population)
 
         def pick():
-            individual = self.space.sample(self.rng) if population is None else population[self._draw(population)]
+            i = None if population is None else self.rng.randrange(len(population))
+            individual = self.space.sample(self.rng) if i is None else population[i]
             g_forward, d_forward = self._paths(individual)
-            return self.G, self.D, self.opt_g, self.opt_d, g_forward, d_forward
+            return i, self.G, self.D, self.opt_g, self.opt_d, g_forward, d_forward
 
         return self._loop(epochs, pick)
 
@@ -199,12 +196,9 @@ class OneToOneTrainer(_RoundTrainer):
         self._start(population)
 
         def pick():
-            if population is None:
-                j, d = 0, self.space.sample(self.rng)
-            else:
-                i = self._draw(population)
-                j, d = self.order[i], population[i]
-            return self.Gs[j], self.D, self.opt_gs[j], self.opt_d, None, (lambda x: self.D(x, d))
+            i = None if population is None else self.rng.randrange(len(population))
+            j, d = (0, self.space.sample(self.rng)) if i is None else (self.order[i], population[i])
+            return i, self.Gs[j], self.D, self.opt_gs[j], self.opt_d, None, (lambda x: self.D(x, d))
 
         stats = self._loop(epochs, pick)
         if population is None:  # after warm-up every pair starts from the warmed-up G
