@@ -106,14 +106,14 @@ def start_or_resume(args: argparse.Namespace, method: str, check: Callable) -> t
 
 
 # ----------------------------------------------------------------------------- commands
-def trial_resources(args: argparse.Namespace, cfg) -> dict[str, float]:
+def trial_resources(args: argparse.Namespace, cfg, what: str = "the trial") -> dict[str, float]:
     """Per-trial resources from --resources (else the config), with Ray started and the request checked
     against it: an impossible request fails now rather than leaving Tune waiting forever."""
     from trainables.launch import check_fits, init_ray, parse_resources
 
     resources = parse_resources(args.resources, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     init_ray(args.address, args.num_cpus)
-    check_fits("the trial", [resources])
+    check_fits(what, [resources])
     return resources
 
 

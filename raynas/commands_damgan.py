@@ -51,21 +51,10 @@ def _preflight(cfg) -> None:
     preflight(cfg, check_model=False)
 
 
-def _resources(args: argparse.Namespace, cfg) -> dict[str, float]:
-    from trainables.launch import parse_resources
-
-    return parse_resources(args.resources, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
-
-
 def _start_ray(args: argparse.Namespace, cfg) -> dict[str, float]:
-    """Start/connect Ray; return the per-trial resources, refusing a GPU request that the embedded
-    local Ray cannot meet (Tune would otherwise wait forever for it)."""
-    from trainables.launch import check_fits, init_ray
+    from raynas.cli import trial_resources
 
-    resources = _resources(args, cfg)
-    init_ray(args.address, args.num_cpus)
-    check_fits("each trial", [resources])
-    return resources
+    return trial_resources(args, cfg, "each trial")
 
 
 def _retrain_epochs(value: int | None) -> int | None:

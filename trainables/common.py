@@ -13,7 +13,7 @@ from ray import tune
 
 from raynas.checkpoints import STATE_FILE  # the name raynas.checkpoints searches run dirs for
 from raynas.config import RaynasConfig, from_dict
-from raynas.errors import RaynasError, TrainingDiverged
+from raynas.errors import CheckpointError, RaynasError, TrainingDiverged
 from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -32,6 +32,15 @@ def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Calla
             tune.report({"user_error": type(exc).__name__, "error": str(exc)})
 
     return wrapped
+
+
+def load_state_or_explain(obj: Any, state: dict[str, Any]) -> None:
+    """``obj.load_state_dict(state)``; a checkpoint from another model configuration is a CheckpointError."""
+    try:
+        obj.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"the checkpoint does not match this model configuration ({exc}); resume with "
+                              "the same preset and --set overrides it was made with") from None
 
 
 def config_from_trial(config: dict[str, Any]) -> RaynasConfig:

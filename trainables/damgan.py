@@ -27,7 +27,7 @@ import torch
 from ray import tune
 
 from raynas.config import RaynasConfig, from_dict
-from raynas.errors import CheckpointError, ConfigError, TrainingDiverged
+from raynas.errors import ConfigError
 from raynas.gan.damgan_search import (
     DamganSearch,
     alpha_means,
@@ -39,6 +39,7 @@ from raynas.results import RunDir
 from raynas.spaces import Genotype
 from trainables.common import (
     image_writer,
+    load_state_or_explain,
     maybe_inject_crash,
     report,
     restore_state,
@@ -91,14 +92,6 @@ def _base_row(run: RunDir, cfg: RaynasConfig, tid: str, stage: str, device: torc
             "seed": cfg.train.seed}
 
 
-def _load(obj: Any, state: dict[str, Any]) -> None:
-    try:
-        obj.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"the checkpoint does not match this model configuration ({exc}); resume with "
-                              "the same preset and --set overrides it was made with") from None
-
-
 def _zero_cost() -> dict[str, float]:
     return {"search_seconds": 0.0, "search_gpu_seconds": 0.0}
 
@@ -113,13 +106,13 @@ def _search_epoch(search: DamganSearch, cfg: RaynasConfig, run: RunDir, tid: str
     alpha = search.alpha_stats()
     means = alpha_means(alpha)
     table = search.alpha_table()
-    g_json = genotype.to_json()
+    g_json, table_json = genotype.to_json(), json.dumps(table)
     params = derived_params(genotype, cfg)
-    result: dict[str, Any] = {**stats, **means, "alpha": alpha, "genotype": g_json, "alpha_table": json.dumps(table),
+    result: dict[str, Any] = {**stats, **means, "alpha": alpha, "genotype": g_json, "alpha_table": table_json,
                               "params": params, "kprime": cfg.damgan.kprime, "selector": cfg.damgan.selector}
     row = {**_base_row(run, cfg, tid, "search", search.device), "epoch": search.epoch, "genotype": g_json,
            "params": params, "d_loss": stats["d_loss"], "g_loss": stats["g_loss"], **means,
-           "alpha_table": json.dumps(table)}
+           "alpha_table": table_json}
     if "arch_loss" in stats:
         row["arch_loss"] = stats["arch_loss"]
     if search.eval_due():
@@ -146,7 +139,7 @@ def _search_epoch(search: DamganSearch, cfg: RaynasConfig, run: RunDir, tid: str
 def _new_search(cfg: RaynasConfig, state: dict[str, Any] | None) -> DamganSearch:
     search = DamganSearch(cfg)
     if state is not None:
-        _load(search, state)
+        load_state_or_explain(search, state)
     return search
 
 
@@ -160,11 +153,7 @@ def damgan_search(config: dict[str, Any]) -> None:
     cost = state.get("cost", _zero_cost())
     tid, writer, gpu = trial_id(), image_writer(), gpu_fraction(search.device)
     while search.epoch < cfg.damgan.epochs:
-        try:
-            result, _ = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
-        except TrainingDiverged as exc:
-            report({"epoch": search.epoch, "diverged": True, "error": str(exc)})
-            return
+        result, _ = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
         report(result, {"search": search.state_dict(), "cost": cost})
         maybe_inject_crash(config, search.epoch)
     writer.close()
@@ -172,29 +161,24 @@ def damgan_search(config: dict[str, Any]) -> None:
 
 # ====================================================================== retrain phase
 def _retrain(config: dict[str, Any], cfg: RaynasConfig, genotype: Genotype, state: dict[str, Any],
-             final_row: dict[str, Any], run: RunDir, *, epoch_offset: int = 0) -> dict[str, Any] | None:
+             final_row: dict[str, Any], run: RunDir, *, epoch_offset: int = 0) -> None:
     """Train ``genotype`` from scratch with GANTrainer, checkpointing ``state`` + trainer every epoch.
 
-    Appends ``final_row`` + the retrained IS/FID/KID after the last epoch and returns that row
-    (None when training diverged; the trial then reports ``diverged``).
+    Appends ``final_row`` + the retrained IS/FID/KID after the last epoch. A diverged loss ends the
+    trial through ``user_errors_as_results``.
     """
     path = trial_dir() / "retrain_genotype.json"
     genotype.save(path)
     rcfg = retrain_config(cfg, path, config.get("retrain_epochs"))
     trainer = GANTrainer(rcfg)
     if state.get("retrain") is not None:
-        _load(trainer, state["retrain"])
+        load_state_or_explain(trainer, state["retrain"])
     gpu = gpu_fraction(trainer.device)
     seconds = float(state.get("retrain_seconds", 0.0))
     epochs = rcfg.train.epochs
-    row = None
     while trainer.epoch < epochs:
         started = time.perf_counter()
-        try:
-            stats = trainer.train_epoch()
-        except TrainingDiverged as exc:
-            report({"epoch": epoch_offset + trainer.epoch, "diverged": True, "error": str(exc)})
-            return None
+        stats = trainer.train_epoch()  # TrainingDiverged ends the trial cleanly (user_errors_as_results)
         result: dict[str, Any] = {**stats, "phase": "retrain", "retrain_epoch": trainer.epoch,
                                   "epoch": epoch_offset + trainer.epoch}
         last = trainer.epoch == epochs
@@ -212,7 +196,6 @@ def _retrain(config: dict[str, Any], cfg: RaynasConfig, genotype: Genotype, stat
         maybe_inject_crash(config, epoch_offset + trainer.epoch)
     if trainer.device.type == "cuda":
         torch.cuda.empty_cache()
-    return row
 
 
 # ====================================================================== ablation cells
@@ -230,11 +213,7 @@ def damgan_ablation_cell(config: dict[str, Any]) -> None:
         writer, gpu = image_writer(), gpu_fraction(search.device)
         last_eval: dict[str, Any] = {}
         while search.epoch < epochs:
-            try:
-                result, row = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
-            except TrainingDiverged as exc:
-                report({"epoch": search.epoch, "diverged": True, "error": str(exc)})
-                return
+            result, row = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
             last_eval = {f"search_{k}": row[k] for k in ("is_mean", "fid") if row.get(k) is not None}
             result["phase"] = "search"
             if search.epoch == epochs:  # the search's outcome is all the retrain phase needs
@@ -245,9 +224,6 @@ def damgan_ablation_cell(config: dict[str, Any]) -> None:
             report(result, state)
             maybe_inject_crash(config, search.epoch)
         writer.close()
-        if state["phase"] != "retrain":  # restored from a checkpoint written after the last search epoch
-            state = {"phase": "retrain", "genotype": search.derive_genotype().to_json(),
-                     "alpha_table": json.dumps(search.alpha_table()), "cost": cost, "search_eval": last_eval}
         del search
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -8,12 +8,12 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid
 
-from raynas.errors import CheckpointError
 from raynas.gan.trainer import GANTrainer
 from raynas.results import RunDir
 from trainables.common import (
     config_from_trial,
     image_writer,
+    load_state_or_explain,
     maybe_inject_crash,
     maybe_inject_nan,
     report,
@@ -38,11 +38,7 @@ def train_gan(config: dict[str, Any]) -> None:
     trainer = GANTrainer(cfg)
     state = restore_state()
     if state is not None:
-        try:
-            trainer.load_state_dict(state)
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint does not match this model configuration ({exc}); "
-                                  "resume with the same preset and --set overrides it was made with") from None
+        load_state_or_explain(trainer, state)
     tid = trial_id()
     writer = image_writer()
     params = trainer.params()

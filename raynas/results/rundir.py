@@ -306,8 +306,5 @@ def _latest_per_key(df: pd.DataFrame) -> pd.DataFrame:
     row (parts are read oldest first) replaces the earlier one. Rows without a candidate_id are kept."""
     if df.empty or df["candidate_id"].isna().all():
         return df
-    keyed = df["candidate_id"].notna()
-    key = df.loc[keyed, ROW_KEY].apply(lambda row: "|".join(str(v) for v in row), axis=1)
-    dup = pd.Series(False, index=df.index)
-    dup[keyed] = key.duplicated(keep="last")
+    dup = df.duplicated(subset=ROW_KEY, keep="last") & df["candidate_id"].notna()
     return df[~dup].reset_index(drop=True)
