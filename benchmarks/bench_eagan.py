@@ -23,7 +23,7 @@ import ray
 from raynas.config import load_config
 from raynas.results import RunDir
 from raynas.spaces import get_space
-from trainables.eagan import EaganSearch
+from trainables.eagan.driver import EaganSearch
 from trainables.launch import init_ray
 
 

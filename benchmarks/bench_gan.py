@@ -18,8 +18,7 @@ import time
 import torch
 
 from raynas.config import load_config
-from raynas.device import Precision, resolve_device
-from raynas.gan.trainer import precision_for
+from raynas.device import Precision, resolve_device, training_setup
 
 
 class SyntheticSource:
@@ -113,7 +112,7 @@ def main() -> None:
     overrides = [*args.overrides, f"train.amp={args.amp}", f"train.channels_last={args.channels_last}"]
     cfg = load_config(args.preset, overrides)
     device = resolve_device(args.device)
-    precision = precision_for(cfg, device)
+    precision = training_setup(cfg.train, device).precision
     torch.backends.cudnn.benchmark = True
     rows = [bench_training(cfg, device, precision, args.steps, args.synthetic)]
     if not args.skip_metrics:

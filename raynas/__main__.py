@@ -1,5 +1,8 @@
-import sys
+"""``python -m raynas``: the same as the ``raynas`` command."""
 
-from raynas.cli import main
+if __name__ == "__main__":
+    import sys
 
-sys.exit(main())
+    from raynas.cli import main
+
+    sys.exit(main())

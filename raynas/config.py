@@ -1,14 +1,24 @@
 """Typed, validated run configuration.
 
 A run is described by a preset YAML (``raynas/presets/NAME.yaml`` or a path) plus ``--set a.b=value``
-overrides. Everything is checked up front and turned into frozen dataclasses, so a typo fails in
-the first second with a message listing the valid keys, not hours later inside a Ray worker.
+overrides. Everything is checked up front and turned into frozen dataclasses, so a typo fails in the
+first second with a message listing the valid keys, not hours later inside a Ray worker.
+
+A resolved config holds the **common** sections (``data``, ``run``, ``resources``), the sections of its
+**task** (``model``, ``train``, ``eval`` for ``gan``; ``model``, ``train`` for ``classify``) and the
+section of the one **method** it runs (``eagan``, ``damgan``, ...), plus the task's modifier sections
+(``regan`` for ``gan``). Method sections are registered by ``raynas.methods`` (this module never imports
+it): a preset may carry several methods' sections; the ones not chosen are type-checked and dropped, and
+an override of one is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import functools
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,20 +30,27 @@ import yaml
 from raynas.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
+TASKS = ("gan", "classify")
+FIXED = "train"  # the method value of a fixed-network run (train / retrain): no method section
 
 
-def _f(default: Any, *, choices: tuple | None = None, lo: float | None = None,
-       hi: float | None = None, doc: str = "") -> Any:
-    """A dataclass field with validation metadata."""
-    meta = {"choices": choices, "lo": lo, "hi": hi, "doc": doc}
+def setting(default: Any, *, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
+            doc: str = "", lo_open: bool = False, hi_open: bool = False) -> Any:
+    """A dataclass field with validation metadata (``lo_open``/``hi_open`` exclude the bound itself)."""
+    meta = {"choices": choices, "lo": lo, "hi": hi, "doc": doc, "lo_open": lo_open, "hi_open": hi_open}
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata=meta)
 
 
+_f = setting  # the short name the section definitions use
+
+
+# ============================================================================ common sections
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = _f("embedded", choices=("embedded", "fashion-mnist", "cifar10", "stl10"))
+    name: str = _f("embedded", choices=("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10",
+                                        "imagenet"))
     root: str | None = _f(None, doc="dataset folder; else RAYNAS_DATA, then system locations")
     split: str = _f("train", doc="training split (stl10: train+unlabeled as the papers use)")
     resolution: int = _f(32, lo=8, hi=256)
@@ -42,6 +59,42 @@ class DataConfig:
                      doc="device: whole uint8 dataset on the training device; dataloader: torch DataLoader")
     num_workers: int = _f(2, lo=0, hi=64)
     limit: int = _f(0, lo=0, doc="use only the first N training images (0 = all)")
+    fraction: float = _f(1.0, lo=0.0, hi=1.0, lo_open=True,
+                         doc="train on a seeded random fraction of the training images (Re-GAN's data ratios)")
+    train_portion: float = _f(0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                              doc="classifier search: the first portion of the training set trains the weights, "
+                                  "the rest is the validation split (DARTS: 0.5)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    output_dir: str = _f("runs")
+    name: str = _f("", doc="run directory name; empty = PRESET-METHOD-TIMESTAMP")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpu: float = _f(1.0, lo=0.0)
+    gpu: float = _f(0.0, lo=0.0)
+
+
+# ============================================================================ task gan
+@functools.cache
+def gan_training(*, gen_batch_size: int = 64, dis_batch_size: int = 64, lr_g: float = 2e-4,
+                 lr_d: float = 2e-4) -> type:
+    """The adversarial-training fields that fixed training and every GAN search share, with per-section
+    defaults: ``class EaganConfig(gan_training(gen_batch_size=40, dis_batch_size=80))``."""
+    defaults = {"gen_batch_size": gen_batch_size, "dis_batch_size": dis_batch_size, "lr_g": lr_g, "lr_d": lr_d}
+
+    @dataclass(frozen=True)
+    class GanTraining:
+        iters_per_epoch: int = _f(0, lo=0, doc="discriminator steps per epoch; 0 = one pass over the data")
+        gen_batch_size: int = _f(defaults["gen_batch_size"], lo=1)
+        dis_batch_size: int = _f(defaults["dis_batch_size"], lo=1)
+        lr_g: float = _f(defaults["lr_g"], lo=0.0, hi=1.0)
+        lr_d: float = _f(defaults["lr_d"], lo=0.0, hi=1.0)
+
+    return GanTraining
 
 
 @dataclass(frozen=True)
@@ -57,13 +110,8 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(gan_training()):
     epochs: int = _f(5, lo=1)
-    iters_per_epoch: int = _f(0, lo=0, doc="discriminator steps per epoch; 0 = one pass over the data")
-    gen_batch_size: int = _f(64, lo=1)
-    dis_batch_size: int = _f(64, lo=1)
-    lr_g: float = _f(2e-4, lo=0.0, hi=1.0)
-    lr_d: float = _f(2e-4, lo=0.0, hi=1.0)
     beta1: float = _f(0.0, lo=0.0, hi=1.0)
     beta2: float = _f(0.9, lo=0.0, hi=1.0)
     n_critic: int = _f(1, lo=1, hi=100)
@@ -89,88 +137,102 @@ class EvalConfig:
     metrics: tuple[str, ...] = _f(("is", "fid", "kid"), choices=("is", "fid", "kid"))
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    output_dir: str = _f("runs")
-    name: str = _f("", doc="run directory name; empty = PRESET-TIMESTAMP")
-
-
-@dataclass(frozen=True)
-class ResourcesConfig:
-    cpu: float = _f(1.0, lo=0.0)
-    gpu: float = _f(0.0, lo=0.0)
-
-
-@dataclass(frozen=True)
-class EaganConfig:
-    population: int = _f(32, lo=4, doc="P: candidates per round (even); keeps P/2, breeds P/2")
-    rounds: int = _f(18, lo=1, doc="R: evolution rounds per stage")
-    epochs_per_round: int = _f(10, lo=1, doc="E: supernet training epochs per round")
-    warmup_epochs: int = _f(50, lo=0, doc="uniformly random subnets per batch before round 0")
-    iters_per_epoch: int = _f(0, lo=0, doc="D steps per epoch; 0 = one pass over the data")
-    gen_batch_size: int = _f(40, lo=1, doc="search-time G batch (retrain uses train.*)")
-    dis_batch_size: int = _f(80, lo=1, doc="search-time D batch")
-    lr_g: float = _f(2e-4, lo=0.0, hi=1.0)
-    lr_d: float = _f(2e-4, lo=0.0, hi=1.0)
-    stages: tuple[str, ...] = _f(("g", "d"), choices=("g", "d", "gd"),
-                                 doc="g = stage 1 (search G, fixed D); d = stage 2 (search D); "
-                                     "gd alone = the coupled baseline (G and D evolved together, Fig. 6)")
-    search_gf_dim: int = _f(64, lo=4, doc="G supernet width while searching (retrain uses model.gf_dim)")
-    search_df_dim: int = _f(64, lo=4, doc="D supernet width while searching")
-    fixed_d_genotype: str | None = _f(None, doc="stage g's fixed D as an eagan-d genotype JSON (e.g. an earlier "
-                                                "run's best_D.json: the paper's EAGAN-GD3); None = AutoGAN D")
-    stage_g_n_critic: int = _f(1, lo=1, hi=100, doc="stage g (and the coupled stage gd): D steps per G step")
-    stage_d_n_critic: int = _f(1, lo=1, hi=100, doc="stage d: D steps per G step (retrain uses train.n_critic)")
-    objectives: tuple[str, ...] = _f(("is", "fid", "params"), choices=("is", "fid", "kid", "params"))
-    crossover_prob: float = _f(0.3, lo=0.0, hi=1.0)
-    mutation_prob: float = _f(0.5, lo=0.0, hi=1.0)
-    weight_resetting: bool = _f(True, doc="stage 2: reset every G copy to the best pair's G after each round")
-    select_by: str = _f("fid", choices=("fid", "is"), doc="picks best_G/best_D from the final Pareto front")
-    workers: int = _f(2, lo=1, hi=256, doc="parallel Evaluator actors")
-    evaluator_gpu: float = _f(0.125, lo=0.0, hi=1.0, doc="GPU fraction per Evaluator when GPUs exist")
-    evaluator_cpu: float = _f(1.0, lo=0.0)
-    host_gpu: float = _f(0.5, lo=0.0, hi=1.0, doc="GPU for the SupernetHost when GPUs exist")
-    host_cpu: float = _f(1.0, lo=0.0)
-
-
-@dataclass(frozen=True)
-class DamganConfig:
-    kprime: int = _f(4, lo=1, doc="k' : each edge's ops see the top C/k' maps by up-attention")
-    search_gf_dim: int = _f(256, lo=4, doc="C: supernet node width while searching")
-    selector: str = _f("da", choices=("da", "darts"), doc="da = down-attention; darts = softmax arch params")
-    bilevel: bool = _f(False, doc="darts selector only: alternate arch-param steps on held-out batches")
-    arch_lr: float = _f(3e-4, lo=0.0, hi=1.0)
-    reduction: int = _f(16, lo=1, doc="attention MLP bottleneck ratio")
-    epochs: int = _f(100, lo=1, doc="supernet search epochs (retrain uses train.*)")
-    iters_per_epoch: int = _f(0, lo=0, doc="D steps per search epoch; 0 = one pass over the data")
-    gen_batch_size: int = _f(64, lo=1)
-    dis_batch_size: int = _f(64, lo=1)
-    n_critic: int = _f(1, lo=1, hi=100, doc="n_D: D steps per G step while searching")
-    lr_g: float = _f(2e-4, lo=0.0, hi=1.0)
-    lr_d: float = _f(2e-4, lo=0.0, hi=1.0)
-    eval_every: int = _f(10, lo=0, doc="IS/FID of the derived subnet every N search epochs (0 = last only)")
-
-
+# ============================================================================ the resolved config
 @dataclass(frozen=True)
 class RaynasConfig:
+    """Base of every resolved config; ``config_class`` adds the task's and the method's sections.
+
+    ``from_dict(RaynasConfig, data)`` builds the class that ``data``'s method and task call for."""
+
     preset: str = _f("custom")
-    method: str = _f("gan", choices=("gan", "eagan", "damgan"))
+    method: str = _f(FIXED, doc="the method this run runs (train = a fixed network, no method section)")
+    task: str = _f("gan", choices=TASKS)
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    eagan: EaganConfig = field(default_factory=EaganConfig)
-    damgan: DamganConfig = field(default_factory=DamganConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
 
-# ----------------------------------------------------------------------------- conversion
+TASK_SECTIONS: dict[str, dict[str, type]] = {
+    "gan": {"model": ModelConfig, "train": TrainConfig, "eval": EvalConfig},
+}
 
 
+@dataclass(frozen=True)
+class Section:
+    """A method's config section: the key it lives under, its dataclass, the task it belongs to, and
+    whether it modifies every fixed run of that task (Re-GAN) instead of belonging to one method."""
+
+    name: str
+    cls: type
+    task: str
+    method: str
+    modifier: bool = False
+
+
+_SECTIONS: dict[str, Section] = {}
+_METHOD_SECTION: dict[str, str] = {}
+_UPGRADES: list[typing.Callable[[dict[str, Any]], None]] = []
+
+
+def register_section(section: Section) -> Section:
+    if section.task not in TASKS:
+        raise ValueError(f"unknown task {section.task!r}")
+    _SECTIONS[section.name] = section
+    _METHOD_SECTION[section.method] = section.name
+    config_class.cache_clear()
+    return section
+
+
+def register_task_sections(task: str, sections: dict[str, type]) -> None:
+    """The classify task's model/train sections are declared by ``raynas.classify``."""
+    TASK_SECTIONS[task] = dict(sections)
+    config_class.cache_clear()
+
+
+def register_upgrade(upgrade: typing.Callable[[dict[str, Any]], None]) -> None:
+    """``upgrade(data)`` fills keys an older raynas did not write, in place (saved configs only)."""
+    _UPGRADES.append(upgrade)
+
+
+def method_task(method: str) -> str | None:
+    """The task of a registered method (None for ``train`` and unknown names)."""
+    name = _METHOD_SECTION.get(method)
+    return _SECTIONS[name].task if name else None
+
+
+def registered_methods() -> list[str]:
+    return sorted(_METHOD_SECTION)
+
+
+@functools.cache
+def config_class(task: str, method: str) -> type:
+    """The frozen dataclass of a ``(task, method)`` run: common + task sections + the method's section +
+    the task's modifier sections. One class per pair, so equal configs compare equal."""
+    if task not in TASK_SECTIONS:
+        raise ConfigError(f"task {task!r} has no sections registered; tasks: {', '.join(TASK_SECTIONS)}")
+    fields: list[tuple[str, type, Any]] = [(name, cls, field(default_factory=cls))
+                                           for name, cls in TASK_SECTIONS[task].items()]
+    for s in _SECTIONS.values():
+        if s.task == task and (s.method == method or (s.modifier and method == FIXED)):
+            fields.append((s.name, s.cls, field(default_factory=s.cls)))
+    name = "".join(p.capitalize() for p in f"{task}-{method}".replace("_", "-").split("-")) + "Config"
+    cls = dataclasses.make_dataclass(name, fields, bases=(RaynasConfig,), frozen=True)
+    cls.__module__ = __name__
+    globals()[name] = cls  # picklable by reference
+    return cls
+
+
+def sections_of(task: str, method: str) -> dict[str, type]:
+    """Every section a ``(task, method)`` run holds, by key (common ones included)."""
+    cls = config_class(task, method)
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+
+
+# ============================================================================ conversion
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict (tuples become lists) suitable for YAML/JSON."""
     out: dict[str, Any] = {}
@@ -201,9 +263,9 @@ def _coerce(value: Any, tp: Any, where: str, meta: dict) -> Any:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        if not value:
+        if not value and not meta.get("empty_ok"):
             raise ConfigError(f"{where}: the list must not be empty")
-        item_meta = {"choices": meta.get("choices")}
+        item_meta = {"choices": meta.get("choices"), "lo": meta.get("lo"), "hi": meta.get("hi")}
         return tuple(_coerce(v, args[0], f"{where}[{i}]", item_meta) for i, v in enumerate(value))
     if tp is bool:
         if isinstance(value, bool):
@@ -222,6 +284,8 @@ def _coerce(value: Any, tp: Any, where: str, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {value!r} is not a finite number")
     elif tp is str:
         if isinstance(value, bool):
             value = "true" if value else "false"
@@ -233,22 +297,28 @@ def _coerce(value: Any, tp: Any, where: str, meta: dict) -> Any:
     if choices is not None and value not in choices:
         raise ConfigError(f"{where}: {value!r} is not allowed; choose one of {', '.join(map(str, choices))}")
     lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and value < lo:
-        raise ConfigError(f"{where}: {value!r} is below the minimum {lo}")
-    if hi is not None and value > hi:
-        raise ConfigError(f"{where}: {value!r} is above the maximum {hi}")
+    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
+        raise ConfigError(f"{where}: {value!r} is below the minimum {lo}"
+                          + (" (the minimum itself is excluded)" if meta.get("lo_open") else ""))
+    if hi is not None and (value > hi or (meta.get("hi_open") and value == hi)):
+        raise ConfigError(f"{where}: {value!r} is above the maximum {hi}"
+                          + (" (the maximum itself is excluded)" if meta.get("hi_open") else ""))
     return value
 
 
 def from_dict(cls: type, data: dict[str, Any] | None, prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and bad values."""
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and bad values.
+
+    ``cls=RaynasConfig`` builds the class of the dict's own task and method (a saved config, a trial's)."""
+    if cls is RaynasConfig:
+        return _resolve(upgrade_saved_config(data), method=None, overrides=())
     data = dict(data or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
-        matches = [k for k in _dotted_keys(cls, prefix) if k.rsplit(".", 1)[-1] == unknown[0]]
+        matches = [k for k in all_keys() if k.rsplit(".", 1)[-1] == unknown[0]]
         hint = f" (did you mean {' or '.join(matches)}?)" if matches else ""
         raise ConfigError(f"unknown config key {prefix}{unknown[0]!s} in {where}{hint}; valid keys are: "
                           f"{', '.join(sorted(fields))}")
@@ -267,12 +337,38 @@ def from_dict(cls: type, data: dict[str, Any] | None, prefix: str = "") -> Any:
 
 def _dotted_keys(cls: type, prefix: str = "") -> list[str]:
     out = []
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        tp = typing.get_type_hints(cls)[f.name]
+        tp = hints[f.name]
         out += _dotted_keys(tp, f"{prefix}{f.name}.") if dataclasses.is_dataclass(tp) else [f"{prefix}{f.name}"]
     return out
 
 
+def key_metadata(key: str) -> dict[str, Any]:
+    """Validation metadata of a dotted key (empty when unknown)."""
+    section, _, name = key.partition(".")
+    classes = [s.cls for s in _SECTIONS.values() if s.name == section]
+    classes += [secs[section] for secs in TASK_SECTIONS.values() if section in secs]
+    classes += [typing.get_type_hints(RaynasConfig)[section]] if section in ("data", "run", "resources") else []
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                return dict(f.metadata)
+    return {}
+
+
+def all_keys() -> list[str]:
+    """Every dotted key of every task and registered section (for suggestions)."""
+    keys = _dotted_keys(RaynasConfig)
+    for sections in TASK_SECTIONS.values():
+        for name, cls in sections.items():
+            keys += [k for k in _dotted_keys(cls, f"{name}.") if k not in keys]
+    for s in _SECTIONS.values():
+        keys += _dotted_keys(s.cls, f"{s.name}.")
+    return keys
+
+
+# ============================================================================ presets and overrides
 def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
@@ -285,13 +381,27 @@ def load_preset_dict(name_or_path: str) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"unknown preset {name_or_path!r}; available presets: {', '.join(list_presets())} "
                           "(or pass a path to a YAML file)")
+    return read_config_file(path, default_preset=path.stem)
+
+
+def read_config_file(path: Path, default_preset: str | None = None) -> dict[str, Any]:
+    """A YAML config (preset or a run's config.yaml) as a dict; unreadable, binary, unparsable or
+    Python-tagged files are one ConfigError naming the file."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text YAML file (it is binary or not UTF-8)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"preset {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{path} is not valid YAML (tags such as !!python/... are refused): "
+                          f"{str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"preset {path} must be a mapping of config sections")
-    data.setdefault("preset", path.stem)
+        raise ConfigError(f"{path} must be a mapping of config sections")
+    if default_preset is not None:
+        data.setdefault("preset", default_preset)
     return data
 
 
@@ -332,22 +442,112 @@ def _deep_copy(d: Any) -> Any:
 
 
 def upgrade_saved_config(data: dict[str, Any] | None) -> dict[str, Any]:
-    """A run's saved config from an earlier raynas, with keys added since set to what that version did:
-    EAGAN searches used ``train.n_critic`` in both stages before the per-stage keys existed."""
+    """A config written by an earlier raynas, with what has changed since filled in as that version ran:
+    ``method: gan`` (fixed training) became ``method: train`` and ``task`` was added; each method adds
+    the keys it introduced later (``register_upgrade``)."""
     data = _deep_copy(data or {})
-    eagan = data.get("eagan")
-    if isinstance(eagan, dict):
-        n_critic = (data.get("train") or {}).get("n_critic", 1)
-        eagan.setdefault("stage_g_n_critic", n_critic)
-        eagan.setdefault("stage_d_n_critic", n_critic)
+    if not isinstance(data, dict):
+        raise ConfigError("a saved config must be a mapping of config sections")
+    if data.get("method") == "gan":
+        data["method"] = FIXED
+    for upgrade in _UPGRADES:
+        upgrade(data)
     return data
 
 
-def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> RaynasConfig:
-    """The one entry point: preset + overrides → validated ``RaynasConfig``."""
-    cfg = from_dict(RaynasConfig, apply_overrides(load_preset_dict(preset), overrides))
+# ============================================================================ resolution
+def load_config(preset: str, overrides: list[str] | tuple[str, ...] = (), *, method: str | None = None,
+                task: str | None = None) -> RaynasConfig:
+    """The one entry point: preset + overrides → a validated config of one method.
+
+    ``method`` is what the command runs (``eagan``, ``train``, ...). Without it: the one method whose
+    section the overrides set, else the preset's ``method``. ``task`` matters for ``train`` only (the
+    preset's task otherwise)."""
+    return _resolve(upgrade_saved_config(load_preset_dict(preset)), method=method, overrides=overrides,
+                    task=task)
+
+
+def _preset_task(data: dict[str, Any]) -> str:
+    task = method_task(str(data.get("method", FIXED)))
+    return task or str(data.get("task", "gan"))
+
+
+def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] | tuple[str, ...] | None,
+             task: str | None = None) -> RaynasConfig:
+    overrides = list(overrides or ())
+    named = {keys[0] for keys in (parse_override(o)[0] for o in overrides) if keys}
+    if method is None:
+        implied = sorted({_SECTIONS[n].method for n in named if n in _SECTIONS and not _SECTIONS[n].modifier})
+        if len(implied) > 1:
+            raise ConfigError(f"the overrides set sections of several methods ({', '.join(implied)}); a run "
+                              "runs one method")
+        method = implied[0] if implied else str(data.get("method", FIXED))
+    if method != FIXED and method not in _METHOD_SECTION:
+        raise ConfigError(f"unknown method {method!r}; methods: {', '.join([FIXED, *registered_methods()])}")
+    preset_task = _preset_task(data)
+    if method == FIXED:
+        run_task = task or preset_task
+    else:
+        run_task = method_task(method)
+        if task is not None and task != run_task:
+            raise ConfigError(f"method {method} is a {run_task} method, not {task}")
+    if run_task != preset_task:
+        preset = data.get("preset", "the preset")
+        raise ConfigError(f"preset {preset!r} is a {preset_task} preset, but {_what(method, run_task)} needs a "
+                          f"{run_task} preset; pick one of: {', '.join(presets_for(run_task))}")
+    data = {**data, "method": method, "task": run_task}
+    _check_dataset(data, overrides, run_task)
+    cls = config_class(run_task, method)
+    keep = {f.name for f in dataclasses.fields(cls)}
+    for name in named:
+        if name in _SECTIONS and name not in keep:
+            s = _SECTIONS[name]
+            why = (f"{s.method} modifies {s.task} training" if s.modifier else f"it belongs to method {s.method}")
+            key = next(o.split("=", 1)[0] for o in overrides if o.split(".", 1)[0] == name)
+            raise ConfigError(f"--set {key} does not apply to method {method!r} ({run_task} task): {why}. "
+                              f"Drop the override, or run `{_command(s)}`")
+    data = apply_overrides(data, overrides)
+    for name in list(data):
+        if name not in keep and name in _SECTIONS:  # another method's section in a shared preset
+            if not isinstance(data[name], dict):
+                raise ConfigError(f"{name}: expected a mapping of {_type_name(_SECTIONS[name].cls)} keys")
+            from_dict(_SECTIONS[name].cls, data[name], prefix=f"{name}.")  # a typo still fails
+            del data[name]
+    cfg = from_dict(cls, data)
     _check_splits(cfg)
     return cfg
+
+
+TASK_DATASETS = {"gan": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10"),
+                 "classify": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet")}
+
+
+def _check_dataset(data: dict[str, Any], overrides: list[str], task: str) -> None:
+    name = apply_overrides({"data": dict(data.get("data") or {})}, [o for o in overrides if o.startswith("data.name=")])
+    value = (name.get("data") or {}).get("name", DataConfig.name)
+    if isinstance(value, str) and value in DataConfig.__dataclass_fields__["name"].metadata["choices"] \
+            and value not in TASK_DATASETS[task]:
+        raise ConfigError(f"data.name: {value!r} is not allowed for a {task} run; choose one of "
+                          f"{', '.join(TASK_DATASETS[task])}")
+
+
+def _what(method: str, task: str) -> str:
+    return f"a fixed {task} run" if method == FIXED else f"method {method}"
+
+
+def _command(section: Section) -> str:
+    if section.modifier:
+        return f"raynas train --set {section.name}.enabled=true on a {section.task} preset"
+    return f"raynas search {section.method}"
+
+
+def presets_for(task: str) -> list[str]:
+    out = []
+    for name in list_presets():
+        with contextlib.suppress(ConfigError):
+            if _preset_task(load_preset_dict(name)) == task:
+                out.append(name)
+    return out
 
 
 def _check_splits(cfg: RaynasConfig) -> None:
@@ -355,19 +555,37 @@ def _check_splits(cfg: RaynasConfig) -> None:
     from raynas.data.specs import DATASETS
 
     splits = DATASETS[cfg.data.name].splits
-    for key, value in (("data.split", cfg.data.split), ("eval.real_split", cfg.eval.real_split)):
+    checks = [("data.split", cfg.data.split)]
+    if hasattr(cfg, "eval") and hasattr(cfg.eval, "real_split"):
+        checks.append(("eval.real_split", cfg.eval.real_split))
+    for key, value in checks:
         if value not in splits:
             raise ConfigError(f"{key}={value!r} is not a split of {cfg.data.name}; valid: {', '.join(splits)}")
 
 
-def describe_keys(cls: type = RaynasConfig, prefix: str = "") -> list[str]:
-    """Every dotted key with its default, for ``raynas config keys``."""
+def describe_keys(cls: type | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key with its default, for ``raynas config keys`` (every task and method by default)."""
+    if cls is None:
+        out = describe_keys(RaynasConfig)
+        for task, sections in TASK_SECTIONS.items():
+            out.append(f"# task {task}")
+            for name, section in sections.items():
+                out += describe_keys(section, f"{name}.")
+        for s in sorted(_SECTIONS.values(), key=lambda s: s.name):
+            out.append(f"# method {s.method}" + (f" (modifies {s.task} training)" if s.modifier else ""))
+            out += describe_keys(s.cls, f"{s.name}.")
+        return out
     out = []
     for f in dataclasses.fields(cls):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
-            out += describe_keys(type(default), f"{prefix}{f.name}.")
-        else:
-            doc = f.metadata.get("doc", "")
-            out.append(f"{prefix}{f.name} = {default!r}" + (f"   # {doc}" if doc else ""))
+            continue  # sections are listed by the caller
+        doc = f.metadata.get("doc", "")
+        out.append(f"{prefix}{f.name} = {default!r}" + (f"   # {doc}" if doc else ""))
     return out
+
+
+def close_matches(word: str, options: list[str]) -> str:
+    """`` (did you mean X?)`` for a near miss, else empty."""
+    match = difflib.get_close_matches(word, options, n=1)
+    return f" (did you mean {match[0]}?)" if match else ""

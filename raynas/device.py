@@ -53,3 +53,38 @@ class Precision:
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch global RNGs (CUDA included) from one seed."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _switch(value: str | bool) -> str | bool:
+    return value if isinstance(value, bool) or value == "auto" else value == "true"
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """Device, precision and seed of one training process: what every trainer starts from."""
+
+    device: torch.device
+    precision: Precision
+    seed: int
+
+
+def training_setup(train, device: torch.device | None = None, seed_offset: int = 0) -> TrainingSetup:
+    """The one trainer setup: resolve ``train.device``, decide bf16/channels_last from ``train.amp`` and
+    ``train.channels_last``, and seed every RNG with ``train.seed + seed_offset``. ``train`` is any train
+    section (GAN or classifier)."""
+    device = device or resolve_device(train.device)
+    precision = Precision.for_device(device, _switch(train.amp), _switch(train.channels_last))
+    seed = int(train.seed) + seed_offset
+    seed_everything(seed)
+    return TrainingSetup(device=device, precision=precision, seed=seed)

@@ -154,3 +154,97 @@ def draw_run_plots(run: RunDir) -> list[Path]:
 
             made.append(draw_genotype(Genotype.load(run.path / name), plots / name.replace(".json", ".png")))
     return [Path(p) for p in made if p is not None]
+
+
+# ============================================================================ ablation grids
+def _log2_axis(values) -> bool:
+    vals = [float(v) for v in values]
+    return len(vals) > 2 and all(v > 0 and float(v).is_integer() and (int(v) & (int(v) - 1)) == 0 for v in vals)
+
+
+def draw_grid(means: pd.DataFrame, axes: list[str], metrics: list[tuple[str, str]], out: Path,
+              xlabel: str | None = None) -> Path | None:
+    """One panel per metric: the mean (± std over seeds) against the first grid axis, one line per value
+    of the other axes; two numeric axes and one seed per point also fit a heatmap (see ``draw_heatmap``)."""
+    metrics = [(m, d) for m, d in metrics if f"{m}_mean" in means]
+    if means.empty or not metrics:
+        return None
+    x, others = axes[0], axes[1:]
+    fig, panels = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
+    groups = means.groupby(others) if others else [((), means)]
+    for ax, (metric, direction) in zip(panels[0], metrics):
+        for key, g in groups:
+            g = g.sort_values(x)
+            label = ", ".join(f"{o}={v}" for o, v in zip(others, key if isinstance(key, tuple) else (key,)))
+            std = g[f"{metric}_std"].fillna(0.0) if f"{metric}_std" in g else None
+            xs = g[x] if pd.api.types.is_numeric_dtype(g[x]) else g[x].astype(str)
+            ax.errorbar(xs, g[f"{metric}_mean"], yerr=std, marker="o", capsize=3, label=label or None)
+        if pd.api.types.is_numeric_dtype(means[x]) and _log2_axis(means[x].unique()):
+            ax.set_xscale("log", base=2)
+            ticks = sorted(means[x].unique())
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.set_xlabel(xlabel or x)
+        ax.set_title(f"{metric} ({'higher' if direction == 'max' else 'lower'} is better)", fontsize=9)
+        ax.grid(alpha=0.3)
+        if others:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def draw_heatmap(means: pd.DataFrame, rows: str, cols: str, metric: str, out: Path, title: str = "") -> Path | None:
+    """The mean of ``metric`` over a two-axis grid, annotated cell by cell."""
+    if means.empty or f"{metric}_mean" not in means:
+        return None
+    table = means.pivot_table(index=rows, columns=cols, values=f"{metric}_mean")
+    fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2, 0.8 * len(table.index) + 1.6))
+    im = ax.imshow(table.values, cmap="viridis_r" if metric in ("fid", "kid_mean") else "viridis", aspect="auto")
+    ax.set_xticks(range(len(table.columns)), [f"{c:g}" if isinstance(c, float) else str(c) for c in table.columns])
+    ax.set_yticks(range(len(table.index)), [f"{r:g}" if isinstance(r, float) else str(r) for r in table.index])
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    for i in range(table.shape[0]):
+        for j in range(table.shape[1]):
+            v = table.values[i, j]
+            if v == v:
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", color="w", fontsize=8)
+    fig.colorbar(im, ax=ax, label=metric)
+    ax.set_title(title or f"{metric} over {rows} × {cols}", fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def draw_edge_ablation(table: pd.DataFrame, corr: dict, out: Path) -> Path | None:
+    """Retrained IS against one edge's α weight, one labelled point per op (DAMGAN's Figs. 9–10)."""
+    import math
+
+    if table.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    ax.scatter(table["alpha_weight"], table["is_mean"], s=30)
+    for _, r in table.iterrows():
+        ax.annotate(str(r["op"]), (r["alpha_weight"], r["is_mean"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    c = corr.get("is", {})
+
+    def fmt(v) -> str:
+        return "n/a" if v is None or not math.isfinite(v) else f"{v:.2f}"
+
+    ax.set_title(f"{corr['edge']} ({corr.get('selector')}): Pearson {fmt(c.get('pearson'))}, "
+                 f"Spearman {fmt(c.get('spearman'))}", fontsize=9)
+    ax.set_xlabel("architecture weight of the op (α)")
+    ax.set_ylabel("IS of the retrained subnet")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+

@@ -97,7 +97,7 @@ def test_splits_are_checked_against_the_dataset():
 
 
 def test_eagan_presets_use_the_authors_n_critic_per_phase():
-    from raynas.gan.eagan_setup import search_step_config
+    from raynas.methods.eagan.setup import search_step_config
 
     for name in ("eagan-cifar10", "eagan-stl10"):
         cfg = load_config(name)

@@ -17,16 +17,11 @@ from conftest import assert_user_error, run_cli
 from raynas.cli import main
 from raynas.config import load_config
 from raynas.errors import ConfigError, GenotypeError
-from raynas.gan.damgan_search import (
-    DamganSearch,
-    check_edge_ops,
-    edge_correlation,
-    parse_edge,
-    with_edge_op,
-)
+from raynas.gan.preflight import preflight
+from raynas.methods.damgan.edges import check_edge_ops, edge_correlation, parse_edge, with_edge_op
+from raynas.methods.damgan.search import DamganSearch
 from raynas.nn.attention import AttentionEdge
 from raynas.nn.damgan_g import DamganSupernet, SupernetSubnet
-from raynas.preflight import preflight
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
 from raynas.spaces.damgan import NORMAL_CANDIDATES, UP_CANDIDATES
@@ -216,7 +211,8 @@ def test_edge_correlation_matches_reference_formulas():
 
 
 def test_ablation_summaries_aggregate_over_seeds(tmp_path):
-    from raynas.commands_damgan import draw_edge, draw_kprime, edge_summary, kprime_summary
+    from raynas.methods.damgan.edges import draw_kprime, edge_summary, kprime_summary
+    from raynas.plots import draw_edge_ablation as draw_edge
 
     rows = [{"stage": "search", "kprime": 1, "selector": "da", "seed": 0, "epoch": 1, "is_mean": 9.0}]
     for k, seed, is_, fid in [(1, 0, 2.0, 50.0), (1, 1, 4.0, 40.0), (4, 0, 5.0, 30.0)]:
@@ -350,7 +346,7 @@ def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys)
     from ray import tune
 
     from raynas.errors import RaynasError
-    from trainables.damgan import damgan_ablation_cell
+    from trainables.differentiable import ablation_cell as damgan_ablation_cell
     from trainables.launch import run_trainable
 
     marker = tmp_path / "crashed.txt"

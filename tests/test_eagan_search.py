@@ -12,9 +12,9 @@ import time
 import pytest
 from conftest import ROOT
 
+from raynas.checkpoints import load_checkpoint
 from raynas.cli import main
 from raynas.config import load_config
-from raynas.gan.checkpoint import load_checkpoint
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
 
@@ -134,8 +134,8 @@ def test_actor_demands_that_can_never_fit_fail_fast(ray_session, monkeypatch):
 
 @pytest.mark.slow
 def test_user_error_inside_an_actor_reaches_the_driver(ray_session, tmp_path):
-    from raynas.actors import SupernetHost
     from raynas.errors import DatasetError
+    from trainables.eagan.actors import SupernetHost
     from trainables.launch import find_user_error
 
     cfg = load_config("quickstart", [*TINY, "data.name=cifar10", f"data.root={tmp_path / 'nowhere'}"])
@@ -153,7 +153,7 @@ def test_default_actor_fractions_fill_exactly_one_gpu(monkeypatch, tmp_path):
 
     import trainables.launch as launch
     from raynas.errors import ConfigError
-    from trainables.eagan import EaganSearch
+    from trainables.eagan.driver import EaganSearch
 
     monkeypatch.setattr(launch, "_EMBEDDED", True)
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
@@ -176,12 +176,11 @@ def test_stage_g_fixed_d_can_be_a_searched_discriminator(tmp_path, capsys):
     from conftest import assert_user_error, run_cli
 
     from raynas.errors import ConfigError
-    from raynas.gan.eagan_setup import build_search_discriminator
+    from raynas.methods.eagan.setup import build_search_discriminator, preflight_eagan
     from raynas.nn.discriminators import AutoGANDiscriminator
     from raynas.nn.eagan_d import EaganDiscriminator
     from raynas.nn.profile import count_params
     from raynas.nn.registry import build_network
-    from raynas.preflight import preflight_eagan
     from raynas.spaces.eagan import EAGAN_CIFAR10_G
 
     base = ["eagan.search_df_dim=8"]
@@ -207,7 +206,7 @@ def test_stage_g_fixed_d_can_be_a_searched_discriminator(tmp_path, capsys):
 def test_resumed_search_scores_exactly_like_an_uninterrupted_one(ray_session, tmp_path):
     """Resume restores the supernet, the optimisers and every RNG: after an interrupt at the end of round
     0, round 1 must score the same candidates with the same IS/FID as a run that never stopped."""
-    from trainables.eagan import EaganSearch
+    from trainables.eagan.driver import EaganSearch
 
     cfg = load_config("quickstart", [*TINY, "eagan.rounds=2", "eagan.stages=[g]"])
 
@@ -278,7 +277,7 @@ def test_stage_lists_that_cannot_run_are_refused_up_front(tmp_path, capsys):
 
 
 def test_round_stats_merge_epoch_by_epoch_parts():
-    from trainables.eagan import merge_train_stats
+    from trainables.eagan.driver import merge_train_stats
 
     parts = [{"d_loss": 1.0, "g_loss": 3.0, "train_seconds": 2.0, "images_per_s": 50.0, "batches": [3, 1]},
              {"d_loss": 2.0, "g_loss": float("nan"), "train_seconds": 1.0, "images_per_s": 200.0, "batches": [0, 4]}]

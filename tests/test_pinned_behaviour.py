@@ -54,17 +54,11 @@ def _same(got, want, where: str) -> None:
 
 
 def _load(overrides, method):
-    try:
-        return load_config("quickstart", overrides, method=method)
-    except TypeError:  # the reference commit's signature
-        return load_config("quickstart", overrides)
+    return load_config("quickstart", overrides, method=method)
 
 
 def test_damgan_quickstart_epoch_is_pinned(tmp_path):
-    try:
-        from raynas.methods.damgan import DamganSearch
-    except ImportError:
-        from raynas.gan.damgan_search import DamganSearch
+    from raynas.methods.damgan.search import DamganSearch
 
     for selector in ("da", "darts"):
         extra = [f"damgan.selector={selector}"] + (["damgan.bilevel=true"] if selector == "darts" else [])
@@ -80,7 +74,7 @@ def test_damgan_quickstart_epoch_is_pinned(tmp_path):
 
 @pytest.mark.slow
 def test_eagan_quickstart_round_is_pinned(ray_session, tmp_path):
-    from trainables.eagan import EaganSearch
+    from trainables.eagan.driver import EaganSearch
 
     cfg = _load(EAGAN, "eagan")
     run = RunDir.create(tmp_path, "pin", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")

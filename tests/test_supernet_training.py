@@ -9,7 +9,7 @@ import torch
 
 from raynas.device import Precision
 from raynas.gan.step import StepConfig
-from raynas.gan.supernet_training import ManyToOneTrainer, OneToOneTrainer
+from raynas.methods.eagan.training import ManyToOneTrainer, OneToOneTrainer
 from raynas.nn.discriminators import AutoGANDiscriminator
 from raynas.nn.registry import build_network, build_supernet
 from raynas.spaces import get_space
@@ -149,7 +149,7 @@ def test_one_to_one_survivors_keep_their_generator_without_weight_resetting():
 
 def _record_steps(monkeypatch):
     """Replace the training step by a recorder: which G / optimiser / forward each batch would train."""
-    import raynas.gan.supernet_training as st
+    import raynas.methods.eagan.training as st
 
     seen = []
 
@@ -199,7 +199,7 @@ def test_each_batch_trains_a_uniformly_drawn_member(monkeypatch):
 
 
 def test_coupled_baseline_trains_each_pair_on_its_own_g_and_d_paths(monkeypatch):
-    from raynas.gan.supernet_training import CoupledTrainer
+    from raynas.methods.eagan.training import CoupledTrainer
     from raynas.spaces.eagan import GD_SPACE
 
     seen = _record_steps(monkeypatch)

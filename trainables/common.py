@@ -11,10 +11,13 @@ from typing import Any
 
 from ray import tune
 
-from raynas.checkpoints import STATE_FILE  # the name raynas.checkpoints searches run dirs for
+from raynas.checkpoints import (
+    STATE_FILE,  # the name raynas.checkpoints searches run dirs for
+    load_checkpoint,
+    save_checkpoint,
+)
 from raynas.config import RaynasConfig, from_dict
 from raynas.errors import CheckpointError, RaynasError, TrainingDiverged
-from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
 
 
 def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:

@@ -1,6 +1,6 @@
-"""GAN training core: hinge losses, EMA, the shared training step and checkpoints (no Ray)."""
+"""GAN training core: hinge losses, EMA, the shared training step (no Ray); checkpoints re-exported."""
 
-from raynas.gan.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from raynas.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from raynas.gan.ema import EMA
 from raynas.gan.losses import d_hinge_loss, g_hinge_loss
 from raynas.gan.step import BatchSource, StepConfig, gan_train_step, make_optimizers, sample_latent

@@ -6,34 +6,17 @@ benchmark; the trainable only adds reporting and checkpoint plumbing around it.
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from raynas.build import build_discriminator, build_generator, latent_dim_of
+from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.config import RaynasConfig
-from raynas.data import load_images, make_batch_source
-from raynas.device import Precision, resolve_device
-from raynas.gan.checkpoint import capture_sampling_state, restore_sampling_state
 from raynas.gan.ema import EMA
-from raynas.gan.step import StepConfig, gan_train_step, make_optimizers, sample_latent
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _switch(value: str) -> str | bool:
-    return "auto" if value == "auto" else value == "true"
-
-
-def precision_for(cfg: RaynasConfig, device: torch.device) -> Precision:
-    return Precision.for_device(device, _switch(cfg.train.amp), _switch(cfg.train.channels_last))
+from raynas.gan.setup import fixed_latents, gan_setup
+from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
 
 
 def param_count(module: torch.nn.Module) -> int:
@@ -45,30 +28,21 @@ class GANTrainer:
 
     def __init__(self, cfg: RaynasConfig, device: torch.device | None = None):
         self.cfg = cfg
-        self.device = device or resolve_device(cfg.train.device)
-        self.precision = precision_for(cfg, self.device)
-        seed_everything(cfg.train.seed)
-        d = cfg.data
-        images = load_images(d.name, d.split, root=d.root, resolution=d.resolution, channels=d.channels,
-                             limit=d.limit)
-        self.num_images = len(images)
-        self.real = make_batch_source(images, self.device, mode=d.loader, batch_size=cfg.train.dis_batch_size,
-                                      num_workers=d.num_workers, seed=cfg.train.seed,
-                                      channels_last=self.precision.channels_last)
+        t, d = cfg.train, cfg.data
+        setup = gan_setup(cfg, dis_batch_size=t.dis_batch_size, iters_per_epoch=t.iters_per_epoch, device=device)
+        self.device, self.precision, self.real = setup.device, setup.precision, setup.real
+        self.num_images, self.iters_per_epoch = setup.num_images, setup.iters_per_epoch
         self.G = self.precision.prepare(build_generator(cfg.model, d))
         self.D = self.precision.prepare(build_discriminator(cfg.model, d))
         self.latent_dim = latent_dim_of(self.G, cfg.model.latent_dim)
-        t = cfg.train
         self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), t.lr_g, t.lr_d,
                                                  betas=(t.beta1, t.beta2))
         self.ema = EMA(self.G, t.ema_decay)
         self.step_cfg = StepConfig(gen_batch_size=t.gen_batch_size, dis_batch_size=t.dis_batch_size,
                                    n_critic=t.n_critic, latent_dim=self.latent_dim)
-        self.iters_per_epoch = t.iters_per_epoch or max(1, self.num_images // t.dis_batch_size)
         self.epoch = 0
         self.step = 0
-        self.fixed_z = sample_latent(64, self.latent_dim, self.device,
-                                     torch.Generator(device="cpu").manual_seed(t.seed + 1))
+        self.fixed_z = fixed_latents(64, self.latent_dim, self.device, t.seed)
 
     # ------------------------------------------------------------------ training
     def train_epoch(self, progress: bool = False) -> dict[str, float]:
@@ -126,6 +100,26 @@ class GANTrainer:
 
     def params(self) -> dict[str, int]:
         return {"params_g": param_count(self.G), "params_d": param_count(self.D)}
+
+    # ------------------------------------------------------------------ what the fixed trainable reads
+    @property
+    def epochs(self) -> int:
+        return self.cfg.train.epochs
+
+    def eval_due(self) -> bool:
+        every = self.cfg.eval.every
+        return self.epoch >= self.epochs or (every > 0 and self.epoch % every == 0)
+
+    def score(self) -> dict[str, Any]:
+        return self.evaluate().as_row()
+
+    def headline_params(self) -> int:
+        """The generator's parameters: what a GAN NAS paper reports."""
+        return param_count(self.G)
+
+    @staticmethod
+    def row(stats: dict[str, Any]) -> dict[str, Any]:
+        return {"d_loss": stats["d_loss"], "g_loss": stats["g_loss"]}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

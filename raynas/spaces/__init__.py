@@ -1,13 +1,13 @@
 """Search spaces and genotypes (plain data; no torch needed to read or validate a genotype)."""
 
-from raynas.spaces.genotype import Cell, EdgeGroup, Genotype, SearchSpace, get_space, register_space
+from raynas.spaces.genotype import (
+    Cell,
+    EdgeGroup,
+    Genotype,
+    SearchSpace,
+    get_space,
+    load_builtin_spaces,
+    register_space,
+)
 
-__all__ = ["Cell", "EdgeGroup", "Genotype", "SearchSpace", "get_space", "register_space", "load_builtin_spaces"]
-
-
-def load_builtin_spaces() -> None:
-    """Import the modules that register the built-in spaces (eagan-g, eagan-d, damgan-g)."""
-    import importlib
-
-    for mod in ("raynas.spaces.eagan", "raynas.spaces.damgan"):
-        importlib.import_module(mod)
+__all__ = ["Cell", "EdgeGroup", "Genotype", "SearchSpace", "get_space", "load_builtin_spaces", "register_space"]

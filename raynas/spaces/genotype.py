@@ -242,10 +242,19 @@ def register_space(space: SearchSpace) -> SearchSpace:
     return space
 
 
+BUILTIN_SPACE_MODULES = ("raynas.spaces.eagan", "raynas.spaces.damgan")
+
+
+def load_builtin_spaces() -> None:
+    """Import the modules that register the built-in spaces."""
+    import importlib
+
+    for mod in BUILTIN_SPACE_MODULES:
+        importlib.import_module(mod)
+
+
 def get_space(name: str) -> SearchSpace:
     if name not in _SPACES:
-        from raynas.spaces import load_builtin_spaces
-
         load_builtin_spaces()
     if name not in _SPACES:
         raise GenotypeError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(_SPACES))}")

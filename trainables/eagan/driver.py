@@ -17,13 +17,14 @@ from typing import Any
 import ray
 from tqdm import tqdm
 
-from raynas.actors import Evaluator, SupernetHost
+from raynas.checkpoints import load_checkpoint, save_checkpoint
 from raynas.config import RaynasConfig
 from raynas.errors import RunDirError
-from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
+from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
 from searchers.nsga2 import NSGA2Searcher, hypervolume
+from trainables.eagan.actors import Evaluator, SupernetHost
 from trainables.launch import check_fits, find_user_error
 
 STATE_FILE = "search_state.pt"
@@ -74,6 +75,42 @@ def _pick_best(population: list[Genotype], scores: list[dict[str, Any]], ranks: 
     return min(front, key=badness)
 
 
+def actor_options(cfg: RaynasConfig, workers: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """Ray options of the SupernetHost and of each Evaluator, refused up front when they can never fit.
+
+    GPU fractions apply only when the cluster has GPUs; the defaults (0.5 + 4 × 0.125) fill one GPU.
+    """
+    e = cfg.eagan
+    workers = workers or e.workers
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    host_opts = {"num_gpus": e.host_gpu if has_gpu else 0, "num_cpus": e.host_cpu}
+    eval_opts = {"num_gpus": e.evaluator_gpu if has_gpu else 0, "num_cpus": e.evaluator_cpu}
+    check_fits(f"EAGAN (1 SupernetHost + {workers} Evaluators)",
+               [{"cpu": o["num_cpus"], "gpu": o["num_gpus"]} for o in [host_opts] + [eval_opts] * workers],
+               fix="lower the per-actor resources (--resources gpu=0,cpu=0.5 for each Evaluator, "
+                   "--set eagan.host_gpu=0.5 --set eagan.host_cpu=1) or use fewer --workers")
+    return host_opts, eval_opts
+
+
+def check_placement(cfg: RaynasConfig) -> None:
+    """The CLI's up-front check (Ray already started): the host and every Evaluator must fit at once."""
+    actor_options(cfg)
+
+
+def run_eagan(request: SearchRequest) -> SearchOutcome:
+    """``raynas search eagan``: the two-stage search in the driver process, actors on the cluster."""
+    cfg, run = request.cfg, request.run
+    outputs = EaganSearch(cfg, run, progress=request.progress).run_search()
+    files = {k: v for k, v in outputs.items() if k.endswith(".json")}
+    retrain = None
+    if "best_G.json" in files:
+        d = f" {files['best_D.json']}" if "best_D.json" in files else ""
+        retrain = f"raynas retrain {files['best_G.json']}{d} --preset {cfg.preset}"
+    return SearchOutcome(outputs=files, retrain=retrain,
+                         notes=(f"Pareto front: raynas results {run.path} --pareto is_mean:max,fid:min,params:min",
+                                f"TensorBoard: tensorboard --logdir {run.path / 'tensorboard'}"))
+
+
 class EaganSearch:
     """One EAGAN search run: stages g then d, rounds, checkpoints, outputs."""
 
@@ -105,18 +142,8 @@ class EaganSearch:
 
     # ------------------------------------------------------------------ actors
     def actor_options(self) -> tuple[dict[str, float], dict[str, float]]:
-        """Ray options of the SupernetHost and of each Evaluator, refused up front when they can never fit.
-
-        GPU fractions apply only when the cluster has GPUs; the defaults (0.5 + 4 × 0.125) fill one GPU.
-        """
-        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-        host_opts = {"num_gpus": self.e.host_gpu if has_gpu else 0, "num_cpus": self.e.host_cpu}
-        eval_opts = {"num_gpus": self.e.evaluator_gpu if has_gpu else 0, "num_cpus": self.e.evaluator_cpu}
-        check_fits(f"EAGAN (1 SupernetHost + {self.workers} Evaluators)",
-                   [{"cpu": o["num_cpus"], "gpu": o["num_gpus"]} for o in [host_opts] + [eval_opts] * self.workers],
-                   fix="lower the per-actor resources (--resources gpu=0.125,cpu=0.5 for each Evaluator, "
-                       "--set eagan.host_gpu=0.5 --set eagan.host_cpu=1) or use fewer --workers")
-        return host_opts, eval_opts
+        """Ray options of the SupernetHost and of each Evaluator, refused up front when they can never fit."""
+        return actor_options(self.cfg, self.workers)
 
     def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
         host_opts, eval_opts = self.actor_options()

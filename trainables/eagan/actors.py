@@ -3,7 +3,7 @@
 ``SupernetHost`` owns a supernet, its optimisers and the real-data source, and trains where the
 weights live (GPU-pinned when GPUs exist); it hands its weights out once per round through the
 object store. ``Evaluator`` actors (fractional GPUs allowed) keep the real statistics warm and score
-candidates in parallel. All the science is in ``raynas.gan.supernet_training`` and ``raynas.metrics``.
+candidates in parallel. All the science is in ``raynas.methods.eagan`` and ``raynas.metrics``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from typing import Any
 import ray
 import torch
 
+from raynas.checkpoints import load_checkpoint, save_checkpoint
 from raynas.config import RaynasConfig, from_dict
-from raynas.device import resolve_device
+from raynas.device import training_setup
 from raynas.errors import RaynasError
-from raynas.gan.checkpoint import load_checkpoint, save_checkpoint
-from raynas.gan.eagan_setup import build_search_discriminator, build_search_generator, search_step_config
-from raynas.gan.trainer import precision_for, seed_everything
+from raynas.methods.eagan.setup import build_search_discriminator, build_search_generator, search_step_config
 from raynas.spaces import Genotype, get_space
 
 
@@ -53,24 +52,18 @@ class SupernetHost(_Checked):
             self._error = exc
 
     def _setup(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None) -> None:
-        from raynas.data import load_images, make_batch_source
-        from raynas.gan.supernet_training import CoupledTrainer, ManyToOneTrainer, OneToOneTrainer
+        from raynas.gan.setup import gan_setup
+        from raynas.methods.eagan.training import CoupledTrainer, ManyToOneTrainer, OneToOneTrainer
 
         cfg = from_dict(RaynasConfig, config)
         self.cfg, self.stage = cfg, stage
-        self.device = resolve_device(cfg.train.device)
-        precision = precision_for(cfg, self.device)
-        seed_everything(cfg.train.seed + {"g": 0, "d": 1000, "gd": 2000}[stage])
-        e, d = cfg.eagan, cfg.data
-        images = load_images(d.name, d.split, root=d.root, resolution=d.resolution, channels=d.channels,
-                             limit=d.limit)
-        real = make_batch_source(images, self.device, mode=d.loader, batch_size=e.dis_batch_size,
-                                 num_workers=d.num_workers, seed=cfg.train.seed,
-                                 channels_last=precision.channels_last)
+        e = cfg.eagan
+        setup = gan_setup(cfg, dis_batch_size=e.dis_batch_size, iters_per_epoch=e.iters_per_epoch,
+                          seed_offset={"g": 0, "d": 1000, "gd": 2000}[stage])
+        self.device, precision, real = setup.device, setup.precision, setup.real
         step_cfg = search_step_config(cfg, stage)
-        iters = e.iters_per_epoch or max(1, len(images) // e.dis_batch_size)
         common = {"lr_g": e.lr_g, "lr_d": e.lr_d, "betas": (cfg.train.beta1, cfg.train.beta2),
-                  "iters_per_epoch": iters, "seed": cfg.train.seed}
+                  "iters_per_epoch": setup.iters_per_epoch, "seed": cfg.train.seed}
         if stage == "g":
             self.trainer = ManyToOneTrainer(build_search_generator(cfg), build_search_discriminator(cfg), real,
                                             step_cfg, precision, **common)
@@ -132,8 +125,8 @@ class Evaluator(_Checked):
 
         cfg = from_dict(RaynasConfig, config)
         self.cfg, self.stage = cfg, stage
-        self.device = resolve_device(cfg.train.device)
-        self.precision = precision_for(cfg, self.device)
+        setup = training_setup(cfg.train)
+        self.device, self.precision = setup.device, setup.precision
         if stage == "d":
             self.G = build_search_generator(cfg, Genotype.from_json(best_g_genotype)).to(self.device)
         else:

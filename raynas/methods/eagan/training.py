@@ -9,7 +9,7 @@
   (G, D) pair of the population, both paths cut from their supernets.
 
 Both reuse ``gan_train_step`` (the one training step) with ``g_forward``/``d_forward`` pointing at
-the sampled path. The Ray actor in ``raynas.actors`` only hosts these objects.
+the sampled path. The Ray actor in ``trainables.eagan.actors`` only hosts these objects.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.device import Precision
-from raynas.gan.checkpoint import capture_sampling_state, restore_sampling_state
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
 from raynas.spaces import Genotype, get_space
 

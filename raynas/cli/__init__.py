@@ -1,0 +1,57 @@
+"""The ``raynas`` command line, built from the method registry.
+
+Every user mistake surfaces as a ``RaynasError``: printed as one clear message (no traceback) with exit
+status 2. Heavy imports (torch, Ray) happen inside the commands so ``--help`` stays instant. This package
+is the only part of ``raynas`` that reaches into ``trainables`` (and through it Ray).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from raynas.cli import inspect, search, train
+from raynas.cli.common import absolute_paths, config_from_args, user_error_exit
+from raynas.cli.inspect import cmd_arch_show, cmd_config, cmd_metrics, cmd_presets, cmd_report, cmd_results
+from raynas.cli.search import cmd_ablate, cmd_extra_ablation, cmd_search
+from raynas.cli.train import cmd_retrain, cmd_train
+from raynas.errors import RaynasError
+
+__all__ = ["absolute_paths", "build_parser", "config_from_args", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser, with each command bound to this module's ``cmd_*`` attribute at build time."""
+    parser = argparse.ArgumentParser(prog="raynas", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands = sys.modules[__name__]
+    train.register(sub, commands)
+    search.register(sub, commands)
+    inspect.register(sub, commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RaynasError as exc:
+        return user_error_exit(exc)
+    except KeyboardInterrupt:
+        run = getattr(args, "resume", None) or "RUN_DIR"
+        print(f"raynas: interrupted; results and checkpoints written so far are kept (resume with --resume {run})",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # stdout piped into `head` and closed: stop quietly, as shell tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
+        raise
+
+
+__all__ += ["cmd_ablate", "cmd_arch_show", "cmd_config", "cmd_extra_ablation", "cmd_metrics", "cmd_presets",
+            "cmd_report", "cmd_results", "cmd_retrain", "cmd_search", "cmd_train"]

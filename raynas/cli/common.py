@@ -1,0 +1,210 @@
+"""What every command shares: option groups, config from the command line, run directories (new or
+resumed), Ray start-up with an up-front resource check, and the end-of-run report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from raynas.config import FIXED, RaynasConfig, from_dict, load_config, read_config_file, upgrade_saved_config
+from raynas.errors import ConfigError, RaynasError
+
+
+# ============================================================================ option groups
+def add_config_args(p: argparse.ArgumentParser, default_preset: str | None = "quickstart") -> None:
+    default = default_preset or "eagan-cifar10 for GAN genotypes, darts-cifar10 for classifier genotypes"
+    p.add_argument("--preset", default=default_preset,
+                   help=f"preset name or YAML path (default: {default}; see `raynas presets`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.epochs=5 (repeatable; see `raynas config keys`)")
+    p.add_argument("--data-root", help="dataset folder (else RAYNAS_DATA, then system locations)")
+    p.add_argument("--inception-weights", help="local Inception weights file for IS/FID/KID")
+    p.add_argument("--name", help="run directory name (default: PRESET-METHOD-TIMESTAMP)")
+    p.add_argument("--output-dir", help="where run directories go (default: runs)")
+
+
+def add_ray_args(p: argparse.ArgumentParser, resources_help: str = "per-trial resources, e.g. gpu=0.5,cpu=2") -> None:
+    p.add_argument("--resources", help=resources_help)
+    p.add_argument("--address", help="Ray cluster address (e.g. auto); default: RAY_ADDRESS or embedded local Ray")
+    p.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray (default: all)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# ============================================================================ config
+_FLAG_KEYS = (("data_root", "data.root"), ("inception_weights", "eval.inception_weights"), ("name", "run.name"),
+              ("output_dir", "run.output_dir"))
+
+
+def config_from_args(args: argparse.Namespace, method: str = FIXED, extra: list[str] | tuple[str, ...] = (),
+                     task: str | None = None) -> RaynasConfig:
+    """Preset + ``extra`` + ``--set`` + the path flags → a validated config of ``method``, paths absolute."""
+    overrides = [*extra, *args.overrides]
+    for flag, key in _FLAG_KEYS:
+        value = getattr(args, flag, None)
+        if value:
+            if key == "eval.inception_weights" and _task_of(args.preset, method, task) != "gan":
+                continue  # classifiers have no IS/FID
+            overrides.append(f"{key}={value}")
+    return absolute_paths(load_config(args.preset, overrides, method=method, task=task))
+
+
+def _task_of(preset: str, method: str, task: str | None) -> str | None:
+    from raynas.config import load_preset_dict, method_task
+
+    if method != FIXED:
+        return method_task(method)
+    if task:
+        return task
+    data = upgrade_saved_config(load_preset_dict(preset))
+    return method_task(str(data.get("method", FIXED))) or str(data.get("task", "gan"))
+
+
+PATH_KEYS = (("data", "root"), ("eval", "inception_weights"), ("model", "g_genotype"), ("model", "d_genotype"),
+             ("model", "genotype"), ("eagan", "fixed_d_genotype"), ("run", "output_dir"))
+
+
+def absolute_paths(cfg: RaynasConfig) -> RaynasConfig:
+    """Ray workers (and Tune trials, which change directory) do not share the shell's working directory:
+    make every path in the config absolute before it leaves this process."""
+    from raynas.spaces.genotype import builtin_genotypes
+
+    for section, key in PATH_KEYS:
+        part = getattr(cfg, section, None)
+        value = getattr(part, key, None) if part is not None else None
+        shipped = key.endswith("genotype") and value in builtin_genotypes() and not os.path.exists(value)
+        if value and not shipped:
+            absolute = os.path.abspath(os.path.expanduser(value))
+            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(part, **{key: absolute})})
+    return cfg
+
+
+# ============================================================================ run directories
+def create_run(cfg: RaynasConfig, label: str, output_dir: str | Path | None = None, name: str | None = None,
+               exist_ok: bool = False):
+    from raynas.results import RunDir
+
+    name = name or cfg.run.name or f"{cfg.preset}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return RunDir.create(output_dir or cfg.run.output_dir, name, config=cfg.to_dict(), seed=cfg.train.seed,
+                         preset=cfg.preset, device=cfg.train.device, exist_ok=exist_ok)
+
+
+_REFUSED_ON_RESUME = (("--set", "overrides"), ("--data-root", "data_root"),
+                      ("--inception-weights", "inception_weights"), ("--name", "name"), ("--output-dir", "output_dir"))
+
+
+def open_resumed_run(path: str | Path, args: argparse.Namespace | None = None, method: str | None = None):
+    """(run, cfg) of a run to resume, with the config it was started with. Settings given alongside
+    ``--resume`` would be silently ignored, so they are refused."""
+    from raynas.results import RunDir
+
+    if args is not None:
+        changed = [flag for flag, key in _REFUSED_ON_RESUME if getattr(args, key, None)]
+        if changed:
+            raise ConfigError(f"--resume continues {path} with the config it was started with "
+                              f"(its config.yaml); {', '.join(changed)} would be ignored. Drop them, or start "
+                              "a new run with the changed settings")
+    run = RunDir.open(path)
+    cfg = saved_config(run.path)
+    if method is not None and cfg.method != method:
+        how = "raynas train" if cfg.method == FIXED else f"raynas search {cfg.method}"
+        raise ConfigError(f"{run.path} is a {cfg.method} run; resume it with `{how} --resume {run.path}`")
+    return run, cfg
+
+
+def saved_config(run_path: Path) -> RaynasConfig:
+    """A run directory's config.yaml, upgraded from whichever raynas wrote it."""
+    path = Path(run_path) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_path} has no config.yaml, so it cannot be resumed; pass the run directory "
+                          "printed when the run started")
+    return from_dict(RaynasConfig, upgrade_saved_config(read_config_file(path)))
+
+
+@contextmanager
+def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callable[[], RaynasConfig],
+                      check: Callable[[RaynasConfig], Any] = lambda cfg: None,
+                      start: Callable[[RaynasConfig], Any] = lambda cfg: None,
+                      method: str | None = None) -> Iterator[tuple[Any, RaynasConfig, Any]]:
+    """``(run, cfg, started)``: reopen ``--resume RUN_DIR`` with its saved config, or build a new config,
+    ``check`` it (Ray-free), create its run directory and ``start`` (Ray, resource fit). A new directory
+    is removed again when anything fails before its first result, so a run that cannot start leaves none
+    behind; a resumed one is never touched."""
+    resume = getattr(args, "resume", None)
+    if resume:
+        run, cfg = open_resumed_run(resume, args, method)
+        yield run, cfg, start(cfg)
+        return
+    cfg = make_config()
+    check(cfg)
+    run = create_run(cfg, label)
+    try:
+        started = start(cfg)
+        yield run, cfg, started
+    except BaseException:
+        if not run.parts() and not (run.path / "tune").exists():
+            shutil.rmtree(run.path, ignore_errors=True)  # nothing ran: leave no empty run directory
+        raise
+
+
+# ============================================================================ Ray
+def start_ray(args: argparse.Namespace) -> None:
+    from trainables.launch import init_ray
+
+    init_ray(getattr(args, "address", None), getattr(args, "num_cpus", None))
+
+
+def trial_resources(args: argparse.Namespace, cfg: RaynasConfig, what: str = "the trial") -> dict[str, float]:
+    """Per-trial resources from --resources (else the config), with Ray started and the request checked
+    against it: an impossible request fails now rather than leaving Tune waiting forever."""
+    from trainables.launch import check_fits, parse_resources
+
+    resources = parse_resources(getattr(args, "resources", None), {"cpu": cfg.resources.cpu,
+                                                                      "gpu": cfg.resources.gpu})
+    start_ray(args)
+    check_fits(what, [resources])
+    return resources
+
+
+# ============================================================================ reporting
+def say(message: str) -> None:
+    print(f"raynas: {message}", flush=True)
+
+
+def finish_run(run) -> None:
+    """The per-epoch table, the plots and where everything is."""
+    from raynas.plots import draw_run_plots
+    from raynas.results import format_table
+
+    df = run.read()
+    paths = draw_run_plots(run)
+    cols = [c for c in ("epoch", "d_loss", "g_loss", "train_loss", "train_acc", "val_acc", "test_acc", "is_mean",
+                        "fid", "kid_mean", "wall_seconds") if c in df and df[c].notna().any()]
+    print(format_table(df.sort_values("epoch") if "epoch" in df else df, columns=cols))
+    print()
+    say(f"results  {run.results_dir}  (raynas results {run.path})")
+    for p in paths:
+        say(f"plot     {p}")
+    say(f"TensorBoard: tensorboard --logdir {run.path / 'tune'}")
+
+
+def user_error_exit(exc: RaynasError) -> int:
+    import sys
+
+    print(f"raynas: error: {exc}", file=sys.stderr)
+    return exc.exit_code

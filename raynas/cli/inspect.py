@@ -1,0 +1,188 @@
+"""Commands that read rather than run: presets, config, arch show, results, report, metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from raynas.cli.common import add_config_args, config_from_args, say
+from raynas.config import FIXED
+from raynas.errors import ConfigError, RunDirError
+
+DATASET_SHAPES = {"cifar10": (32, 3), "cifar100": (32, 3), "stl10": (48, 3), "fashion-mnist": (32, 1),
+                  "mnist": (32, 1), "embedded": (32, 1), "imagenet": (224, 3)}
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from raynas.config import PRESET_DIR, list_presets
+    from raynas.spaces.genotype import builtin_genotypes
+
+    for name in list_presets():
+        first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
+        print(f"{name:24s} {first}")
+    print("\nshipped genotypes (use the name wherever a genotype file is asked for):")
+    for name, path in builtin_genotypes().items():
+        print(f"{name:24s} {path}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from raynas.config import describe_keys
+
+    if args.action == "keys":
+        print("\n".join(describe_keys()))
+        return 0
+    cfg = config_from_args(args, args.method or None)  # None: the preset's own method
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+    return 0
+
+
+def cmd_arch_show(args: argparse.Namespace) -> int:
+    from raynas.nn.profile import format_summary, summarize
+    from raynas.spaces import Genotype
+
+    if args.dataset not in DATASET_SHAPES:
+        raise ConfigError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASET_SHAPES)}")
+    resolution, channels = DATASET_SHAPES[args.dataset]
+    genotype = Genotype.load(args.genotype)
+    options = {"width": args.width}
+    if genotype.space == "eagan-gd":  # a coupled-search pair: describe each half
+        from raynas.spaces import get_space
+
+        halves = dict(zip("GD", get_space("eagan-gd").split(genotype)))
+    else:
+        halves = {"": genotype}
+    summaries = {k: summarize(g, resolution=resolution, channels=channels, **options) for k, g in halves.items()}
+    if args.json:
+        out = summaries[""] if "" in summaries else {
+            "space": genotype.space, "params": sum(x["params"] for x in summaries.values()),
+            "flops": sum(x["flops"] for x in summaries.values()), **summaries}
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n\n".join(format_summary(x) for x in summaries.values()))
+    if args.png:
+        from raynas.spaces.draw import draw_genotype
+
+        for k, g in halves.items():
+            png = Path(args.png) if not k else Path(args.png).with_name(f"{Path(args.png).stem}_{k}.png")
+            draw_genotype(g, png)
+            if not args.json:
+                say(f"diagram {png}")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from raynas.results import RunDir, export_csv, format_table, pareto_front
+
+    run = RunDir.open(args.run_dir)
+    df = run.read()
+    if df.empty:
+        raise RunDirError(f"{run.path} has no results yet; they appear after the first epoch or round")
+    if args.pareto:
+        objectives = []
+        for item in args.pareto.split(","):
+            name, _, direction = item.partition(":")
+            if name not in df.columns or direction not in ("min", "max"):
+                raise RunDirError(f"--pareto {args.pareto!r}: use COLUMN:min|max with columns from: "
+                                  f"{', '.join(df.columns)}")
+            objectives.append((name, direction))
+        df = pareto_front(df, objectives)
+    print(format_table(df, max_rows=args.max_rows))
+    if args.csv:
+        export_csv(df, args.csv)
+        say(f"wrote {args.csv}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from raynas.plots import draw_learning_curves, draw_run_plots
+    from raynas.results import RunDir
+
+    if args.out and not args.compare:
+        raise ConfigError("--out names the comparison plot; pass the runs to compare with --compare RUN_DIR ...")
+    run = RunDir.open(args.run_dir)
+    for p in draw_run_plots(run):
+        say(f"plot {p}")
+    if args.compare:
+        runs = {run.path.name: run.read()}
+        for other in args.compare:
+            o = RunDir.open(other)
+            label = o.path.name if o.path.name not in runs else str(other)
+            runs[label if label not in runs else f"{label} ({len(runs) + 1})"] = o.read()
+        out = Path(args.out) if args.out else run.path / "plots" / "compare.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if draw_learning_curves(runs, out) is None:
+            raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)")
+        say(f"plot {out}")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from raynas.checkpoints import load_generator
+    from raynas.device import resolve_device
+    from raynas.metrics import compute_metrics, parse_source
+
+    device = resolve_device(args.device)
+    kw = {"root": args.data_root, "resolution": args.resolution, "channels": args.channels}
+    fake = parse_source(args.source1, checkpoint_loader=load_generator, device=device, **kw)
+    real = parse_source(args.source2, checkpoint_loader=load_generator, device=device, **kw)
+    result = compute_metrics(fake, real, metrics=tuple(args.metrics.split(",")), protocol=args.protocol,
+                             num_samples=args.num_samples, extractor=args.extractor,
+                             inception_weights=args.inception_weights, device=device, progress=True)
+    for key, value in result.as_row().items():
+        print(f"{key:12s} {value}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, commands) -> None:
+    p = sub.add_parser("metrics", help="IS/FID/KID between two sources (real-vs-real baselines too)")
+    p.add_argument("source1", help="dataset:NAME:SPLIT | folder:PATH | checkpoint:PATH (scored as fake)")
+    p.add_argument("source2", help="dataset:NAME:SPLIT | folder:PATH | checkpoint:PATH (reference)")
+    p.add_argument("--metrics", default="is,fid,kid")
+    p.add_argument("--protocol", default="search", choices=("quick", "search", "paper"))
+    p.add_argument("--num-samples", type=int)
+    p.add_argument("--extractor", default="inception-v3-compat")
+    p.add_argument("--inception-weights")
+    p.add_argument("--data-root")
+    p.add_argument("--resolution", type=int)
+    p.add_argument("--channels", type=int, choices=(1, 3))
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=commands.cmd_metrics)
+
+    p = sub.add_parser("results", help="print a run's results table (optionally Pareto-filtered, CSV)")
+    p.add_argument("run_dir")
+    p.add_argument("--csv", help="also export the table to this CSV file")
+    p.add_argument("--pareto", help="keep non-dominated rows, e.g. is_mean:max,fid:min,params:min")
+    p.add_argument("--max-rows", type=int, default=50)
+    p.set_defaults(func=commands.cmd_results)
+
+    p = sub.add_parser("report", help="draw a run's plots into RUN_DIR/plots")
+    p.add_argument("run_dir")
+    p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
+                   help="also draw best IS/FID per round of these searches beside RUN_DIR's (Figs. 6 and 7)")
+    p.add_argument("--out", help="comparison plot path (default RUN_DIR/plots/compare.png)")
+    p.set_defaults(func=commands.cmd_report)
+
+    p = sub.add_parser("presets", help="list the presets and the shipped genotypes")
+    p.set_defaults(func=commands.cmd_presets)
+
+    p = sub.add_parser("config", help="show the resolved config of a preset, or every key")
+    p.add_argument("action", choices=("show", "keys"))
+    add_config_args(p)
+    p.add_argument("--method", help=f"resolve for this method (default: the preset's; {FIXED} = a fixed network)")
+    p.set_defaults(func=commands.cmd_config)
+
+    p = sub.add_parser("arch", help="inspect a genotype: parameters, FLOPs, per-cell summary, diagram")
+    asub = p.add_subparsers(dest="arch_command", required=True)
+    s = asub.add_parser("show", help="summarise the derived network of a genotype JSON file")
+    s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them)")
+    s.add_argument("--dataset", default="cifar10", help="sets resolution, channels and classes (default cifar10)")
+    s.add_argument("--width", type=int, help="GAN genotypes: channel width (default: the paper's retrain width)")
+    s.add_argument("--channels", type=int, help="classifier genotypes: initial channels C (default 36, ImageNet 48)")
+    s.add_argument("--layers", type=int, help="classifier genotypes: cells (default 20, ImageNet 14)")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON (keys include params, flops)")
+    s.add_argument("--png", help="also draw the genotype diagram to this PNG")
+    s.set_defaults(func=commands.cmd_arch_show)

@@ -1,0 +1,76 @@
+"""``raynas train`` and ``raynas retrain``: one fixed network (either task) as a Ray Tune trial."""
+
+from __future__ import annotations
+
+import argparse
+
+from raynas.cli.common import (
+    add_config_args,
+    add_ray_args,
+    config_from_args,
+    finish_run,
+    new_run_or_resume,
+    say,
+    trial_resources,
+)
+from raynas.config import FIXED
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from raynas.train import check_fixed
+
+    make = lambda: config_from_args(args, FIXED, getattr(args, "extra_overrides", ()),  # noqa: E731
+                                    task=getattr(args, "task", None))
+    start = lambda cfg: trial_resources(args, cfg)  # noqa: E731
+    with new_run_or_resume(args, "train", make, check_fixed, start, method=FIXED) as (run, cfg, resources):
+        from trainables.launch import run_trainable
+        from trainables.train import train_fixed
+
+        say(f"run directory {run.path}")
+        run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume))
+    finish_run(run)
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """Train a found genotype from scratch: its space decides the task and the network."""
+    from raynas.spaces import Genotype
+    from raynas.train import genotype_overrides
+
+    genotype = Genotype.load(args.genotype)
+    task = "gan" if genotype.space.startswith(("eagan", "damgan")) else "classify"
+    extra = [f"{section}.{key}={value}" for section, values in genotype_overrides(task, args.genotype).items()
+             for key, value in values.items()]
+    if args.d_genotype:
+        if task != "gan":
+            from raynas.errors import ConfigError
+
+            raise ConfigError("a second genotype (the discriminator) applies to GAN genotypes only")
+        extra += ["model.discriminator=genotype", f"model.d_genotype={args.d_genotype}"]
+    if task == "gan":
+        extra.append(f"eval.protocol={args.protocol}")
+    if args.preset is None:
+        args.preset = RETRAIN_PRESETS[task]
+    args.extra_overrides, args.task, args.resume = extra, task, None
+    return cmd_train(args)
+
+
+RETRAIN_PRESETS = {"gan": "eagan-cifar10", "classify": "darts-cifar10"}
+
+
+def register(sub: argparse._SubParsersAction, commands) -> None:
+    p = sub.add_parser("train", help="train (and evaluate) a fixed network (GAN or classifier) as a Ray Tune trial")
+    add_config_args(p)
+    add_ray_args(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="resume an interrupted run from its checkpoints")
+    p.set_defaults(func=commands.cmd_train)
+
+    r = sub.add_parser("retrain", help="fully train a found architecture (genotype JSON) with the paper protocol")
+    r.add_argument("genotype", help="genotype JSON (e.g. RUN_DIR/best_G.json, RUN_DIR/best.json) or a shipped "
+                                    "name such as eagan-cifar10-G or darts-v2")
+    r.add_argument("d_genotype", nargs="?", help="GAN only: discriminator genotype JSON (default: the preset's D)")
+    add_config_args(r, default_preset=None)
+    add_ray_args(r)
+    r.add_argument("--protocol", default="paper", choices=("quick", "search", "paper"),
+                   help="GAN only: evaluation protocol of the retrained generator (default: paper, 50k samples)")
+    r.set_defaults(func=commands.cmd_retrain)

@@ -1,0 +1,39 @@
+"""GAN-task checks run on the driver before any Ray worker starts, so bad input fails in the first second."""
+
+from __future__ import annotations
+
+from raynas.config import RaynasConfig
+
+
+def preflight(cfg: RaynasConfig, *, check_model: bool = True) -> None:
+    """Dataset present, extractor weights loadable, genotype files valid: raise RaynasError otherwise.
+
+    ``check_model=False`` skips the ``model`` section's networks and genotype files: a search command
+    has no genotype yet (it produces one), so only the data and the metrics must be usable up front.
+    """
+    from raynas.data import resolve_root
+    from raynas.metrics.extractors import resolve_extractor
+
+    resolve_root(cfg.data.name, cfg.data.root, split=cfg.data.split)
+    if cfg.eval.real_split != cfg.data.split:  # the reference split of IS/FID/KID must be there too
+        resolve_root(cfg.data.name, cfg.data.root, split=cfg.eval.real_split)
+    resolve_extractor(cfg.eval.extractor, cfg.eval.inception_weights)
+    if check_model:
+        _check_model(cfg)
+
+
+def _check_model(cfg: RaynasConfig) -> None:
+    """Build genotype networks once on the CPU and load every genotype file the model section names."""
+    from raynas.spaces import Genotype
+
+    m = cfg.model
+    if m.generator == "genotype" or m.discriminator == "genotype":
+        from raynas.build import build_discriminator, build_generator
+
+        if m.generator == "genotype":
+            build_generator(m, cfg.data)
+        if m.discriminator == "genotype":
+            build_discriminator(m, cfg.data)
+    for path in (m.g_genotype, m.d_genotype):
+        if path:
+            Genotype.load(path)

@@ -1,0 +1,141 @@
+"""What a method is to raynas: one ``Method`` spec per method, registered by name.
+
+A spec is plain data: its config section, its task, the spaces it searches, its execution shape, and
+*dotted paths* (``"module:attribute"``) to the code that runs it. The CLI builds ``raynas search NAME``
+and ``raynas ablate NAME`` from the registry and imports the runner only when the command runs, so this
+package never imports Ray, the trainables or torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raynas.config import Section, register_section, register_upgrade
+from raynas.errors import ConfigError
+
+SHAPES = ("population", "differentiable", "pipeline", "schedule")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """An extra option of a method's commands. ``sets`` turns its value into that config override;
+    otherwise the value reaches the runner in ``SearchRequest.options[dest]``."""
+
+    name: str
+    help: str
+    sets: str | None = None
+    choices: tuple[str, ...] | None = None
+    kind: str = "str"  # str | int | switch (store_true) | path
+    commands: tuple[str, ...] = ("search",)
+    default: Any = None
+
+    @property
+    def dest(self) -> str:
+        return self.name.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """An ablation with a command of its own (``raynas ablate NAME``) besides the generic grid."""
+
+    name: str
+    help: str
+    runner: str                     # "module:function(SearchRequest) -> SearchOutcome"
+    check: str | None = None        # "module:function(cfg, options) -> options": validates before any run dir
+    flags: tuple[Flag, ...] = ()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str                       # `raynas search NAME`; the config's `method` value
+    section: str                    # its config section and --set prefix
+    task: str                       # gan | classify
+    config: type                    # the section's frozen dataclass
+    summary: str                    # one line for --help
+    shape: str                      # see SHAPES
+    spaces: tuple[str, ...] = ()    # genotype spaces the method searches or produces
+    runner: str | None = None       # "module:function(SearchRequest) -> SearchOutcome" for `raynas search`
+    ablation_cell: str | None = None  # "module:function(config)": one Tune trial of `raynas ablate NAME`
+    ablation_stage: str = "retrain"   # result rows of that stage are a cell's outcome
+    ablation_metrics: tuple[tuple[str, str], ...] = (("is_mean", "max"), ("fid", "min"))
+    default_grid: tuple[str, ...] = ()  # `ablate NAME` without --grid
+    grid_aliases: dict[str, str] = field(default_factory=dict)  # short grid keys: kprime -> damgan.kprime
+    check: str | None = None        # "module:function(cfg)": raises RaynasError before anything is written
+    search: str | None = None       # "module:Class(cfg)": the in-process search (differentiable shape)
+    placement: str | None = None    # "module:function(cfg)": refuses actors that can never fit (population)
+    resources_keys: tuple[str, str] = ("resources.cpu", "resources.gpu")  # what --resources cpu=,gpu= sets
+    ablation_plots: str | None = None  # "module:function(cells, means, axes, plots_dir) -> [paths]"
+    outputs: tuple[str, ...] = ()   # what a finished search leaves in its run directory
+    flags: tuple[Flag, ...] = ()
+    ablations: tuple[Ablation, ...] = ()
+    upgrades: tuple[Callable[[dict[str, Any]], None], ...] = ()  # saved-config upgrades (fill later keys)
+    modifier: bool = False          # modifies every fixed run of its task (Re-GAN) instead of searching
+    smoke: str | None = None        # "module:function(cfg) -> genotype": a one-epoch in-process search
+    smoke_overrides: tuple[str, ...] = ()  # tiny settings for that (the contract test)
+    quickstart: str = "quickstart"  # the default --preset of its commands
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"{self.name}: shape {self.shape!r} is not one of {SHAPES}")
+
+
+_METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add a method (its module calls this once at import); the config learns its section."""
+    _METHODS[method.name] = method
+    register_section(Section(method.section, method.config, method.task, method.name, method.modifier))
+    for upgrade in method.upgrades:
+        register_upgrade(upgrade)
+    return method
+
+
+def get_method(name: str) -> Method:
+    if name not in _METHODS:
+        raise ConfigError(f"unknown method {name!r}; methods: {', '.join(sorted(_METHODS))}")
+    return _METHODS[name]
+
+
+def all_methods() -> list[Method]:
+    return [_METHODS[k] for k in sorted(_METHODS)]
+
+
+def load_object(path: str) -> Any:
+    """``"package.module:attr"`` → the attribute (imported now, not when the spec was registered)."""
+    module, _, attr = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass
+class SearchRequest:
+    """What the CLI hands a method's runner: a validated config, its run directory, the trial resources
+    (``--resources`` parsed; None = the config's), the values of the method's own flags, and whether
+    this continues a killed run."""
+
+    cfg: Any
+    run: Any
+    resources: dict[str, float] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    progress: bool = True
+
+
+@dataclass
+class SearchOutcome:
+    """What a runner leaves behind: files to name (genotypes, tables), an optional table to print, and
+    the command that retrains the result."""
+
+    outputs: dict[str, Path] = field(default_factory=dict)
+    table: Any = None
+    columns: tuple[str, ...] = ()
+    retrain: str | None = None
+    notes: tuple[str, ...] = ()
+    runs: tuple[Any, ...] = ()      # nested runs (a chained retrain) whose own report follows

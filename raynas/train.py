@@ -1,0 +1,57 @@
+"""Training one fixed network, for either task: the trainer a config calls for, and how a searched
+genotype becomes the network a retrain trains (plain PyTorch, no Ray).
+
+Every fixed trainer offers the same surface to the trainables: ``epoch``, ``epochs``, ``train_epoch()``,
+``eval_due()``, ``score()`` (the result row's metrics), ``row(stats)`` (the epoch row's training columns),
+``headline_params()``, ``sample_grid()`` (None for classifiers), ``state_dict()``/``load_state_dict()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from raynas.config import FIXED, RaynasConfig, from_dict
+
+
+def fixed_trainer(cfg: RaynasConfig, device: torch.device | None = None) -> Any:
+    """The trainer of ``cfg``'s task (a GAN pair, or a classifier)."""
+    if cfg.task == "gan":
+        from raynas.gan.trainer import GANTrainer
+
+        return GANTrainer(cfg, device)
+    from raynas.classify.trainer import ClassifierTrainer
+
+    return ClassifierTrainer(cfg, device)
+
+
+def genotype_overrides(task: str, path: str | Path) -> dict[str, dict[str, Any]]:
+    """The config changes that make a run train ``path``'s genotype."""
+    if task == "gan":
+        return {"model": {"generator": "genotype", "g_genotype": str(path)}}
+    return {"model": {"genotype": str(path)}}
+
+
+def retrain_config(cfg: RaynasConfig, genotype_path: str | Path, epochs: int | None = None) -> RaynasConfig:
+    """``cfg`` as a fixed run that trains the genotype's network (``epochs`` overrides ``train.epochs``)."""
+    data = cfg.to_dict()
+    data["method"] = FIXED
+    for section, values in genotype_overrides(cfg.task, genotype_path).items():
+        data[section].update(values)
+    if epochs:
+        data["train"]["epochs"] = int(epochs)
+    return from_dict(RaynasConfig, data)
+
+
+def check_fixed(cfg: RaynasConfig) -> None:
+    """Everything `raynas train` / `retrain` can check before a run directory exists."""
+    if cfg.task == "gan":
+        from raynas.gan.preflight import preflight
+
+        preflight(cfg)
+        return
+    from raynas.classify.checks import preflight as classify_preflight
+
+    classify_preflight(cfg)
