@@ -44,15 +44,21 @@ parameter (Adam's ``exp_avg``, ``exp_avg_sq`` and, with amsgrad, ``max_exp_avg_s
 **Controller API** (:class:`Regan`). The trainer owns the unit counter and calls, in this order::
 
     regan = Regan(G, cfg)                        # after G is on its device, before training
-    flops = TrainingFlops(G, D)                  # optional: training-FLOPs accounting
-    # at the start of every unit (epoch mode: each epoch; iter mode: before each gan_train_step call that
-    # updates G, i.e. when step % n_critic == 0, with unit = number of G updates done so far):
-    regan.begin_unit(unit, opt_g, ema.module)    # sets the lr, (re)computes masks / regrows
-    out = gan_train_step(..., ema=ema, g_hooks=regan)  # before_g_step / after_g_step / after_ema_update
-    flops.count_step(dis_batch_size, gen_batch_size if out["g_loss"] is not None else 0,
-                     density=regan.densities())
-    row.update(regan.stats()); row.update(flops.stats())    # per epoch
-    ckpt["regan"] = regan.state_dict(); ckpt["flops"] = flops.state_dict()
+    flops = TrainingFlops(G, D)                  # optional (also useful with Re-GAN off): FLOPs spent
+    for each epoch e (0-based):
+        if cfg.unit == "epoch": regan.begin_unit(e, opt_g, ema.module)
+        for each D step (trainer counter `step`, 0-based, never reset):
+            if cfg.unit == "iter" and step % n_critic == 0:     # this call updates G
+                regan.begin_unit(ceil(step / n_critic), opt_g, ema.module)  # = G updates done so far
+            out = gan_train_step(..., step=step, ema=ema, g_hooks=regan)
+            flops.count_step(dis_batch_size, gen_batch_size if out["g_loss"] is not None else 0,
+                             density=regan.densities())
+        row.update(regan.stats()); row.update(flops.stats())
+        ckpt["regan"] = regan.state_dict(); ckpt["flops"] = flops.state_dict()
+
+``begin_unit`` sets the lr and (re)computes the masks (sparse) or regrows (first unit after a sparse one);
+``gan_train_step`` calls ``before_g_step`` / ``after_g_step`` / ``after_ema_update`` (see
+:class:`~raynas.gan.step.GStepHooks`).
 
 Without :func:`~raynas.gan.step.gan_train_step` call ``before_g_step()`` between ``backward()`` and
 ``opt_g.step()``, ``after_g_step()`` right after it, and ``after_ema_update(ema.module)`` after the EMA
@@ -274,7 +280,9 @@ class Regan:
         for g, base in zip(groups, self.base_lrs):
             g["lr"] = base * self._lr_factor
         if phase == "sparse":
-            self._set_masks({n: magnitude_mask(p, self.cfg.sparsity) for n, p in self.params.items()})
+            s = self.cfg.sparsity  # magnitude_mask prunes exactly num_pruned(n, s): no host sync needed
+            self._set_masks({n: magnitude_mask(p, s) for n, p in self.params.items()},
+                            kept=[p.numel() - num_pruned(p.numel(), s) for p in self.params.values()])
             self.active = True
             self.after_g_step()
             if ema_module is not None:
@@ -284,12 +292,14 @@ class Regan:
         self.unit, self.phase = unit, phase
         return phase
 
-    def _set_masks(self, masks: dict[str, torch.Tensor]) -> None:
+    def _set_masks(self, masks: dict[str, torch.Tensor], kept: list[int] | None = None) -> None:
+        """Install ``masks``; ``kept`` (kept elements per mask) is counted on the device when not given."""
         self.masks = masks
         self._names = list(masks)
         self._keep = [masks[n].to(self.params[n].dtype) for n in self._names]
         self._ema_cache = None
-        kept = torch.stack([m.sum() for m in masks.values()]).tolist() if masks else []  # one host sync
+        if kept is None:
+            kept = torch.stack([m.sum() for m in masks.values()]).tolist() if masks else []  # one host sync
         self._density = {n: k / max(1, masks[n].numel()) for n, k in zip(self._names, kept)}
 
     @torch.no_grad()
