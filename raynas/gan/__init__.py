@@ -3,11 +3,12 @@
 from raynas.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from raynas.gan.ema import EMA
 from raynas.gan.losses import d_hinge_loss, g_hinge_loss
-from raynas.gan.step import BatchSource, StepConfig, gan_train_step, make_optimizers, sample_latent
+from raynas.gan.step import BatchSource, GStepHooks, StepConfig, gan_train_step, make_optimizers, sample_latent
 
 __all__ = [
     "EMA",
     "BatchSource",
+    "GStepHooks",
     "StepConfig",
     "capture_rng_state",
     "d_hinge_loss",

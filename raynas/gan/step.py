@@ -1,8 +1,10 @@
 """The one GAN training step shared by fixed-network training, EAGAN supernet rounds and DAMGAN.
 
 One call performs one discriminator update and, every ``n_critic`` calls, one generator update
-(followed by the EMA update). ``g_forward`` / ``d_forward`` let a caller train one path of a
-weight-sharing supernet (e.g. ``lambda z: supernet(z, genotype)``) with the same code.
+(followed by the EMA update). Optional ``g_hooks`` (see :class:`GStepHooks`, e.g. Re-GAN's masks in
+:mod:`raynas.gan.regan`) are called around the generator's optimiser step and after the EMA update.
+``g_forward`` / ``d_forward`` let a caller train one path of a weight-sharing supernet
+(e.g. ``lambda z: supernet(z, genotype)``) with the same code.
 """
 
 from __future__ import annotations
@@ -42,6 +44,21 @@ class StepConfig:
         for name in ("gen_batch_size", "dis_batch_size", "latent_dim", "n_critic"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"StepConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+class GStepHooks(Protocol):
+    """Callbacks around the generator update of :func:`gan_train_step`.
+
+    Order within one G update: ``backward`` → ``before_g_step()`` → ``opt_g.step()`` →
+    ``after_g_step()`` → ``ema.update(G)`` → ``after_ema_update(ema.module)`` (the last only when an EMA
+    is given). None is called when the step raises ``TrainingDiverged`` or does not update G.
+    """
+
+    def before_g_step(self) -> None: ...
+
+    def after_g_step(self) -> None: ...
+
+    def after_ema_update(self, ema_module: nn.Module) -> None: ...
 
 
 def sample_latent(n: int, latent_dim: int, device: torch.device | str,
@@ -97,12 +114,14 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
                    ema: EMA | None = None,
                    g_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
                    d_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   g_hooks: GStepHooks | None = None,
                    ) -> dict[str, float | None]:
     """One D update (and a G update when ``step % n_critic == 0``) with hinge loss.
 
     Returns ``d_loss``, ``g_loss`` (None when G was not updated this step), ``d_real`` and
     ``d_fake`` (mean logits). Raises TrainingDiverged before any optimiser step on a non-finite
-    loss. Modules are used in whatever train/eval mode the caller set.
+    loss. Modules are used in whatever train/eval mode the caller set. ``g_hooks`` (optional, see
+    :class:`GStepHooks`) wrap the G optimiser step and follow the EMA update.
     """
     g_fwd = g_forward if g_forward is not None else G
     d_fwd = d_forward if d_forward is not None else D
@@ -140,9 +159,15 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
         if not math.isfinite(g_loss_v):
             opt_g.zero_grad(set_to_none=True)
             raise _diverged("generator", g_loss_v, step, cfg.lr_section)
+        if g_hooks is not None:
+            g_hooks.before_g_step()
         opt_g.step()
+        if g_hooks is not None:
+            g_hooks.after_g_step()
         opt_g.zero_grad(set_to_none=True)
         if ema is not None:
             ema.update(G)
+            if g_hooks is not None:
+                g_hooks.after_ema_update(ema.module)
 
     return {"d_loss": d_loss_v, "g_loss": g_loss_v, "d_real": d_real_v, "d_fake": d_fake_v}
