@@ -6,8 +6,9 @@ __all__ = ["Cell", "EdgeGroup", "Genotype", "SearchSpace", "get_space", "registe
 
 
 def load_builtin_spaces() -> None:
-    """Import the modules that register the built-in spaces (eagan-g, eagan-d, damgan-g)."""
+    """Import the modules that register the built-in spaces (eagan-g, eagan-d, damgan-g) and genotype formats
+    (darts)."""
     import importlib
 
-    for mod in ("raynas.spaces.eagan", "raynas.spaces.damgan"):
+    for mod in ("raynas.spaces.eagan", "raynas.spaces.damgan", "raynas.spaces.darts"):
         importlib.import_module(mod)
