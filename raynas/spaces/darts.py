@@ -169,7 +169,8 @@ class DartsGenotype:
         keys = ("normal", "normal_concat", "reduce", "reduce_concat")
         if not isinstance(d, dict) or any(k not in d for k in keys):
             raise GenotypeError('a darts genotype is a JSON object {"space": "darts", "normal": [[op, input], ...], '
-                                f'"normal_concat": [...], "reduce": [...], "reduce_concat": [...]}}; got {str(d)[:120]}')
+                                '"normal_concat": [...], "reduce": [...], "reduce_concat": [...]}; '
+                                f"got {str(d)[:120]}")
         if d.get("space", SPACE) != SPACE:
             raise GenotypeError(f"genotype is for space {d['space']!r}, expected {SPACE!r}")
         extra = sorted(set(d) - {*keys, "space"})
