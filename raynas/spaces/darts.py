@@ -167,12 +167,12 @@ class DartsGenotype:
     @classmethod
     def from_dict(cls, d: Any) -> DartsGenotype:
         keys = ("normal", "normal_concat", "reduce", "reduce_concat")
+        if isinstance(d, dict) and d.get("space", SPACE) != SPACE:
+            raise GenotypeError(f"genotype is for space {d['space']!r}, expected {SPACE!r}")
         if not isinstance(d, dict) or any(k not in d for k in keys):
             raise GenotypeError('a darts genotype is a JSON object {"space": "darts", "normal": [[op, input], ...], '
                                 '"normal_concat": [...], "reduce": [...], "reduce_concat": [...]}; '
                                 f"got {str(d)[:120]}")
-        if d.get("space", SPACE) != SPACE:
-            raise GenotypeError(f"genotype is for space {d['space']!r}, expected {SPACE!r}")
         extra = sorted(set(d) - {*keys, "space"})
         if extra:
             raise GenotypeError(f"darts genotype has unknown key(s) {', '.join(map(repr, extra))}; "
