@@ -170,3 +170,10 @@ def test_draw_darts_genotype(tmp_path):
         assert rgb.min() < 0.3
     with pytest.raises(GenotypeError, match="needs a darts genotype"):
         draw_darts_genotype(Genotype.load("eagan-cifar10-G"), tmp_path / "x.png")
+
+
+def test_generic_summary_refuses_darts_genotypes_cleanly():
+    from raynas.nn.profile import summarize
+
+    with pytest.raises(GenotypeError, match="summarize_darts"):
+        summarize(V2, resolution=32, channels=3)
