@@ -202,7 +202,7 @@ class DartsSupernet(nn.Module):
     def export(self, genotype: DartsGenotype | None = None) -> NetworkCIFAR:
         """``derive(genotype)`` carrying this supernet's weights and BN statistics (BN affine parameters, which the
         supernet lacks, stay at 1 and 0; pools lose the supernet's BN)."""
-        net = self.derive(genotype).to(self.alphas_normal.device)
+        net = self.derive(genotype).to(device=self.alphas_normal.device, dtype=self.alphas_normal.dtype)
         _copy_state(self.stem, net.stem)
         _copy_state(self.classifier, net.classifier)
         for cell, target in zip(self.cells, net.cells):
@@ -243,8 +243,9 @@ def derive_cell(weights: torch.Tensor, steps: int, primitives: Sequence[str]) ->
 def _copy_state(source: nn.Module, target: nn.Module) -> None:
     state = source.state_dict()
     missing, unexpected = target.load_state_dict(state, strict=False)
-    extra = [k for k in missing if not (k.endswith(".weight") or k.endswith(".bias"))
-             or not isinstance(target.get_submodule(k.rsplit(".", 1)[0]), nn.BatchNorm2d)]
+    # only the affine parameters of BNs the supernet keeps non-affine may be missing
+    extra = [k for k in missing if k.rpartition(".")[2] not in ("weight", "bias")
+             or not isinstance(target.get_submodule(k.rpartition(".")[0]), nn.BatchNorm2d)]
     if unexpected or extra:
         raise RuntimeError(f"cannot copy {type(source).__name__} into {type(target).__name__}: "
                            f"missing {extra}, unexpected {unexpected}")
