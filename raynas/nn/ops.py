@@ -135,13 +135,24 @@ DOWN_OPS: dict[str, OpFactory] = {
 REGISTRY: dict[str, dict[str, OpFactory]] = {"normal": NORMAL_OPS, "up": UP_OPS, "down": DOWN_OPS}
 
 
-def build_op(kind: str, name: str, channels: int, *, stride: int = 1, sn: bool = False) -> nn.Module:
-    """Build op ``name`` of ``kind`` (normal/up/down) for ``channels`` feature maps."""
+def build_op(kind: str, name: str, channels: int, *, stride: int = 1, sn: bool = False,
+             affine: bool = True) -> nn.Module:
+    """Build op ``name`` of ``kind`` (normal/up/down/darts) for ``channels`` feature maps.
+
+    ``affine`` (BatchNorm affine parameters) is used by the ``darts`` family only; ``sn`` by the others.
+    """
     table = REGISTRY.get(kind)
     if table is None:
         raise KeyError(f"unknown op kind {kind!r}; kinds: {', '.join(REGISTRY)}")
     if name not in table:
         raise KeyError(f"unknown {kind} op {name!r}; valid: {', '.join(table)}")
+    if kind == "darts":
+        return table[name](channels, stride, affine)
     if kind == "normal":
         return table[name](channels, stride=stride, sn=sn)
     return table[name](channels, sn=sn)
+
+
+# The DARTS family lives in its own module, which adds REGISTRY["darts"] when imported. It imports this
+# module's names, so it is imported last: importing either module first leaves the registry complete.
+import raynas.nn.darts_ops  # noqa: E402, F401

@@ -69,6 +69,11 @@ def summarize(genotype: Genotype, *, resolution: int, channels: int, width: int 
     that setting), ``other_params`` (everything outside the cells: latent projections, stem, to_rgb,
     head).
     """
+    if not isinstance(genotype, Genotype):  # a registered genotype format (e.g. darts) has its own summary
+        from raynas.errors import GenotypeError
+
+        raise GenotypeError(f"this summary describes cell-group genotypes; a {genotype.space!r} genotype is "
+                            "summarised by its space (darts: raynas.nn.darts_net.summarize_darts)")
     genotype.validate()
     net = build_network(genotype, resolution=resolution, channels=channels, width=width,
                         latent_dim=latent_dim, **build_kwargs)

@@ -55,6 +55,10 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, d: Any) -> Genotype:
+        """Parse a genotype; JSON whose ``"space"`` has a registered format (e.g. ``"darts"``) gives that class."""
+        fmt = _genotype_format(d) if cls is Genotype else None
+        if fmt is not None:
+            return fmt.from_dict(d)
         if not isinstance(d, dict) or "space" not in d or "cells" not in d:
             raise GenotypeError('a genotype is a JSON object like {"space": "eagan-g", "cells": [...]}; '
                                 f"got {str(d)[:120]}")
@@ -77,7 +81,9 @@ class Genotype:
 
     @classmethod
     def load(cls, path: str | Path) -> Genotype:
-        """Read and validate a genotype file, or a shipped one by name (``eagan-cifar10-G``)."""
+        """Read and validate a genotype file, or a shipped one by name (``eagan-cifar10-G``, ``darts-v2``).
+
+        Like ``from_dict``, returns the registered format's class for spaces that have one."""
         p = Path(path)
         if not p.is_file() and str(path) in builtin_genotypes():
             p = builtin_genotypes()[str(path)]
@@ -95,6 +101,30 @@ class Genotype:
     def validate(self) -> Genotype:
         get_space(self.space).validate(self)
         return self
+
+
+# Genotype classes by space name, for spaces whose JSON is not ``{"space", "cells"}`` (e.g. ``darts``).
+_FORMATS: dict[str, type] = {}
+_BUILTIN_FORMATS_LOADED = False
+
+
+def register_genotype_format(space: str, cls: type) -> type:
+    """Make ``Genotype.from_dict/from_json/load`` return ``cls.from_dict(d)`` for JSON whose space is ``space``.
+
+    ``cls`` provides ``from_dict``, ``to_dict``/``to_json``, ``save`` and ``validate`` like ``Genotype``."""
+    _FORMATS[space] = cls
+    return cls
+
+
+def _genotype_format(d: Any) -> type | None:
+    global _BUILTIN_FORMATS_LOADED
+    space = d.get("space") if isinstance(d, dict) else None
+    if not isinstance(space, str):
+        return None
+    if space not in _FORMATS and not _BUILTIN_FORMATS_LOADED:
+        _BUILTIN_FORMATS_LOADED = True
+        load_builtin_spaces()
+    return _FORMATS.get(space)
 
 
 # Ops by parameter cost (no parameters first), for ``SearchSpace.normalize``.
@@ -242,11 +272,12 @@ def register_space(space: SearchSpace) -> SearchSpace:
     return space
 
 
-BUILTIN_SPACE_MODULES = ("raynas.spaces.eagan", "raynas.spaces.damgan")
+BUILTIN_SPACE_MODULES = ("raynas.spaces.eagan", "raynas.spaces.damgan", "raynas.spaces.darts")
 
 
 def load_builtin_spaces() -> None:
-    """Import the modules that register the built-in spaces."""
+    """Import the modules that register the built-in spaces (eagan-g, eagan-d, damgan-g) and genotype formats
+    (darts)."""
     import importlib
 
     for mod in BUILTIN_SPACE_MODULES:
