@@ -67,7 +67,8 @@ def classify_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: t
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip > 0 else None
     optimizer.step()
     correct = (logits.detach().argmax(1) == y).sum()
-    stats = torch.stack([correct.float(), norm.float() if norm is not None else correct.new_tensor(math.nan)])
+    nan = torch.tensor(math.nan, device=correct.device)
+    stats = torch.stack([correct.float(), norm.float() if norm is not None else nan])
     correct_v, norm_v = stats.tolist()
     return {"loss": loss_value, "correct": int(correct_v), "batch_size": int(y.numel()), "grad_norm": norm_v}
 
