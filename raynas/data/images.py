@@ -14,7 +14,7 @@ from raynas.errors import DatasetError
 
 from . import readers
 from .locate import resolve_root
-from .specs import DatasetSpec, get_spec
+from .specs import ALL_DATASETS, DatasetSpec, get_spec
 
 # Luminance weights of ITU-R BT.601 (the ones PIL's "L" mode uses).
 _LUMA = (0.299, 0.587, 0.114)
@@ -84,11 +84,19 @@ def convert_images(parts: list[np.ndarray], resolution: int, channels: int,
 def _raw_images(spec: DatasetSpec, folder: Path, split: str, limit: int) -> list[np.ndarray]:
     if spec.name == "embedded":
         return [readers.embedded_arrays(folder, split, limit)[0]]
-    if spec.name == "fashion-mnist":
+    if spec.name in ("fashion-mnist", "mnist"):
         return [readers.fashion_images(folder, split, limit)]
-    if spec.name == "cifar10":
-        return [readers.cifar_arrays(folder, split, limit)[0]]
+    if spec.name in ("cifar10", "cifar100"):
+        return [readers.cifar_arrays(folder, split, limit, spec.name)[0]]
     return readers.stl_parts(folder, split, limit)
+
+
+def _check_in_memory(spec: DatasetSpec) -> None:
+    if not spec.in_memory:
+        held = ", ".join(n for n, s in ALL_DATASETS.items() if s.in_memory)
+        raise DatasetError(f"dataset {spec.name!r} ({spec.title}) is too large to load as one tensor; "
+                           f"raynas.classify.data streams it through a DataLoader. Datasets load_images reads: "
+                           f"{held}")
 
 
 @functools.lru_cache(maxsize=6)
@@ -103,12 +111,14 @@ def load_images(name: str, split: str = "train", *, root: str | os.PathLike | No
                 resolution: int | None = None, channels: int | None = None, limit: int = 0) -> torch.Tensor:
     """A dataset split as a uint8 (N, C, H, W) CPU tensor at the requested size.
 
-    Defaults per dataset: CIFAR-10 32 px RGB, STL-10 48 px RGB, Fashion-MNIST and the embedded subset
-    32 px gray (28 px padded by 2 px of zeros each side; any other size is resized from 28 px).
+    Defaults per dataset: CIFAR-10/100 32 px RGB, STL-10 48 px RGB, MNIST, Fashion-MNIST and the embedded
+    subset 32 px gray (28 px padded by 2 px of zeros each side; any other size is resized from 28 px).
+    ImageNet is not held in memory (DatasetError); ``raynas.classify.data`` reads it with a DataLoader.
     ``limit`` keeps the first N images (0 = all). Results are cached in-process, so a repeated call
     returns the SAME tensor: clone it before modifying it in place.
     """
     spec = get_spec(name)
+    _check_in_memory(spec)
     res, ch = _check_args(spec, split, resolution, channels, limit)
     folder = resolve_root(spec.name, root, split=split)
     return _cached_images(spec.name, split, str(folder), res, ch, limit)
@@ -119,19 +129,24 @@ def _cached_labels(name: str, split: str, folder: str, limit: int) -> torch.Tens
     spec, path = get_spec(name), Path(folder)
     if spec.name == "embedded":
         y = readers.embedded_arrays(path, split, limit)[1]
-    elif spec.name == "fashion-mnist":
+    elif spec.name in ("fashion-mnist", "mnist"):
         y = readers.fashion_labels(path, split, limit)
-    elif spec.name == "cifar10":
-        y = readers.cifar_arrays(path, split, limit)[1]
+    elif spec.name in ("cifar10", "cifar100"):
+        y = readers.cifar_arrays(path, split, limit, spec.name)[1]
     else:
         y = readers.stl_labels(path, split, limit)
-    return torch.from_numpy(np.asarray(y, dtype=np.int64).copy())
+    y = np.asarray(y, dtype=np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= spec.num_classes):
+        raise DatasetError(f"labels of {spec.name!r} split {split!r} in {folder} range over {y.min()}..{y.max()}, "
+                           f"not 0..{spec.num_classes - 1}; the files belong to another dataset or are damaged")
+    return torch.from_numpy(y.copy())
 
 
 def load_labels(name: str, split: str = "train", *, root: str | os.PathLike | None = None,
                 limit: int = 0) -> torch.Tensor:
     """Class indices (int64, 0..num_classes-1) aligned with ``load_images`` of the same split/limit."""
     spec = get_spec(name)
+    _check_in_memory(spec)
     _check_args(spec, split, None, None, limit)
     if split not in spec.labelled_splits:
         raise DatasetError(f"split {split!r} of {spec.name!r} has no labels; labelled splits: "
@@ -142,5 +157,8 @@ def load_labels(name: str, split: str = "train", *, root: str | os.PathLike | No
 
 def clear_cache() -> None:
     """Drop cached tensors (e.g. after replacing files on disk, or to free memory)."""
+    from .folders import clear_folder_cache
+
     _cached_images.cache_clear()
     _cached_labels.cache_clear()
+    clear_folder_cache()

@@ -29,6 +29,7 @@ _FASHION_STEMS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _CIFAR_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+_CIFAR100_FILES = {"train": ("train",), "test": ("test",)}
 _STL_FILES = {"train": ("train_X.bin",), "test": ("test_X.bin",), "unlabeled": ("unlabeled_X.bin",),
               "train+unlabeled": ("train_X.bin", "unlabeled_X.bin")}
 
@@ -37,7 +38,23 @@ _INNER: dict[str, tuple[str, ...]] = {
     "cifar10": ("cifar-10-batches-py",),
     "stl10": ("stl10_binary",),
     "fashion-mnist": ("FashionMNIST/raw", "raw"),
+    "cifar100": ("cifar-100-python",),
+    "mnist": ("MNIST/raw", "raw"),
 }
+_IDX_DATASETS = ("fashion-mnist", "mnist")   # the same idx file names, told apart by folder names
+
+
+def cifar_files(name: str) -> dict[str, tuple[str, ...]]:
+    """Batch files per split of CIFAR-10 or CIFAR-100 (torchvision's python layout)."""
+    return _CIFAR100_FILES if name == "cifar100" else _CIFAR_FILES
+
+
+def _has_class_folders(folder: Path) -> bool:
+    """An ImageFolder split: a folder with at least one class subfolder (stops at the first)."""
+    try:
+        return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
+    except OSError:
+        return False
 
 
 def offline() -> bool:
@@ -63,12 +80,15 @@ def _required(spec: DatasetSpec, folder: Path, split: str | None) -> list[str]:
     splits = [split] if split is not None else [s for s in spec.splits if s != "train+unlabeled"]
     missing: list[str] = []
     for s in splits:
-        if spec.name == "fashion-mnist":
+        if spec.name in _IDX_DATASETS:
             stem = _FASHION_STEMS[s][0]
             if idx_file(folder, stem) is None:
                 missing.append(stem + "(.gz)")
-        elif spec.name == "cifar10":
-            missing += [f for f in _CIFAR_FILES[s] if not (folder / f).is_file()]
+        elif spec.name in ("cifar10", "cifar100"):
+            missing += [f for f in cifar_files(spec.name)[s] if not (folder / f).is_file()]
+        elif spec.name == "imagenet":
+            if not _has_class_folders(folder / s):
+                missing.append(f"{s}/<class>/ folders")
         elif spec.name == "stl10":
             missing += [f for f in _STL_FILES[s] if not (folder / f).is_file()]
     return missing
@@ -79,11 +99,20 @@ def _holds(spec: DatasetSpec, folder: Path, split: str | None) -> bool:
 
     With no split, any one complete split suffices (e.g. a CIFAR copy with only test_batch).
     """
-    if not folder.is_dir():
+    if not folder.is_dir() or _other_idx_dataset(spec, folder):
         return False
     if split is not None:
         return not _required(spec, folder, split)
     return any(not _required(spec, folder, s) for s in spec.splits)
+
+
+def _other_idx_dataset(spec: DatasetSpec, folder: Path) -> bool:
+    """MNIST and Fashion-MNIST share file names: a folder named like Fashion-MNIST (or its raw/ inside
+    one) is never taken for MNIST. Fashion-MNIST's own resolution is left as it always was."""
+    if spec.name != "mnist":
+        return False
+    names = [folder.name] + ([folder.parent.name] if folder.name == "raw" else [])
+    return any("fashion" in n.lower() or n.lower() == "fmnist" for n in names)
 
 
 def _candidates(spec: DatasetSpec, base: Path) -> list[Path]:
@@ -116,8 +145,12 @@ def _describe_miss(spec: DatasetSpec, base: Path, split: str | None) -> str:
     if not base.is_dir():
         return "is not a folder"
     for cand in _candidates(spec, base):
+        if _other_idx_dataset(spec, cand) and _has_any(spec, cand):
+            return f"{cand} is named like a Fashion-MNIST folder, so it is not taken for MNIST"
         if _has_any(spec, cand):
             return f"{cand} lacks {', '.join(_required(spec, cand, split))}"
+    if spec.name == "imagenet":
+        return "no train/<class>/ or val/<class>/ folders here"
     inner = _INNER.get(spec.name, ("dataset files",))[0]
     return f"no {inner} here"
 
@@ -140,6 +173,10 @@ def _torchvision_download(spec: DatasetSpec, root: Path) -> None:
     # The smallest split: the constructor downloads the whole archive, then decodes only this split.
     if spec.name == "cifar10":
         tvd.CIFAR10(str(root), train=False, download=True)
+    elif spec.name == "cifar100":
+        tvd.CIFAR100(str(root), train=False, download=True)
+    elif spec.name == "mnist":
+        tvd.MNIST(str(root), train=False, download=True)
     elif spec.name == "stl10":
         tvd.STL10(str(root), split="test", download=True)
     else:
@@ -174,9 +211,9 @@ def resolve_root(name: str, root: str | os.PathLike | None = None, *, split: str
         found = _search(spec, base, split)
         if found is not None:
             return found
-        inner = _INNER.get(spec.name, ())
+        checked = ", ".join([f"{base} itself", *_INNER.get(spec.name, ())])
         raise DatasetError(f"{what} not found under the given data root {base}: "
-                           f"{_describe_miss(spec, base, split)} (checked {base} itself, {', '.join(inner)} "
+                           f"{_describe_miss(spec, base, split)} (checked {checked} "
                            f"and subfolders {', '.join(spec.aliases)}).\nFix: {spec.fix}")
 
     tried: list[str] = []
@@ -196,7 +233,9 @@ def resolve_root(name: str, root: str | os.PathLike | None = None, *, split: str
             return found
         tried.append(f"{base}: {_describe_miss(spec, base, split)}")
 
-    if not download:
+    if not spec.url:
+        tried.append(f"download: {spec.title} has no automatic download")
+    elif not download:
         tried.append("download: not attempted (download=False)")
     elif offline():
         tried.append("download: skipped because RAYNAS_OFFLINE is set")

@@ -17,7 +17,7 @@ import numpy as np
 
 from raynas.errors import DatasetError
 
-from .locate import _CIFAR_FILES, _FASHION_STEMS, _STL_FILES, EMBEDDED_FILE, idx_file
+from .locate import _FASHION_STEMS, _STL_FILES, EMBEDDED_FILE, cifar_files, idx_file
 
 _STL_SIDE = 96
 _STL_BYTES = 3 * _STL_SIDE * _STL_SIDE
@@ -53,12 +53,13 @@ def read_idx(path: Path) -> np.ndarray:
 def _idx(folder: Path, stem: str) -> np.ndarray:
     path = idx_file(folder, stem)
     if path is None:
-        raise DatasetError(f"{folder} has no {stem} or {stem}.gz; copy the complete Fashion-MNIST "
+        raise DatasetError(f"{folder} has no {stem} or {stem}.gz; copy the complete MNIST or Fashion-MNIST "
                            f"files there")
     return read_idx(path)
 
 
 def fashion_images(folder: Path, split: str, limit: int = 0) -> np.ndarray:
+    """Images (N, 1, 28, 28) of Fashion-MNIST or MNIST (the same idx file names and format)."""
     stem = _FASHION_STEMS[split][0]
     x = _idx(folder, stem)
     if x.ndim != 3:
@@ -92,9 +93,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_batch(path: Path, archive: str = "cifar-10-python.tar.gz") -> tuple[np.ndarray, np.ndarray]:
+    """One pickled batch: 'data' (N, 3072) uint8 and 'labels' (CIFAR-10) or 'fine_labels' (CIFAR-100)."""
     if not path.is_file():
-        raise DatasetError(f"CIFAR-10 file {path} is missing; extract the complete cifar-10-python.tar.gz")
+        raise DatasetError(f"CIFAR file {path} is missing; extract the complete {archive}")
     try:
         with path.open("rb") as f:
             entry = _NumpyOnlyUnpickler(f, encoding="latin1").load()
@@ -108,11 +110,14 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, labels
 
 
-def cifar_arrays(folder: Path, split: str, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 3, 32, 32) and labels, reading batch files only until ``limit`` images are in."""
+def cifar_arrays(folder: Path, split: str, limit: int = 0,
+                 dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) and labels (CIFAR-100: the 100 fine labels), reading batch files only until
+    ``limit`` images are in."""
+    archive = "cifar-100-python.tar.gz" if dataset == "cifar100" else "cifar-10-python.tar.gz"
     xs, ys, n = [], [], 0
-    for name in _CIFAR_FILES[split]:
-        x, y = _cifar_batch(folder / name)
+    for name in cifar_files(dataset)[split]:
+        x, y = _cifar_batch(folder / name, archive)
         xs.append(x)
         ys.append(y)
         n += len(x)
