@@ -1,4 +1,5 @@
-"""Config → networks: the one place that turns a ``ModelConfig`` into (G, D)."""
+"""Config → networks: the one place that turns a model section into networks (G and D for the GAN task,
+the classifier for the classify task)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,20 @@ def _from_genotype(path: str | None, key: str, data: DataConfig, width: int, lat
 def latent_dim_of(generator: nn.Module, default: int) -> int:
     """Generators expose ``latent_dim``; fall back to the configured one."""
     return int(getattr(generator, "latent_dim", default))
+
+
+def build_classifier(cfg) -> nn.Module:
+    """The evaluation network of ``cfg.model.genotype`` (any classifier space) for ``cfg.data``'s images."""
+    from raynas.data.specs import get_spec
+    from raynas.nn.registry import build_network
+    from raynas.spaces import Genotype
+
+    m, d = cfg.model, cfg.data
+    genotype = Genotype.load(m.genotype)
+    if genotype.space in ("eagan-g", "eagan-d", "eagan-gd", "damgan-g"):
+        raise ConfigError(f"model.genotype={m.genotype} is a {genotype.space!r} (GAN) genotype; a classifier needs a "
+                          "classifier genotype such as darts-v2, or `raynas retrain` it with a GAN preset")
+    return build_network(genotype, resolution=d.resolution, channels=d.channels, width=m.channels, layers=m.layers,
+                         num_classes=get_spec(d.name).num_classes, auxiliary=m.auxiliary,
+                         reduction_positions=m.reduction_positions or None, imagenet=m.imagenet,
+                         stem_multiplier=m.stem_multiplier)

@@ -62,8 +62,9 @@ class DataConfig:
     fraction: float = _f(1.0, lo=0.0, hi=1.0, lo_open=True,
                          doc="train on a seeded random fraction of the training images (Re-GAN's data ratios)")
     train_portion: float = _f(0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
-                              doc="classifier search: the first portion of the training set trains the weights, "
-                                  "the rest is the validation split (DARTS: 0.5)")
+                              doc="classifier searches: the first portion of the training split trains the weights, "
+                                  "the rest is the validation split (DARTS: 0.5); fixed training uses all of it")
+    test_limit: int = _f(0, lo=0, doc="classifiers: score only the first N test images (0 = all; quick runs)")
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,55 @@ class EvalConfig:
     metrics: tuple[str, ...] = _f(("is", "fid", "kid"), choices=("is", "fid", "kid"))
 
 
+# ============================================================================ task classify
+@dataclass(frozen=True)
+class ClassifyTrainConfig:
+    epochs: int = _f(600, lo=1)
+    batch_size: int = _f(96, lo=1)
+    lr: float = _f(0.025, lo=0.0, hi=10.0)
+    lr_min: float = _f(0.0, lo=0.0, hi=10.0, doc="cosine end value (DARTS eval 0; DARTS search 0.001)")
+    momentum: float = _f(0.9, lo=0.0, hi=1.0)
+    weight_decay: float = _f(3e-4, lo=0.0, hi=1.0)
+    grad_clip: float = _f(5.0, lo=0.0, doc="global L2 norm; 0 = off")
+    schedule: str = _f("cosine", choices=("cosine", "step"),
+                       doc="cosine: to lr_min over epochs; step: lr * lr_gamma per epoch (DARTS ImageNet)")
+    lr_gamma: float = _f(0.97, lo=0.0, hi=1.0, doc="schedule=step: factor per epoch")
+    label_smoothing: float = _f(0.0, lo=0.0, hi=1.0)
+    cutout: bool = _f(True)
+    cutout_length: int = _f(16, lo=1, hi=1024)
+    auxiliary_weight: float = _f(0.4, lo=0.0, doc="weight of the auxiliary head's loss (0 = ignore it)")
+    drop_path_prob: float = _f(0.2, lo=0.0, hi=1.0, doc="final value; ramps linearly from 0 over the epochs")
+    seed: int = _f(0, lo=0)
+    device: str = _f("auto", doc="auto | cpu | cuda | cuda:N")
+    amp: str = _f("auto", choices=("auto", "true", "false"), doc="bf16 autocast; auto = on for CUDA")
+    channels_last: str = _f("auto", choices=("auto", "true", "false"))
+    checkpoint_every: int = _f(1, lo=1, doc="epochs between checkpoints")
+    eval_batch_size: int = _f(256, lo=1)
+
+    def __post_init__(self) -> None:
+        if self.lr_min > self.lr:
+            raise ConfigError(f"train.lr_min={self.lr_min} is above train.lr={self.lr}")
+
+
+@dataclass(frozen=True)
+class ClassifyModelConfig:
+    genotype: str = _f("darts-v2", doc="a shipped genotype name or a genotype JSON path")
+    layers: int = _f(20, lo=1, doc="cells")
+    channels: int = _f(36, lo=1, doc="C: initial channels")
+    auxiliary: bool = _f(True, doc="auxiliary head after cell 2 * layers // 3")
+    reduction_positions: tuple[int, ...] = _f((), doc="0-based cells that reduce; empty = DARTS' rule "
+                                                      "(layers // 3 and 2 * layers // 3)")
+    stem_multiplier: int = _f(3, lo=1)
+    imagenet: bool = _f(False, doc="the ImageNet network (stride-4 stems, ImageNet auxiliary head)")
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.reduction_positions if not 0 <= p < self.layers]
+        if bad:
+            raise ConfigError(f"model.reduction_positions {list(bad)} lie outside cells 0..{self.layers - 1}")
+        if len(set(self.reduction_positions)) != len(self.reduction_positions):
+            raise ConfigError(f"model.reduction_positions {list(self.reduction_positions)} repeat a cell")
+
+
 # ============================================================================ the resolved config
 @dataclass(frozen=True)
 class RaynasConfig:
@@ -157,6 +207,7 @@ class RaynasConfig:
 
 TASK_SECTIONS: dict[str, dict[str, type]] = {
     "gan": {"model": ModelConfig, "train": TrainConfig, "eval": EvalConfig},
+    "classify": {"model": ClassifyModelConfig, "train": ClassifyTrainConfig},
 }
 
 
@@ -184,12 +235,6 @@ def register_section(section: Section) -> Section:
     _METHOD_SECTION[section.method] = section.name
     config_class.cache_clear()
     return section
-
-
-def register_task_sections(task: str, sections: dict[str, type]) -> None:
-    """The classify task's model/train sections are declared by ``raynas.classify``."""
-    TASK_SECTIONS[task] = dict(sections)
-    config_class.cache_clear()
 
 
 def register_upgrade(upgrade: typing.Callable[[dict[str, Any]], None]) -> None:
@@ -552,9 +597,9 @@ def presets_for(task: str) -> list[str]:
 
 def _check_splits(cfg: RaynasConfig) -> None:
     """Splits depend on the dataset, so they are checked once both are known."""
-    from raynas.data.specs import DATASETS
+    from raynas.data.specs import get_spec
 
-    splits = DATASETS[cfg.data.name].splits
+    splits = get_spec(cfg.data.name).splits
     checks = [("data.split", cfg.data.split)]
     if hasattr(cfg, "eval") and hasattr(cfg.eval, "real_split"):
         checks.append(("eval.real_split", cfg.eval.real_split))

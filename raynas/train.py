@@ -24,7 +24,7 @@ def fixed_trainer(cfg: RaynasConfig, device: torch.device | None = None) -> Any:
         return GANTrainer(cfg, device)
     from raynas.classify.trainer import ClassifierTrainer
 
-    return ClassifierTrainer(cfg, device)
+    return ClassifierTrainer.for_config(cfg, device)
 
 
 def genotype_overrides(task: str, path: str | Path) -> dict[str, dict[str, Any]]:

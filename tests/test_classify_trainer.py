@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raynas.classify import ClassifierTrainer, ClassifyData, ClassifyModelConfig, ClassifyTrainConfig
-from raynas.classify.config import DARTS_SEARCH_WEIGHTS, IMAGENET_TRAIN, ClassifyDataConfig
-from raynas.config import from_dict
+from raynas.classify import ClassifierTrainer, ClassifyData
+from raynas.config import ClassifyModelConfig, ClassifyTrainConfig, from_dict
+from raynas.config import DataConfig as ClassifyDataConfig
 from raynas.data import clear_cache
 from raynas.errors import CheckpointError, ConfigError, TrainingDiverged
 
@@ -78,9 +78,6 @@ def test_config_defaults_are_darts_retrain_and_validated():
         (True, 16, 0.4, 0.2, "cosine")
     assert (m.layers, m.channels, m.auxiliary, m.reduction_positions, m.stem_multiplier, m.imagenet) == \
         (20, 36, True, (), 3, False)
-    assert (IMAGENET_TRAIN.lr, IMAGENET_TRAIN.schedule, IMAGENET_TRAIN.label_smoothing) == (0.1, "step", 0.1)
-    assert (DARTS_SEARCH_WEIGHTS.lr_min, DARTS_SEARCH_WEIGHTS.epochs, DARTS_SEARCH_WEIGHTS.batch_size) == \
-        (0.001, 50, 64)
     got = from_dict(ClassifyTrainConfig, {"epochs": 3, "schedule": "step", "lr": "1e-2"})
     assert (got.epochs, got.schedule, got.lr) == (3, "step", 0.01)
     with pytest.raises(ConfigError, match="cosine, step"):
@@ -97,7 +94,8 @@ def test_config_defaults_are_darts_retrain_and_validated():
     with pytest.raises(ConfigError, match="imagenet"):
         from_dict(ClassifyDataConfig, {"name": "svhn"})
     d = ClassifyData.from_config(from_dict(ClassifyDataConfig, {"name": "embedded", "limit": 20, "test_limit": 4,
-                                                                "fraction": 0.5, "train_portion": 0.6}))
+                                                                "fraction": 0.5, "train_portion": 0.6,
+                                                                "channels": 1}))
     assert d.sizes == {"train": 6, "val": 4, "test": 4} and d.resolution == 32 and d.in_channels == 1
 
 

@@ -1,7 +1,6 @@
 """Task "classify": data (search split, on-device augmentation), the one CE step, top-k accuracy and the
 trainer every classifier retrain uses (plain PyTorch, no Ray)."""
 
-from raynas.classify.config import ClassifyDataConfig, ClassifyModelConfig, ClassifyTrainConfig
 from raynas.classify.data import ClassifyData, EpochSampler, split_indices, subset_indices
 from raynas.classify.metrics import accuracy, topk_correct
 from raynas.classify.step import classify_loss, classify_train_step, evaluate_classifier, split_output
@@ -10,9 +9,6 @@ from raynas.classify.trainer import ClassifierTrainer
 __all__ = [
     "ClassifierTrainer",
     "ClassifyData",
-    "ClassifyDataConfig",
-    "ClassifyModelConfig",
-    "ClassifyTrainConfig",
     "EpochSampler",
     "accuracy",
     "classify_loss",

@@ -17,26 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from raynas.device import Precision, resolve_device
+from raynas.checkpoints import capture_sampling_state, load_checkpoint, restore_sampling_state, save_checkpoint
+from raynas.config import ClassifyTrainConfig
+from raynas.device import training_setup
 from raynas.errors import CheckpointError, ConfigError
-from raynas.gan.checkpoint import (
-    capture_sampling_state,
-    load_checkpoint,
-    restore_sampling_state,
-    save_checkpoint,
-)
-from raynas.gan.trainer import seed_everything
 
-from .config import ClassifyTrainConfig
 from .step import classify_train_step, evaluate_classifier
 
 EVAL_SPLITS = ("val", "test")
-
-
-def _switch(value: Any) -> str | bool:
-    if isinstance(value, bool):
-        return value
-    return "auto" if value == "auto" else str(value).lower() == "true"
 
 
 def make_optimizer(params: Any, cfg: Any) -> torch.optim.SGD:
@@ -66,9 +54,8 @@ class ClassifierTrainer:
     def __init__(self, model: nn.Module | Callable[[], nn.Module], data: Any, cfg: Any = None, *,
                  device: torch.device | str | None = None) -> None:
         self.cfg = cfg = cfg if cfg is not None else ClassifyTrainConfig()
-        self.device = torch.device(device) if device is not None else resolve_device(cfg.device)
-        self.precision = Precision.for_device(self.device, _switch(cfg.amp), _switch(cfg.channels_last))
-        seed_everything(cfg.seed)
+        setup = training_setup(cfg, torch.device(device) if device is not None else None)
+        self.device, self.precision = setup.device, setup.precision
         if not isinstance(model, nn.Module):
             if not callable(model):
                 raise TypeError(f"model must be an nn.Module or a builder returning one, got {type(model).__name__}")
@@ -144,6 +131,43 @@ class ClassifierTrainer:
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    # ------------------------------------------------------------------ what the fixed trainable reads
+    @classmethod
+    def for_config(cls, cfg: Any, device: torch.device | None = None) -> ClassifierTrainer:
+        """The fixed run of a resolved classify config: its genotype's network on its whole training split
+        (``data.train_portion`` is for searches), scored on the test split."""
+        import dataclasses
+
+        from raynas.build import build_classifier
+        from raynas.classify.data import ClassifyData
+
+        data = ClassifyData.from_config(dataclasses.replace(cfg.data, train_portion=1.0), seed=cfg.train.seed)
+        return cls(lambda: build_classifier(cfg), data, cfg.train, device=device)
+
+    @property
+    def epochs(self) -> int:
+        return self.cfg.epochs
+
+    def eval_due(self) -> bool:
+        return True  # test accuracy is reported every epoch (never used to pick one)
+
+    def score(self) -> dict[str, float]:
+        scores = self.evaluate("test")
+        return {"test_loss": scores["loss"], "test_acc": scores["top1"], "test_top5": scores["top5"]}
+
+    def headline_params(self) -> int:
+        """DARTS' count: without the auxiliary head."""
+        from raynas.nn.darts_net import count_parameters
+
+        return count_parameters(self.model)
+
+    @staticmethod
+    def row(stats: dict[str, Any]) -> dict[str, Any]:
+        return {k: stats[k] for k in ("train_loss", "train_acc", "lr")}
+
+    def sample_grid(self) -> None:
+        return None
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -166,7 +190,7 @@ class ClassifierTrainer:
         restore_sampling_state(state["sampling"], self.data)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the full training state atomically (see ``raynas.gan.checkpoint.save_checkpoint``)."""
+        """Write the full training state atomically (see ``raynas.checkpoints.save_checkpoint``)."""
         return save_checkpoint(path, self.state_dict())
 
     def load(self, path: str | os.PathLike) -> None:

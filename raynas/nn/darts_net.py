@@ -311,7 +311,8 @@ def count_parameters(model: nn.Module) -> int:
 def build_darts_network(genotype: DartsGenotype, *, resolution: int = 32, channels: int = 3, width: int | None = None,
                         layers: int | None = None, num_classes: int | None = None, auxiliary: bool = False,
                         reduction_positions: Sequence[int] | None = None, imagenet: bool = False,
-                        drop_path_prob: float = 0.0, latent_dim: int | None = None) -> CellNetwork:
+                        drop_path_prob: float = 0.0, stem_multiplier: int = 3,
+                        latent_dim: int | None = None) -> CellNetwork:
     """``build_network`` builder for space ``darts``; checks that ``resolution`` runs through the network.
 
     Defaults: CIFAR 20 cells, C=36, 10 classes; ImageNet (``imagenet=True``) 14 cells, C=48, 1000 classes.
@@ -325,7 +326,7 @@ def build_darts_network(genotype: DartsGenotype, *, resolution: int = 32, channe
     else:
         net = NetworkCIFAR(_default(width, 36), _default(num_classes, 10), _default(layers, 20), auxiliary, genotype,
                            in_channels=channels, reduction_positions=reduction_positions,
-                           drop_path_prob=drop_path_prob)
+                           drop_path_prob=drop_path_prob, stem_multiplier=stem_multiplier)
     net.check_resolution(resolution)
     return net
 

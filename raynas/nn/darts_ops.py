@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from raynas.errors import ConfigError
-from raynas.nn.ops import REGISTRY, Identity, OpFactory, Zero
+from raynas.nn.primitives import Identity, OpFactory, Zero
 from raynas.spaces.darts import DARTS_OP_NAMES, PRIMITIVES
 
 __all__ = ["DARTS_OPS", "PRIMITIVES", "DilConv", "FactorizedReduce", "ReLUConvBN", "SepConv", "drop_path"]
@@ -115,4 +115,3 @@ DARTS_OPS: dict[str, OpFactory] = {
 if set(DARTS_OPS) != set(DARTS_OP_NAMES):  # the torch-free name list in raynas.spaces.darts must match
     raise ImportError(f"darts op names out of sync: {sorted(set(DARTS_OPS) ^ set(DARTS_OP_NAMES))}")
 
-REGISTRY["darts"] = DARTS_OPS

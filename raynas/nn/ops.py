@@ -8,34 +8,17 @@ linear in spectral norm (discriminators).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from raynas.nn.darts_ops import DARTS_OPS
+from raynas.nn.primitives import Identity, OpFactory, Zero
+
 
 def maybe_sn(module: nn.Module, sn: bool) -> nn.Module:
     return spectral_norm(module) if sn else module
-
-
-class Zero(nn.Module):
-    """The ``none`` op: no connection (all-zero output at the right size)."""
-
-    def __init__(self, stride: int = 1):
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            return x.mul(0.0)
-        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
-
-
-class Identity(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
 
 
 class ReLUConv(nn.Module):
@@ -101,7 +84,6 @@ class Pool(nn.Module):
         return F.max_pool2d(x, 2)
 
 
-OpFactory = Callable[..., nn.Module]
 
 # name -> factory(C, stride, sn)
 NORMAL_OPS: dict[str, OpFactory] = {
@@ -132,7 +114,8 @@ DOWN_OPS: dict[str, OpFactory] = {
     "dil_conv_5x5": lambda c, sn=False: ReLUConv(c, 5, 2, dilation=2, sn=sn),
 }
 
-REGISTRY: dict[str, dict[str, OpFactory]] = {"normal": NORMAL_OPS, "up": UP_OPS, "down": DOWN_OPS}
+REGISTRY: dict[str, dict[str, OpFactory]] = {"normal": NORMAL_OPS, "up": UP_OPS, "down": DOWN_OPS,
+                                             "darts": DARTS_OPS}
 
 
 def build_op(kind: str, name: str, channels: int, *, stride: int = 1, sn: bool = False,
@@ -152,7 +135,3 @@ def build_op(kind: str, name: str, channels: int, *, stride: int = 1, sn: bool =
         return table[name](channels, stride=stride, sn=sn)
     return table[name](channels, sn=sn)
 
-
-# The DARTS family lives in its own module, which adds REGISTRY["darts"] when imported. It imports this
-# module's names, so it is imported last: importing either module first leaves the registry complete.
-import raynas.nn.darts_ops  # noqa: E402, F401
