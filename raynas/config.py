@@ -35,9 +35,13 @@ FIXED = "train"  # the method value of a fixed-network run (train / retrain): no
 
 
 def setting(default: Any, *, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
-            doc: str = "", lo_open: bool = False, hi_open: bool = False) -> Any:
-    """A dataclass field with validation metadata (``lo_open``/``hi_open`` exclude the bound itself)."""
-    meta = {"choices": choices, "lo": lo, "hi": hi, "doc": doc, "lo_open": lo_open, "hi_open": hi_open}
+            doc: str = "", lo_open: bool = False, hi_open: bool = False, empty_ok: bool | None = None) -> Any:
+    """A dataclass field with validation metadata (``lo_open``/``hi_open`` exclude the bound itself; a tuple
+    may be empty when its default is)."""
+    if empty_ok is None:
+        empty_ok = default == ()
+    meta = {"choices": choices, "lo": lo, "hi": hi, "doc": doc, "lo_open": lo_open, "hi_open": hi_open,
+            "empty_ok": empty_ok}
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata=meta)
@@ -263,7 +267,7 @@ def config_class(task: str, method: str) -> type:
     for s in _SECTIONS.values():
         if s.task == task and (s.method == method or (s.modifier and method == FIXED)):
             fields.append((s.name, s.cls, field(default_factory=s.cls)))
-    name = "".join(p.capitalize() for p in f"{task}-{method}".replace("_", "-").split("-")) + "Config"
+    name = "".join(p.capitalize() for p in f"{task}-{method}".replace("_", "-").split("-")) + "RunConfig"
     cls = dataclasses.make_dataclass(name, fields, bases=(RaynasConfig,), frozen=True)
     cls.__module__ = __name__
     globals()[name] = cls  # picklable by reference

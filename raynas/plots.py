@@ -21,8 +21,8 @@ def draw_training_curves(df: pd.DataFrame, out: Path) -> Path | None:
     """Losses and IS/FID against epoch, one line per trial."""
     if "epoch" not in df or df["epoch"].isna().all():
         return None
-    panels = [c for c in ("d_loss", "g_loss", "is_mean", "fid", "kid_mean")
-              if c in df and _numeric(df, c).notna().any()]
+    panels = [c for c in ("d_loss", "g_loss", "is_mean", "fid", "kid_mean", "train_loss", "train_acc", "val_acc",
+                          "test_acc") if c in df and _numeric(df, c).notna().any()]
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
@@ -147,7 +147,9 @@ def draw_run_plots(run: RunDir) -> list[Path]:
         made += [draw_pareto(df, plots / "pareto.png"), draw_round_curves(df, plots / "rounds.png")]
     else:
         made.append(draw_training_curves(df, plots / "curves.png"))
-    for name in ("best_G.json", "best_D.json"):
+    if "alpha_table" in df and df["alpha_table"].notna().any():
+        made.append(draw_alpha_evolution(df, plots / "alpha.png"))
+    for name in ("best_G.json", "best_D.json", "best.json"):
         if (run.path / name).is_file():
             from raynas.spaces import Genotype
             from raynas.spaces.draw import draw_genotype
@@ -248,3 +250,60 @@ def draw_edge_ablation(table: pd.DataFrame, corr: dict, out: Path) -> Path | Non
     plt.close(fig)
     return out
 
+
+# ============================================================================ architecture weights
+def _op_names(genotype_json: str, edges: list[str]) -> dict[str, list[str]]:
+    """Candidate op names per edge of the space a search's genotypes belong to (index labels otherwise)."""
+    import json
+
+    space = json.loads(genotype_json).get("space") if isinstance(genotype_json, str) else None
+    if space == "darts":
+        from raynas.spaces.darts import PRIMITIVES
+
+        return {e: list(PRIMITIVES) for e in edges}
+    if space == "damgan-g":
+        from raynas.methods.damgan.edges import edge_candidates
+
+        return {e: list(edge_candidates(e)) for e in edges}
+    return {}
+
+
+def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_edges: int = 28) -> Path | None:
+    """The architecture weight of every op on every edge against the search epoch (first trial), one panel
+    per edge: how the search made up its mind."""
+    import json
+
+    rows = df[df["alpha_table"].notna()]
+    if "stage" in rows:
+        rows = rows[rows["stage"] == "search"] if (rows["stage"] == "search").any() else rows
+    if rows.empty:
+        return None
+    first = rows["candidate_id"].iloc[0] if "candidate_id" in rows else None
+    if first is not None:
+        rows = rows[rows["candidate_id"] == first]
+    rows = rows.sort_values("epoch")
+    tables = [json.loads(t) for t in rows["alpha_table"]]
+    edges = list(tables[-1])[:max_edges]
+    names = _op_names(rows["genotype"].iloc[-1] if "genotype" in rows else "", edges)
+    cols = min(7, len(edges))
+    nrows = -(-len(edges) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.3 * cols, 1.9 * nrows + 0.6), squeeze=False, sharex=True)
+    epochs = rows["epoch"].tolist()
+    lines = {}
+    for ax, edge in zip(axes.flat, edges):
+        series = list(zip(*(t[edge] for t in tables)))
+        for i, values in enumerate(series):
+            label = names.get(edge, [])[i] if i < len(names.get(edge, [])) else f"op {i}"
+            (line,) = ax.plot(epochs, values, marker="o" if len(epochs) < 3 else None, ms=3, label=label)
+            lines[label] = line
+        ax.set_title(edge, fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(edges):]:
+        ax.axis("off")
+    fig.legend(list(lines.values()), list(lines), loc="lower center", ncol=min(8, len(lines)), fontsize=7)
+    fig.supxlabel("search epoch", fontsize=8, y=0.06)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

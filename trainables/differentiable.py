@@ -265,6 +265,68 @@ def _rank_key(metrics: dict[str, Any], method) -> float:
     return float(value) if direction == "min" else -float(value)
 
 
+@user_errors_as_results
+def select_cell(config: dict[str, Any]) -> None:
+    """Score one searched cell as DARTS picks among its searches: retrain it on the search's training part for
+    ``select_epochs`` and measure the validation part (the test split stays unseen)."""
+    from raynas.classify.trainer import ClassifierTrainer
+
+    cfg = trial_config(config)
+    run = RunDir.open(config["run_dir"])
+    seed, genotype = config["candidate"]["seed"], Genotype.from_json(config["candidate"]["genotype"])
+    path = trial_dir() / "candidate.json"
+    genotype.save(path)
+    rcfg = retrain_config(cfg, path, config["select_epochs"])
+    trainer = ClassifierTrainer.for_config(rcfg, holdout=True)
+    state = restore_state()
+    if state is not None:
+        load_state_or_explain(trainer, state)
+    while trainer.epoch < trainer.epochs:
+        stats = trainer.train_epoch()
+        result = {**stats, **(trainer.score() if trainer.epoch == trainer.epochs else {})}
+        if trainer.epoch == trainer.epochs:
+            run.append([{"run_id": run.path.name, "method": cfg.method, "stage": "select", "epoch": trainer.epoch,
+                         "round": None, "candidate_id": f"seed{seed}", "seed": seed, "genotype": genotype.to_json(),
+                         "params": trainer.headline_params(), "val_acc": result["val_acc"],
+                         "val_loss": result["val_loss"], "device": str(trainer.device)}])
+        report(result, trainer.state_dict())
+
+
+def select_best(request: SearchRequest, results, method) -> tuple[Genotype, Any]:
+    """``--seeds N`` on a classifier search: retrain every seed's cell on the validation split (in parallel
+    trials, in RUN_DIR/select) and keep the best; writes ``candidates.parquet``."""
+    cfg, run = request.cfg, request.run
+    finals = {}
+    for r in results:
+        m = r.metrics or {}
+        if m.get("genotype"):
+            finals[int(r.config["train.seed"])] = m
+    if not finals:
+        raise RaynasError(f"no search trial finished with a derived genotype; see {run.path / 'tune'}")
+    select_dir = run.path / "select"
+    resume = (select_dir / "tune").is_dir()
+    srun = RunDir.open(select_dir) if resume else RunDir.create(
+        run.path, "select", config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset, device=cfg.train.device,
+        exist_ok=True)
+    epochs = getattr(getattr(cfg, method.section), "select_epochs", 10)
+    space = None if resume else {"select_epochs": epochs, "candidate": tune.grid_search(
+        [{"seed": seed, "genotype": finals[seed]["genotype"]} for seed in sorted(finals)])}
+    print(f"\nraynas: picking the best of {len(finals)} cells by a {epochs}-epoch retrain on the validation "
+          f"split, in {srun.path}", flush=True)
+    run_trainable(select_cell, cfg, srun, resources=request.resources, param_space=space, resume=resume)
+    table = srun.read()
+    table = table[table["stage"] == "select"].sort_values("val_acc", ascending=False).reset_index(drop=True)
+    if table.empty:
+        raise RaynasError(f"no candidate was scored; see {srun.path / 'tune'}")
+    keep = ["seed", "val_acc", "val_loss", "params", "genotype"]
+    table[keep].to_parquet(run.path / "candidates.parquet", index=False)
+    best = Genotype.from_json(table["genotype"].iloc[0])
+    best.save(run.path / method.outputs[0])
+    alpha = json.loads(finals[int(table["seed"].iloc[0])]["alpha_table"])
+    (run.path / method.outputs[1]).write_text(json.dumps(alpha, indent=2) + "\n")
+    return best, table[keep[:-1]]
+
+
 def run_search(request: SearchRequest) -> SearchOutcome:
     """``raynas search METHOD`` for a differentiable method: ``--seeds`` searches as parallel trials, the
     found genotype and α table written to the run directory, and with ``--then-retrain`` the genotype
@@ -277,20 +339,26 @@ def run_search(request: SearchRequest) -> SearchOutcome:
         space = {"train.seed": tune.grid_search([cfg.train.seed + i for i in range(seeds)])}
     results = run_trainable(search_trial, cfg, run, resources=request.resources, param_space=space,
                             resume=request.resume)
-    genotype, _ = finish_search(run, results, method)
+    outputs = {"genotype": run.path / method.outputs[0], "α table": run.path / method.outputs[1]}
+    notes: tuple[str, ...] = ()
+    if method.task == "classify" and len([r for r in results if r.config.get("train.seed") is not None]) > 1:
+        _, candidates = select_best(request, results, method)
+        outputs["candidates"] = run.path / "candidates.parquet"
+        notes = ("candidates (validation accuracy after the selection retrain):\n"
+                 + candidates.to_string(index=False),)
+    else:
+        finish_search(run, results, method)
     df = run.read()
     table = df[df["stage"] == "search"].sort_values(["seed", "epoch"]) if "stage" in df else df
-    outputs = {"genotype": run.path / method.outputs[0], "α table": run.path / method.outputs[1]}
     retrain_dir = run.path / "retrain"
     resume_retrain = (retrain_dir / "tune").is_dir()
-    notes: tuple[str, ...] = ()
     retrain_hint = f"raynas retrain {run.path / method.outputs[0]} --preset {cfg.preset}"
     runs: tuple[RunDir, ...] = ()
     if options.get("then_retrain") or (request.resume and resume_retrain):
         runs = (chain_retrain(cfg, run, request.resources, options.get("retrain_epochs"), resume=resume_retrain),)
         outputs["retrain"] = retrain_dir
         retrain_hint = None
-        notes = (f"retrained the found genotype in {retrain_dir}",)
+        notes = (*notes, f"retrained the found genotype in {retrain_dir}")
     return SearchOutcome(outputs=outputs, table=table, columns=search_columns(df), retrain=retrain_hint,
                          notes=notes, runs=runs)
 

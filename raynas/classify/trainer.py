@@ -132,17 +132,23 @@ class ClassifierTrainer:
         return sum(p.numel() for p in self.model.parameters())
 
     # ------------------------------------------------------------------ what the fixed trainable reads
+    score_part = "test"
+
     @classmethod
-    def for_config(cls, cfg: Any, device: torch.device | None = None) -> ClassifierTrainer:
+    def for_config(cls, cfg: Any, device: torch.device | None = None, *, holdout: bool = False) -> ClassifierTrainer:
         """The fixed run of a resolved classify config: its genotype's network on its whole training split
-        (``data.train_portion`` is for searches), scored on the test split."""
+        (``data.train_portion`` is for searches), scored on the test split. ``holdout``: train on the search's
+        training part and score the validation part instead (how a search picks among its cells)."""
         import dataclasses
 
         from raynas.build import build_classifier
         from raynas.classify.data import ClassifyData
 
-        data = ClassifyData.from_config(dataclasses.replace(cfg.data, train_portion=1.0), seed=cfg.train.seed)
-        return cls(lambda: build_classifier(cfg), data, cfg.train, device=device)
+        data_cfg = cfg.data if holdout else dataclasses.replace(cfg.data, train_portion=1.0)
+        trainer = cls(lambda: build_classifier(cfg), ClassifyData.from_config(data_cfg, seed=cfg.train.seed),
+                      cfg.train, device=device)
+        trainer.score_part = "val" if holdout else "test"
+        return trainer
 
     @property
     def epochs(self) -> int:
@@ -152,8 +158,8 @@ class ClassifierTrainer:
         return True  # test accuracy is reported every epoch (never used to pick one)
 
     def score(self) -> dict[str, float]:
-        scores = self.evaluate("test")
-        return {"test_loss": scores["loss"], "test_acc": scores["top1"], "test_top5": scores["top5"]}
+        scores, part = self.evaluate(self.score_part), self.score_part
+        return {f"{part}_loss": scores["loss"], f"{part}_acc": scores["top1"], f"{part}_top5": scores["top5"]}
 
     def headline_params(self) -> int:
         """DARTS' count: without the auxiliary head."""

@@ -10,9 +10,6 @@ from raynas.cli.common import add_config_args, config_from_args, say
 from raynas.config import FIXED
 from raynas.errors import ConfigError, RunDirError
 
-DATASET_SHAPES = {"cifar10": (32, 3), "cifar100": (32, 3), "stl10": (48, 3), "fashion-mnist": (32, 1),
-                  "mnist": (32, 1), "embedded": (32, 1), "imagenet": (224, 3)}
-
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from raynas.config import PRESET_DIR, list_presets
@@ -41,28 +38,25 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_arch_show(args: argparse.Namespace) -> int:
-    from raynas.nn.profile import format_summary, summarize
+    from raynas.nn.profile import describe, format_any
     from raynas.spaces import Genotype
 
-    if args.dataset not in DATASET_SHAPES:
-        raise ConfigError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASET_SHAPES)}")
-    resolution, channels = DATASET_SHAPES[args.dataset]
     genotype = Genotype.load(args.genotype)
-    options = {"width": args.width}
+    options = {"dataset": args.dataset, "width": args.width, "layers": args.layers, "channels": args.channels}
     if genotype.space == "eagan-gd":  # a coupled-search pair: describe each half
         from raynas.spaces import get_space
 
         halves = dict(zip("GD", get_space("eagan-gd").split(genotype)))
     else:
         halves = {"": genotype}
-    summaries = {k: summarize(g, resolution=resolution, channels=channels, **options) for k, g in halves.items()}
+    summaries = {k: describe(g, **options) for k, g in halves.items()}
     if args.json:
         out = summaries[""] if "" in summaries else {
             "space": genotype.space, "params": sum(x["params"] for x in summaries.values()),
             "flops": sum(x["flops"] for x in summaries.values()), **summaries}
         print(json.dumps(out, indent=2))
     else:
-        print("\n\n".join(format_summary(x) for x in summaries.values()))
+        print("\n\n".join(format_any(x) for x in summaries.values()))
     if args.png:
         from raynas.spaces.draw import draw_genotype
 

@@ -30,7 +30,7 @@ from torch import nn
 from raynas.errors import ConfigError, GenotypeError
 from raynas.nn.darts_ops import FactorizedReduce, ReLUConvBN, drop_path
 from raynas.nn.ops import Identity, build_op
-from raynas.nn.profile import count_flops, count_params
+from raynas.nn.profile import count_flops, count_params, format_classifier_summary, register_summary
 from raynas.nn.registry import register_network
 from raynas.spaces.darts import CellGenotype, DartsGenotype
 
@@ -403,3 +403,10 @@ def summarize_darts(genotype: DartsGenotype, *, dataset_shape: str | DatasetShap
             "num_classes": shape.num_classes, "imagenet": shape.imagenet, "layers": net.layers, "channels": net.C,
             "reduction_positions": list(net.reduction_positions), "params": params, "params_with_aux": with_aux,
             "flops": flops, "cells": cells, "other_params": params - sum(c["params"] for c in cells)}
+
+
+def _describe(genotype: DartsGenotype, *, dataset: str, layers: int | None, channels: int | None) -> dict[str, Any]:
+    return summarize_darts(genotype, dataset_shape=dataset, layers=layers, channels=channels)
+
+
+register_summary("darts", _describe, format_classifier_summary)

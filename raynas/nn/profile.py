@@ -142,3 +142,63 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"dead edges (their ops never reach the output): {', '.join(summary['dead_edges'])}; "
                      f"{summary['dead_params']:,} params")
     return "\n".join(lines)
+
+
+# ============================================================================ any space: `raynas arch show`
+# Classifier spaces register (summary, formatter) here; GAN spaces use ``summarize`` above.
+_SPACE_SUMMARIES: dict[str, tuple[Any, Any]] = {}
+
+GAN_DATASET_SHAPES = {"cifar10": (32, 3), "cifar100": (32, 3), "stl10": (48, 3), "fashion-mnist": (32, 1),
+                      "mnist": (32, 1), "embedded": (32, 1), "imagenet": (64, 3)}
+
+
+def register_summary(space: str, summarize_fn: Any, format_fn: Any) -> None:
+    """``summarize_fn(genotype, *, dataset, layers, channels) -> dict`` and ``format_fn(dict) -> str`` for a space
+    whose networks are not cell-group generators/discriminators (classifier spaces)."""
+    _SPACE_SUMMARIES[space] = (summarize_fn, format_fn)
+
+
+def _space_summary(space: str) -> tuple[Any, Any] | None:
+    if space not in _SPACE_SUMMARIES:
+        from raynas.nn.registry import registered_networks
+
+        registered_networks()  # imports the built-in network modules, which register their summaries
+    return _SPACE_SUMMARIES.get(space)
+
+
+def describe(genotype: Any, *, dataset: str = "cifar10", width: int | None = None, layers: int | None = None,
+             channels: int | None = None) -> dict[str, Any]:
+    """What ``raynas arch show`` prints for any genotype: a GAN genotype at ``width`` for the dataset's image
+    size, or a classifier genotype at ``layers`` cells and ``channels`` initial channels."""
+    custom = _space_summary(genotype.space)
+    if custom is not None:
+        return custom[0](genotype, dataset=dataset, layers=layers, channels=channels)
+    from raynas.errors import ConfigError
+
+    if dataset not in GAN_DATASET_SHAPES:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(GAN_DATASET_SHAPES)}")
+    resolution, image_channels = GAN_DATASET_SHAPES[dataset]
+    return summarize(genotype, resolution=resolution, channels=image_channels, width=width)
+
+
+def format_any(summary: dict[str, Any]) -> str:
+    custom = _space_summary(summary["space"])
+    return custom[1](summary) if custom is not None else format_summary(summary)
+
+
+def format_classifier_summary(summary: dict[str, Any]) -> str:
+    """A human-readable table of a classifier summary (DARTS' counting: params without the auxiliary head)."""
+    aux = summary.get("params_with_aux")
+    lines = [f"{summary['space']}  {summary['layers']} cells, C={summary['channels']}, "
+             f"{summary['resolution']}x{summary['resolution']}x{summary['in_channels']}, "
+             f"{summary['num_classes']} classes, reductions at {list(summary['reduction_positions'])}",
+             f"params {summary['params']:,} ({_human(summary['params'])}; without the auxiliary head)"
+             + (f", {aux:,} with it" if aux is not None else ", no auxiliary head fits this input size"),
+             f"FLOPs/image {summary['flops']:,} ({_human(summary['flops'])}; 2 per multiply-add)", "",
+             f"{'cell':<6}{'type':<8}{'C':>5}{'size':>6}{'params':>12}  ops"]
+    for c in summary["cells"]:
+        ops = ", ".join(f"{op}<-{src}" for op, src in c["ops"])
+        lines.append(f"{c['index']:<6}{'reduce' if c['reduction'] else 'normal':<8}{c['C']:>5}{c['size']:>6}"
+                     f"{c['params']:>12,}  {ops}  concat {list(c['concat'])}")
+    lines.append(f"{'other':<6}{'':<8}{'':>5}{'':>6}{summary['other_params']:>12,}  (stem, classifier)")
+    return "\n".join(lines)

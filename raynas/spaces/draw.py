@@ -45,6 +45,15 @@ def _columns(edges: list[tuple[str, str, str]]) -> dict[str, int]:
     return {n: depth[n] for n in nodes}
 
 
+_DRAWERS: dict[str, Any] = {}
+BUILTIN_DRAWERS = ("raynas.spaces.draw_darts",)
+
+
+def register_drawer(space: str, draw: Any) -> None:
+    """``draw(genotype, path, title=None)`` for a genotype format that is not cell groups (classifier cells)."""
+    _DRAWERS[space] = draw
+
+
 def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = None, dpi: int = 120,
                   **edge_options: Any) -> Path:
     """Write a PNG diagram of ``genotype`` to ``path`` and return the path.
@@ -52,6 +61,13 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = N
     ``edge_options`` go to the space's ``edge_list`` (e.g. ``downsample=(True, True, False)`` for
     ``eagan-d``, whose drawing depends on which cells down-sample).
     """
+    if genotype.space not in _DRAWERS:
+        import importlib
+
+        for module in BUILTIN_DRAWERS:
+            importlib.import_module(module)
+    if genotype.space in _DRAWERS:
+        return Path(_DRAWERS[genotype.space](genotype, path, title=title))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle, FancyArrowPatch

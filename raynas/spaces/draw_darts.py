@@ -14,6 +14,7 @@ from typing import Any
 
 from raynas.errors import GenotypeError
 from raynas.spaces.darts import CellGenotype, DartsGenotype
+from raynas.spaces.draw import register_drawer
 
 _INPUT, _NODE, _OUTPUT = "#f4cccc", "#cfe2f3", "#d9ead3"
 _COL = 3.0  # data units between node columns
@@ -161,3 +162,6 @@ def draw_darts_genotype(genotype: DartsGenotype, png_path: str | Path, *, title:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", bbox_inches="tight", pad_inches=0.15)
     return out
+
+
+register_drawer("darts", draw_darts_genotype)

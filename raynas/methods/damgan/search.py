@@ -24,7 +24,6 @@ n_critic, learning rates, eval_every); the retrain phase reads ``train.*``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -32,17 +31,15 @@ from torch import nn
 
 from raynas.build import build_discriminator
 from raynas.config import RaynasConfig
-from raynas.errors import ConfigError, TrainingDiverged
+from raynas.errors import ConfigError
 from raynas.gan.losses import g_hinge_loss
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers, sample_latent
 from raynas.nn.attention import check_kprime
 from raynas.nn.damgan_g import DamganGenerator, DamganSupernet, SupernetSubnet
 from raynas.spaces import Genotype
+from searchers.architect import Architect
 from searchers.differentiable import DifferentiableSearch
-
-ARCH_BETAS = (0.5, 0.999)
-ARCH_WEIGHT_DECAY = 1e-3
 
 
 # ====================================================================== checks
@@ -119,8 +116,9 @@ class DamganSearch(DifferentiableSearch):
         self.opt_g, self.opt_d = make_optimizers(self.G.weight_parameters(), self.D.parameters(), dg.lr_g, dg.lr_d,
                                                  betas=betas)
         arch = self.G.arch_parameters()
-        self.opt_arch = (torch.optim.Adam(arch, lr=dg.arch_lr, betas=ARCH_BETAS, weight_decay=ARCH_WEIGHT_DECAY)
-                         if arch else None)
+        # The darts selector's α: DARTS' Adam (betas (0.5, 0.999), wd 1e-3) in the one architect
+        self.architect = Architect(self.G, order=1, lr=dg.arch_lr) if arch else None
+        self.opt_arch = self.architect.optimizer if self.architect else None
         self.bilevel = bool(arch) and dg.bilevel
         if self.bilevel:  # weight steps must not accumulate gradients into α
             for p in arch:
@@ -150,27 +148,13 @@ class DamganSearch(DifferentiableSearch):
 
     def _arch_step(self) -> float:
         """First-order DARTS step of the architecture vectors on a fresh latent batch (D fixed)."""
-        arch = self.G.arch_parameters()
         z = sample_latent(self.step_cfg.gen_batch_size, self.latent_dim, self.device)
-        for p in arch:
-            p.requires_grad_(True)
-        try:
+
+        def generator_loss() -> torch.Tensor:
             with self.precision.autocast():
-                loss = g_hinge_loss(self.D(self.precision.images(self.G(z))))
-            grads = torch.autograd.grad(loss, arch)
-        finally:
-            for p in arch:
-                p.requires_grad_(False)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"the architecture loss became {value} at step {self.step}; lower "
-                                   "damgan.arch_lr or the learning rates, or set train.amp=false")
-        self.opt_arch.zero_grad(set_to_none=True)
-        for p, g in zip(arch, grads):
-            p.grad = g
-        self.opt_arch.step()
-        self.opt_arch.zero_grad(set_to_none=True)
-        return value
+                return g_hinge_loss(self.D(self.precision.images(self.G(z))))
+
+        return self.architect.step(generator_loss)
 
     # ------------------------------------------------------------------ architecture
     def alpha_table(self) -> dict[str, list[float]]:
