@@ -261,10 +261,15 @@ def _op_names(genotype_json: str, edges: list[str]) -> dict[str, list[str]]:
         from raynas.spaces.darts import PRIMITIVES
 
         return {e: list(PRIMITIVES) for e in edges}
-    if space == "damgan-g":
-        from raynas.methods.damgan.edges import edge_candidates
+    if space:  # a cell-group space: its candidates per edge name
+        from raynas.spaces import get_space
 
-        return {e: list(edge_candidates(e)) for e in edges}
+        try:
+            sp = get_space(space)
+        except Exception:  # a space this process does not know: index labels
+            return {}
+        by_name = {name: list(cands) for name, (*_, cands) in zip(sp.edge_names(), sp.edges())}
+        return {e: by_name[e] for e in edges if e in by_name}
     return {}
 
 
