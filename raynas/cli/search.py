@@ -237,10 +237,25 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             space = {key: tune.grid_search(values) for key, values in spec["grid"].items()}
             space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(spec["seeds"])])
             space["retrain_epochs"] = spec["retrain_epochs"]
-        run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space, resume=resume,
-                      max_concurrent=getattr(args, "max_concurrent", None) or 0)
+        if method.ablation_runner:  # the method runs its cells itself, one after another
+            load_object(method.ablation_runner)(SearchRequest(
+                cfg=cfg, run=run, resources=res, resume=resume,
+                options={"cells": grid_cells(spec, cfg.train.seed), "retrain_epochs": spec.get("retrain_epochs")}))
+        else:
+            run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,
+                          resume=resume, max_concurrent=getattr(args, "max_concurrent", None) or 0)
     summarize_ablation(method, run, list(spec["grid"]))
     return 0
+
+
+def grid_cells(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """Every (grid point, seed) of an ablation as a dict of dotted config overrides."""
+    import itertools
+
+    keys = list(spec["grid"])
+    seeds = [seed + i for i in range(int(spec.get("seeds") or 1))]
+    return [{**dict(zip(keys, values)), "train.seed": s}
+            for values in itertools.product(*spec["grid"].values()) for s in seeds]
 
 
 def summarize_ablation(method: Method, run, keys: list[str]) -> None:
@@ -313,7 +328,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                                help="independent searches as parallel trials; the best is kept (default 1)")
             s.add_argument("--resume", metavar="RUN_DIR", help="resume a killed search from its checkpoints")
             s.set_defaults(func=commands.cmd_search)
-        if method.ablation_cell:
+        if method.ablation_cell or method.ablation_runner:
             a = asub.add_parser(method.name, help=f"{method.name}: Tune grid over config keys, seeds as replicates")
             add_config_args(a, method.quickstart)
             add_ray_args(a)

@@ -60,6 +60,8 @@ class Method:
     spaces: tuple[str, ...] = ()    # genotype spaces the method searches or produces
     runner: str | None = None       # "module:function(SearchRequest) -> SearchOutcome" for `raynas search`
     ablation_cell: str | None = None  # "module:function(config)": one Tune trial of `raynas ablate NAME`
+    ablation_runner: str | None = None  # "module:function(SearchRequest)": runs the grid's cells itself
+    #                                     (options["cells"]) instead of Tune (population searches own actors)
     ablation_stage: str = "retrain"   # result rows of that stage are a cell's outcome
     ablation_metrics: tuple[tuple[str, str], ...] = (("is_mean", "max"), ("fid", "min"))
     default_grid: tuple[str, ...] = ()  # `ablate NAME` without --grid

@@ -355,6 +355,7 @@ DARTS_DATASETS: dict[str, DatasetShape] = {
     "imagenet": DatasetShape(224, 3, 1000, True),
     "mnist": DatasetShape(32, 1, 10),
     "fashion-mnist": DatasetShape(32, 1, 10),
+    "embedded": DatasetShape(32, 1, 10),
 }
 
 

@@ -194,7 +194,7 @@ class EaganSearch:
             resuming = state["stage"] == stage and state["round"] >= 0
             if resuming:
                 self._replay_rows(state)
-                ray.get(host.load.remote(state["host_checkpoint"]))
+                ray.get(host.load.remote(str(self._host_checkpoint(state))))
                 searcher.load_state_dict(state["searcher"])
                 start = state["round"] + 1
                 self._say(f"stage {stage}: resuming after round {state['round']} from {state['host_checkpoint']}")
@@ -217,7 +217,7 @@ class EaganSearch:
                 ray.get(host.save.remote(ckpt))
                 # The state (with this round's rows) lands before the rows do: a kill in between is
                 # healed on resume by _replay_rows, and a round is never written twice.
-                state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=ckpt,
+                state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
                              last_rows=rows, **{f"last_best_{stage}": best})
                 self._save_state(state)
                 self.run.append(rows)
@@ -340,6 +340,11 @@ class EaganSearch:
                 ref.append(1000.0)
         return ref
 
+    def _host_checkpoint(self, state: dict[str, Any]) -> Path:
+        """The last completed round's supernet checkpoint, in this run directory wherever it has moved (older
+        runs stored an absolute path)."""
+        return self.ckpt_dir / Path(str(state["host_checkpoint"])).name
+
     def _prune_checkpoints(self, stage: str, keep: str) -> None:
         old = list(self.ckpt_dir.glob(f"stage{stage}_round*.pt"))  # the name before stage-{stage}_round
         for p in [*self.ckpt_dir.glob(f"stage-{stage}_round*.pt"), *old]:
@@ -358,3 +363,34 @@ class EaganSearch:
         (self.run.path / "summary.json").write_text(json.dumps(
             {k: str(v) for k, v in out.items()}, indent=2) + "\n")
         return out
+
+
+def run_grid(request: SearchRequest) -> None:
+    """``raynas ablate eagan``: one whole search per grid cell, one after another (each holds the cluster's
+    actors), in ``RUN_DIR/cells/cell-NNN``; a killed grid resumes at its unfinished cell. Each finished cell
+    appends one ``final`` row: its grid values and the best generator's scores of its last stage."""
+    import copy
+
+    from raynas.config import RaynasConfig, apply_overrides, from_dict
+
+    cfg, run = request.cfg, request.run
+    done = set(run.read().get("candidate_id", []))
+    for i, overrides in enumerate(request.options["cells"]):
+        cell_id = f"cell-{i:03d}"
+        if cell_id in done:
+            continue
+        data = apply_overrides(copy.deepcopy(cfg.to_dict()), [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
+        ccfg = from_dict(RaynasConfig, data)
+        path = run.path / "cells" / cell_id
+        sub = RunDir.open(path) if (path / "run.json").is_file() else RunDir.create(
+            run.path / "cells", cell_id, config=ccfg.to_dict(), seed=ccfg.train.seed, preset=ccfg.preset,
+            device=ccfg.train.device)
+        tqdm.write(f"raynas: grid cell {i + 1}/{len(request.options['cells'])}: {overrides} in {sub.path}")
+        EaganSearch(ccfg, sub, progress=request.progress).run_search()
+        rows = sub.read()
+        last = rows[rows["stage"] == rows["stage"].iloc[-1]]
+        best = last[(last["round"] == last["round"].max()) & last["best"].astype(bool)].iloc[0]
+        run.append([{"run_id": run.path.name, "method": "eagan", "stage": "final", "epoch": None, "round": None,
+                     "candidate_id": cell_id, **{k.rsplit(".", 1)[-1]: v for k, v in overrides.items()},
+                     "genotype": best["genotype"], "params": best["params"], "is_mean": best["is_mean"],
+                     "fid": best["fid"], "cell_dir": str(sub.path)}])

@@ -56,7 +56,7 @@ EAGAN = register(Method(
     summary="EAGAN two-stage evolutionary GAN search (G, then D) on weight-sharing supernets",
     spaces=("eagan-g", "eagan-d", "eagan-gd"),
     runner="trainables.eagan.driver:run_eagan",
-    ablation_cell="trainables.eagan.driver:eagan_ablation_cell",
+    ablation_runner="trainables.eagan.driver:run_grid",
     ablation_stage="final",
     default_grid=("eagan.crossover_prob=0.3,0.9",),
     check="raynas.methods.eagan.setup:preflight_eagan",
