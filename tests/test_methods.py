@@ -12,7 +12,7 @@ from conftest import ROOT, assert_user_error, run_cli
 
 from raynas.config import load_config
 from raynas.errors import ConfigError
-from raynas.methods import all_methods, get_method, load_object
+from raynas.methods import all_methods, load_object
 
 METHODS = all_methods()
 FIXTURES = Path(__file__).parent / "fixtures" / "old_runs"
