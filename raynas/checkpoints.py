@@ -65,23 +65,34 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
-                    weights_only: bool = False) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *, weights_only: bool = True
+                    ) -> dict[str, Any]:
     """Load a checkpoint written by ``save_checkpoint`` and return its state dict.
 
-    ``weights_only=False`` because raynas checkpoints may hold searcher state (numpy arrays);
-    only load files from run directories you trust, or pass ``weights_only=True``.
-    """
+    Always ``torch.load(weights_only=True)``, whatever ``weights_only`` says (the keyword stays for old
+    callers): raynas checkpoints hold only tensors and plain data (numbers, strings, lists, dicts), so a file
+    that holds any other Python object (which could run code while it is unpickled) is refused before
+    anything in it executes."""
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a checkpoint file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"Checkpoint {path} {what}. Check the path, point --resume at a run "
                               "directory that has checkpoints/, or start a fresh run without --resume.")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=weights_only)
-    except Exception as e:  # truncated zip, garbage bytes, unpickling errors ...
-        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}: {e}). "
-                              "Delete it and resume from an earlier checkpoint, or start a fresh run.") from e
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise CheckpointError(f"Refused to load {path}: it holds Python objects, which could run code when "
+                                  "loaded; raynas checkpoints hold only tensors and plain data. Use a checkpoint "
+                                  "written by raynas, or start a fresh run.") from None
+        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}). Delete it and "
+                              "resume from an earlier checkpoint, or start a fresh run.") from None
+    except Exception as e:  # truncated zip, garbage bytes ...
+        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200] if str(e) else ''}). Delete it and resume from an "
+                              "earlier checkpoint, or start a fresh run.") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_MARKER:
         raise CheckpointError(f"{path} is not a raynas checkpoint (no '{FORMAT_MARKER}' marker). Point "
                               "at a file written by raynas, e.g. RUN_DIR/checkpoints/last.pt.")

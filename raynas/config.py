@@ -49,6 +49,17 @@ def setting(default: Any, *, choices: tuple | None = None, lo: float | None = No
 
 _f = setting  # the short name the section definitions use
 
+MAX_EPOCHS = 1_000_000  # a bound that catches 1e23 (every epoch count must end)
+DEVICE_DOC = "auto | cpu | cuda | cuda:N (auto: CUDA when the process has a GPU)"
+
+
+def check_device_spec(spec: str, where: str = "train.device") -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``: anything else (``tpu``, ``cuda:x``) fails now, not in a trial."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", spec):
+        raise ConfigError(f"{where}={spec!r} is not a device raynas can use; use auto, cpu, cuda or cuda:N")
+
 
 # ============================================================================ common sections
 @dataclass(frozen=True)
@@ -116,14 +127,14 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig(gan_training()):
-    epochs: int = _f(5, lo=1)
-    beta1: float = _f(0.0, lo=0.0, hi=1.0)
-    beta2: float = _f(0.9, lo=0.0, hi=1.0)
+    epochs: int = _f(5, lo=1, hi=MAX_EPOCHS)
+    beta1: float = _f(0.0, lo=0.0, hi=1.0, hi_open=True, doc="Adam β1 (< 1)")
+    beta2: float = _f(0.9, lo=0.0, hi=1.0, hi_open=True, doc="Adam β2 (< 1)")
     n_critic: int = _f(1, lo=1, hi=100)
     ema_decay: float = _f(0.999, lo=0.0, hi=1.0)
     loss: str = _f("hinge", choices=("hinge",))
     seed: int = _f(0, lo=0)
-    device: str = _f("auto", doc="auto | cpu | cuda | cuda:N")
+    device: str = _f("auto", doc=DEVICE_DOC)
     amp: str = _f("auto", choices=("auto", "true", "false"), doc="bf16 autocast; auto = on for CUDA")
     channels_last: str = _f("auto", choices=("auto", "true", "false"))
     checkpoint_every: int = _f(1, lo=1)
@@ -145,7 +156,7 @@ class EvalConfig:
 # ============================================================================ task classify
 @dataclass(frozen=True)
 class ClassifyTrainConfig:
-    epochs: int = _f(600, lo=1)
+    epochs: int = _f(600, lo=1, hi=MAX_EPOCHS)
     batch_size: int = _f(96, lo=1)
     lr: float = _f(0.025, lo=0.0, hi=10.0)
     lr_min: float = _f(0.0, lo=0.0, hi=10.0, doc="cosine end value (DARTS eval 0; DARTS search 0.001)")
@@ -161,7 +172,7 @@ class ClassifyTrainConfig:
     auxiliary_weight: float = _f(0.4, lo=0.0, doc="weight of the auxiliary head's loss (0 = ignore it)")
     drop_path_prob: float = _f(0.2, lo=0.0, hi=1.0, doc="final value; ramps linearly from 0 over the epochs")
     seed: int = _f(0, lo=0)
-    device: str = _f("auto", doc="auto | cpu | cuda | cuda:N")
+    device: str = _f("auto", doc=DEVICE_DOC)
     amp: str = _f("auto", choices=("auto", "true", "false"), doc="bf16 autocast; auto = on for CUDA")
     channels_last: str = _f("auto", choices=("auto", "true", "false"))
     checkpoint_every: int = _f(1, lo=1, doc="epochs between checkpoints")
@@ -564,6 +575,7 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
             del data[name]
     cfg = from_dict(cls, data)
     _check_splits(cfg)
+    check_device_spec(cfg.train.device)
     return cfg
 
 

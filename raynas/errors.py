@@ -40,3 +40,11 @@ class RunDirError(RaynasError):
 
 class TrainingDiverged(RaynasError):
     """A loss became NaN or infinite; earlier checkpoints and results are kept."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: what was written stays, and the run resumes with ``--resume run_path``."""
+
+    def __init__(self, run_path: object = None):
+        super().__init__(str(run_path) if run_path is not None else "")
+        self.run_path = run_path

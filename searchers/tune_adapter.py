@@ -13,9 +13,9 @@ A trial that errors, or reports NaN, counts as worse than every other individual
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -189,7 +189,7 @@ class NSGA2TuneSearcher(Searcher):
             "metric": self._metric, "mode": self._mode, "max_generations": self.max_generations,
             "nsga": None if self._nsga is None else self._nsga.state_dict(),
             "generation": self._generation, "next": self._next,
-            "trial_index": dict(self._trial_index), "results": dict(self._results),
+            "trial_index": dict(self._trial_index), "results": [[int(i), r] for i, r in self._results.items()],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -204,13 +204,13 @@ class NSGA2TuneSearcher(Searcher):
         self._generation = state["generation"]
         self._next = state["next"]
         self._trial_index = dict(state["trial_index"])
-        self._results = dict(state["results"])
+        self._results = {int(i): r for i, r in state["results"]}
 
     def save(self, checkpoint_path: str) -> None:
+        """The state as JSON (plain data; restoring it can never run code)."""
         path = Path(checkpoint_path)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(self.get_state(), fh)
+        tmp.write_text(json.dumps(self.get_state()))
         tmp.replace(path)
 
     def restore(self, checkpoint_path: str) -> None:
@@ -218,9 +218,9 @@ class NSGA2TuneSearcher(Searcher):
         if not path.is_file():
             raise CheckpointError(f"searcher checkpoint {path} does not exist; pass the file written by save()")
         try:
-            with open(path, "rb") as fh:
-                state = pickle.load(fh)
-        except (pickle.UnpicklingError, EOFError) as exc:
-            raise CheckpointError(f"searcher checkpoint {path} is unreadable ({exc}); "
-                                  "it may be truncated: restore from an earlier one") from None
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"searcher checkpoint {path} is not a JSON searcher state ({type(exc).__name__}); "
+                                  "restore from a file written by save() (older pickled states are refused: "
+                                  "they could run code)") from None
         self.set_state(state)

@@ -71,7 +71,21 @@ def restore_state() -> dict[str, Any] | None:
 
 
 def trial_dir() -> Path:
+    """This trial's local artifact folder (Tune syncs it to the run's storage)."""
     return Path(tune.get_context().get_trial_dir())
+
+
+def open_trial_run(config: dict[str, Any]):
+    """The run directory this trial writes results into: where Tune keeps the experiment now (its parent
+    folder), so a run directory that was moved resumes in place; ``config["run_dir"]`` (where it was when the
+    run started) only outside Tune."""
+    from raynas.results import RunDir
+
+    try:
+        experiment = tune.get_context().get_storage().experiment_fs_path
+    except Exception:  # not inside a Tune trial (direct calls in tests, older Tune)
+        return open_trial_run(config)
+    return RunDir.open(Path(experiment).parent)
 
 
 def trial_id() -> str:

@@ -36,6 +36,7 @@ from trainables.common import (
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
+    open_trial_run,
     report,
     restore_state,
     trial_dir,
@@ -137,7 +138,7 @@ def _search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, 
 def search_trial(config: dict[str, Any]) -> None:
     """One search trial: report every epoch, checkpoint every epoch, resume after a kill."""
     cfg = trial_config(config)
-    run = RunDir.open(config["run_dir"])
+    run = open_trial_run(config)
     state = restore_state() or {}
     search = new_search(cfg, state.get("search"))
     cost = state.get("cost", _zero_cost())
@@ -190,7 +191,7 @@ def _retrain(config: dict[str, Any], cfg: RaynasConfig, genotype: Genotype, stat
 def ablation_cell(config: dict[str, Any]) -> None:
     """One grid cell: search, derive, retrain the derived network, score it."""
     cfg = trial_config(config)
-    run = RunDir.open(config["run_dir"])
+    run = open_trial_run(config)
     tid = trial_id()
     state = restore_state() or {"phase": "search"}
     fields = grid_values(config)
@@ -228,7 +229,7 @@ def edge_cell(config: dict[str, Any]) -> None:
     from raynas.methods.damgan.edges import with_edge_op
 
     cfg = trial_config(config)
-    run = RunDir.open(config["run_dir"])
+    run = open_trial_run(config)
     edge, op = config["edge"], config["edge_op"]
     weights = config.get("edge_alpha") or {}
     if op not in weights:
@@ -272,7 +273,7 @@ def select_cell(config: dict[str, Any]) -> None:
     from raynas.classify.trainer import ClassifierTrainer
 
     cfg = trial_config(config)
-    run = RunDir.open(config["run_dir"])
+    run = open_trial_run(config)
     seed, genotype = config["candidate"]["seed"], Genotype.from_json(config["candidate"]["genotype"])
     path = trial_dir() / "candidate.json"
     genotype.save(path)

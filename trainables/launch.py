@@ -79,6 +79,22 @@ def check_fits(what: str, demands: list[dict[str, float]], fix: str | None = Non
     print(f"raynas: warning: {message}; waiting for the cluster to grow")
 
 
+def check_device(cfg: RaynasConfig, trial_gpus: float | None) -> None:
+    """``train.device=cuda`` needs GPUs in this Ray and, for Tune trials, a GPU share per trial (a trial
+    without one sees no CUDA device at all): refuse now, not after the trial has crashed three times."""
+    import ray
+
+    device = cfg.train.device
+    if not device.startswith("cuda"):
+        return
+    if ray.cluster_resources().get("GPU", 0) <= 0:
+        raise ConfigError(f"train.device={device} but this Ray has no GPU; use --set train.device=auto (CUDA "
+                          "where a trial gets a GPU, else CPU) or cpu, or connect to a GPU cluster with --address")
+    if trial_gpus is not None and trial_gpus <= 0:
+        raise ConfigError(f"train.device={device} but each trial asks for no GPU, so it would see none; pass "
+                          "--resources gpu=1 (or a fraction such as gpu=0.5)")
+
+
 def find_user_error(error: BaseException | None) -> RaynasError | None:
     """Dig the RaynasError (if any) out of Ray/Tune's wrappers so the CLI can print just its message."""
     seen: set[int] = set()
@@ -155,5 +171,9 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
         )
     results = tuner.fit()
     raise_trial_errors(results)
+    if results.num_terminated + results.num_errors < len(results):  # Tune caught Ctrl-C and stopped early
+        from raynas.errors import RunInterrupted
+
+        raise RunInterrupted(run.path)
     return results
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 
-from raynas.results import RunDir
 from raynas.train import fixed_trainer
 from trainables.common import (
     config_from_trial,
@@ -16,6 +15,7 @@ from trainables.common import (
     load_state_or_explain,
     maybe_inject_crash,
     maybe_inject_nan,
+    open_trial_run,
     report,
     restore_state,
     trial_id,
@@ -41,7 +41,7 @@ def trained_genotype(cfg) -> str | None:
 def train_fixed(config: dict[str, Any]) -> None:
     """Train; report every epoch and the run's scores when due (``score``); checkpoint; resume."""
     cfg = config_from_trial(config)
-    run = RunDir.open(config["run_dir"])
+    run = open_trial_run(config)
     trainer = fixed_trainer(cfg)
     state = restore_state()
     if state is not None:

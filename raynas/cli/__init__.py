@@ -22,10 +22,18 @@ from raynas.errors import RaynasError
 __all__ = ["absolute_paths", "build_parser", "config_from_args", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes read like every other raynas error: one line, exit 2 (``--help`` shows the usage)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"raynas: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser, with each command bound to this module's ``cmd_*`` attribute at build time."""
-    parser = argparse.ArgumentParser(prog="raynas", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="raynas", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = sys.modules[__name__]
     train.register(sub, commands)
     search.register(sub, commands)
@@ -34,14 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage mistake (2, already printed)
+        return int(exc.code or 0)
     try:
         return int(args.func(args) or 0)
     except RaynasError as exc:
         return user_error_exit(exc)
-    except KeyboardInterrupt:
-        run = getattr(args, "resume", None) or "RUN_DIR"
-        print(f"raynas: interrupted; results and checkpoints written so far are kept (resume with --resume {run})",
+    except KeyboardInterrupt as exc:
+        run = getattr(exc, "run_path", None) or getattr(args, "resume", None)
+        print(f"raynas: interrupted; results and checkpoints written so far are kept. {_resume_hint(args, run)}",
               file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -51,6 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 141
         raise
+
+
+def _resume_hint(args: argparse.Namespace, run) -> str:
+    if run is None:
+        return "Nothing was written."
+    command = {"train": "train", "retrain": "train"}.get(args.command, args.command)
+    if command in ("search", "ablate"):
+        command += f" {getattr(args, 'ablation', None) if args.command == 'ablate' else args.method}"
+    return f"Continue with: raynas {command} --resume {run}"
 
 
 __all__ += ["cmd_ablate", "cmd_arch_show", "cmd_config", "cmd_extra_ablation", "cmd_metrics", "cmd_presets",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from raynas.config import FIXED, RaynasConfig, from_dict, load_config, read_config_file, upgrade_saved_config
-from raynas.errors import ConfigError, RaynasError
+from raynas.errors import ConfigError, RaynasError, RunInterrupted
 
 
 # ============================================================================ option groups
@@ -141,14 +141,18 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
                       check: Callable[[RaynasConfig], Any] = lambda cfg: None,
                       start: Callable[[RaynasConfig], Any] = lambda cfg: None,
                       method: str | None = None) -> Iterator[tuple[Any, RaynasConfig, Any]]:
-    """``(run, cfg, started)``: reopen ``--resume RUN_DIR`` with its saved config, or build a new config,
+    """``(run, cfg, started)``: reopen ``--resume RUN_DIR`` with its saved config, or build a new config;
     ``check`` it (Ray-free), create its run directory and ``start`` (Ray, resource fit). A new directory
     is removed again when anything fails before its first result, so a run that cannot start leaves none
-    behind; a resumed one is never touched."""
+    behind; a resumed one is never touched. Ctrl-C becomes ``RunInterrupted`` naming the run to resume."""
     resume = getattr(args, "resume", None)
     if resume:
         run, cfg = open_resumed_run(resume, args, method)
-        yield run, cfg, start(cfg)
+        check(cfg)  # the data, weights and files it needs must still be there before Tune restores anything
+        try:
+            yield run, cfg, start(cfg)
+        except KeyboardInterrupt as exc:
+            raise RunInterrupted(run.path) from exc
         return
     cfg = make_config()
     check(cfg)
@@ -156,9 +160,12 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     try:
         started = start(cfg)
         yield run, cfg, started
-    except BaseException:
+    except BaseException as exc:
         if not run.parts() and not (run.path / "tune").exists():
             shutil.rmtree(run.path, ignore_errors=True)  # nothing ran: leave no empty run directory
+            raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise RunInterrupted(run.path) from exc
         raise
 
 
@@ -172,12 +179,13 @@ def start_ray(args: argparse.Namespace) -> None:
 def trial_resources(args: argparse.Namespace, cfg: RaynasConfig, what: str = "the trial") -> dict[str, float]:
     """Per-trial resources from --resources (else the config), with Ray started and the request checked
     against it: an impossible request fails now rather than leaving Tune waiting forever."""
-    from trainables.launch import check_fits, parse_resources
+    from trainables.launch import check_device, check_fits, parse_resources
 
     resources = parse_resources(getattr(args, "resources", None), {"cpu": cfg.resources.cpu,
                                                                       "gpu": cfg.resources.gpu})
     start_ray(args)
     check_fits(what, [resources])
+    check_device(cfg, resources["gpu"])
     return resources
 
 

@@ -91,16 +91,18 @@ def _prepare(method: Method, args: argparse.Namespace, resume: bool):
             cfg = _with(cfg, {method.resources_keys[0]: res["cpu"], method.resources_keys[1]: res["gpu"]})
             prepare.cfg = cfg
         start_ray(args)
-        from trainables.launch import check_fits, parse_resources
+        from trainables.launch import check_device, check_fits, parse_resources
 
         if getattr(args, "resources", None):  # what the user typed must exist, whatever the method does with it
             asked = parse_resources(args.resources, {})
             check_fits(f"--resources {args.resources}", [{"gpu": asked.get("gpu", 0.0)}])
         if method.placement:
             load_object(method.placement)(cfg)
+            check_device(cfg, None)
             return None
         resources = {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu}
         check_fits("each trial", [resources])
+        check_device(cfg, resources["gpu"])
         return resources
 
     prepare.cfg = None

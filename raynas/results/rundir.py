@@ -218,6 +218,19 @@ class RunDir:
         except (OSError, ValueError) as e:
             raise RunDirError(f"Cannot read {self.meta_path}: {e}. The run directory is damaged.") from e
 
+    def record_device(self, device: str) -> None:
+        """What a run actually trains on (run.json's ``device``; ``device_requested`` keeps the config's
+        value, e.g. auto). Several devices in one run are listed, comma-separated."""
+        meta = self.meta
+        meta.setdefault("device_requested", meta.get("device"))
+        seen = [d for d in str(meta.get("devices_used", "")).split(",") if d]
+        if device not in seen:
+            seen.append(device)
+        meta["devices_used"] = ",".join(seen)
+        meta["device"] = seen[0] if len(seen) == 1 else ", ".join(seen)
+        text = json.dumps(meta, indent=2) + "\n"
+        _write_atomic(self.meta_path, lambda f: f.write(text.encode()))
+
     @property
     def config(self) -> dict[str, Any]:
         """The resolved config as saved in config.yaml."""
@@ -237,8 +250,11 @@ class RunDir:
             cls._last_ns = ns
         return f"{ns:020d}"
 
-    def append(self, rows: list[dict[str, Any]]) -> Path | None:
-        """Write ``rows`` as a new Parquet part; returns its path (None when ``rows`` is empty)."""
+    def append(self, rows: list[dict[str, Any]], key: str | None = None) -> Path | None:
+        """Write ``rows`` as a new Parquet part; returns its path (None when ``rows`` is empty).
+
+        ``key`` makes the write idempotent: the part is named after it, so writing the same rows again (a
+        trial that re-runs the epoch after its last checkpoint) replaces the file instead of adding one."""
         if not rows:
             return None
         import pyarrow as pa
@@ -254,7 +270,11 @@ class RunDir:
             table = pa.Table.from_pandas(df, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             raise ValueError(f"Result rows have a column with mixed, unconvertible types: {e}") from e
-        part = self.results_dir / f"part-{self._stamp()}-{uuid.uuid4().hex[:12]}.parquet"
+        if key is not None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+            part = self.results_dir / f"part-k-{safe}.parquet"
+        else:
+            part = self.results_dir / f"part-{self._stamp()}-{uuid.uuid4().hex[:12]}.parquet"
         try:
             self.results_dir.mkdir(parents=True, exist_ok=True)
             _write_atomic(part, lambda f: pq.write_table(table, f))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raynas.config import _f, gan_training
+from raynas.config import MAX_EPOCHS, _f, gan_training
 from raynas.methods.spec import Ablation, Flag, Method, register
 
 
@@ -23,7 +23,7 @@ class DamganConfig(gan_training()):
     bilevel: bool = _f(False, doc="darts selector only: alternate arch-param steps on held-out batches")
     arch_lr: float = _f(3e-4, lo=0.0, hi=1.0)
     reduction: int = _f(16, lo=1, doc="attention MLP bottleneck ratio")
-    epochs: int = _f(100, lo=1, doc="supernet search epochs (retrain uses train.*)")
+    epochs: int = _f(100, lo=1, hi=MAX_EPOCHS, doc="supernet search epochs (retrain uses train.*)")
     n_critic: int = _f(1, lo=1, hi=100, doc="n_D: D steps per G step while searching")
     eval_every: int = _f(10, lo=0, doc="IS/FID of the derived subnet every N search epochs (0 = last only)")
 

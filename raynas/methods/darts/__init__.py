@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raynas.config import _f
+from raynas.config import MAX_EPOCHS, _f
 from raynas.methods.spec import Flag, Method, register
 
 
@@ -23,7 +23,7 @@ class DartsConfig:
     channels: int = _f(16, lo=1, doc="C of the search network")
     steps: int = _f(4, lo=1, doc="intermediate nodes per cell")
     multiplier: int = _f(4, lo=1, doc="nodes concatenated into a cell's output")
-    epochs: int = _f(50, lo=1)
+    epochs: int = _f(50, lo=1, hi=MAX_EPOCHS)
     batch_size: int = _f(64, lo=1)
     lr: float = _f(0.025, lo=0.0, hi=10.0, lo_open=True)
     lr_min: float = _f(0.001, lo=0.0, hi=10.0)
