@@ -48,6 +48,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     if address:
         ray.init(address=address, **kwargs)
     else:
+        # Token authentication stays on; saying so explicitly spares the user Ray's notice that it chose
+        # token auth by default (it still generates and uses ~/.ray/auth_token).
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
         _EMBEDDED = True
 

@@ -91,7 +91,12 @@ class Genotype:
             raise GenotypeError(f"genotype file {p} does not exist; pass the path of a JSON genotype "
                                 "(e.g. best_G.json from a search run directory) or a shipped one: "
                                 f"{', '.join(builtin_genotypes())}")
-        g = cls.from_json(p.read_text())
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise GenotypeError(f"genotype file {p} is not a text JSON file (it is binary or not UTF-8); pass a "
+                                "genotype JSON such as a run's best_G.json or best.json") from None
+        g = cls.from_json(text)
         g.validate()
         return g
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from raynas.checkpoints import load_checkpoint, save_checkpoint
 from raynas.config import RaynasConfig
-from raynas.errors import RunDirError
+from raynas.errors import CheckpointError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
@@ -135,7 +135,14 @@ class EaganSearch:
     def _load_state(self) -> dict[str, Any]:
         if not self.state_path.exists():
             return self._fresh_state()
-        return load_checkpoint(self.state_path)
+        state = load_checkpoint(self.state_path)
+        missing = sorted(set(self._fresh_state()) - set(state))
+        stages = state.get("done_stages")
+        if missing or not isinstance(stages, list) or not all(s in SPACE_OF_STAGE for s in stages):
+            raise CheckpointError(f"{self.state_path} is not an EAGAN search state (missing or bad: "
+                                  f"{', '.join(missing) or 'done_stages'}); resume a run directory written by "
+                                  "`raynas search eagan`, or start a new search")
+        return state
 
     def _save_state(self, state: dict[str, Any]) -> None:
         save_checkpoint(self.state_path, state)
