@@ -330,3 +330,22 @@ def test_registry_builds_derived_net_and_supernet():
     derived = sup.derive()
     assert isinstance(derived, DamganGenerator) and derived.genotype == sup.derive_genotype()
     assert derived.gf_dim == C and derived.latent_dim == 8
+
+
+def test_diagrams_keep_every_arc_and_label_inside_the_axes():
+    """Long cross-cell skip arcs bulge far above the nodes; the axes must hold them and their labels."""
+    import random
+
+    from raynas.spaces.draw import render_cells
+
+    for name in ("damgan-g", "eagan-g", "eagan-d"):
+        space = get_space(name)
+        for seed in range(3):
+            fig = render_cells(space.sample(random.Random(seed)))
+            ax = fig.axes[0]
+            (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+            labels = [t for t in ax.texts if t.get_text()]
+            assert labels
+            for t in labels:
+                x, y = t.get_position()
+                assert x0 < x < x1 and y0 < y < y1, (name, t.get_text(), (x, y), (y0, y1))

@@ -68,6 +68,15 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = N
             importlib.import_module(module)
     if genotype.space in _DRAWERS:
         return Path(_DRAWERS[genotype.space](genotype, path, title=title))
+    fig = render_cells(genotype, title=title, dpi=dpi, **edge_options)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", bbox_inches="tight")
+    return out
+
+
+def render_cells(genotype: Genotype, *, title: str | None = None, dpi: int = 120, **edge_options: Any):
+    """The matplotlib Figure of a cell-group genotype (``draw_genotype`` saves it)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle, FancyArrowPatch
@@ -94,6 +103,7 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = N
     ax = fig.add_subplot(1, 1, 1)
     ax.set_axis_off()
     radius = 0.32
+    extents: list[tuple[float, float]] = []  # curve midpoints: long arcs bulge beyond the nodes
     for s, d, op in edges:
         (x1, y1), (x2, y2) = pos[s], pos[d]
         span = col[d] - col[s]
@@ -105,9 +115,10 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = N
                                 linestyle="--" if dashed else "-", color="#aaaaaa" if dashed else "#333333",
                                 zorder=1)
         ax.add_patch(arrow)
+        # midpoint of the quadratic Bézier that arc3 draws
+        mx, my = (x1 + x2) / 2 + rad * (y2 - y1) / 2, (y1 + y2) / 2 - rad * (x2 - x1) / 2
+        extents.append((mx, my))
         if not dashed:
-            # midpoint of the quadratic Bézier that arc3 draws
-            mx, my = (x1 + x2) / 2 + rad * (y2 - y1) / 2, (y1 + y2) / 2 - rad * (x2 - x1) / 2
             ax.text(mx, my, op, fontsize=6.5, ha="center", va="center", zorder=3,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     for n, (x, y) in pos.items():
@@ -115,14 +126,11 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = N
         colour = _COLOURS[int(m[1]) % len(_COLOURS)] if m else "#eeeeee"
         ax.add_patch(Circle((x, y), radius, fc=colour, ec="#333333", lw=1.0, zorder=4))
         ax.text(x, y, n, fontsize=6, ha="center", va="center", zorder=5)
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
+    xs = [p[0] for p in [*pos.values(), *extents]]
+    ys = [p[1] for p in [*pos.values(), *extents]]
     ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
-    ax.set_ylim(min(ys) - 1.2, max(ys) + 1.2)
+    ax.set_ylim(min(ys) - 0.9, max(ys) + 0.9)  # room for every arc and its label: nothing is clipped
     ax.set_aspect("equal")
-    ax.set_title(title or f"{genotype.space} genotype", fontsize=10)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", bbox_inches="tight")
-    return out
+    ax.set_title(title or f"{genotype.space} genotype", fontsize=10, pad=12)
+    return fig
 
