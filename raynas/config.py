@@ -143,7 +143,10 @@ class TrainConfig(gan_training()):
 @dataclass(frozen=True)
 class EvalConfig:
     every: int = _f(1, lo=0, doc="evaluate every N epochs (0 = only after the last epoch)")
-    protocol: str = _f("search", choices=("search", "paper", "quick"))
+    protocol: str = _f("search", choices=("search", "paper", "quick"),
+                       doc="scores during a run (search rounds, training epochs)")
+    final_protocol: str = _f("paper", choices=("search", "paper", "quick"),
+                             doc="scores of a finished network: retrains, --then-retrain, ablation cells")
     num_samples: int = _f(0, lo=0, doc="0 = the protocol's sample count")
     extractor: str = _f("inception-v3-compat", choices=("inception-v3-compat", "raynas-fmnist-cnn"))
     inception_weights: str | None = _f(None, doc="local Inception weights file (else RAYNAS_INCEPTION_WEIGHTS)")

@@ -40,6 +40,8 @@ def retrain_config(cfg: RaynasConfig, genotype_path: str | Path, epochs: int | N
     data["method"] = FIXED
     for section, values in genotype_overrides(cfg.task, genotype_path).items():
         data[section].update(values)
+    if cfg.task == "gan":  # a finished network is scored as the paper scores it
+        data["eval"]["protocol"] = data["eval"]["final_protocol"]
     if epochs:
         data["train"]["epochs"] = int(epochs)
     return from_dict(RaynasConfig, data)

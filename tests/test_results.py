@@ -29,8 +29,10 @@ def _make(tmp_path, name="run1") -> RunDir:
 def test_create_writes_config_and_provenance(tmp_path):
     run = _make(tmp_path)
     assert run.path == tmp_path / "runs" / "run1"
-    for d in (run.results_dir, run.checkpoints_dir, run.tensorboard_dir, run.plots_dir):
+    for d in (run.results_dir, run.plots_dir):
         assert d.is_dir()
+    # Issue 13: checkpoints/ and tensorboard/ were created empty in every run; they now appear when written.
+    assert not run.checkpoints_dir.exists() and not run.tensorboard_dir.exists()
     cfg = yaml.safe_load((run.path / "config.yaml").read_text())
     assert cfg == {"train": {"lr": 2e-4, "metrics": ["is", "fid"]}, "preset": "quickstart"}
     meta = json.loads((run.path / "run.json").read_text())
@@ -240,3 +242,41 @@ def test_learning_curves_count_rounds_across_stages_and_compare_runs(tmp_path, c
     empty.append([{"method": "train", "epoch": 1, "fid": 50.0, "candidate_id": "t"}])
     code, _, err = run_cli(capsys, "report", str(empty.path), "--compare", str(empty.path))
     assert code == 2 and "per-round search results" in err
+
+
+def test_results_pareto_is_one_front_per_stage_and_last_round(capsys, tmp_path):
+    from conftest import run_cli
+
+    run = RunDir.create(tmp_path, "r", config={}, seed=0, preset="x", device="cpu")
+    rows = [  # stage g round 0 holds the globally best point; only the last round of each stage counts
+        {"stage": "g", "round": 0, "candidate_id": "g0a", "fid": 10.0, "is_mean": 9.0},
+        {"stage": "g", "round": 1, "candidate_id": "g1a", "fid": 20.0, "is_mean": 5.0},
+        {"stage": "g", "round": 1, "candidate_id": "g1b", "fid": 30.0, "is_mean": 4.0},  # dominated by g1a
+        {"stage": "d", "round": 0, "candidate_id": "d0a", "fid": 40.0, "is_mean": 2.0},
+        {"stage": "d", "round": 0, "candidate_id": "d0b", "fid": 35.0, "is_mean": 1.0},
+    ]
+    run.append(rows)
+    code, out, _ = run_cli(capsys, "results", str(run.path), "--pareto", "fid:min,is_mean:max", "--csv",
+                           str(tmp_path / "f.csv"))
+    assert code == 0
+    assert sorted(pd.read_csv(tmp_path / "f.csv")["candidate_id"]) == ["d0a", "d0b", "g1a"]
+    code, out, _ = run_cli(capsys, "results", str(run.path), "--pareto", "fid:min,is_mean:max", "--all-rounds",
+                           "--csv", str(tmp_path / "a.csv"))
+    assert sorted(pd.read_csv(tmp_path / "a.csv")["candidate_id"]) == ["g0a"]
+
+
+def test_run_json_records_the_device_used_and_no_empty_folders(tmp_path):
+    run = RunDir.create(tmp_path, "r", config={}, seed=0, preset="x", device="auto")
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.yaml", "plots", "results", "run.json"]
+    run.record_device("cpu")
+    assert run.meta["device"] == "cpu" and run.meta["device_requested"] == "auto"
+    run.record_device("cuda:0")
+    run.record_device("cpu")
+    assert run.meta["device"] == "cpu, cuda:0" and run.meta["device_requested"] == "auto"
+
+
+def test_keyed_parts_make_a_replayed_epoch_idempotent_on_disk(tmp_path):
+    run = RunDir.create(tmp_path, "r", config={}, seed=0, preset="x", device="cpu")
+    run.append([{"candidate_id": "t", "epoch": 1, "fid": 30.0}], key="t-e1")
+    run.append([{"candidate_id": "t", "epoch": 1, "fid": 29.0}], key="t-e1")  # the epoch ran again
+    assert len(run.parts()) == 1 and run.read()["fid"].tolist() == [29.0]

@@ -141,6 +141,7 @@ def search_trial(config: dict[str, Any]) -> None:
     run = open_trial_run(config)
     state = restore_state() or {}
     search = new_search(cfg, state.get("search"))
+    run.record_device(str(search.device))
     cost = state.get("cost", _zero_cost())
     tid, writer, gpu = trial_id(), image_writer(), gpu_fraction(search.device)
     while not search.done():
@@ -159,6 +160,7 @@ def _retrain(config: dict[str, Any], cfg: RaynasConfig, genotype: Genotype, stat
     genotype.save(path)
     rcfg = retrain_config(cfg, path, config.get("retrain_epochs"))
     trainer = fixed_trainer(rcfg)
+    run.record_device(str(trainer.device))
     if state.get("retrain") is not None:
         load_state_or_explain(trainer, state["retrain"])
     gpu = gpu_fraction(trainer.device)

@@ -69,7 +69,7 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from raynas.results import RunDir, export_csv, format_table, pareto_front
+    from raynas.results import RunDir, export_csv, format_table
 
     run = RunDir.open(args.run_dir)
     df = run.read()
@@ -83,12 +83,28 @@ def cmd_results(args: argparse.Namespace) -> int:
                 raise RunDirError(f"--pareto {args.pareto!r}: use COLUMN:min|max with columns from: "
                                   f"{', '.join(df.columns)}")
             objectives.append((name, direction))
-        df = pareto_front(df, objectives)
+        df = pareto_fronts(df, objectives, every_round=args.all_rounds)
     print(format_table(df, max_rows=args.max_rows))
     if args.csv:
         export_csv(df, args.csv)
         say(f"wrote {args.csv}")
     return 0
+
+
+def pareto_fronts(df, objectives, every_round: bool = False):
+    """One front per (stage, last round) of a search's rows (G and D candidates are different networks,
+    and earlier rounds trained on other weights); ``every_round``: one front over every row given."""
+    import pandas as pd
+
+    from raynas.results import pareto_front
+
+    if every_round or "stage" not in df or "round" not in df or df["round"].isna().all():
+        return pareto_front(df, objectives)
+    fronts = []
+    for _, rows in df.groupby("stage", sort=False):
+        rounds = pd.to_numeric(rows["round"], errors="coerce")
+        fronts.append(pareto_front(rows[rounds == rounds.max()], objectives))
+    return pd.concat(fronts) if fronts else df.iloc[0:0]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -149,7 +165,9 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p = sub.add_parser("results", help="print a run's results table (optionally Pareto-filtered, CSV)")
     p.add_argument("run_dir")
     p.add_argument("--csv", help="also export the table to this CSV file")
-    p.add_argument("--pareto", help="keep non-dominated rows, e.g. is_mean:max,fid:min,params:min")
+    p.add_argument("--pareto", help="keep non-dominated rows, e.g. is_mean:max,fid:min,params:min; one front per "
+                                    "(stage, last round) of a search")
+    p.add_argument("--all-rounds", action="store_true", help="with --pareto: one front over every row")
     p.add_argument("--max-rows", type=int, default=50)
     p.set_defaults(func=commands.cmd_results)
 

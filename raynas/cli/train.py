@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from raynas.cli.common import (
     add_config_args,
@@ -19,8 +20,12 @@ from raynas.config import FIXED
 def cmd_train(args: argparse.Namespace) -> int:
     from raynas.train import check_fixed
 
-    make = lambda: config_from_args(args, FIXED, getattr(args, "extra_overrides", ()),  # noqa: E731
-                                    task=getattr(args, "task", None))
+    def make():
+        cfg = config_from_args(args, FIXED, getattr(args, "extra_overrides", ()), task=getattr(args, "task", None))
+        if getattr(args, "retrain", False) and cfg.task == "gan":  # a finished network: the paper's protocol
+            cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, protocol=cfg.eval.final_protocol))
+        return cfg
+
     start = lambda cfg: trial_resources(args, cfg)  # noqa: E731
     with new_run_or_resume(args, "train", make, check_fixed, start, method=FIXED) as (run, cfg, resources):
         from trainables.launch import run_trainable
@@ -47,8 +52,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
             raise ConfigError("a second genotype (the discriminator) applies to GAN genotypes only")
         extra += ["model.discriminator=genotype", f"model.d_genotype={args.d_genotype}"]
-    if task == "gan":
-        extra.append(f"eval.protocol={args.protocol}")
+    if task == "gan" and args.protocol:
+        extra.append(f"eval.final_protocol={args.protocol}")
+    args.retrain = True
     if args.preset is None:
         args.preset = RETRAIN_PRESETS[task]
     args.extra_overrides, args.task, args.resume = extra, task, None
@@ -71,6 +77,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     r.add_argument("d_genotype", nargs="?", help="GAN only: discriminator genotype JSON (default: the preset's D)")
     add_config_args(r, default_preset=None)
     add_ray_args(r)
-    r.add_argument("--protocol", default="paper", choices=("quick", "search", "paper"),
-                   help="GAN only: evaluation protocol of the retrained generator (default: paper, 50k samples)")
+    r.add_argument("--protocol", choices=("quick", "search", "paper"),
+                   help="GAN only: evaluation protocol of the retrained generator (default: the preset's "
+                        "eval.final_protocol: paper, 50k samples, for paper presets; quick for quickstart)")
     r.set_defaults(func=commands.cmd_retrain)

@@ -26,7 +26,8 @@ def pareto_front(df: pd.DataFrame, objectives: Mapping[str, str] | Sequence[tupl
     Row j dominates row i when it is at least as good in every objective and strictly better in
     one; exact duplicates do not dominate each other, so all copies of a front point are kept.
     The result keeps the original index and is sorted by the objectives (best first), which is
-    also the order to draw the front as a line.
+    also the order to draw the front as a line. The sorting is ``searchers.nsga2.pareto_ranks``, the
+    searcher's own.
     """
     items = _normalise(objectives)
     cols = [c for c, _ in items]
@@ -42,22 +43,11 @@ def pareto_front(df: pd.DataFrame, objectives: Mapping[str, str] | Sequence[tupl
     valid = np.flatnonzero(~np.isnan(costs).any(axis=1))
     if valid.size == 0:
         return df.iloc[0:0]
-    costs = costs[valid]
-    # Lexicographic order: a dominator always comes before what it dominates, and domination is
-    # transitive, so comparing each row with the front found so far is enough.
-    order = np.lexsort(costs.T[::-1])
-    front: list[int] = []
-    front_costs = np.empty_like(costs)
-    for i in order:
-        c = costs[i]
-        k = len(front)
-        if k:
-            seen = front_costs[:k]
-            if ((seen <= c).all(axis=1) & (seen < c).any(axis=1)).any():
-                continue
-        front_costs[k] = c
-        front.append(i)
-    return df.iloc[valid[np.asarray(front, dtype=np.int64)]]
+    from searchers.nsga2 import pareto_ranks  # the one non-dominated sorting (pymoo's)
+
+    front = valid[pareto_ranks(costs[valid]) == 0]
+    order = np.lexsort(costs[front].T[::-1])  # best first: the order to draw the front as a line
+    return df.iloc[front[order]]
 
 
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:

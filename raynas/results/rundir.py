@@ -178,7 +178,7 @@ class RunDir:
         run = cls(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
-            for d in (run.results_dir, run.checkpoints_dir, run.tensorboard_dir, run.plots_dir):
+            for d in (run.results_dir, run.plots_dir):  # checkpoints/ and tensorboard/ appear when a run writes them
                 d.mkdir(exist_ok=True)
             cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
             _write_atomic(run.config_path, lambda f: f.write(cfg_text.encode()))

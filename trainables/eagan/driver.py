@@ -198,6 +198,7 @@ class EaganSearch:
         try:
             ray.get([actor.ready.remote() for actor in [host, *evaluators]])
             device = ray.get(host.device_name.remote())
+            self.run.record_device(device.split(" (")[0])
             resuming = state["stage"] == stage and state["round"] >= 0
             if resuming:
                 self._replay_rows(state)
