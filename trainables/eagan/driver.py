@@ -92,6 +92,15 @@ def actor_options(cfg: RaynasConfig, workers: int | None = None) -> tuple[dict[s
     return host_opts, eval_opts
 
 
+def make_searcher(cfg: RaynasConfig, stage: str) -> NSGA2Searcher:
+    """NSGA-II over a stage's space with the config's objectives and operator probabilities."""
+    e = cfg.eagan
+    return NSGA2Searcher.for_space(get_space(SPACE_OF_STAGE[stage]),
+                                   objectives=[(o, DIRECTIONS[o]) for o in e.objectives], pop_size=e.population,
+                                   crossover_prob=e.crossover_prob, mutation_prob=e.mutation_prob,
+                                   seed=cfg.train.seed)
+
+
 def check_placement(cfg: RaynasConfig) -> None:
     """The CLI's up-front check (Ray already started): the host and every Evaluator must fit at once."""
     actor_options(cfg)
@@ -190,10 +199,7 @@ class EaganSearch:
 
     def _run_stage(self, stage: str, state: dict[str, Any]) -> None:
         space = get_space(SPACE_OF_STAGE[stage])
-        objectives = [(o, DIRECTIONS[o]) for o in self.objectives]
-        searcher = NSGA2Searcher.for_space(space, objectives=objectives, pop_size=self.e.population,
-                                           crossover_prob=self.e.crossover_prob,
-                                           mutation_prob=self.e.mutation_prob, seed=self.cfg.train.seed)
+        searcher = make_searcher(self.cfg, stage)
         host, evaluators = self._start_actors(stage, state["best_g"] if stage == "d" else None)
         try:
             ray.get([actor.ready.remote() for actor in [host, *evaluators]])
@@ -219,8 +225,7 @@ class EaganSearch:
             for r in bar:
                 best, rows = self._round(stage, r, space, searcher, host, evaluators, device)
                 bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
-                if stage == "d" and self.e.weight_resetting:
-                    ray.get(host.reset_generators.remote(best["index"]))
+                self._after_round(stage, host, best)
                 ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
                 ray.get(host.save.remote(ckpt))
                 # The state (with this round's rows) lands before the rows do: a kill in between is
@@ -281,6 +286,11 @@ class EaganSearch:
         best = {**scores[best_i], "genotype": pop_json[best_i], "index": best_i}
         self._log_round(stage, r, scores, ranks, train, eval_seconds, weights, evaluators[0], best)
         return best, rows
+
+    def _after_round(self, stage: str, host, best: dict[str, Any]) -> None:
+        """Stage d's weight resetting: every G copy becomes the best pair's G (unless the ablation turns it off)."""
+        if stage == "d" and self.e.weight_resetting:
+            ray.get(host.reset_generators.remote(best["index"]))
 
     def _train_epochs(self, host, population: list[str] | None, epochs: int, desc: str) -> dict[str, Any]:
         """Train epoch by epoch, so a bar shows progress (a paper warm-up is 50 epochs); the stats cover all."""
