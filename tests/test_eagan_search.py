@@ -26,6 +26,22 @@ TINY = [
 ]
 
 
+def _union_volume(points, ref) -> float:
+    """Volume of the union of the boxes [p, ref] (every objective minimised): inclusion-exclusion."""
+    import itertools
+
+    points = [p for p in points if all(a < b for a, b in zip(p, ref))]
+    total = 0.0
+    for k in range(1, len(points) + 1):
+        for subset in itertools.combinations(points, k):
+            corner = [max(c) for c in zip(*subset)]
+            volume = 1.0
+            for a, b in zip(corner, ref):
+                volume *= max(0.0, b - a)
+            total += (-1) ** (k + 1) * volume
+    return total
+
+
 def _args(tmp_path, name, *extra):
     out = ["search", "eagan", "--preset", "quickstart", "--output-dir", str(tmp_path), "--name", name]
     for item in [*TINY, *extra]:
@@ -41,9 +57,15 @@ def test_two_stage_search_end_to_end(ray_session, tmp_path, capsys):
     run = RunDir.open(tmp_path / "e2e")
     df = run.read()
     assert len(df) == 2 * 2 * 4  # stages × rounds × population
+    from raynas.results import dominates
+
     for (stage, _round), g in df.groupby(["stage", "round"]):
         assert len(g) == 4 and g["genotype"].nunique() == 4
-        assert (g["rank"] >= 0).all() and (g["rank"] == 0).any()
+        # rank 0 is exactly the rows no other row of the round dominates on (IS max, FID min, params min)
+        points = g[["is_mean", "fid", "params"]].to_numpy(dtype=float).tolist()
+        directions = ["max", "min", "min"]
+        front = [not any(dominates(q, p, directions) for q in points) for p in points]
+        assert [r == 0 for r in g["rank"]] == front
         assert g["best"].sum() == 1
         space = get_space("eagan-g" if stage == "g" else "eagan-d")
         for text in g["genotype"]:
@@ -67,9 +89,16 @@ def test_two_stage_search_end_to_end(ray_session, tmp_path, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run.path / "tensorboard")).Reload()
+    refs = load_checkpoint(run.path / "search_state.pt")["hv_ref"]
     for stage in ("g", "d"):
         hv = [e.value for e in events.Scalars(f"stage_{stage}/hypervolume")]
-        assert len(hv) == 2 and all(v >= 0 for v in hv)
+        # the hypervolume of each round's front, recomputed box by box (inclusion-exclusion)
+        expect = []
+        for r in (0, 1):
+            rows = df[(df.stage == stage) & (df["round"] == r) & (df["rank"] == 0)]
+            pts = [(-a, b, c) for a, b, c in rows[["is_mean", "fid", "params"]].to_numpy(dtype=float)]
+            expect.append(_union_volume(pts, (-refs[stage][0], refs[stage][1], refs[stage][2])))
+        assert hv == pytest.approx(expect, rel=1e-5)
         assert [e.step for e in events.Scalars(f"stage_{stage}/best_fid")] == [0, 1]
         assert len(events.Images(f"stage_{stage}/best_samples")) == 2
 
