@@ -111,6 +111,9 @@ class SwdEdge(nn.Module):
         self.stride = stride
         self.primitives = tuple(primitives)
         self.width = check_k(k, [channels]) if ua else channels  # channels the ops see
+        if stride == 2 and self.width % 2:
+            raise ConfigError(f"a stride-2 edge of {channels} channels at k={k} gives its ops {self.width} channels; "
+                              "skip_connect (FactorizedReduce) needs an even number")
         n = len(self.primitives)
         self.ua = ChannelAttention(channels, ua_reduction, ua_pool, bias) if ua else None
         ops = []
