@@ -263,3 +263,25 @@ def test_a_forward_and_backward_through_the_evaluation_network():
     logits, aux = net(torch.randn(2, 1, 32, 32))
     assert logits.shape == (2, 10) and aux.shape == (2, 10)
     (logits.sum() + aux.sum()).backward()
+
+
+# ---------------------------------------------------------------------------------------------- the search loop
+@pytest.mark.parametrize("stats", ["val", "train"])
+def test_search_accumulates_attention_on_the_chosen_split_and_resets_every_epoch(stats):
+    from raynas.config import load_config
+    from raynas.methods.swdnas.search import SwdSearch
+
+    cfg = load_config("quickstart-classify", ["swd.channels=4", "swd.k=2", "swd.steps=2", "swd.multiplier=2",
+                                              "swd.epochs=2", "swd.batch_size=8", "data.limit=24",
+                                              f"swd.stats={stats}"], method="swd-nas")
+    search = SwdSearch(cfg, torch.device("cpu"))
+    sizes = search.data.sizes
+    for _ in range(2):
+        search.train_epoch()
+        counts = {float(e.atten_count) for e in search.supernet.edges()}
+        assert counts == {float(sizes[stats])}  # exactly one epoch's images of that split, then reset
+        assert not any(e.record for e in search.supernet.edges())
+    scores = search.evaluate(search.derive_genotype())
+    assert set(scores) == {"val_loss", "val_acc"}
+    table = search.alpha_table()
+    assert len(table) == 5 * 5 and all(sum(v) == pytest.approx(1.0) for v in table.values())
