@@ -312,3 +312,57 @@ def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_edges: int = 28) -> Pa
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+# ============================================================================ best of seeds (SWD-NAS Fig. 4)
+def draw_best_of_seeds(cells: pd.DataFrame, axes: list[str], out: Path, metric: str = "test_acc",
+                       direction: str = "max", cost: tuple[str, ...] = ("search_gpu_seconds", "search_seconds"),
+                       title: str = "") -> Path | None:
+    """Per grid point (every combination of ``axes``): the best ``metric`` over its seeds (every seed as a grey
+    dot) in one panel, and the search cost (the first column of ``cost`` with a non-zero value; mean, min–max
+    over the seeds) in the other, as the paper's Fig. 4 shows accuracy and search time per k, best of 3."""
+    if cells.empty or metric not in cells or not axes or any(a not in cells for a in axes):
+        return None
+    values = _numeric(cells, metric)
+    if not values.notna().any():
+        return None
+    cost_col = next((c for c in cost if c in cells and (_numeric(cells, c).fillna(0) > 0).any()), None)
+    data = cells.assign(_metric=values, _cost=_numeric(cells, cost_col) if cost_col else float("nan"))
+    groups = sorted(data.groupby(list(axes), sort=True), key=lambda kv: kv[0])
+    numeric_x = len(axes) == 1 and pd.api.types.is_numeric_dtype(cells[axes[0]]) \
+        and not pd.api.types.is_bool_dtype(cells[axes[0]])
+    xs, labels, best, costs, spans = [], [], [], [], []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for pos, (key, g) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        x = float(key[0]) if numeric_x else float(pos)
+        xs.append(x)
+        labels.append(", ".join(f"{a}={v}" for a, v in zip(axes, key)) if len(axes) > 1 else str(key[0]))
+        best.append(g["_metric"].max() if direction == "max" else g["_metric"].min())
+        left.scatter([x] * len(g), g["_metric"], color="#999999", s=12, zorder=2)
+        c = g["_cost"].dropna()
+        costs.append(c.mean() if len(c) else float("nan"))
+        spans.append((costs[-1] - c.min(), c.max() - costs[-1]) if len(c) else (0.0, 0.0))
+    left.plot(xs, best, marker="o", color="C0", zorder=3, label=f"best of seeds ({direction})")
+    left.set_ylabel(metric)
+    left.legend(fontsize=7)
+    scale, unit = (86400.0, "GPU-days") if cost_col == "search_gpu_seconds" else (1.0, "seconds")
+    if cost_col:
+        yerr = [[s[0] / scale for s in spans], [s[1] / scale for s in spans]]
+        right.errorbar(xs, [c / scale for c in costs], yerr=yerr, marker="s", color="C1", capsize=3)
+    right.set_ylabel(f"search cost ({unit}, mean, min-max)" if cost_col else "search cost (not recorded)")
+    for ax in (left, right):
+        if numeric_x and _log2_axis(xs):
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"{x:g}" for x in xs] if numeric_x else labels, fontsize=7,
+                           rotation=0 if numeric_x or len(axes) == 1 else 20)
+        ax.set_xlabel(axes[0] if len(axes) == 1 else " × ".join(axes))
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

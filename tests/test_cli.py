@@ -214,7 +214,7 @@ def test_shipped_generator_is_usable_by_name(capsys, tmp_path):
     with pytest.raises(GenotypeError, match="eagan-cifar10-Q does not exist.*shipped one: .*eagan-cifar10-G"):
         Genotype.load("eagan-cifar10-Q")
     assert set(builtin_genotypes()) == {"eagan-cifar10-G", "darts-v1", "darts-v2", "pc-darts-cifar",
-                                        "pc-darts-imagenet"}
+                                        "pc-darts-imagenet", "swd-nas-cifar10"}
 
 
 def test_review_fixes_for_names_paths_reports_and_old_configs(capsys, tmp_path):

@@ -382,14 +382,23 @@ def summarize_darts(genotype: DartsGenotype, *, dataset_shape: str | DatasetShap
     ``reduction``, ``C``, ``out_channels``, ``size`` (output side), ``params``, ``ops`` ([op, input] pairs),
     ``concat``) and ``other_params`` (stems and classifier).
     """
+    return summarize_cell_network(genotype, build_darts_network, dataset_shape=dataset_shape, layers=layers,
+                                  channels=channels, reduction_positions=reduction_positions)
+
+
+def summarize_cell_network(genotype: Any, build: Any, *, dataset_shape: str | DatasetShape | Sequence[Any] = "cifar10",
+                           layers: int | None = None, channels: int | None = None,
+                           reduction_positions: Sequence[int] | None = None) -> dict[str, Any]:
+    """``summarize_darts`` for any genotype whose builder ``build(genotype, **build_network kwargs)`` returns a
+    ``CellNetwork`` (darts, swd-nas): the same keys."""
     shape = resolve_dataset_shape(dataset_shape)
     kwargs: dict[str, Any] = {"resolution": shape.resolution, "channels": shape.in_channels, "width": channels,
                               "layers": layers, "num_classes": shape.num_classes, "imagenet": shape.imagenet,
                               "reduction_positions": reduction_positions}
-    net = build_darts_network(genotype, auxiliary=False, **kwargs)
+    net = build(genotype, auxiliary=False, **kwargs)
     params = count_parameters(net)
     try:
-        with_aux: int | None = count_params(build_darts_network(genotype, auxiliary=True, **kwargs))
+        with_aux: int | None = count_params(build(genotype, auxiliary=True, **kwargs))
     except ConfigError:
         with_aux = None
     flops = count_flops(net, torch.zeros(1, shape.in_channels, shape.resolution, shape.resolution))

@@ -1,4 +1,5 @@
-"""Draw a darts genotype's normal and reduction cells as DAGs (one PNG, one panel per cell).
+"""Draw a darts genotype's normal and reduction cells as DAGs (one PNG, one panel per cell; ``draw_cell_panels``
+draws any list of DARTS cells, e.g. SWD-NAS's five).
 
 Inputs ``c_{k-2}`` and ``c_{k-1}`` on the left, each intermediate node in the column of its longest path
 from an input, the output ``c_{k}`` on the right. Every op edge is labelled just before its destination
@@ -9,6 +10,7 @@ headless-safe), like :mod:`raynas.spaces.draw`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,24 +132,31 @@ def _draw_cell(ax: Any, cell: CellGenotype, title: str) -> tuple[float, float, f
 def draw_darts_genotype(genotype: DartsGenotype, png_path: str | Path, *, title: str | None = None,
                         dpi: int = 130) -> Path:
     """Write a PNG with the normal (top) and reduction (bottom) cell of ``genotype``; returns the path."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if not isinstance(genotype, DartsGenotype):
         raise GenotypeError(f"draw_darts_genotype needs a darts genotype, got one for space "
                             f"{getattr(genotype, 'space', type(genotype).__name__)!r}")
     genotype.validate()
+    return draw_cell_panels([(genotype.normal, "normal cell"), (genotype.reduce, "reduction cell")], png_path,
+                            title=title, dpi=dpi)
+
+
+def draw_cell_panels(panels: Sequence[tuple[CellGenotype, str]], png_path: str | Path, *, title: str | None = None,
+                     dpi: int = 130) -> Path:
+    """Write a PNG with one panel per ``(cell, panel title)``, top to bottom; returns the path (any space whose
+    genotype is a list of DARTS cells: darts, swd-nas)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(dpi=dpi)
     FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(2, 1, k + 1) for k in range(2)]
-    extents = [_draw_cell(ax, cell, name) for ax, cell, name in
-               zip(axes, (genotype.normal, genotype.reduce), ("normal cell", "reduction cell"))]
-    # one scale for both panels (0.8 inch per data unit), so the nodes and labels look the same in each;
+    axes = [fig.add_subplot(len(panels), 1, k + 1) for k in range(len(panels))]
+    extents = [_draw_cell(ax, cell, name) for ax, (cell, name) in zip(axes, panels)]
+    # one scale for every panel (0.8 inch per data unit), so the nodes and labels look the same in each;
     # each panel gets exactly its own height
     scale, title_space, top = 0.8, 0.45, 0.4 if title else 0.1
     x0, x1 = min(e[0] for e in extents), max(e[1] for e in extents)
     width = scale * (x1 - x0) + 0.4
-    height = top + 2 * title_space + scale * sum(e[3] - e[2] for e in extents) + 0.1
+    height = top + len(panels) * title_space + scale * sum(e[3] - e[2] for e in extents) + 0.1
     fig.set_size_inches(width, height)
     y = height - top
     for ax, (_, _, y0, y1) in zip(axes, extents):
