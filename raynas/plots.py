@@ -257,7 +257,7 @@ def _op_names(genotype_json: str, edges: list[str]) -> dict[str, list[str]]:
     import json
 
     space = json.loads(genotype_json).get("space") if isinstance(genotype_json, str) else None
-    if space == "darts":
+    if space in ("darts", "swd-nas"):  # every edge chooses among the DARTS primitives
         from raynas.spaces.darts import PRIMITIVES
 
         return {e: list(PRIMITIVES) for e in edges}
