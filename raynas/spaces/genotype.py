@@ -272,7 +272,8 @@ def register_space(space: SearchSpace) -> SearchSpace:
     return space
 
 
-BUILTIN_SPACE_MODULES = ("raynas.spaces.eagan", "raynas.spaces.damgan", "raynas.spaces.darts")
+BUILTIN_SPACE_MODULES = ("raynas.spaces.eagan", "raynas.spaces.damgan", "raynas.spaces.darts",
+                         "raynas.methods.dartsgal.genotype")
 
 
 def load_builtin_spaces() -> None:
