@@ -1,6 +1,6 @@
 """GAL pruning of a stacked-cell network (GAL-D §3.3–3.4, eqs. 4–7), plain PyTorch.
 
-The teacher ``f_b`` (the trained baseline, fixed, eval mode) and the student G (a copy with one soft mask per
+The teacher ``f_b`` (the trained baseline, fixed) and the student G (a copy with one soft mask per
 node, ``raynas.methods.dartsgal.network``) see the same batches; their **softmax** outputs are the real and
 fake samples of a discriminator D. Per batch:
 
@@ -14,8 +14,9 @@ fake samples of a discriminator D. Per batch:
   GAL's code uses the mean squared error of logits, T-G6) and ``L_adv(G) = −E[D(G)]`` (wgan) or
   ``BCE(D(G), 1)`` (bce). SGD with weight decay is ``R(W_G) = ½‖W_G‖²`` (and D's own weight decay).
 * **Mask step** every ``mask_step`` batches (skipped when no G step came since the previous one): a FISTA
-  proximal step on the masks with the gradient of the latest G step, ``x ← max(0, prox_{lr·λ}(y − lr·∇))``. The sparsity term ``λ‖s‖₁`` enters only here, through the soft
-  threshold (GAL also adds ``λ·sign(s)`` to the gradient, T-G3). FISTA restarts its momentum at the first mask
+  proximal step on the masks with the gradient of the latest G step, ``x ← max(0, prox_{lr·λ}(y − lr·∇))``.
+  The sparsity term ``λ‖s‖₁`` enters only here, through the soft threshold (GAL also adds ``λ·sign(s)`` to the
+  gradient, T-G3). FISTA restarts its momentum at the first mask
   step after a learning-rate decay (GAL's restart can never fire, T-G4).
 
 The learning rates of G, D and the masks decay by 0.1 every ``lr_decay_step`` epochs (GAL: StepLR(30, 0.1)).
