@@ -391,6 +391,12 @@ def draw_pruning_tradeoff(cells: pd.DataFrame, axes: list[str], out: Path, x: st
             ax.scatter(base["_bx"], base["_by"], marker="*", s=160, color="black", label="baseline (unpruned)",
                        zorder=4)
             ax.axvline(base["_bx"].mean(), color="black", lw=0.6, ls=":")
+    if "all_pruned" in d:
+        dead = d[d["all_pruned"].fillna(False).astype(bool)]
+        if not dead.empty:
+            names = sorted({", ".join(f"{a}={r[a]}" for a in axes if a in r) for _, r in dead.iterrows()})
+            ax.text(0.01, 0.01, "every node pruned (nothing to retrain): " + "; ".join(names), transform=ax.transAxes,
+                    fontsize=7, va="bottom")
     ax.set_xlabel(f"{x} (retrained pruned network)")
     ax.set_ylabel(f"{y} (retrained; reported, never selected on)")
     ax.grid(alpha=0.3)

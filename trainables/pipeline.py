@@ -243,6 +243,15 @@ def ablation_cell(config: dict[str, Any]) -> None:
 
 
 # ====================================================================== runner
+def _compact_json(data: Any) -> str:
+    """Indented JSON with every list of numbers on one line (kept nodes, masks)."""
+    import re
+
+    text = json.dumps(data, indent=2)
+    return re.sub(r"\[\s+([-+\deE.,\s]+?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m[1].split(",")) + "]",
+                  text)
+
+
 def run_pipeline(request: SearchRequest) -> SearchOutcome:
     """``raynas search darts-gal``: one pipeline trial; then the genotypes, the before/after summary and the
     mask plot in the run directory."""
@@ -266,7 +275,7 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
                           "kept_nodes": m["kept_nodes"], "total_nodes": m["total_nodes"],
                           "kept": pruned.to_dict()["kept"], "pruned_fraction": m["pruned_fraction"]},
                "prune_epochs": m["prune_epochs"], "masks": pruned.to_dict().get("masks")}
-    (run.path / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    (run.path / SUMMARY_FILE).write_text(_compact_json(summary) + "\n")
     outputs = {"pruned": run.path / "pruned.json", "baseline": run.path / "best.json",
                "summary": run.path / SUMMARY_FILE}
     df = run.read()
