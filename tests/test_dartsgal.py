@@ -49,6 +49,15 @@ def test_baseline_counts_and_darts_compatibility():
     torch.testing.assert_close(ours.eval()(x)[0], ref.eval()(x)[0])
 
 
+def test_mask_init_constant_or_gal_normal():
+    g = DartsGalGenotype.full(V2, 3, 4, 1)
+    assert all((m == 1.0).all() for m in GalNetwork(g, 10, mask_init="1.0").masks())
+    torch.manual_seed(0)
+    normal = torch.cat(GalNetwork(g, 10, mask_init="normal").masks()).detach()
+    assert normal.shape == (12,) and (normal < 0).any() and (normal > 0).any()  # GAL's N(0,1): some start negative
+    assert GalNetwork(g, 10).masks() == []
+
+
 def _randomise_bn(net: torch.nn.Module) -> None:
     g = torch.Generator().manual_seed(1)
     for m in net.modules():
