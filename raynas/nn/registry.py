@@ -33,7 +33,8 @@ _NETWORKS: dict[str, NetworkBuilder] = {}
 _SUPERNETS: dict[str, NetworkBuilder] = {}
 # modules that register builders for the built-in spaces; imported on first lookup
 _BUILTIN_MODULES = ("raynas.nn.eagan_g", "raynas.nn.eagan_d", "raynas.nn.damgan_g", "raynas.nn.darts_net",
-                    "raynas.nn.darts_search", "raynas.nn.swd_net", "raynas.nn.swd")
+                    "raynas.nn.darts_search", "raynas.nn.swd_net", "raynas.nn.swd",
+                    "raynas.methods.dartsgal.network")
 
 
 def register_network(space_name: str, builder: NetworkBuilder) -> NetworkBuilder:

@@ -46,7 +46,7 @@ def _columns(edges: list[tuple[str, str, str]]) -> dict[str, int]:
 
 
 _DRAWERS: dict[str, Any] = {}
-BUILTIN_DRAWERS = ("raynas.spaces.draw_darts", "raynas.spaces.swd")
+BUILTIN_DRAWERS = ("raynas.spaces.draw_darts", "raynas.spaces.swd", "raynas.methods.dartsgal.draw")
 
 
 def register_drawer(space: str, draw: Any) -> None:

@@ -278,7 +278,8 @@ def register_space(space: SearchSpace) -> SearchSpace:
 
 
 BUILTIN_SPACE_MODULES = ("raynas.spaces.eagan", "raynas.spaces.damgan", "raynas.spaces.darts",
-                         "raynas.spaces.swd")
+                         "raynas.spaces.swd",
+                         "raynas.methods.dartsgal.genotype")
 
 
 def load_builtin_spaces() -> None:

@@ -1,0 +1,73 @@
+"""Draw a ``darts-gal`` genotype: every cell of the network as its (pruned) DAG, one panel per cell, top to
+bottom; a cell with no kept node is a note that it passes its input through. Uses the darts cell drawer
+(:mod:`raynas.spaces.draw_darts`) on Matplotlib's Agg canvas (headless-safe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raynas.errors import GenotypeError
+from raynas.methods.dartsgal.genotype import DartsGalGenotype
+from raynas.spaces.draw import register_drawer
+from raynas.spaces.draw_darts import _draw_cell
+
+
+def _title(g: DartsGalGenotype, i: int) -> str:
+    pruned = g.pruned_nodes()[i]
+    kind = "reduction" if g.is_reduction(i) else "normal"
+    masks = ""
+    if g.masks is not None:
+        masks = "  masks " + " ".join(f"{v:.2f}" for v in g.masks[i])
+    return (f"cell {i} ({kind}): keeps {list(g.kept[i]) or 'no node'}"
+            + (f", pruned {list(pruned)}" if pruned else "") + masks)
+
+
+def draw_dartsgal_genotype(genotype: DartsGalGenotype, png_path: str | Path, *, title: str | None = None,
+                           dpi: int = 110) -> Path:
+    """Write a PNG with one panel per cell of ``genotype`` (pruned nodes gone); returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not isinstance(genotype, DartsGalGenotype):
+        raise GenotypeError(f"draw_dartsgal_genotype needs a darts-gal genotype, got "
+                            f"{getattr(genotype, 'space', type(genotype).__name__)!r}")
+    g = genotype.validate()
+    fig = Figure(dpi=dpi)
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(g.layers, 1, i + 1) for i in range(g.layers)]
+    extents, notes = [], []
+    for i, (ax, cell) in enumerate(zip(axes, g.pruned_cells())):
+        if cell is None:
+            ax.set_axis_off()
+            ax.set_title(_title(g, i), fontsize=10)
+            notes.append(ax)
+            extents.append((0.0, 0.0, -0.6, 0.6))
+            continue
+        extents.append(_draw_cell(ax, cell, _title(g, i)))
+        for text in ax.texts:  # the pruned cell numbers its nodes 0..k-1: show the original node ids
+            if text.get_zorder() == 5 and text.get_text().isdigit():
+                text.set_text(str(g.kept[i][int(text.get_text())]))
+    scale, title_space, top = 0.7, 0.45, 0.6
+    x0, x1 = min(e[0] for e in extents), max(e[1] for e in extents)
+    for ax in notes:
+        ax.text((x0 + x1) / 2, 0.0, "no node kept: the cell passes its input $c_{k-1}$ through", ha="center",
+                va="center", fontsize=10)
+    width = scale * (x1 - x0) + 0.4
+    height = top + len(axes) * title_space + scale * sum(e[3] - e[2] for e in extents) + 0.1
+    fig.set_size_inches(width, height)
+    y = height - top
+    for ax, (_, _, y0, y1) in zip(axes, extents):
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect("equal")
+        y -= title_space + scale * (y1 - y0)
+        ax.set_position([0.2 / width, y / height, scale * (x1 - x0) / width, scale * (y1 - y0) / height])
+    fig.suptitle(title or f"darts-gal: {g.kept_nodes} of {g.total_nodes} nodes kept ({g.source.space} cells, "
+                 f"C={g.channels})", fontsize=12)
+    out = Path(png_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", bbox_inches="tight", pad_inches=0.15)
+    return out
+
+
+register_drawer("darts-gal", draw_dartsgal_genotype)
