@@ -149,6 +149,9 @@ def draw_run_plots(run: RunDir) -> list[Path]:
         made.append(draw_training_curves(df, plots / "curves.png"))
     if "alpha_table" in df and df["alpha_table"].notna().any():
         made.append(draw_alpha_evolution(df, plots / "alpha.png"))
+    if "masks" in df and df["masks"].notna().any():  # DARTS-GAL's node masks while pruning
+        threshold = (run.config.get("dartsgal") or {}).get("threshold", 0.0)
+        made.append(draw_mask_evolution(df, plots / "masks.png", float(threshold)))
     for name in ("best_G.json", "best_D.json", "best.json"):
         if (run.path / name).is_file():
             from raynas.spaces import Genotype
