@@ -314,3 +314,27 @@ def test_round_stats_merge_epoch_by_epoch_parts():
     assert m["train_seconds"] == 3.0 and m["images_per_s"] == pytest.approx(300.0 / 3.0)
     assert m["d_loss"] == 1.5 and m["g_loss"] == 3.0  # an epoch without a G step does not count as NaN
     assert m["batches"] == [3, 5] and (m["min_batches_per_candidate"], m["max_batches_per_candidate"]) == (3, 5)
+
+
+@pytest.mark.slow
+def test_a_dead_evaluator_and_a_dead_host_do_not_end_the_search(ray_session, tmp_path, capsys):
+    """Kill -9 equivalents inside a real search: an Evaluator exits while scoring round 0, the SupernetHost
+    while training round 1. Both are restarted (the host from round 0's checkpoint), the work is redone, and
+    the search finishes with every row once."""
+    from trainables.eagan.driver import EaganSearch
+
+    cfg = load_config("quickstart", [*TINY, "eagan.rounds=2", "eagan.stages=[g]"], method="eagan")
+    run = RunDir.create(tmp_path, "faults", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    markers = {"evaluator": str(tmp_path / "evaluator.killed"), "host": str(tmp_path / "host.killed")}
+    search = EaganSearch(cfg, run, faults=markers)
+    search.run_search()
+    out = capsys.readouterr().out
+    assert all(os.path.exists(m) for m in markers.values()), "an actor was not killed, so nothing recovered"
+    import re
+
+    assert re.search(r"Evaluator \d died while scoring", out) and "the SupernetHost died" in out
+    df = run.read()
+    assert df.groupby("round").size().to_dict() == {0: 4, 1: 4}
+    assert df["candidate_id"].is_unique and df["fid"].notna().all()
+    assert search.restarts == {"host": 1, "evaluator": 1}
+    assert (run.path / "best_G.json").is_file()

@@ -36,6 +36,19 @@ class _Checked:
             raise self._error
         return True
 
+    def _maybe_die(self) -> None:
+        """Fault injection for the recovery tests: exit this actor's process once (the marker file says so)."""
+        import os
+
+        marker = getattr(self, "_fault", None)
+        if not marker:
+            return
+        try:  # exclusive create: of several actors sharing the marker, exactly one dies
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os._exit(1)
+
     def placement(self) -> tuple[list, str]:
         """(GPU ids Ray assigned, torch device used): shows fractional GPUs shared by several actors."""
         return list(ray.get_gpu_ids()), str(getattr(self, "device", "?"))
@@ -45,7 +58,9 @@ class _Checked:
 class SupernetHost(_Checked):
     """Trains one stage's supernet round by round where the weights live."""
 
-    def __init__(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None = None):
+    def __init__(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None = None,
+                 fault: str | None = None):
+        self._fault = fault
         try:
             self._setup(config, stage, best_g)
         except RaynasError as exc:
@@ -84,6 +99,8 @@ class SupernetHost(_Checked):
     def train(self, population: list[str] | None, epochs: int) -> dict[str, float]:
         """``population`` as genotype JSON strings; None = warm-up with random subnets."""
         genotypes = None if population is None else [Genotype.from_json(g) for g in population]
+        if genotypes is not None:
+            self._maybe_die()
         return self.trainer.train(genotypes, epochs)
 
     def weights(self) -> Any:
@@ -114,7 +131,9 @@ class SupernetHost(_Checked):
 class Evaluator(_Checked):
     """Scores candidates: IS/FID/KID of a generator plus the candidate's parameter count."""
 
-    def __init__(self, config: dict[str, Any], stage: str, best_g_genotype: str | None = None):
+    def __init__(self, config: dict[str, Any], stage: str, best_g_genotype: str | None = None,
+                 fault: str | None = None):
+        self._fault = fault
         try:
             self._setup(config, stage, best_g_genotype)
         except RaynasError as exc:
@@ -170,6 +189,7 @@ class Evaluator(_Checked):
         """``jobs`` = (population index, genotype JSON); weights come once per round from the host."""
         from raynas.metrics import evaluate_generator
 
+        self._maybe_die()
         e = self.cfg.eval
         if self.stage != "d":
             self.G.load_state_dict(weights)  # once: every candidate is a path through it

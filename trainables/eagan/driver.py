@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from raynas.checkpoints import load_checkpoint, save_checkpoint
 from raynas.config import RaynasConfig
-from raynas.errors import CheckpointError, RunDirError
+from raynas.errors import CheckpointError, RaynasError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
@@ -123,10 +123,16 @@ def run_eagan(request: SearchRequest) -> SearchOutcome:
 class EaganSearch:
     """One EAGAN search run: stages g then d, rounds, checkpoints, outputs."""
 
-    def __init__(self, cfg: RaynasConfig, run: RunDir, *, workers: int | None = None, progress: bool = True):
+    MAX_RESTARTS = 3  # per stage, host and Evaluators each: beyond that something is wrong with the node
+
+    def __init__(self, cfg: RaynasConfig, run: RunDir, *, workers: int | None = None, progress: bool = True,
+                 faults: dict[str, str] | None = None):
         self.cfg, self.run = cfg, run
         self.e = cfg.eagan
         self.workers = workers or self.e.workers
+        # Fault injection for the recovery tests: {"host" | "evaluator": marker file}; the actor exits once.
+        self.faults = dict(faults or {})
+        self.restarts = {"host": 0, "evaluator": 0}
         self.progress = progress
         self.state_path = run.path / STATE_FILE
         # Absolute: the SupernetHost writes here from its own working directory (on a multi-node cluster
@@ -162,14 +168,27 @@ class EaganSearch:
         return actor_options(self.cfg, self.workers)
 
     def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
-        host_opts, eval_opts = self.actor_options()
-        config = self.cfg.to_dict()
-        host = SupernetHost.options(**host_opts).remote(
-            config, stage, best_g)
-        g_json = best_g["genotype"] if best_g else None
-        evaluators = [Evaluator.options(**eval_opts).remote(
-            config, stage, g_json) for _ in range(self.workers)]
-        return host, evaluators
+        self._actor_args = (stage, best_g)
+        return self._new_host(), [self._new_evaluator() for _ in range(self.workers)]
+
+    def _new_host(self):
+        stage, best_g = self._actor_args
+        host_opts, _ = self.actor_options()
+        return SupernetHost.options(**host_opts).remote(self.cfg.to_dict(), stage, best_g,
+                                                        fault=self.faults.get("host"))
+
+    def _new_evaluator(self):
+        stage, best_g = self._actor_args
+        _, eval_opts = self.actor_options()
+        return Evaluator.options(**eval_opts).remote(self.cfg.to_dict(), stage, best_g["genotype"] if best_g else None,
+                                                     fault=self.faults.get("evaluator"))
+
+    def _count_restart(self, which: str, error: BaseException) -> None:
+        self.restarts[which] += 1
+        if self.restarts[which] > self.MAX_RESTARTS:
+            raise RaynasError(f"the {which} actor died {self.restarts[which]} times in this stage (last: "
+                              f"{type(error).__name__}); the node is unhealthy. Results up to the last completed "
+                              f"round are kept: fix the node and continue with --resume {self.run.path}") from None
 
     # ------------------------------------------------------------------ the search
     def run_search(self) -> dict[str, Path]:
@@ -201,6 +220,7 @@ class EaganSearch:
         space = get_space(SPACE_OF_STAGE[stage])
         searcher = make_searcher(self.cfg, stage)
         host, evaluators = self._start_actors(stage, state["best_g"] if stage == "d" else None)
+        self.restarts = dict.fromkeys(self.restarts, 0)
         try:
             ray.get([actor.ready.remote() for actor in [host, *evaluators]])
             device = ray.get(host.device_name.remote())
@@ -219,13 +239,21 @@ class EaganSearch:
                     stats = self._train_epochs(host, None, self.e.warmup_epochs, f"stage {stage} warm-up")
                     self._say(f"stage {stage}: warm-up done in {stats['train_seconds']:.1f}s "
                               f"({stats['images_per_s']:.0f} img/s)")
-            rounds = range(start, self.e.rounds)
-            bar = tqdm(rounds, desc=f"EAGAN stage {stage}", unit="round", disable=not self.progress)
+            bar = tqdm(total=self.e.rounds, initial=start, desc=f"EAGAN stage {stage}", unit="round",
+                       disable=not self.progress)
             best = None
-            for r in bar:
-                best, rows = self._round(stage, r, space, searcher, host, evaluators, device)
+            r = start
+            while r < self.e.rounds:
+                try:
+                    best, rows = self._round(stage, r, space, searcher, host, evaluators, device)
+                    self._after_round(stage, host, best)
+                except ray.exceptions.RayActorError as exc:
+                    if self._alive(host):
+                        raise
+                    host, searcher = self._recover_host(stage, r, state, exc, evaluators)
+                    continue  # the round runs again from the last completed round's state
+                bar.update(1)
                 bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
-                self._after_round(stage, host, best)
                 ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
                 ray.get(host.save.remote(ckpt))
                 # The state (with this round's rows) lands before the rows do: a kill in between is
@@ -235,6 +263,8 @@ class EaganSearch:
                 self._save_state(state)
                 self.run.append(rows)
                 self._prune_checkpoints(stage, keep=ckpt)
+                r += 1
+            bar.close()
             best = Genotype.from_json(state.get(f"last_best_{stage}")["genotype"])
             if stage == "gd":  # the coupled baseline's best pair: keep both halves, as the two stages do
                 best.save(self.run.path / "best_GD.json")
@@ -299,15 +329,58 @@ class EaganSearch:
         return merge_train_stats(parts)
 
     def _score(self, evaluators, weights, pop_json: list[str], desc: str) -> list[dict[str, Any]]:
-        """One task per candidate, dealt round-robin to the Evaluators; a bar advances as each finishes."""
-        pending = [evaluators[i % len(evaluators)].score.remote(weights, [(i, g)]) for i, g in enumerate(pop_json)]
+        """One task per candidate, dealt round-robin to the Evaluators; a bar advances as each finishes. An
+        Evaluator that dies is replaced (``evaluators`` is updated in place) and its candidate scored again."""
+        tasks = {}
+
+        def submit(i: int, k: int) -> None:
+            tasks[evaluators[k].score.remote(weights, [(i, pop_json[i])])] = (i, k, evaluators[k])
+
+        for i in range(len(pop_json)):
+            submit(i, i % len(evaluators))
         rows: list[dict[str, Any]] = []
-        with tqdm(total=len(pending), desc=desc, unit="cand", leave=False, disable=not self.progress) as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                rows += ray.get(done[0])
+        with tqdm(total=len(tasks), desc=desc, unit="cand", leave=False, disable=not self.progress) as bar:
+            while tasks:
+                done, _ = ray.wait(list(tasks), num_returns=1)
+                i, k, actor = tasks.pop(done[0])
+                try:
+                    rows += ray.get(done[0])
+                except ray.exceptions.RayActorError as exc:
+                    if evaluators[k] is actor:  # the first of its failed tasks: replace the actor once
+                        self._count_restart("evaluator", exc)
+                        self._say(f"Evaluator {k} died while scoring candidate {i} ({type(exc).__name__}); "
+                                  "restarting it and scoring its candidates again")
+                        evaluators[k] = self._new_evaluator()
+                    submit(i, k)
+                    continue
                 bar.update(1)
         return sorted(rows, key=lambda row: row["index"])
+
+    @staticmethod
+    def _alive(actor) -> bool:
+        try:
+            ray.get(actor.ready.remote(), timeout=60)
+        except ray.exceptions.RayActorError:
+            return False
+        return True
+
+    def _recover_host(self, stage: str, r: int, state: dict[str, Any], error: BaseException, evaluators):
+        """A new SupernetHost in the state of the last completed round (its checkpoint, or the stage's start and
+        warm-up), and the searcher as it was then, so round ``r`` runs again exactly."""
+        self._count_restart("host", error)
+        resumed = state["stage"] == stage and state["round"] >= 0
+        source = self._host_checkpoint(state).name if resumed else "the start of the stage"
+        self._say(f"stage {stage} round {r}: the SupernetHost died ({type(error).__name__}); restarting it from "
+                  f"{source} and running round {r} again")
+        host = self._new_host()
+        ray.get(host.ready.remote())
+        searcher = make_searcher(self.cfg, stage)
+        if resumed:
+            ray.get(host.load.remote(str(self._host_checkpoint(state))))
+            searcher.load_state_dict(state["searcher"])
+        elif self.e.warmup_epochs:
+            self._train_epochs(host, None, self.e.warmup_epochs, f"stage {stage} warm-up (again)")
+        return host, searcher
 
     def _replay_rows(self, state: dict[str, Any]) -> None:
         """Append the last completed round's rows if a kill struck between saving state and writing them."""
@@ -339,8 +412,11 @@ class EaganSearch:
             ref = self.hv_ref.setdefault(stage, self._hv_reference(scores))
             hv = hypervolume(points, ref, [DIRECTIONS[o] for o in self.objectives])
             self.writer.add_scalar(f"{tag}/hypervolume", hv, r)
-        grid = ray.get(evaluator.samples.remote(weights, best["index"], best["genotype"]))
-        self.writer.add_image(f"{tag}/best_samples", make_grid(grid, nrow=8), r)
+        try:
+            grid = ray.get(evaluator.samples.remote(weights, best["index"], best["genotype"]))
+            self.writer.add_image(f"{tag}/best_samples", make_grid(grid, nrow=8), r)
+        except ray.exceptions.RayActorError:  # the round's scores stand; only its sample grid is skipped
+            self._say(f"stage {stage} round {r}: no sample grid (its Evaluator died)")
         self.writer.flush()
         self._say(f"stage {stage} round {r}: best FID {_fmt(best.get('fid'))} IS {_fmt(best.get('is_mean'))} "
                   f"params {best['params']:,} | train {train['train_seconds']:.1f}s eval {eval_seconds:.1f}s")
