@@ -59,8 +59,13 @@ class SupernetHost(_Checked):
     """Trains one stage's supernet round by round where the weights live."""
 
     def __init__(self, config: dict[str, Any], stage: str, best_g: dict[str, Any] | None = None,
-                 fault: str | None = None):
+                 fault: str | None = None, train_threads: int | None = None):
         self._fault = fault
+        # Ray caps this process's threads at its own CPU reservation; while it trains, the Evaluators (which
+        # reserve the rest of the search's CPUs) are idle, so training may use their cores too.
+        import os
+
+        self.train_threads = max(1, min(int(train_threads or 1), os.cpu_count() or 1))
         try:
             self._setup(config, stage, best_g)
         except RaynasError as exc:
@@ -101,7 +106,16 @@ class SupernetHost(_Checked):
         genotypes = None if population is None else [Genotype.from_json(g) for g in population]
         if genotypes is not None:
             self._maybe_die()
-        return self.trainer.train(genotypes, epochs)
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(before, self.train_threads))
+        try:
+            return self.trainer.train(genotypes, epochs)
+        finally:
+            torch.set_num_threads(before)
+
+    def threads(self) -> int:
+        """The threads training uses (for the benchmark and the tests)."""
+        return max(torch.get_num_threads(), self.train_threads)
 
     def weights(self) -> Any:
         """CPU weights for the Evaluators: the G supernet (stages g, gd) or the P G copies (stage d)."""

@@ -174,8 +174,9 @@ class EaganSearch:
     def _new_host(self):
         stage, best_g = self._actor_args
         host_opts, _ = self.actor_options()
+        threads = round(host_opts["num_cpus"] + self.workers * self.e.evaluator_cpu)
         return SupernetHost.options(**host_opts).remote(self.cfg.to_dict(), stage, best_g,
-                                                        fault=self.faults.get("host"))
+                                                        fault=self.faults.get("host"), train_threads=threads)
 
     def _new_evaluator(self):
         stage, best_g = self._actor_args
