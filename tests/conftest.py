@@ -21,7 +21,6 @@ if str(ROOT) not in sys.path:
 
 # Tests never touch the network: dataset downloads are skipped and fail fast.
 os.environ.setdefault("RAYNAS_OFFLINE", "1")
-os.environ.setdefault("RAY_AUTH_MODE", "token")  # token auth on, as raynas starts its embedded Ray
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 

@@ -41,6 +41,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
 
     global _EMBEDDED
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address:  # token authentication stays on (Ray's default); its notice that it chose so is noise here
+        logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_DefaultAuthNotice())
     if ray.is_initialized():
         _EMBEDDED = not address  # a Ray this process already runs locally (tests, notebooks)
         return
@@ -48,14 +50,18 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     if address:
         ray.init(address=address, **kwargs)
     else:
-        # Token authentication stays on; saying so explicitly spares the user Ray's notice that it chose
-        # token auth by default (it still generates and uses ~/.ray/auth_token).
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+        # address="local": always a new instance of our own, even when a `ray start` cluster runs on this machine
+        # (plain ray.init() would attach to it and could not set num_cpus)
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
         _EMBEDDED = True
 
 
 _EMBEDDED = False  # True when this process runs its own local Ray (nothing can scale it up)
+
+
+class _DefaultAuthNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Token authentication is enabled for this Ray cluster" not in record.getMessage()
 
 
 def check_fits(what: str, demands: list[dict[str, float]], fix: str | None = None) -> None:
