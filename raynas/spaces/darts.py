@@ -23,11 +23,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from raynas.errors import GenotypeError
-from raynas.spaces.genotype import Genotype, register_genotype_format
+from raynas.spaces.genotype import JsonGenotype, register_genotype_format
 
 #: DARTS' candidate ops in the order of its ``genotypes.PRIMITIVES`` (the column order of α).
 PRIMITIVES: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -136,7 +135,7 @@ class CellGenotype:
 
 
 @dataclass(frozen=True)
-class DartsGenotype:
+class DartsGenotype(JsonGenotype):
     """DARTS' genotype: one normal and one reduction cell (``space`` is always ``"darts"``)."""
 
     normal: CellGenotype
@@ -179,25 +178,6 @@ class DartsGenotype:
                                 f"valid: space, {', '.join(keys)}")
         return cls(CellGenotype.from_pairs(d["normal"], d["normal_concat"], "normal"),
                    CellGenotype.from_pairs(d["reduce"], d["reduce_concat"], "reduce"))
-
-    @classmethod
-    def from_json(cls, text: str) -> DartsGenotype:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GenotypeError(f"genotype is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-    @classmethod
-    def load(cls, path: str | Path) -> DartsGenotype:
-        """Read and validate a darts genotype file, or a shipped one by name (``darts-v2``)."""
-        g = Genotype.load(path)
-        if not isinstance(g, DartsGenotype):
-            raise GenotypeError(f"{path} is a genotype for space {g.space!r}, not {SPACE!r}")
-        return g
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")
 
     def validate(self) -> DartsGenotype:
         self.normal.validate("normal")

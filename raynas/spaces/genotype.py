@@ -18,6 +18,49 @@ from typing import Any
 from raynas.errors import GenotypeError
 
 
+def read_genotype_text(path: str | Path) -> str:
+    """The text of a genotype file, or of a shipped genotype named like ``darts-v2``; a missing or binary file
+    is a GenotypeError saying what to pass instead."""
+    p = Path(path)
+    if not p.is_file() and str(path) in builtin_genotypes():
+        p = builtin_genotypes()[str(path)]
+    if not p.is_file():
+        raise GenotypeError(f"genotype file {p} does not exist; pass the path of a JSON genotype "
+                            "(e.g. best_G.json or best.json from a search run directory) or a shipped one: "
+                            f"{', '.join(builtin_genotypes())}")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GenotypeError(f"genotype file {p} is not a text JSON file (it is binary or not UTF-8); pass a "
+                            "genotype JSON such as a run's best_G.json or best.json") from None
+
+
+class JsonGenotype:
+    """JSON in and out for every genotype format (each provides ``to_dict``, ``from_dict``, ``validate``)."""
+
+    @classmethod
+    def from_json(cls, text: str):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GenotypeError(f"genotype is not valid JSON: {exc}") from None
+        return cls.from_dict(data)  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Read and validate a genotype file, or a shipped one by name (``eagan-cifar10-G``, ``darts-v2``).
+        ``Genotype.load`` returns whichever format the file's space has; a format's own ``load`` insists on it."""
+        g = Genotype.from_json(read_genotype_text(path))
+        g.validate()
+        if cls is not Genotype and not isinstance(g, cls):
+            expected = next((space for space, c in _FORMATS.items() if c is cls), cls.__name__)
+            raise GenotypeError(f"{path} is a genotype for space {g.space!r}, not {expected!r}")
+        return g
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(indent=2) + "\n")  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Cell:
     groups: tuple[tuple[str, tuple[str, ...]], ...]
@@ -43,7 +86,7 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class Genotype:
+class Genotype(JsonGenotype):
     space: str
     cells: tuple[Cell, ...]
 
@@ -70,38 +113,6 @@ class Genotype:
                 if not isinstance(v, list) or not all(isinstance(o, str) for o in v):
                     raise GenotypeError(f"cell {i} group {k!r} must be a list of op names, got {v!r}")
         return cls(str(d["space"]), tuple(Cell.from_dict(c) for c in cells))
-
-    @classmethod
-    def from_json(cls, text: str) -> Genotype:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GenotypeError(f"genotype is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Genotype:
-        """Read and validate a genotype file, or a shipped one by name (``eagan-cifar10-G``, ``darts-v2``).
-
-        Like ``from_dict``, returns the registered format's class for spaces that have one."""
-        p = Path(path)
-        if not p.is_file() and str(path) in builtin_genotypes():
-            p = builtin_genotypes()[str(path)]
-        if not p.is_file():
-            raise GenotypeError(f"genotype file {p} does not exist; pass the path of a JSON genotype "
-                                "(e.g. best_G.json from a search run directory) or a shipped one: "
-                                f"{', '.join(builtin_genotypes())}")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise GenotypeError(f"genotype file {p} is not a text JSON file (it is binary or not UTF-8); pass a "
-                                "genotype JSON such as a run's best_G.json or best.json") from None
-        g = cls.from_json(text)
-        g.validate()
-        return g
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")
 
     def validate(self) -> Genotype:
         get_space(self.space).validate(self)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from raynas.errors import GenotypeError
 from raynas.spaces.darts import CellGenotype
 from raynas.spaces.draw import register_drawer
-from raynas.spaces.genotype import Genotype, register_genotype_format
+from raynas.spaces.genotype import JsonGenotype, register_genotype_format
 
 SPACE = "swd-nas"
 #: The type of each of the five cells, in order (reductions at 5 // 3 = 1 and 2 * 5 // 3 = 3).
@@ -35,7 +35,7 @@ _ORDER = ", ".join(CELL_TYPES)
 
 
 @dataclass(frozen=True)
-class SwdGenotype:
+class SwdGenotype(JsonGenotype):
     """Five cells (``CellGenotype``), of types ``CELL_TYPES`` in that order; ``space`` is always ``"swd-nas"``."""
 
     cells: tuple[CellGenotype, ...]
@@ -98,25 +98,6 @@ class SwdGenotype:
                                     f"order (cell {i} is {CELL_TYPES[i]!r})")
             cells.append(CellGenotype.from_pairs(c["ops"], c["concat"], f"{name} ({c['type']})"))
         return cls(tuple(cells))
-
-    @classmethod
-    def from_json(cls, text: str) -> SwdGenotype:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GenotypeError(f"genotype is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-    @classmethod
-    def load(cls, path: str | Path) -> SwdGenotype:
-        """Read and validate an swd-nas genotype file, or the shipped one by name (``swd-nas-cifar10``)."""
-        g = Genotype.load(path)
-        if not isinstance(g, SwdGenotype):
-            raise GenotypeError(f"{path} is a genotype for space {g.space!r}, not {SPACE!r}")
-        return g
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")
 
     def validate(self) -> SwdGenotype:
         """Five cells, each a valid DARTS cell; errors name the cell (index and type), node and op."""

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from raynas.errors import GenotypeError
 from raynas.spaces.darts import CellGenotype, DartsGenotype
-from raynas.spaces.genotype import builtin_genotypes, register_genotype_format
+from raynas.spaces.genotype import JsonGenotype, read_genotype_text, register_genotype_format
 
 SPACE = "darts-gal"
 SWD_SPACE = "swd-nas"
@@ -116,18 +116,12 @@ class SourceCells:
 
 def read_genotype_json(ref: str | Path) -> dict[str, Any]:
     """A genotype file (or a shipped genotype by name, e.g. ``darts-v2``) as a JSON object."""
-    p = Path(ref)
-    if not p.is_file() and str(ref) in builtin_genotypes():
-        p = builtin_genotypes()[str(ref)]
-    if not p.is_file():
-        raise GenotypeError(f"genotype {ref} does not exist; pass a genotype JSON file (a darts or swd-nas search's "
-                            f"best.json) or a shipped one: {', '.join(builtin_genotypes())}")
     try:
-        data = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GenotypeError(f"genotype {p} is not valid JSON: {exc}") from None
+        data = json.loads(read_genotype_text(ref))
+    except json.JSONDecodeError as exc:
+        raise GenotypeError(f"genotype {ref} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise GenotypeError(f"genotype {p} must be a JSON object with a 'space' key")
+        raise GenotypeError(f"genotype {ref} must be a JSON object with a 'space' key")
     return data
 
 
@@ -177,7 +171,7 @@ def kept_from_masks(cells: Sequence[CellGenotype], masks: Sequence[Sequence[floa
 
 # ============================================================================ the genotype
 @dataclass(frozen=True)
-class DartsGalGenotype:
+class DartsGalGenotype(JsonGenotype):
     """A stacked-cell network (``source`` cells, ``layers``, C = ``channels``, image ``in_channels``, 0-based
     ``reduction_positions``) and per cell the kept intermediate nodes (``kept``)."""
 
@@ -295,21 +289,6 @@ class DartsGalGenotype:
         return cls(SourceCells.from_dict(d["source"]), d["layers"], d["channels"], d["in_channels"],
                    tuple(d["reduction_positions"]), tuple(tuple(k) for k in kept),
                    None if masks is None else tuple(tuple(m) for m in masks), stem)
-
-    @classmethod
-    def from_json(cls, text: str) -> DartsGalGenotype:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GenotypeError(f"genotype is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-    @classmethod
-    def load(cls, path: str | Path) -> DartsGalGenotype:
-        return cls.from_dict(read_genotype_json(path)).validate()
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> DartsGalGenotype:
