@@ -38,6 +38,12 @@ class Flag:
         return self.name.lstrip("-").replace("-", "_")
 
 
+THEN_RETRAIN = Flag("--then-retrain", "train the found network afterwards (train.*, model.*, in RUN_DIR/retrain)",
+                    kind="switch")
+RETRAIN_EPOCHS = Flag("--retrain-epochs", "epochs of each retrain (default: train.epochs)", kind="int",
+                      commands=("search", "ablate"))
+
+
 @dataclass(frozen=True)
 class Ablation:
     """An ablation with a command of its own (``raynas ablate NAME``) besides the generic grid."""

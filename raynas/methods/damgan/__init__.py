@@ -9,10 +9,11 @@ edge cell).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from raynas.config import MAX_EPOCHS, _f, gan_training
-from raynas.methods.spec import Ablation, Flag, Method, register
+from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Ablation, Flag, Method, register
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,7 @@ class DamganConfig(gan_training()):
 _SELECTOR = Flag("--selector", "da = down-attention (the paper); darts = softmax architecture parameters "
                  "(baseline; see damgan.bilevel, damgan.arch_lr). Default: damgan.selector",
                  sets="damgan.selector", choices=("da", "darts"), commands=("search", "ablate", "damgan-edge"))
-_RETRAIN_EPOCHS = Flag("--retrain-epochs", "epochs of each retrain (default: train.epochs)", kind="int",
-                       commands=("search", "ablate", "damgan-edge"))
+_RETRAIN_EPOCHS = dataclasses.replace(RETRAIN_EPOCHS, commands=("search", "ablate", "damgan-edge"))
 
 DAMGAN = register(Method(
     name="damgan", section="damgan", task="gan", config=DamganConfig, shape="differentiable",
@@ -45,8 +45,7 @@ DAMGAN = register(Method(
     check="raynas.methods.damgan.search:check_search",
     search="raynas.methods.damgan.search:DamganSearch",
     outputs=("best_G.json", "alpha.json"),
-    flags=(_SELECTOR, _RETRAIN_EPOCHS,
-           Flag("--then-retrain", "train the found genotype afterwards (train.*, in RUN_DIR/retrain)", kind="switch")),
+    flags=(_SELECTOR, _RETRAIN_EPOCHS, THEN_RETRAIN),
     ablations=(Ablation(
         "damgan-edge", "retrain each op of one edge; correlate its α weights with IS (Figs. 9-10)",
         runner="trainables.differentiable:run_edge_ablation",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raynas.config import MAX_EPOCHS, _f
-from raynas.methods.spec import Flag, Method, register
+from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,7 @@ DARTS = register(Method(
     search="raynas.methods.darts.search:DartsSearch",
     check="raynas.methods.darts.search:check_search",
     outputs=("best.json", "alpha.json"),
-    flags=(Flag("--then-retrain", "train the found genotype afterwards (train.*, model.*, in RUN_DIR/retrain)",
-                kind="switch"),
-           Flag("--retrain-epochs", "epochs of each retrain (default: train.epochs)", kind="int",
-                commands=("search", "ablate"))),
+    flags=(THEN_RETRAIN, RETRAIN_EPOCHS),
     smoke="raynas.methods.darts.search:smoke",
     smoke_overrides=("darts.order=1", "darts.layers=3", "darts.channels=4", "darts.steps=2", "darts.multiplier=2",
                      "darts.epochs=1", "darts.batch_size=8", "data.limit=32", "model.layers=3", "model.channels=4"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from raynas.config import _f
 from raynas.errors import ConfigError
-from raynas.methods.spec import Flag, Method, register
+from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
 
 POOLINGS = ("gap", "gap+gmp")  # the torch-free copy of raynas.nn.swd.POOLINGS
 
@@ -75,10 +75,7 @@ SWD = register(Method(
     search="raynas.methods.swdnas.search:SwdSearch",
     check="raynas.methods.swdnas.search:check_search",
     outputs=("best.json", "alpha.json"),
-    flags=(Flag("--then-retrain", "train the found genotype afterwards (train.*, model.*, in RUN_DIR/retrain)",
-                kind="switch"),
-           Flag("--retrain-epochs", "epochs of each retrain (default: train.epochs)", kind="int",
-                commands=("search", "ablate"))),
+    flags=(THEN_RETRAIN, RETRAIN_EPOCHS),
     smoke="raynas.methods.swdnas.search:smoke",
     smoke_overrides=("swd.channels=4", "swd.k=2", "swd.steps=2", "swd.multiplier=2", "swd.epochs=1",
                      "swd.batch_size=8", "data.limit=32", "model.layers=5", "model.channels=4"),
