@@ -126,7 +126,7 @@ def _search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, 
     cost["search_gpu_seconds"] += wall * gpu
     row.update(wall_seconds=wall, gpu_seconds=wall * gpu, search_gpu_seconds=cost["search_gpu_seconds"])
     result.update(cost)
-    run.append([row])
+    run.append([row], key=f"{tid}-search-{search.epoch}")  # a re-run epoch replaces its row
     out = trial_dir() / "genotypes"
     out.mkdir(exist_ok=True)
     genotype.save(out / f"epoch_{search.epoch:04d}.json")
@@ -181,7 +181,7 @@ def _retrain(config: dict[str, Any], cfg: RaynasConfig, genotype: Genotype, stat
             row = {**final_row, **metrics, "epoch": epochs, "retrain_epochs": epochs,
                    "genotype": genotype.to_json(), "params": trainer.headline_params(),
                    "wall_seconds": seconds, "gpu_seconds": seconds * gpu, "device": str(trainer.device)}
-            run.append([row])
+            run.append([row], key=f"{row['candidate_id']}-{row['stage']}-final")
         report(result, {**state, "retrain": trainer.state_dict(), "retrain_seconds": seconds})
         maybe_inject_crash(config, epoch_offset + trainer.epoch)
     if trainer.device.type == "cuda":
@@ -288,7 +288,8 @@ def select_cell(config: dict[str, Any]) -> None:
         stats = trainer.train_epoch()
         result = {**stats, **(trainer.score() if trainer.epoch == trainer.epochs else {})}
         if trainer.epoch == trainer.epochs:
-            run.append([{"run_id": run.path.name, "method": cfg.method, "stage": "select", "epoch": trainer.epoch,
+            run.append(key=f"select-seed{seed}", rows=[{
+                "run_id": run.path.name, "method": cfg.method, "stage": "select", "epoch": trainer.epoch,
                          "round": None, "candidate_id": f"seed{seed}", "seed": seed, "genotype": genotype.to_json(),
                          "params": trainer.headline_params(), "val_acc": result["val_acc"],
                          "val_loss": result["val_loss"], "device": str(trainer.device)}])

@@ -67,6 +67,10 @@ class _Trial:
         self.fields = axis_fields(config, self.cfg)
         self.state: dict[str, Any] = restore_state() or {"phase": "baseline", "seconds": {}}
 
+    def append(self, row: dict[str, Any]) -> None:
+        """One epoch's row; written again after a resume, it replaces the first (idempotent on disk)."""
+        self.run.append([row], key=f"{row['candidate_id']}-{row['stage']}-{row['epoch']}")
+
     def row(self, stage: str, epoch: int, phase_epoch: int, device: torch.device, values: dict[str, Any]
             ) -> dict[str, Any]:
         return {"run_id": self.run.path.name, "method": self.cfg.method, "stage": stage, "round": None,
@@ -99,8 +103,8 @@ class _Trial:
         if d.teacher:
             weights = load_teacher(d.teacher, pipe.genotype, pipe.num_classes)
             scores, params = pipe.teacher_scores(weights)
-            self.run.append([self.row("baseline", 0, 0, torch.device("cpu"),
-                                      {**scores, "params": params, "teacher": d.teacher})])
+            self.append(self.row("baseline", 0, 0, torch.device("cpu"),
+                                 {**scores, "params": params, "teacher": d.teacher}))
             self.state.update(phase="prune", teacher=weights, baseline={**scores, "params": params, "epochs": 0})
             self.checkpoint({"phase": "baseline", **scores, "params": params}, 0)
             return
@@ -115,7 +119,7 @@ class _Trial:
             wall = time.perf_counter() - started
             values = {**{k: stats[k] for k in ("train_loss", "train_acc", "lr")}, **scores, "params": params,
                       "wall_seconds": wall, "gpu_seconds": wall * gpu}
-            self.run.append([self.row("baseline", trainer.epoch, trainer.epoch, trainer.device, values)])
+            self.append(self.row("baseline", trainer.epoch, trainer.epoch, trainer.device, values))
             self.scalars("baseline", trainer.epoch, values)
             self.add_seconds("baseline", wall)
             if trainer.done:
@@ -147,7 +151,7 @@ class _Trial:
             values = {**{k: v for k, v in stats.items() if k != "epoch"}, **scores, "live_nodes": live,
                       "masks": json.dumps(masks), "wall_seconds": wall, "gpu_seconds": wall * gpu}
             epoch = offset + pruner.epoch
-            self.run.append([self.row("prune", epoch, pruner.epoch, pruner.device, values)])
+            self.append(self.row("prune", epoch, pruner.epoch, pruner.device, values))
             self.scalars("prune", epoch, {k: v for k, v in values.items() if k != "masks"})
             for c, cell in enumerate(masks):
                 for i, v in enumerate(cell):
@@ -182,7 +186,7 @@ class _Trial:
             wall = time.perf_counter() - started
             values = {**{k: stats[k] for k in ("train_loss", "train_acc", "lr")}, **scores, "params": params,
                       "wall_seconds": wall, "gpu_seconds": wall * gpu}
-            self.run.append([self.row("retrain", offset + trainer.epoch, trainer.epoch, trainer.device, values)])
+            self.append(self.row("retrain", offset + trainer.epoch, trainer.epoch, trainer.device, values))
             self.scalars("retrain", offset + trainer.epoch, values)
             self.add_seconds("retrain", wall)
             if trainer.done:
@@ -213,7 +217,7 @@ class _Trial:
             "retrain_epochs": after.get("epochs", 0), "genotype": pruned.to_json() if pruned else None,
             **{f"{k}_seconds": v for k, v in seconds.items()}, "wall_seconds": sum(seconds.values())}
         epoch = base["epochs"] + self.state["prune_epochs"] + after.get("epochs", 0)
-        self.run.append([self.row("final", epoch, 0, torch.device("cpu"), values)])
+        self.append(self.row("final", epoch, 0, torch.device("cpu"), values))
         return {"final": True, "pruned_genotype": values["genotype"], "baseline_genotype": self.pipe.genotype.to_json(),
                 **{k: v for k, v in values.items() if k not in ("genotype", "masks")}}
 

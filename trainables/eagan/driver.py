@@ -262,7 +262,7 @@ class EaganSearch:
                 state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
                              last_rows=rows, **{f"last_best_{stage}": best})
                 self._save_state(state)
-                self.run.append(rows)
+                self.run.append(rows, key=f"{stage}-round{r:03d}")
                 self._prune_checkpoints(stage, keep=ckpt)
                 r += 1
             bar.close()
