@@ -41,6 +41,7 @@ from trainables.common import (
     restore_state,
     trial_dir,
     trial_id,
+    trial_raynas_dict,
     user_errors_as_results,
 )
 from trainables.launch import run_trainable
@@ -49,7 +50,7 @@ from trainables.launch import run_trainable
 # ====================================================================== config and cost
 def trial_config(config: dict[str, Any]) -> RaynasConfig:
     """The run's config with this trial's grid values applied and re-validated."""
-    data = copy.deepcopy(config["raynas"])
+    data = copy.deepcopy(trial_raynas_dict(config))
     method = get_method(data["method"])
     aliases = {**method.grid_aliases, "seed": "train.seed"}
     overrides = [f"{aliases.get(k, k)}={json.dumps(v)}" for k, v in config.items()

@@ -84,7 +84,18 @@ class Genotype:
         """Read and validate a genotype file, or a shipped one by name (``eagan-cifar10-G``, ``darts-v2``).
 
         Like ``from_dict``, returns the registered format's class for spaces that have one."""
+        from raynas.results.storage import is_uri, pull, read_text
+
+        if is_uri(str(path)):  # a genotype in a run stored at a URI (s3://bucket/raynas/RUN/best_G.json)
+            try:
+                text = read_text(str(path))
+            except (OSError, FileNotFoundError) as e:
+                raise GenotypeError(f"cannot read the genotype {path}: {e}") from None
+            g = cls.from_json(text)
+            g.validate()
+            return g
         p = Path(path)
+        pull(p)  # a staged copy of a URI run: fetch it when another node wrote it
         if not p.is_file() and str(path) in builtin_genotypes():
             p = builtin_genotypes()[str(path)]
         if not p.is_file():
@@ -101,7 +112,10 @@ class Genotype:
         return g
 
     def save(self, path: str | Path) -> None:
+        from raynas.results.storage import push
+
         Path(path).write_text(self.to_json(indent=2) + "\n")
+        push(path)  # inside a URI run's staging copy: upload at once, trials on other nodes read it
 
     def validate(self) -> Genotype:
         get_space(self.space).validate(self)
