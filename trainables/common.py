@@ -83,9 +83,14 @@ def load_state_or_explain(obj: Any, state: dict[str, Any]) -> None:
 def config_from_trial(config: dict[str, Any]) -> RaynasConfig:
     """Trial configs carry the resolved raynas config as a plain dict (plus Tune-sampled overrides), or are a
     user's flat config of ``--set`` keys (fixed training)."""
-    from raynas.config import FIXED
+    import json
 
-    return from_dict(RaynasConfig, trial_raynas_dict(config, FIXED))
+    from raynas.config import FIXED, apply_overrides
+
+    data = trial_raynas_dict(config, FIXED)
+    grid = [f"{k}={json.dumps(v)}" for k, v in config.items()  # a grid over config keys, e.g. train.seed
+            if "." in k and not k.startswith("_") and v is not None and k.split(".")[0] in data]
+    return from_dict(RaynasConfig, apply_overrides(data, grid) if grid else data)
 
 
 def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:

@@ -44,6 +44,7 @@ from trainables.common import (
     trial_raynas_dict,
     user_errors_as_results,
 )
+from trainables.hparams import log_search_epoch
 from trainables.launch import run_trainable
 
 
@@ -128,6 +129,7 @@ def _search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, 
     row.update(wall_seconds=wall, gpu_seconds=wall * gpu, search_gpu_seconds=cost["search_gpu_seconds"])
     result.update(cost)
     run.append([row])
+    log_search_epoch(writer, tid, search.epoch, row)  # TensorBoard HParams: the derived genotype and its scores
     out = trial_dir() / "genotypes"
     out.mkdir(exist_ok=True)
     genotype.save(out / f"epoch_{search.epoch:04d}.json")

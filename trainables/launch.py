@@ -55,7 +55,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     else:
         # Token authentication stays on; saying so explicitly spares the user Ray's notice that it chose
         # token auth by default (it still generates and uses ~/.ray/auth_token).
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        enable_token_auth()
         if dashboard:
             kwargs["dashboard_host"] = "127.0.0.1"  # never on a public interface
         context = ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
@@ -67,6 +67,20 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
                   "prints)", flush=True)
         else:
             print("raynas: this Ray has no dashboard running", flush=True)
+
+
+def enable_token_auth() -> None:
+    """``RAY_AUTH_MODE=token`` for this process and the Ray it starts (unless the user set a mode). Ray reads
+    the variable when it is first imported, so its config is re-read here (as Ray's own default does)."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except Exception:  # an older Ray without token authentication: the variable alone is harmless
+        pass
 
 
 def check_dashboard_installed() -> None:

@@ -36,9 +36,9 @@ class _Checked:
             raise self._error
         return True
 
-    def placement(self) -> tuple[list, str]:
-        """(GPU ids Ray assigned, torch device used): shows fractional GPUs shared by several actors."""
-        return list(ray.get_gpu_ids()), str(getattr(self, "device", "?"))
+    def placement(self) -> tuple[list, str, str]:
+        """(GPU ids Ray assigned, torch device used, Ray node id): fractional GPUs shared, nodes used."""
+        return list(ray.get_gpu_ids()), str(getattr(self, "device", "?")), ray.get_runtime_context().get_node_id()
 
 
 @ray.remote
