@@ -197,7 +197,9 @@ class DartsGenotype:
         return g
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")
+        from raynas.spaces.genotype import write_genotype_file
+
+        write_genotype_file(path, self.to_json(indent=2))
 
     def validate(self) -> DartsGenotype:
         self.normal.validate("normal")

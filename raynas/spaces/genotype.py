@@ -112,14 +112,20 @@ class Genotype:
         return g
 
     def save(self, path: str | Path) -> None:
-        from raynas.results.storage import push
-
-        Path(path).write_text(self.to_json(indent=2) + "\n")
-        push(path)  # inside a URI run's staging copy: upload at once, trials on other nodes read it
+        write_genotype_file(path, self.to_json(indent=2))
 
     def validate(self) -> Genotype:
         get_space(self.space).validate(self)
         return self
+
+
+def write_genotype_file(path: str | Path, text: str) -> None:
+    """Write a genotype's JSON; inside a URI run's staging copy it is uploaded at once (trials on other nodes
+    read it from there)."""
+    from raynas.results.storage import push
+
+    Path(path).write_text(text + "\n")
+    push(path)
 
 
 # Genotype classes by space name, for spaces whose JSON is not ``{"space", "cells"}`` (e.g. ``darts``).

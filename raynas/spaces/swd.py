@@ -116,7 +116,9 @@ class SwdGenotype:
         return g
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")
+        from raynas.spaces.genotype import write_genotype_file
+
+        write_genotype_file(path, self.to_json(indent=2))
 
     def validate(self) -> SwdGenotype:
         """Five cells, each a valid DARTS cell; errors name the cell (index and type), node and op."""

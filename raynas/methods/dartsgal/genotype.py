@@ -116,7 +116,15 @@ class SourceCells:
 
 def read_genotype_json(ref: str | Path) -> dict[str, Any]:
     """A genotype file (or a shipped genotype by name, e.g. ``darts-v2``) as a JSON object."""
+    from raynas.results.storage import is_uri, pull, read_text
+
+    if is_uri(str(ref)):  # a genotype in a run stored at a URI
+        try:
+            return json.loads(read_text(str(ref)))
+        except (OSError, ValueError) as exc:
+            raise GenotypeError(f"cannot read the genotype {ref}: {exc}") from None
     p = Path(ref)
+    pull(p)  # a staged copy of a URI run: fetch it when another node wrote it
     if not p.is_file() and str(ref) in builtin_genotypes():
         p = builtin_genotypes()[str(ref)]
     if not p.is_file():
@@ -309,7 +317,9 @@ class DartsGalGenotype:
         return cls.from_dict(read_genotype_json(path)).validate()
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")
+        from raynas.spaces.genotype import write_genotype_file
+
+        write_genotype_file(path, self.to_json(indent=2))
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> DartsGalGenotype:
