@@ -132,3 +132,39 @@ def test_hparams_sessions_for_every_candidate(tmp_path):
     main = EventAccumulator(str(tmp_path))
     main.Reload()
     assert {"stage_g/pareto", "stage_g/best_genotype"} <= set(main.Tags()["images"])
+
+
+def test_asha_needs_a_metric_and_a_tune_grid(capsys, tmp_path):
+    from conftest import assert_user_error, run_cli
+
+    code, _, err = run_cli(capsys, "ablate", "darts", "--preset", "quickstart-classify", "--scheduler", "asha",
+                           "--output-dir", str(tmp_path))
+    assert_user_error(code, err, "--scheduler asha needs --metric")
+    code, _, err = run_cli(capsys, "ablate", "eagan", "--scheduler", "asha", "--metric", "fid",
+                           "--output-dir", str(tmp_path))
+    assert_user_error(code, err, "--scheduler asha", "one after another")
+    assert not list(tmp_path.iterdir())
+
+
+def test_stopped_trials_keep_a_row_marked_stopped(tmp_path):
+    from types import SimpleNamespace
+
+    from trainables.launch import metric_mode, record_stopped
+
+    assert metric_mode("accuracy") == ("val_acc", "max") and metric_mode("fid") == ("fid", "min")
+    run = RunDir.create(tmp_path, "g", config={}, seed=0, preset="p", device="cpu")
+    run.append([{"candidate_id": "t1", "stage": "retrain", "epoch": 3, "test_acc": 0.5, "order": 1, "seed": 0}])
+    finished = SimpleNamespace(error=None, metrics={"trial_id": "t1", "training_iteration": 3},
+                               config={"darts.order": 1, "train.seed": 0, "raynas": {"method": "darts"}})
+    stopped = SimpleNamespace(error=None, metrics={"trial_id": "t2", "training_iteration": 1, "val_acc": 0.1},
+                              config={"darts.order": 2, "train.seed": 0, "raynas": {"method": "darts"}})
+    assert record_stopped([finished, stopped], run, "retrain", "accuracy") == 1
+    assert record_stopped([finished, stopped], run, "retrain", "accuracy") == 0  # a resumed grid adds none
+    df = run.read().set_index("candidate_id")
+    assert bool(df.loc["t2", "stopped"]) and df.loc["t2", "order"] == 2 and df.loc["t2", "stopped_val_acc"] == 0.1
+    from raynas.results.ablation import grid_summary
+
+    df = df.reset_index()
+    df["stopped"] = df["stopped"].astype("boolean").fillna(False).astype(bool)
+    cells, means = grid_summary(df, ["order"], stage="retrain")
+    assert cells["stopped"].tolist() == [False, True] and len(means) == 2
