@@ -266,6 +266,9 @@ def asha_scheduler(metric: str, grace_period: int = 1, reduction_factor: float =
     """Tune's ASHA over a grid's trials on ``metric`` (per reported epoch: ``training_iteration``)."""
     from ray.tune.schedulers import ASHAScheduler
 
+    # A grid cell reports e.g. val_acc in its search phase only (its retrain epochs report train/test scores):
+    # ASHA skips results without the metric, Tune's strict check would end the run instead.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     key, mode = metric_mode(metric)
     return ASHAScheduler(metric=key, mode=mode, time_attr="training_iteration", max_t=10**6,
                          grace_period=grace_period, reduction_factor=reduction_factor)
