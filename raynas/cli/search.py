@@ -267,7 +267,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
                 stopped = record_stopped(results, run, method.ablation_stage, asha["metric"])
                 say(f"ASHA on {asha['metric']} stopped {stopped} of {len(results)} trials early (stopped=True in "
                     "the table)")
-    summarize_ablation(method, run, list(spec["grid"]))
+    summarize_ablation(method, run, list(spec["grid"]), early_stopping=bool(spec.get("scheduler")))
     return 0
 
 
@@ -281,13 +281,15 @@ def grid_cells(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
             for values in itertools.product(*spec["grid"].values()) for s in seeds]
 
 
-def summarize_ablation(method: Method, run, keys: list[str]) -> None:
+def summarize_ablation(method: Method, run, keys: list[str], early_stopping: bool = False) -> None:
     from raynas.plots import draw_grid
     from raynas.results import format_table
     from raynas.results.ablation import grid_summary, summary_name
 
     axes = [k.rsplit(".", 1)[-1] for k in keys]
     df = run.read()
+    if early_stopping and "stopped" not in df:
+        df["stopped"] = False
     if "stopped" in df:  # an early-stopping grid: every cell says whether it ran to the end
         df["stopped"] = df["stopped"].astype("boolean").fillna(False).astype(bool)
     cells, means = grid_summary(df, axes, stage=method.ablation_stage)
