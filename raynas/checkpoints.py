@@ -62,6 +62,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(path.parent)
+    from raynas.results.storage import push
+
+    push(path)  # a run stored at a URI: upload at once (an actor on any node may be writing it)
     return path
 
 
@@ -75,7 +78,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *, weigh
     anything in it executes."""
     import pickle
 
+    from raynas.results.storage import pull
+
     path = Path(path)
+    pull(path)  # a run stored at a URI: fetch a checkpoint another node wrote
     if not path.is_file():
         what = "is a directory, not a checkpoint file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"Checkpoint {path} {what}. Check the path, point --resume at a run "

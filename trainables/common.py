@@ -20,23 +20,57 @@ from raynas.config import RaynasConfig, from_dict
 from raynas.errors import CheckpointError, RaynasError, TrainingDiverged
 
 
+def launched_by_raynas(config: dict[str, Any]) -> bool:
+    """A trial that raynas's own launcher started (``run_trainable`` puts ``raynas`` and ``run_dir`` in every
+    trial config); a user's own Tuner passes a flat config (see ``trial_raynas_dict``)."""
+    return config.get("raynas") is not None and config.get("run_dir") is not None
+
+
 def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-    """A RaynasError inside a trial (a genotype file, a dataset, a checkpoint) is the user's to fix:
-    report it as the trial's last result and end the trial, instead of letting Tune retry it and log a
-    remote traceback each time. ``raise_trial_errors`` turns it back into the same error on the driver."""
+    """A RaynasError inside a trial (a genotype file, a dataset, a checkpoint) is the user's to fix.
+
+    Under the raynas command line it is reported as the trial's last result and ends the trial, instead of
+    letting Tune retry it and log a remote traceback each time; ``raise_trial_errors`` turns it back into the
+    same error on the driver (one message, exit 2). In a user's own ``Tuner`` (a flat config) it is raised,
+    so the trial ends ERRORED carrying raynas's message (``result.error``), never as a successful trial
+    without metrics."""
 
     @functools.wraps(trainable)
     def wrapped(config: dict[str, Any]) -> None:
         try:
             trainable(config)
         except TrainingDiverged as exc:
+            if not launched_by_raynas(config):
+                raise
             tune.report({"diverged": True, "error": str(exc)})
         except RaynasError as exc:
+            if not launched_by_raynas(config):
+                raise
             tune.report({"user_error": type(exc).__name__, "error": str(exc)})
 
     return wrapped
 
 
+FLAT_KEYS = ("preset", "method", "task")
+
+
+def trial_raynas_dict(config: dict[str, Any], method: str | None = None) -> dict[str, Any]:
+    """The resolved raynas config (a plain dict) of a trial: raynas's own trials carry it under ``raynas``; a
+    user's own Tuner may pass a flat dict of the usual ``--set`` keys instead, e.g.
+    ``{"preset": "quickstart", "train.epochs": 3, "train.lr_g": tune.grid_search([1e-4, 2e-4])}`` (optional
+    ``method`` for searches, ``task`` for fixed training; ``preset`` defaults to quickstart). Use absolute
+    paths in it: a trial runs in its own working directory."""
+    if config.get("raynas") is not None:
+        return config["raynas"]
+    import json
+
+    from raynas.config import load_config
+
+    overrides = [f"{k}={json.dumps(v)}" for k, v in config.items()
+                 if "." in k and not k.startswith("_") and v is not None]
+    cfg = load_config(str(config.get("preset") or "quickstart"), overrides,
+                      method=config.get("method") or method, task=config.get("task"))
+    return cfg.to_dict()
 def load_state_or_explain(obj: Any, state: dict[str, Any]) -> None:
     """``obj.load_state_dict(state)``; a checkpoint from another model configuration is a CheckpointError."""
     try:
@@ -47,8 +81,16 @@ def load_state_or_explain(obj: Any, state: dict[str, Any]) -> None:
 
 
 def config_from_trial(config: dict[str, Any]) -> RaynasConfig:
-    """Trial configs carry the resolved raynas config as a plain dict (plus Tune-sampled overrides)."""
-    return from_dict(RaynasConfig, config["raynas"])
+    """Trial configs carry the resolved raynas config as a plain dict (plus Tune-sampled overrides), or are a
+    user's flat config of ``--set`` keys (fixed training)."""
+    import json
+
+    from raynas.config import FIXED, apply_overrides
+
+    data = trial_raynas_dict(config, FIXED)
+    grid = [f"{k}={json.dumps(v)}" for k, v in config.items()  # a grid over config keys, e.g. train.seed
+            if "." in k and not k.startswith("_") and v is not None and k.split(".")[0] in data]
+    return from_dict(RaynasConfig, apply_overrides(data, grid) if grid else data)
 
 
 def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
@@ -76,16 +118,55 @@ def trial_dir() -> Path:
 
 
 def open_trial_run(config: dict[str, Any]):
-    """The run directory this trial writes results into: where Tune keeps the experiment now (its parent
-    folder), so a run directory that was moved resumes in place; ``config["run_dir"]`` (where it was when the
-    run started) only outside Tune."""
+    """The run this trial writes results into: where Tune keeps the experiment now (its parent folder), so a
+    run that was moved resumes in place; a run at a URI through Tune's own filesystem. A user's own Tuner (no
+    ``run_dir`` in the config) gets a run of its own: the experiment's ``raynas`` folder, shared by its trials
+    (one results table for the whole experiment; ``trainables.tuner.pareto_table`` reads it)."""
+    import posixpath
+
+    import pyarrow.fs
+
     from raynas.results import RunDir
+    from raynas.results.storage import Location, is_uri
 
     try:
-        experiment = tune.get_context().get_storage().experiment_fs_path
+        storage = tune.get_context().get_storage()
+        fs, experiment = storage.storage_filesystem, storage.experiment_fs_path
     except Exception:  # not inside a Tune trial (direct calls in tests, older Tune)
-        return open_trial_run(config)
-    return RunDir.open(Path(experiment).parent)
+        return RunDir.open(config["run_dir"])
+    local = isinstance(fs, pyarrow.fs.LocalFileSystem)
+    run_dir = config.get("run_dir")
+    if run_dir is None:
+        return _experiment_run(config, Location(experiment if local else _uri_of(fs, experiment), fs, experiment))
+    parent = posixpath.dirname(experiment.rstrip("/"))
+    if local and not is_uri(run_dir):
+        return RunDir.open(Path(parent))
+    return RunDir.at(Location(run_dir if is_uri(run_dir) else _uri_of(fs, parent), fs, parent))
+
+
+def _uri_of(fs, path: str) -> str:
+    scheme = {"gcs": "gs", "local": "file"}.get(fs.type_name, fs.type_name)
+    return f"{scheme}://{path}" if scheme != "file" else f"file://{path}"
+
+
+def _experiment_run(config: dict[str, Any], experiment):
+    """``EXPERIMENT/raynas``: created by the first trial that gets there (others open it)."""
+    import time
+
+    from raynas.errors import RunDirError
+    from raynas.results import RunDir
+
+    data = trial_raynas_dict(config)
+    for attempt in range(20):
+        try:
+            return RunDir.create(experiment if experiment.is_uri else experiment.path, "raynas", config=data,
+                                 seed=data["train"]["seed"], preset=data.get("preset", ""),
+                                 device=data["train"]["device"], exist_ok=True)
+        except RunDirError:  # another trial is creating it right now
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
+    raise AssertionError("unreachable")
 
 
 def trial_id() -> str:

@@ -41,15 +41,17 @@ from trainables.common import (
     restore_state,
     trial_dir,
     trial_id,
+    trial_raynas_dict,
     user_errors_as_results,
 )
+from trainables.hparams import log_search_epoch
 from trainables.launch import run_trainable
 
 
 # ====================================================================== config and cost
 def trial_config(config: dict[str, Any]) -> RaynasConfig:
     """The run's config with this trial's grid values applied and re-validated."""
-    data = copy.deepcopy(config["raynas"])
+    data = copy.deepcopy(trial_raynas_dict(config))
     method = get_method(data["method"])
     aliases = {**method.grid_aliases, "seed": "train.seed"}
     overrides = [f"{aliases.get(k, k)}={json.dumps(v)}" for k, v in config.items()
@@ -127,6 +129,7 @@ def _search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, 
     row.update(wall_seconds=wall, gpu_seconds=wall * gpu, search_gpu_seconds=cost["search_gpu_seconds"])
     result.update(cost)
     run.append([row], key=f"{tid}-search-{search.epoch}")  # a re-run epoch replaces its row
+    log_search_epoch(writer, tid, search.epoch, row)  # TensorBoard HParams: the derived genotype and its scores
     out = trial_dir() / "genotypes"
     out.mkdir(exist_ok=True)
     genotype.save(out / f"epoch_{search.epoch:04d}.json")

@@ -32,11 +32,13 @@ def parse_resources(spec: str | None, default: dict[str, float]) -> dict[str, fl
     return out
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None) -> None:
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None, *,
+             dashboard: bool = False) -> None:
     """Connect to ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray.
 
     ``num_gpus`` overrides the detected GPU count of an embedded Ray (benchmarks use it to check actor
-    placement for one logical GPU on a CPU machine)."""
+    placement for one logical GPU on a CPU machine). ``dashboard`` starts the embedded Ray's dashboard on
+    127.0.0.1 only and prints its URL (on a cluster: prints the cluster's)."""
     import ray
 
     global _EMBEDDED
@@ -46,14 +48,36 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     if ray.is_initialized():
         _EMBEDDED = not address  # a Ray this process already runs locally (tests, notebooks)
         return
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
+    if dashboard:
+        check_dashboard_installed()
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": dashboard}
     if address:
-        ray.init(address=address, **kwargs)
+        kwargs.pop("include_dashboard")  # the cluster's dashboard is the head's business
+        context = ray.init(address=address, **kwargs)
     else:
         # address="local": always a new instance of our own, even when a `ray start` cluster runs on this machine
         # (plain ray.init() would attach to it and could not set num_cpus)
-        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+        if dashboard:
+            kwargs["dashboard_host"] = "127.0.0.1"  # never on a public interface
+        context = ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
         _EMBEDDED = True
+    if dashboard:
+        url = getattr(context, "dashboard_url", None)
+        if url:
+            print(f"raynas: Ray dashboard at http://{url} (it asks for the token that `ray get-auth-token` "
+                  "prints)", flush=True)
+        else:
+            print("raynas: this Ray has no dashboard running", flush=True)
+
+
+def check_dashboard_installed() -> None:
+    """The dashboard (and the job server) need ``ray[default]``; the plain install lacks them."""
+    import importlib.util
+
+    missing = [m for m in ("aiohttp", "aiohttp_cors", "opencensus") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"--dashboard needs Ray's dashboard packages ({', '.join(missing)} missing); install "
+                          "them with: pip install 'raynas[cluster]'")
 
 
 _EMBEDDED = False  # True when this process runs its own local Ray (nothing can scale it up)
@@ -86,6 +110,30 @@ def check_fits(what: str, demands: list[dict[str, float]], fix: str | None = Non
     if _EMBEDDED:
         raise ConfigError(message)
     print(f"raynas: warning: {message}; waiting for the cluster to grow")
+
+
+def wants_gpu(cfg: RaynasConfig, asked_gpu: float = 0.0) -> bool:
+    """A "GPU run": its preset or overrides set ``resources.gpu`` > 0 (every paper preset does), or
+    ``--resources gpu=X`` asks for a GPU share. Method defaults such as ``eagan.host_gpu`` only say how much of
+    a GPU to take *when GPUs exist*, so they do not make a run a GPU run."""
+    return max(float(cfg.resources.gpu), float(asked_gpu or 0.0)) > 0
+
+
+def check_gpu_request(cfg: RaynasConfig, asked_gpu: float = 0.0, allow_cpu: bool = False) -> bool:
+    """A GPU run on a Ray cluster without any GPU fails at once, instead of quietly running on CPUs (or waiting
+    forever). With ``allow_cpu`` it runs on CPUs: returns True, and the caller drops its GPU request."""
+    import ray
+
+    if not wants_gpu(cfg, asked_gpu) or ray.cluster_resources().get("GPU", 0) > 0:
+        return False
+    gpu = max(float(cfg.resources.gpu), float(asked_gpu or 0.0))
+    if allow_cpu:
+        print(f"raynas: this Ray has no GPU; running {cfg.preset} on CPUs as --allow-cpu asks", flush=True)
+        return True
+    where = ("this machine" if _EMBEDDED else "this Ray cluster (no GPU worker has joined yet, or the cluster "
+             "has none; `ray status` lists its resources)")
+    raise ConfigError(f"{cfg.preset} asks for gpu={gpu:g} but this Ray has 0 GPU(s): {where}. Pass --allow-cpu "
+                      "(or --resources gpu=0) to run it on CPUs, or run it where a GPU is (--address)")
 
 
 def check_device(cfg: RaynasConfig, trial_gpus: float | None) -> None:
@@ -151,28 +199,36 @@ def raise_trial_errors(results) -> None:
 def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resources: dict[str, float],
                   param_space: dict[str, Any] | None = None, num_samples: int = 1, max_failures: int = 2,
                   resume: bool = False, metric: str | None = None, mode: str | None = None,
-                  search_alg: Any = None, max_concurrent: int = 0):
-    """Run ``trainable`` as Tune trials storing everything under ``run.path / 'tune'``."""
+                  search_alg: Any = None, max_concurrent: int = 0, scheduler: Any = None):
+    """Run ``trainable`` as Tune trials storing everything under the run's ``tune/`` (a folder, or the run's
+    URI for a run stored in an object store: Tune persists its state and checkpoints there itself)."""
     from ray import tune
 
     wrapped = tune.with_resources(trainable, resources)
-    tune_dir = run.path.resolve() / "tune"
-    if resume:
-        if not tune_dir.exists():
-            raise RunDirError(f"{tune_dir} does not exist, so there is nothing to resume; pass the run "
-                              "directory printed when the run started (it contains config.yaml and tune/)")
-        tuner = tune.Tuner.restore(str(tune_dir), trainable=wrapped, resume_errored=True)
+    if run.remote is not None:
+        tune_location, exists = run.remote.child("tune").uri, run.remote.child("tune").exists()
+        (run.path / "tune").mkdir(parents=True, exist_ok=True)  # marks "Tune ran here" in the staging copy
     else:
-        space = {"raynas": cfg.to_dict(), "run_dir": str(run.path.resolve())}
+        tune_dir = run.path.resolve() / "tune"
+        tune_location, exists = str(tune_dir), tune_dir.exists()
+    if resume:
+        if not exists:
+            raise RunDirError(f"{tune_location} does not exist, so there is nothing to resume; pass the run "
+                              "location printed when the run started (it contains config.yaml and tune/)")
+        tuner = tune.Tuner.restore(tune_location, trainable=wrapped, resume_errored=True)
+    else:
+        # ``raynas`` + ``run_dir`` mark a trial started by raynas itself: a user mistake inside it is reported
+        # as its last result (one message on the command line), where a user's own Tuner sees an error.
+        space = {"raynas": cfg.to_dict(), "run_dir": run.location}
         space.update(param_space or {})
         tuner = tune.Tuner(
             wrapped,
             param_space=space,
             tune_config=tune.TuneConfig(num_samples=num_samples, metric=metric, mode=mode, search_alg=search_alg,
-                                        max_concurrent_trials=max_concurrent or None),
+                                        scheduler=scheduler, max_concurrent_trials=max_concurrent or None),
             run_config=tune.RunConfig(
                 name="tune",
-                storage_path=str(run.path.resolve()),
+                storage_path=run.tune_storage,
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 verbose=1,
@@ -183,6 +239,53 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
     if results.num_terminated + results.num_errors < len(results):  # Tune caught Ctrl-C and stopped early
         from raynas.errors import RunInterrupted
 
-        raise RunInterrupted(run.path)
+        raise RunInterrupted(run.location)
     return results
 
+
+# ====================================================================== early stopping (ASHA) for grids
+METRIC_ALIASES = {"accuracy": "val_acc", "acc": "val_acc", "is": "is_mean", "kid": "kid_mean"}
+
+
+def metric_mode(metric: str) -> tuple[str, str]:
+    """``fid`` / ``accuracy`` / ``is`` / any reported key → (result key, min|max)."""
+    key = METRIC_ALIASES.get(metric, metric)
+    mode = "min" if any(w in key for w in ("fid", "kid", "loss", "params", "error")) else "max"
+    return key, mode
+
+
+def asha_scheduler(metric: str, grace_period: int = 1, reduction_factor: float = 2.0):
+    """Tune's ASHA over a grid's trials on ``metric`` (per reported epoch: ``training_iteration``)."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    # A grid cell reports e.g. val_acc in its search phase only (its retrain epochs report train/test scores):
+    # ASHA skips results without the metric, Tune's strict check would end the run instead.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    key, mode = metric_mode(metric)
+    return ASHAScheduler(metric=key, mode=mode, time_attr="training_iteration", max_t=10**6,
+                         grace_period=grace_period, reduction_factor=reduction_factor)
+
+
+def record_stopped(results, run: RunDir, stage: str, metric: str) -> int:
+    """Trials an early-stopping scheduler ended keep a row in the run's results: the grid cell's ``stage`` row
+    with ``stopped=True``, the epoch it stopped at and its last ``metric``; finished cells say ``stopped=False``
+    through their absence here (the summary fills False). Returns how many were stopped."""
+    key, _ = metric_mode(metric)
+    df = run.read()
+    done = set(df.loc[df["stage"] == stage, "candidate_id"].dropna()) if "stage" in df else set()
+    already = set(df.loc[df.get("stopped", False) == True, "candidate_id"]) if "stopped" in df else set()  # noqa: E712
+    rows = []
+    for result in results:
+        metrics = result.metrics or {}
+        tid = metrics.get("trial_id")
+        if result.error is not None or tid is None or tid in done or tid in already:
+            continue
+        grid = {k.rsplit(".", 1)[-1]: v for k, v in (result.config or {}).items()
+                if "." in k and not k.startswith("_")}
+        rows.append({"run_id": run.name, "method": (result.config or {}).get("raynas", {}).get("method"),
+                     "stage": stage, "epoch": metrics.get("epoch", metrics.get("training_iteration")),
+                     "round": None, "candidate_id": tid, **grid, "stopped": True,
+                     "stopped_at_iteration": metrics.get("training_iteration"),
+                     f"stopped_{key}": metrics.get(key)})
+    run.append(rows)
+    return len(rows)

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from raynas.cli import inspect, search, train
+from raynas.cli import common, inspect, search, train
 from raynas.cli.common import absolute_paths, config_from_args, user_error_exit
 from raynas.cli.inspect import cmd_arch_show, cmd_config, cmd_metrics, cmd_presets, cmd_report, cmd_results
 from raynas.cli.search import cmd_ablate, cmd_extra_ablation, cmd_search
@@ -46,8 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage mistake (2, already printed)
         return int(exc.code or 0)
+    ok = False
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        ok = code == 0
+        return code
     except RaynasError as exc:
         return user_error_exit(exc)
     except KeyboardInterrupt as exc:
@@ -62,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 141
         raise
+    finally:
+        common.end_of_command(ok)  # a URI run's last upload; where the run is stored, printed last
 
 
 def _resume_hint(args: argparse.Namespace, run) -> str:

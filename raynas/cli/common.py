@@ -27,13 +27,23 @@ def add_config_args(p: argparse.ArgumentParser, default_preset: str | None = "qu
     p.add_argument("--data-root", help="dataset folder (else RAYNAS_DATA, then system locations)")
     p.add_argument("--inception-weights", help="local Inception weights file for IS/FID/KID")
     p.add_argument("--name", help="run directory name (default: PRESET-METHOD-TIMESTAMP)")
-    p.add_argument("--output-dir", help="where run directories go (default: runs)")
+    p.add_argument("--storage", metavar="PATH|URI",
+                   help="where the run is stored (results, checkpoints, Tune state): a folder, a mount every node "
+                        "shares (e.g. /mnt/efs/raynas) or an object-store URI (e.g. s3://bucket/raynas); sets "
+                        "run.output_dir (default: RAYNAS_STORAGE, else runs)")
+    p.add_argument("--output-dir", help="the same as --storage (default: runs)")
 
 
 def add_ray_args(p: argparse.ArgumentParser, resources_help: str = "per-trial resources, e.g. gpu=0.5,cpu=2") -> None:
     p.add_argument("--resources", help=resources_help)
     p.add_argument("--address", help="Ray cluster address (e.g. auto); default: RAY_ADDRESS or embedded local Ray")
     p.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray (default: all)")
+    p.add_argument("--dashboard", action="store_true",
+                   help="start the embedded Ray with its dashboard on 127.0.0.1 and print its URL (needs the "
+                        "cluster extra: pip install 'raynas[cluster]')")
+    p.add_argument("--allow-cpu", action="store_true",
+                   help="run a GPU preset (resources.gpu > 0) on CPUs when the Ray cluster has no GPU, instead of "
+                        "failing")
 
 
 def positive_int(text: str) -> int:
@@ -48,19 +58,26 @@ def positive_int(text: str) -> int:
 
 # ============================================================================ config
 _FLAG_KEYS = (("data_root", "data.root"), ("inception_weights", "eval.inception_weights"), ("name", "run.name"),
-              ("output_dir", "run.output_dir"))
+              ("output_dir", "run.output_dir"), ("storage", "run.output_dir"))
+STORAGE_ENV = "RAYNAS_STORAGE"
 
 
 def config_from_args(args: argparse.Namespace, method: str = FIXED, extra: list[str] | tuple[str, ...] = (),
                      task: str | None = None) -> RaynasConfig:
     """Preset + ``extra`` + ``--set`` + the path flags → a validated config of ``method``, paths absolute."""
     overrides = [*extra, *args.overrides]
+    if getattr(args, "storage", None) and getattr(args, "output_dir", None) and args.storage != args.output_dir:
+        raise ConfigError("--storage and --output-dir name the same setting (run.output_dir); pass one of them")
+    storage_given = any(o.split("=", 1)[0].strip() == "run.output_dir" for o in overrides)
     for flag, key in _FLAG_KEYS:
         value = getattr(args, flag, None)
         if value:
             if key == "eval.inception_weights" and _task_of(args.preset, method, task) != "gan":
                 continue  # classifiers have no IS/FID
             overrides.append(f"{key}={value}")
+            storage_given = storage_given or key == "run.output_dir"
+    if not storage_given and os.environ.get(STORAGE_ENV):  # the cluster's storage (cluster.yaml sets it)
+        overrides.append(f"run.output_dir={os.environ[STORAGE_ENV]}")
     return absolute_paths(load_config(args.preset, overrides, method=method, task=task))
 
 
@@ -82,15 +99,20 @@ PATH_KEYS = (("data", "root"), ("eval", "inception_weights"), ("model", "g_genot
 def absolute_paths(cfg: RaynasConfig) -> RaynasConfig:
     """Ray workers (and Tune trials, which change directory) do not share the shell's working directory:
     make every path in the config absolute before it leaves this process."""
+    from raynas.results.storage import check_storage, is_uri
     from raynas.spaces.genotype import builtin_genotypes
 
     for section, key in PATH_KEYS:
         part = getattr(cfg, section, None)
         value = getattr(part, key, None) if part is not None else None
         shipped = key.endswith("genotype") and value in builtin_genotypes() and not os.path.exists(value)
-        if value and not shipped:
+        if (section, key) == ("run", "output_dir") and value:
+            absolute = check_storage(value)  # never inside Ray's working-dir copy of a submitted job
+        elif value and not shipped and not is_uri(value):
             absolute = os.path.abspath(os.path.expanduser(value))
-            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(part, **{key: absolute})})
+        else:
+            continue
+        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(part, **{key: absolute})})
     return cfg
 
 
@@ -105,7 +127,8 @@ def create_run(cfg: RaynasConfig, label: str, output_dir: str | Path | None = No
 
 
 _REFUSED_ON_RESUME = (("--set", "overrides"), ("--data-root", "data_root"),
-                      ("--inception-weights", "inception_weights"), ("--name", "name"), ("--output-dir", "output_dir"))
+                      ("--inception-weights", "inception_weights"), ("--name", "name"), ("--output-dir", "output_dir"),
+                      ("--storage", "storage"))
 
 
 def open_resumed_run(path: str | Path, args: argparse.Namespace | None = None, method: str | None = None):
@@ -119,7 +142,9 @@ def open_resumed_run(path: str | Path, args: argparse.Namespace | None = None, m
             raise ConfigError(f"--resume continues {path} with the config it was started with "
                               f"(its config.yaml); {', '.join(changed)} would be ignored. Drop them, or start "
                               "a new run with the changed settings")
-    run = RunDir.open(path)
+    from raynas.results.storage import check_storage
+
+    run = RunDir.open(check_storage(str(path), source="--resume"))
     cfg = saved_config(run.path)
     if method is not None and cfg.method != method:
         how = "raynas train" if cfg.method == FIXED else f"raynas search {cfg.method}"
@@ -145,45 +170,110 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     ``check`` it (Ray-free), create its run directory and ``start`` (Ray, resource fit). A new directory
     is removed again when anything fails before its first result, so a run that cannot start leaves none
     behind; a resumed one is never touched. Ctrl-C becomes ``RunInterrupted`` naming the run to resume."""
+    global CURRENT_RUN
     resume = getattr(args, "resume", None)
     if resume:
         run, cfg = open_resumed_run(resume, args, method)
         check(cfg)  # the data, weights and files it needs must still be there before Tune restores anything
+        CURRENT_RUN = run
+        announce_run(run, "resuming")
         try:
-            yield run, cfg, start(cfg)
+            with syncing(run):
+                yield run, cfg, start(cfg)
         except KeyboardInterrupt as exc:
-            raise RunInterrupted(run.path) from exc
+            raise RunInterrupted(run.location) from exc
         return
     cfg = make_config()
     check(cfg)
     run = create_run(cfg, label)
+    CURRENT_RUN = run
+    announce_run(run, "storing")
     try:
         started = start(cfg)
-        yield run, cfg, started
+        with syncing(run):
+            yield run, cfg, started
     except BaseException as exc:
         if not run.parts() and not (run.path / "tune").exists():
-            shutil.rmtree(run.path, ignore_errors=True)  # nothing ran: leave no empty run directory
+            run.remove()  # nothing ran: leave no empty run directory
+            shutil.rmtree(run.path, ignore_errors=True)
+            CURRENT_RUN = None
             raise
         if isinstance(exc, KeyboardInterrupt):
-            raise RunInterrupted(run.path) from exc
+            raise RunInterrupted(run.location) from exc
         raise
+
+
+CURRENT_RUN = None  # the run this command stores (its location is printed again when the command ends)
+
+
+def announce_run(run, verb: str) -> None:
+    """The run's storage location, at the start (a job's log shows it first thing)."""
+    local = f" (local copy {run.path})" if run.remote is not None else ""
+    say(f"{verb} the run at {run.location}{local}")
+
+
+@contextmanager
+def syncing(run) -> Iterator[None]:
+    """A run stored at a URI: upload its staging copy every ``SYNC_SECONDS`` while the body runs."""
+    if run.remote is None:
+        yield
+        return
+    import threading
+
+    from raynas.results.storage import SYNC_SECONDS
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(SYNC_SECONDS):
+            try:
+                run.sync()
+            except Exception as exc:  # a storage hiccup must not kill the search; the final sync retries
+                print(f"raynas: warning: could not upload to {run.location}: {exc}", flush=True)
+
+    thread = threading.Thread(target=loop, name="raynas-sync", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def end_of_command(ok: bool) -> None:
+    """Upload what is left of a URI run and print where the run is stored (also after an error)."""
+    global CURRENT_RUN
+    run, CURRENT_RUN = CURRENT_RUN, None
+    if run is None or not (run.path.exists() or run.remote is not None):
+        return
+    if run.remote is not None:
+        try:
+            run.sync()
+        except Exception as exc:
+            print(f"raynas: warning: could not upload the last files to {run.location}: {exc}; they are in "
+                  f"{run.path}", flush=True)
+            return
+    say(f"run stored at {run.location}" if ok else f"results written so far are kept at {run.location}")
 
 
 # ============================================================================ Ray
 def start_ray(args: argparse.Namespace) -> None:
     from trainables.launch import init_ray
 
-    init_ray(getattr(args, "address", None), getattr(args, "num_cpus", None))
+    init_ray(getattr(args, "address", None), getattr(args, "num_cpus", None),
+             dashboard=bool(getattr(args, "dashboard", False)))
 
 
 def trial_resources(args: argparse.Namespace, cfg: RaynasConfig, what: str = "the trial") -> dict[str, float]:
     """Per-trial resources from --resources (else the config), with Ray started and the request checked
     against it: an impossible request fails now rather than leaving Tune waiting forever."""
-    from trainables.launch import check_device, check_fits, parse_resources
+    from trainables.launch import check_device, check_fits, check_gpu_request, parse_resources
 
     resources = parse_resources(getattr(args, "resources", None), {"cpu": cfg.resources.cpu,
                                                                       "gpu": cfg.resources.gpu})
     start_ray(args)
+    if check_gpu_request(cfg, resources["gpu"], bool(getattr(args, "allow_cpu", False))):
+        resources["gpu"] = 0.0
     check_fits(what, [resources])
     check_device(cfg, resources["gpu"])
     return resources
@@ -205,10 +295,10 @@ def finish_run(run) -> None:
                         "fid", "kid_mean", "wall_seconds") if c in df and df[c].notna().any()]
     print(format_table(df.sort_values("epoch") if "epoch" in df else df, columns=cols))
     print()
-    say(f"results  {run.results_dir}  (raynas results {run.path})")
+    say(f"results  {run.remote.child('results') if run.remote else run.results_dir}  (raynas results {run.location})")
     for p in paths:
         say(f"plot     {p}")
-    say(f"TensorBoard: tensorboard --logdir {run.path / 'tune'}")
+    say(f"TensorBoard: tensorboard --logdir {run.remote.child('tune') if run.remote else run.path / 'tune'}")
 
 
 def user_error_exit(exc: RaynasError) -> int:

@@ -91,16 +91,17 @@ def _prepare(method: Method, args: argparse.Namespace, resume: bool):
             cfg = _with(cfg, {method.resources_keys[0]: res["cpu"], method.resources_keys[1]: res["gpu"]})
             prepare.cfg = cfg
         start_ray(args)
-        from trainables.launch import check_device, check_fits, parse_resources
+        from trainables.launch import check_device, check_fits, check_gpu_request, parse_resources
 
-        if getattr(args, "resources", None):  # what the user typed must exist, whatever the method does with it
-            asked = parse_resources(args.resources, {})
+        asked = parse_resources(getattr(args, "resources", None), {})
+        on_cpu = check_gpu_request(cfg, asked.get("gpu", 0.0), bool(getattr(args, "allow_cpu", False)))
+        if asked and not on_cpu:  # what the user typed must exist, whatever the method does with it
             check_fits(f"--resources {args.resources}", [{"gpu": asked.get("gpu", 0.0)}])
         if method.placement:
             load_object(method.placement)(cfg)
             check_device(cfg, None)
             return None
-        resources = {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu}
+        resources = {"cpu": cfg.resources.cpu, "gpu": 0.0 if on_cpu else cfg.resources.gpu}
         check_fits("each trial", [resources])
         check_device(cfg, resources["gpu"])
         return resources
@@ -142,7 +143,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     with new_run_or_resume(args, method.name, make, _check(method), prepare, method=method.name) as (run, cfg,
                                                                                                    resources):
         cfg = prepare.cfg or cfg
-        say(f"run directory {run.path}")
         outcome = load_object(method.runner)(SearchRequest(cfg=cfg, run=run, resources=resources, options=options,
                                                            resume=resume))
     report_outcome(method, run, cfg, outcome)
@@ -218,16 +218,28 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     base = [*_resources_overrides(method, args), *overrides]
     make = lambda extra=(): config_from_args(args, method.name, [*base, *extra])  # noqa: E731
     spec: dict[str, Any] = {}
+    scheduler = getattr(args, "scheduler", None) or "fifo"
+    if scheduler == "asha" and method.ablation_runner:
+        raise ConfigError(f"--scheduler asha stops Tune trials early, but `raynas ablate {method.name}` runs its "
+                          "cells one after another as whole searches; drop --scheduler")
+    if scheduler == "asha" and not getattr(args, "metric", None):
+        metrics = ", ".join(m for m, _ in method.ablation_metrics)
+        raise ConfigError(f"--scheduler asha needs --metric: the score it compares trials by (fid, is, accuracy "
+                          f"= val_acc, or any key the cells report, e.g. {metrics})")
+    if resume and (getattr(args, "scheduler", None) or getattr(args, "metric", None)):
+        raise ConfigError(f"--resume continues {args.resume} with the scheduler it was started with; drop "
+                          "--scheduler/--metric")
     if not resume:
         make()  # config errors first
         grid = parse_grid(args.grid or list(method.default_grid), method, make)
         spec = {"grid": grid, "seeds": args.seeds, "retrain_epochs": options.get("retrain_epochs")}
+        if scheduler == "asha":
+            spec["scheduler"] = {"name": "asha", "metric": args.metric, "grace_period": args.grace_period}
     with new_run_or_resume(args, f"{method.name}-ablation", make, _check(method), prepare,
                            method=method.name) as (run, cfg, res):
         cfg = prepare.cfg or cfg
         from trainables.launch import run_trainable
 
-        say(f"run directory {run.path}")
         space = None
         if resume:
             path = run.path / ABLATION_FILE
@@ -244,9 +256,18 @@ def cmd_ablate(args: argparse.Namespace) -> int:
                 cfg=cfg, run=run, resources=res, resume=resume,
                 options={"cells": grid_cells(spec, cfg.train.seed), "retrain_epochs": spec.get("retrain_epochs")}))
         else:
-            run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,
-                          resume=resume, max_concurrent=getattr(args, "max_concurrent", None) or 0)
-    summarize_ablation(method, run, list(spec["grid"]))
+            from trainables.launch import asha_scheduler, record_stopped
+
+            asha = spec.get("scheduler") or {}
+            sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha and not resume else None
+            results = run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,
+                                    resume=resume, max_concurrent=getattr(args, "max_concurrent", None) or 0,
+                                    scheduler=sched)
+            if asha:
+                stopped = record_stopped(results, run, method.ablation_stage, asha["metric"])
+                say(f"ASHA on {asha['metric']} stopped {stopped} of {len(results)} trials early (stopped=True in "
+                    "the table)")
+    summarize_ablation(method, run, list(spec["grid"]), early_stopping=bool(spec.get("scheduler")))
     return 0
 
 
@@ -260,17 +281,22 @@ def grid_cells(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
             for values in itertools.product(*spec["grid"].values()) for s in seeds]
 
 
-def summarize_ablation(method: Method, run, keys: list[str]) -> None:
+def summarize_ablation(method: Method, run, keys: list[str], early_stopping: bool = False) -> None:
     from raynas.plots import draw_grid
     from raynas.results import format_table
     from raynas.results.ablation import grid_summary, summary_name
 
     axes = [k.rsplit(".", 1)[-1] for k in keys]
-    cells, means = grid_summary(run.read(), axes, stage=method.ablation_stage)
+    df = run.read()
+    if early_stopping and "stopped" not in df:
+        df["stopped"] = False
+    if "stopped" in df:  # an early-stopping grid: every cell says whether it ran to the end
+        df["stopped"] = df["stopped"].astype("boolean").fillna(False).astype(bool)
+    cells, means = grid_summary(df, axes, stage=method.ablation_stage)
     name = summary_name(axes)
     cells.to_parquet(run.path / f"{name}.parquet", index=False)
     metrics = [m for m, _ in method.ablation_metrics]
-    print(format_table(cells, columns=[c for c in [*axes, "seed", *metrics, "params", "search_gpu_seconds",
+    print(format_table(cells, columns=[c for c in [*axes, "seed", "stopped", *metrics, "params", "search_gpu_seconds",
                                                    "search_seconds"] if c in cells]))
     plots = [draw_grid(means, axes, list(method.ablation_metrics), run.plots_dir / f"{name}.png")]
     if not means.empty:
@@ -306,7 +332,6 @@ def cmd_extra_ablation(args: argparse.Namespace) -> int:
 
     make = lambda: config_from_args(args, method.name, [*_resources_overrides(method, args), *overrides])  # noqa: E731
     with new_run_or_resume(args, ablation.name, make, check, prepare, method=method.name) as (run, cfg, resources):
-        say(f"run directory {run.path}")
         load_object(ablation.runner)(SearchRequest(cfg=prepare.cfg or cfg, run=run, resources=resources,
                                                    options=options, resume=resume))
     return 0
@@ -339,6 +364,13 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                            help="grid axis, repeatable (default: " + " ".join(method.default_grid) + ")")
             a.add_argument("--seeds", type=positive_int, default=1, help="seeds per grid point (train.seed, +1, ...)")
             a.add_argument("--max-concurrent", type=positive_int, help="cap on concurrent cells")
+            a.add_argument("--scheduler", choices=("fifo", "asha"),
+                           help="asha: Tune's ASHA stops weak cells early by --metric (stopped cells stay in the "
+                                "table, stopped=True); default fifo: every cell runs to the end")
+            a.add_argument("--metric", help="what --scheduler asha compares: fid, is, accuracy (= val_acc), or any "
+                                            "reported key")
+            a.add_argument("--grace-period", type=positive_int, default=1,
+                           help="--scheduler asha: epochs every cell runs before it may be stopped (default 1)")
             a.add_argument("--resume", metavar="RUN_DIR", help="resume a killed ablation from its checkpoints")
             a.set_defaults(func=commands.cmd_ablate, method=method.name)
         for extra in method.ablations:

@@ -11,7 +11,6 @@ from raynas.cli.common import (
     config_from_args,
     finish_run,
     new_run_or_resume,
-    say,
     trial_resources,
 )
 from raynas.config import FIXED
@@ -31,7 +30,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         from trainables.launch import run_trainable
         from trainables.train import train_fixed
 
-        say(f"run directory {run.path}")
         run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume))
     finish_run(run)
     return 0

@@ -3,10 +3,14 @@
 Each ``append`` writes a brand-new ``results/part-*.parquet`` (temporary file, fsync, rename), so
 concurrent writers (Ray trials) never collide and a crash can at worst lose the rows being
 written, never earlier ones. ``read`` unions all parts, tolerating columns that differ by part.
+
+A run stored at a URI (``s3://…``; see ``raynas.results.storage``) has ``remote`` set: ``path`` is then its
+local staging copy, result parts go straight to the URI, and ``sync`` uploads the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -25,6 +29,8 @@ from typing import Any
 import pandas as pd
 
 from raynas.errors import RunDirError
+from raynas.results import storage
+from raynas.results.storage import Location
 
 RESULT_COLUMNS = [
     "run_id", "method", "stage", "epoch", "round", "candidate_id", "genotype", "params",
@@ -116,8 +122,20 @@ class RunDir:
     _lock = threading.Lock()
     _last_ns = 0
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, remote: Location | None = None) -> None:
         self.path = Path(path)
+        self.remote = remote  # set for a run stored at a URI: ``path`` is then its local staging copy
+        self._synced: dict[str, tuple[int, int]] = {}
+
+    @property
+    def location(self) -> str:
+        """Where the run is stored, as the user passes it back (``--resume``, ``raynas results``)."""
+        return self.remote.uri if self.remote is not None else str(self.path.resolve())
+
+    @property
+    def tune_storage(self) -> str:
+        """Tune's ``storage_path`` for this run (its experiment goes into ``tune/`` below it)."""
+        return self.location
 
     # ------------------------------------------------------------------ layout
     @property
@@ -153,7 +171,7 @@ class RunDir:
 
     # ------------------------------------------------------------------ create / open
     @classmethod
-    def create(cls, output_dir: str | os.PathLike, name: str, *, config: Any, seed: int, preset: str,
+    def create(cls, output_dir: str | os.PathLike | Location, name: str, *, config: Any, seed: int, preset: str,
                device: str, exist_ok: bool = False) -> RunDir:
         """Make ``output_dir/name`` and record the resolved config and provenance in it.
 
@@ -165,6 +183,10 @@ class RunDir:
         if not name or name in (".", "..") or "/" in name or os.sep in name:
             raise RunDirError(f"Invalid run name {name!r}: use a plain folder name such as 'cifar10-eagan' "
                               "(--set run.name=...).")
+        remote = _remote_of(output_dir)
+        if remote is not None:
+            return cls._create_remote(remote.child(name), config=config, seed=seed, preset=preset, device=device,
+                                      exist_ok=exist_ok)
         path = Path(output_dir) / name
         if path.exists():
             if not path.is_dir():
@@ -182,25 +204,50 @@ class RunDir:
                 d.mkdir(exist_ok=True)
             cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
             _write_atomic(run.config_path, lambda f: f.write(cfg_text.encode()))
-            meta = {
-                "run_id": name,
-                "seed": int(seed),
-                "preset": preset,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "hostname": socket.gethostname(),
-                "device": str(device),
-                "versions": package_versions(),
-            }
-            meta_text = json.dumps(meta, indent=2) + "\n"
+            meta_text = _meta_text(name, seed, preset, device)
             _write_atomic(run.meta_path, lambda f: f.write(meta_text.encode()))
         except OSError as e:
             raise RunDirError(f"Cannot create run directory {path}: {e.strerror or e}. Choose a writable "
-                              "output folder with --set run.output_dir=PATH.") from e
+                              "output folder with --storage PATH (or --set run.output_dir=PATH).") from e
+        return run
+
+    @classmethod
+    def _create_remote(cls, loc: Location, *, config: Any, seed: int, preset: str, device: str,
+                       exist_ok: bool) -> RunDir:
+        import yaml
+
+        try:
+            if loc.exists():
+                if loc.child(META_FILE).is_file() and exist_ok:
+                    return cls._open_remote(loc)
+                if loc.files():
+                    raise RunDirError(f"Run {loc.uri} already exists and is not empty. Choose another name "
+                                      "(--set run.name=...), delete it, or resume it with --resume.")
+            run = cls(storage.staging_path(loc), loc)
+            if run.path.exists():  # a stale copy of a run that no longer exists at the URI
+                import shutil
+
+                shutil.rmtree(run.path, ignore_errors=True)
+            for d in (run.results_dir, run.plots_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
+            meta_text = _meta_text(loc.name, seed, preset, device)
+            for target, text in ((run.config_path, cfg_text), (run.meta_path, meta_text)):
+                _write_atomic(target, lambda f, text=text: f.write(text.encode()))
+                loc.child(target.name).write_bytes(text.encode())
+                st = target.stat()
+                run._synced[target.name] = (st.st_size, st.st_mtime_ns)
+        except OSError as e:
+            raise RunDirError(f"Cannot create the run {loc.uri}: {e}. Check the URI, the storage credentials "
+                              "and that this machine may write there.") from e
         return run
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
-        """Reopen an existing run directory (it must contain run.json)."""
+        """Reopen an existing run directory (it must contain run.json); a URI is fetched into its staging copy."""
+        remote = _remote_of(path)
+        if remote is not None:
+            return cls._open_remote(remote)
         p = Path(path)
         if not p.is_dir():
             raise RunDirError(f"{p} is not a directory. Pass the run directory printed when the run "
@@ -210,10 +257,87 @@ class RunDir:
                               f"holds {CONFIG_FILE}, {META_FILE} and results/.")
         return cls(p)
 
+    @classmethod
+    def _open_remote(cls, loc: Location) -> RunDir:
+        if not loc.child(META_FILE).is_file():
+            raise RunDirError(f"{loc.uri} is not a raynas run (no {META_FILE} there). Pass the run's location "
+                              "printed when the run started, e.g. s3://bucket/raynas/quickstart-20250101-120000.")
+        run = cls(storage.staging_path(loc), loc)
+        run.download()
+        return run
+
+    @classmethod
+    def at(cls, loc: Location) -> RunDir:
+        """The run at ``loc`` as a trial on any node sees it: results and run.json read and written at the
+        location itself, no staging copy fetched."""
+        if not loc.is_uri:
+            return cls(loc.path)
+        return cls(storage.staging_path(loc), loc)
+
+    def download(self) -> None:
+        """Fetch the run's files from its URI into the staging copy: everything but the result parts (read
+        from the URI) and Tune's folders (Tune restores from the URI itself; an empty folder marks them)."""
+        if self.remote is None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        for fs_path in self.remote.files():
+            rel = self.remote.relative(fs_path)
+            parts = rel.split("/")
+            if parts[0] == "results" or parts[-1].startswith("."):
+                continue
+            if "tune" in parts[:-1]:
+                (self.path / "/".join(parts[:parts.index("tune") + 1])).mkdir(parents=True, exist_ok=True)
+                continue
+            local = self.path / rel
+            local.parent.mkdir(parents=True, exist_ok=True)
+            data = self.remote.fs.open_input_stream(fs_path).read()
+            _write_atomic(local, lambda f, data=data: f.write(data))
+            st = local.stat()
+            self._synced[rel] = (st.st_size, st.st_mtime_ns)
+
+    def sync(self) -> list[str]:
+        """Upload what changed in the staging copy since the last sync (not results/, written directly, nor
+        Tune's folders, which Tune persists itself); returns the relative paths uploaded."""
+        if self.remote is None or not self.path.is_dir():
+            return []
+        uploaded = []
+        for local in sorted(self.path.rglob("*")):
+            if not local.is_file() or local.name.startswith("."):
+                continue
+            rel = local.relative_to(self.path).as_posix()
+            parts = rel.split("/")
+            if parts[0] == "results" or "tune" in parts[:-1]:
+                continue
+            try:
+                st = local.stat()
+            except OSError:
+                continue  # removed meanwhile (a pruned checkpoint)
+            stamp = (st.st_size, st.st_mtime_ns)
+            if self._synced.get(rel) == stamp:
+                continue
+            try:
+                self.remote.child(rel).write_bytes(local.read_bytes())
+            except FileNotFoundError:
+                continue
+            self._synced[rel] = stamp
+            uploaded.append(rel)
+        return uploaded
+
+    def remove(self) -> None:
+        """Delete the run (a run that never started): its folder, and for a URI run its remote copy too."""
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.remote is not None:
+            with contextlib.suppress(OSError):
+                self.remote.delete()
+
     @property
     def meta(self) -> dict[str, Any]:
         """The contents of run.json (seed, preset, versions, device ...)."""
         try:
+            if self.remote is not None:
+                return json.loads(self.remote.child(META_FILE).read_text())
             return json.loads(self.meta_path.read_text())
         except (OSError, ValueError) as e:
             raise RunDirError(f"Cannot read {self.meta_path}: {e}. The run directory is damaged.") from e
@@ -229,6 +353,10 @@ class RunDir:
         meta["devices_used"] = ",".join(seen)
         meta["device"] = seen[0] if len(seen) == 1 else ", ".join(seen)
         text = json.dumps(meta, indent=2) + "\n"
+        if self.remote is not None:
+            self.remote.child(META_FILE).write_bytes(text.encode())
+            if not self.meta_path.parent.is_dir():
+                return  # a trial on another node: no staging copy to keep up to date
         _write_atomic(self.meta_path, lambda f: f.write(text.encode()))
 
     @property
@@ -275,6 +403,16 @@ class RunDir:
             part = self.results_dir / f"part-k-{safe}.parquet"
         else:
             part = self.results_dir / f"part-{self._stamp()}-{uuid.uuid4().hex[:12]}.parquet"
+        if self.remote is not None:  # straight to the URI: rows from any node land in one place
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink)
+            target = self.remote.child("results", part.name)
+            try:
+                target.write_bytes(sink.getvalue().to_pybytes())
+            except OSError as e:
+                raise RunDirError(f"Cannot write results to {target.uri}: {e}. Check the storage credentials; "
+                                  "earlier results are untouched.") from e
+            return part
         try:
             self.results_dir.mkdir(parents=True, exist_ok=True)
             _write_atomic(part, lambda f: pq.write_table(table, f))
@@ -284,7 +422,14 @@ class RunDir:
         return part
 
     def parts(self) -> list[Path]:
-        """Finished result files in write order (temporary files from a crash are ignored)."""
+        """Finished result files in write order (temporary files from a crash are ignored); for a URI run
+        their paths on the run's filesystem."""
+        if self.remote is not None:
+            import fnmatch
+
+            found = self.remote.child("results").files()
+            return [Path(p) for p in sorted(found, key=lambda p: p.rsplit("/", 1)[-1])
+                    if fnmatch.fnmatch(p.rsplit("/", 1)[-1], _PART_GLOB)]
         if not self.results_dir.is_dir():
             return []
         return sorted(self.results_dir.glob(_PART_GLOB))
@@ -294,9 +439,10 @@ class RunDir:
         import pyarrow.parquet as pq
 
         frames = []
+        fs = self.remote.fs if self.remote is not None else None
         for part in self.parts():
             try:
-                frames.append(pq.read_table(part).to_pandas())
+                frames.append(pq.read_table(part.as_posix() if fs else part, filesystem=fs).to_pandas())
             except Exception as e:  # a damaged part must not hide every other result
                 warnings.warn(f"Skipping unreadable results file {part}: {e}", RuntimeWarning, stacklevel=2)
         frames = [f for f in frames if len(f)]
@@ -316,6 +462,28 @@ class RunDir:
                 df[col] = math.nan if len(df) else pd.Series(dtype="float64")
         ordered = RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS]
         return _latest_per_key(df[ordered])
+
+
+def _remote_of(spec: str | os.PathLike | Location) -> Location | None:
+    """The URI location ``spec`` names: a URI itself, or a path inside a URI run's staging copy."""
+    if isinstance(spec, Location):
+        return spec if spec.is_uri else None
+    if storage.is_uri(os.fspath(spec)):
+        return Location.parse(os.fspath(spec))
+    return storage.remote_for(spec)
+
+
+def _meta_text(name: str, seed: int, preset: str, device: str) -> str:
+    meta = {
+        "run_id": name,
+        "seed": int(seed),
+        "preset": preset,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "hostname": socket.gethostname(),
+        "device": str(device),
+        "versions": package_versions(),
+    }
+    return json.dumps(meta, indent=2) + "\n"
 
 
 ROW_KEY = ["candidate_id", "stage", "round", "epoch"]

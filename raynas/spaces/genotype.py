@@ -20,8 +20,17 @@ from raynas.errors import GenotypeError
 
 def read_genotype_text(path: str | Path) -> str:
     """The text of a genotype file, or of a shipped genotype named like ``darts-v2``; a missing or binary file
-    is a GenotypeError saying what to pass instead."""
+    is a GenotypeError saying what to pass instead. A URI (a run stored at ``s3://…``) is read from there, and a
+    run's staged copy fetches the file when another node wrote it."""
+    from raynas.results.storage import is_uri, pull, read_text
+
+    if is_uri(str(path)):
+        try:
+            return read_text(str(path))
+        except (OSError, ValueError) as exc:
+            raise GenotypeError(f"cannot read the genotype {path}: {exc}") from None
     p = Path(path)
+    pull(p)
     if not p.is_file() and str(path) in builtin_genotypes():
         p = builtin_genotypes()[str(path)]
     if not p.is_file():
@@ -58,7 +67,7 @@ class JsonGenotype:
         return g
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(indent=2) + "\n")  # type: ignore[attr-defined]
+        write_genotype_file(path, self.to_json(indent=2))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,15 @@ class Genotype(JsonGenotype):
     def validate(self) -> Genotype:
         get_space(self.space).validate(self)
         return self
+
+
+def write_genotype_file(path: str | Path, text: str) -> None:
+    """Write a genotype's JSON; inside a URI run's staging copy it is uploaded at once (trials on other nodes
+    read it from there)."""
+    from raynas.results.storage import push
+
+    Path(path).write_text(text + "\n")
+    push(path)
 
 
 # Genotype classes by space name, for spaces whose JSON is not ``{"space", "cells"}`` (e.g. ``darts``).

@@ -49,9 +49,9 @@ class _Checked:
             return
         os._exit(1)
 
-    def placement(self) -> tuple[list, str]:
-        """(GPU ids Ray assigned, torch device used): shows fractional GPUs shared by several actors."""
-        return list(ray.get_gpu_ids()), str(getattr(self, "device", "?"))
+    def placement(self) -> tuple[list, str, str]:
+        """(GPU ids Ray assigned, torch device used, Ray node id): fractional GPUs shared, nodes used."""
+        return list(ray.get_gpu_ids()), str(getattr(self, "device", "?")), ray.get_runtime_context().get_node_id()
 
 
 @ray.remote

@@ -25,6 +25,7 @@ from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
 from searchers.nsga2 import NSGA2Searcher, hypervolume
 from trainables.eagan.actors import Evaluator, SupernetHost
+from trainables.hparams import log_population
 from trainables.launch import check_fits, find_user_error
 
 STATE_FILE = "search_state.pt"
@@ -316,6 +317,7 @@ class EaganSearch:
                          "round_device": device})
         best = {**scores[best_i], "genotype": pop_json[best_i], "index": best_i}
         self._log_round(stage, r, scores, ranks, train, eval_seconds, weights, evaluators[0], best)
+        log_population(self.writer, stage, r, rows)  # TensorBoard HParams: the population, Pareto plot, best
         return best, rows
 
     def _after_round(self, stage: str, host, best: dict[str, Any]) -> None:

@@ -1,0 +1,258 @@
+"""Where runs are stored: a folder (a local disk or a mount every node shares, such as NFS/EFS) or an
+object-store URI (``s3://bucket/raynas``, ``gs://…``, ``file:///…``) reached through pyarrow's filesystems.
+
+A plain path is used directly, as it always was. A run stored at a URI keeps a local **staging copy** at a
+path derived from the URI alone (``staging_path``), so every process on every node maps the same URI to the
+same local path and back (``remote_for``), without any shared state:
+
+* result rows (Parquet parts) are written straight to the URI and read from it (never staged);
+* ``config.yaml``, ``run.json``, checkpoints (``raynas.checkpoints``) and genotype files are written
+  through: local file first, then uploaded at once; a read of a staged file that is missing locally (a
+  checkpoint written by an actor on another node) downloads it first;
+* everything else a run writes (plots, tables, TensorBoard events, summaries) is uploaded by
+  ``RunDir.sync``, which the CLI calls every ``SYNC_SECONDS`` while a run is active and once at its end
+  (also after an error or Ctrl-C);
+* Tune keeps its own experiment state and trial checkpoints at ``URI/RUN/tune`` (``storage_path``).
+
+Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from raynas.errors import RunDirError
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+SYNC_SECONDS = 30.0
+
+
+def is_uri(spec: Any) -> bool:
+    """``s3://…``, ``gs://…``, ``file://…``: anything with a URI scheme (a plain path has none)."""
+    return isinstance(spec, str) and bool(_SCHEME.match(spec))
+
+
+@functools.lru_cache(maxsize=64)
+def _from_uri(uri: str):
+    import pyarrow.fs
+
+    try:
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    except (ValueError, OSError, ImportError) as e:
+        raise RunDirError(f"cannot open the storage {uri!r}: {e}. Use a folder, a shared mount, or a URI that "
+                          "pyarrow understands (s3://bucket/prefix, gs://bucket/prefix, file:///abs/path), with "
+                          "the cloud credentials set on every node") from None
+
+
+@dataclass(frozen=True)
+class Location:
+    """One place on a filesystem: ``uri`` as the user reads it, ``fs``/``path`` as pyarrow uses it."""
+
+    uri: str
+    fs: Any
+    path: str
+
+    @classmethod
+    def parse(cls, spec: str | os.PathLike) -> Location:
+        import pyarrow.fs
+
+        spec = os.fspath(spec)
+        if not is_uri(spec):
+            path = os.path.abspath(os.path.expanduser(spec))
+            return cls(path, pyarrow.fs.LocalFileSystem(), path)
+        parts = urlsplit(spec)
+        clean = parts._replace(path=parts.path.rstrip("/") or parts.path).geturl()
+        fs, path = _from_uri(clean)
+        return cls(clean, fs, path.rstrip("/") or "/")
+
+    @property
+    def is_uri(self) -> bool:
+        return is_uri(self.uri)
+
+    def child(self, *names: str) -> Location:
+        rel = "/".join(n.strip("/") for n in names if n)
+        if not self.is_uri:
+            return Location(os.path.join(self.uri, rel), self.fs, os.path.join(self.path, rel))
+        parts = urlsplit(self.uri)
+        return Location(parts._replace(path=parts.path.rstrip("/") + "/" + rel).geturl(), self.fs,
+                        self.path.rstrip("/") + "/" + rel)
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return self.uri
+
+    # ------------------------------------------------------------------ file operations
+    def _info(self):
+        return self.fs.get_file_info(self.path)
+
+    def exists(self) -> bool:
+        import pyarrow.fs
+
+        return self._info().type != pyarrow.fs.FileType.NotFound
+
+    def is_file(self) -> bool:
+        import pyarrow.fs
+
+        return self._info().type == pyarrow.fs.FileType.File
+
+    def is_dir(self) -> bool:
+        import pyarrow.fs
+
+        return self._info().type == pyarrow.fs.FileType.Directory
+
+    def read_bytes(self) -> bytes:
+        with self.fs.open_input_stream(self.path) as f:
+            return f.read()
+
+    def read_text(self) -> str:
+        return self.read_bytes().decode("utf-8")
+
+    def write_bytes(self, data: bytes) -> None:
+        """Whole-object write. Object stores publish an object only when it is complete; on a local
+        filesystem the bytes go to a temporary name that is then renamed, so readers never see half a file."""
+        import pyarrow.fs
+
+        parent = self.path.rsplit("/", 1)[0] or "/"
+        self.fs.create_dir(parent, recursive=True)
+        if isinstance(self.fs, pyarrow.fs.LocalFileSystem):
+            tmp = f"{parent}/.{self.name}.{uuid.uuid4().hex}.tmp"
+            try:
+                with self.fs.open_output_stream(tmp) as f:
+                    f.write(data)
+                self.fs.move(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            return
+        with self.fs.open_output_stream(self.path) as f:
+            f.write(data)
+
+    def files(self) -> list[str]:
+        """Paths (on ``fs``) of every file below this directory; [] when it does not exist."""
+        import pyarrow.fs
+
+        infos = self.fs.get_file_info(pyarrow.fs.FileSelector(self.path, recursive=True, allow_not_found=True))
+        return sorted(i.path for i in infos if i.type == pyarrow.fs.FileType.File)
+
+    def delete(self) -> None:
+        import pyarrow.fs
+
+        info = self._info()
+        if info.type == pyarrow.fs.FileType.Directory:
+            self.fs.delete_dir(self.path)
+        elif info.type == pyarrow.fs.FileType.File:
+            self.fs.delete_file(self.path)
+
+    def relative(self, fs_path: str) -> str:
+        return fs_path[len(self.path.rstrip("/")) + 1:]
+
+
+# ---------------------------------------------------------------------- staging copies of URI runs
+def staging_root() -> Path:
+    """Where URI runs keep their local copies: ``RAYNAS_STAGING``, else ``<tmp>/raynas-staging``. It must be
+    the same path on every node (it is, unless TMPDIR or RAYNAS_STAGING differ between nodes)."""
+    return Path(os.environ.get("RAYNAS_STAGING") or Path(tempfile.gettempdir()) / "raynas-staging").absolute()
+
+
+def staging_path(loc: Location) -> Path:
+    """The local copy of ``loc``: the URI's scheme, host and query form one folder name, its path the rest."""
+    parts = urlsplit(loc.uri)
+    base = f"{parts.scheme}://{parts.netloc}" + (f"?{parts.query}" if parts.query else "")
+    return staging_root() / quote(base, safe="") / parts.path.lstrip("/")
+
+
+def remote_for(path: str | os.PathLike) -> Location | None:
+    """The URI location that a path inside the staging root stands for (None for any other path)."""
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(staging_root())
+    except ValueError:
+        return None
+    if not rel.parts:
+        return None
+    base = unquote(rel.parts[0])
+    if not is_uri(base):
+        return None
+    head, _, query = base.partition("?")
+    uri = head + "/" + "/".join(rel.parts[1:]) + (f"?{query}" if query else "")
+    return Location.parse(uri)
+
+
+def push(path: str | os.PathLike) -> None:
+    """Upload a file just written inside a staging copy to its URI (nothing for any other path)."""
+    remote = remote_for(path)
+    if remote is not None:
+        try:
+            remote.write_bytes(Path(path).read_bytes())
+        except OSError as e:
+            raise RunDirError(f"cannot upload {path} to {remote.uri}: {e}. Check the storage credentials and "
+                              "that every node can write there") from e
+
+
+def pull(path: str | os.PathLike) -> bool:
+    """Make a staged file present locally, downloading it from its URI when it is missing; whether it is."""
+    p = Path(path)
+    if p.is_file():
+        return True
+    remote = remote_for(p)
+    if remote is None or not remote.is_file():
+        return False
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.parent / f".{p.name}.{uuid.uuid4().hex}.tmp"
+    tmp.write_bytes(remote.read_bytes())
+    os.replace(tmp, p)
+    return True
+
+
+def read_text(spec: str | os.PathLike) -> str:
+    """A text file at a path or URI (a staged path is fetched when missing)."""
+    if is_uri(spec):
+        return Location.parse(spec).read_text()
+    pull(spec)
+    return Path(spec).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------- Ray jobs
+WORKING_DIR_COPY = ("runtime_resources", "working_dir_files")
+
+
+def in_ray_job() -> bool:
+    """Whether this process is the entrypoint of a job started with ``ray job submit`` (or the job SDK)."""
+    return "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ or ray_working_dir_copy(os.getcwd()) is not None
+
+
+def ray_working_dir_copy(path: str | os.PathLike) -> Path | None:
+    """The Ray working-dir copy (``…/runtime_resources/working_dir_files/_ray_pkg_…``) holding ``path``."""
+    parts = Path(os.path.abspath(path)).parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 2] == WORKING_DIR_COPY:
+            return Path(*parts[:i + 3])
+    return None
+
+
+def check_storage(spec: str, *, source: str = "--storage") -> str:
+    """``spec`` as an absolute path or a URI; refused where a run would be written into Ray's temporary
+    working-dir copy (a relative path inside a ``ray job submit`` job, or any path inside the copy)."""
+    if is_uri(spec):
+        return spec
+    expanded = os.path.expanduser(spec)
+    absolute = os.path.abspath(expanded)
+    copy = ray_working_dir_copy(absolute)
+    if copy is not None or (in_ray_job() and not os.path.isabs(expanded)):
+        raise RunDirError(
+            f"{source} {spec!r} would put the run inside Ray's temporary copy of the job's working directory "
+            f"({copy or os.getcwd()}), where nobody finds it and which is deleted with the cluster. A job "
+            "started with `ray job submit` needs an absolute storage location: pass --storage with a folder "
+            "every node shares (e.g. /mnt/efs/raynas) or an object-store URI (e.g. s3://bucket/raynas), or set "
+            "RAYNAS_STORAGE on the cluster's nodes")
+    return absolute

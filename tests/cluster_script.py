@@ -1,0 +1,100 @@
+"""Run by tests/test_cluster.py in a subprocess of its own (so the pytest process's Ray is untouched): a
+two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``), a tiny EAGAN round and a tiny Tune
+grid through the raynas CLI, both stored at a ``file://`` URI (the object-store code path). Prints one JSON
+line ``RESULT {...}`` with what the test checks.
+
+usage: python tests/cluster_script.py STORE_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAYNAS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+EAGAN = [
+    "eagan.population=4", "eagan.rounds=1", "eagan.stages=[g]", "eagan.epochs_per_round=1", "eagan.warmup_epochs=0",
+    "eagan.iters_per_epoch=2", "eagan.search_gf_dim=8", "eagan.search_df_dim=8", "eagan.gen_batch_size=8",
+    "eagan.dis_batch_size=8", "eagan.workers=2", "eagan.evaluator_cpu=0.5", "eagan.host_cpu=1",
+    "model.latent_dim=12", "eval.num_samples=64", "eval.batch_size=64", "data.limit=128",
+]
+GRID = [
+    "model.gf_dim=8", "model.df_dim=8", "model.latent_dim=12", "train.iters_per_epoch=2", "train.gen_batch_size=8",
+    "train.dis_batch_size=8", "eval.num_samples=64", "eval.batch_size=64", "data.limit=128", "train.epochs=1",
+]
+
+
+def main(store: Path) -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    import trainables.eagan.driver as driver
+    from raynas.cli import main as raynas
+
+    env = {"RAYNAS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+           "RAYNAS_CACHE": os.environ.get("RAYNAS_CACHE", str(store / "cache"))}
+    # Two nodes of one CPU each: a trial (cpu=1) or the SupernetHost (1 CPU) fills a node, so the host and
+    # the two Evaluators (0.5 CPU each), and the grid's two trials, must land on different nodes.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"node_a": 1}})
+    cluster.add_node(num_cpus=1, resources={"node_b": 1})
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, runtime_env={"env_vars": env}, logging_level="WARNING")
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
+
+    placements: list = []
+    start_actors = driver.EaganSearch._start_actors
+
+    def recording(self, stage, best_g):  # the actors' own report of where they run
+        host, evaluators = start_actors(self, stage, best_g)
+        ray.get([a.ready.remote() for a in [host, *evaluators]])
+        placements.append([ray.get(a.placement.remote())[2] for a in [host, *evaluators]])
+        return host, evaluators
+
+    driver.EaganSearch._start_actors = recording
+    uri = f"file://{store}/runs"
+    argv = ["search", "eagan", "--preset", "quickstart", "--storage", uri, "--name", "eagan"]
+    eagan_code = raynas([*argv, *(x for item in EAGAN for x in ("--set", item))])
+
+    from ray import tune
+
+    from raynas.config import load_config
+    from raynas.results import RunDir
+    from trainables.launch import run_trainable
+
+    cfg = load_config("quickstart", [*GRID, f"run.output_dir={uri}"])
+    run = RunDir.create(uri, "grid", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    results = run_trainable(node_reporting, cfg, run, resources={"cpu": 1},
+                            param_space={"train.seed": tune.grid_search([0, 1])})
+    trial_nodes = [r.metrics.get("node_id") for r in results]
+    grid_rows = RunDir.open(uri + "/grid").read()
+    eagan_rows = RunDir.open(uri + "/eagan").read()
+    print("RESULT " + json.dumps({
+        "nodes": nodes, "eagan_code": eagan_code, "placements": placements, "trial_nodes": trial_nodes,
+        "grid_rows": len(grid_rows), "grid_candidates": sorted(grid_rows["candidate_id"].unique().tolist()),
+        "trial_ids": sorted(r.metrics["trial_id"] for r in results),
+        "eagan_rows": len(eagan_rows), "eagan_candidates": sorted(eagan_rows["candidate_id"].tolist()),
+    }), flush=True)
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def node_reporting(config):
+    """The fixed trainable, reporting the node it ran on (the grid's trials must spread over both nodes)."""
+    import ray
+    from ray import tune
+
+    from trainables.train import train_fixed
+
+    train_fixed(config)
+    tune.report({"node_id": ray.get_runtime_context().get_node_id()})
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]).resolve())

@@ -1,0 +1,171 @@
+"""The cluster path, end to end on one machine (docs/cluster.md runs these exact commands):
+
+* a two-node Ray cluster (``ray.cluster_utils.Cluster``, in a subprocess: the pytest process's own Ray is
+  untouched) runs a tiny EAGAN round and a tiny Tune grid stored at a ``file://`` URI: the SupernetHost and
+  the Evaluators, and the grid's two trials, ran on different nodes, and every row reached the storage;
+* ``ray start --head`` with token authentication and the job server, ``ray job submit`` of
+  ``raynas train --preset quickstart`` (tiny settings): the job succeeds and its run is in the ``--storage``
+  it was given, never in Ray's working-dir copy. Only the processes this test started are stopped, by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY_TRAIN = ["model.gf_dim=8", "model.df_dim=8", "model.latent_dim=12", "train.iters_per_epoch=2",
+              "train.gen_batch_size=8", "train.dis_batch_size=8", "eval.num_samples=64", "eval.batch_size=64",
+              "data.limit=128", "train.epochs=1"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAYNAS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("RAY_ADDRESS", None)
+    env.update(extra)
+    return env
+
+
+def test_two_node_cluster_runs_eagan_and_a_grid_across_nodes(tmp_path):
+    staging = tempfile.mkdtemp(prefix="rs", dir="/tmp")
+    try:
+        proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster_script.py"), str(tmp_path)],
+                              capture_output=True, text=True, timeout=420, cwd=tmp_path,
+                              env=_env(RAYNAS_STAGING=staging, RAYNAS_CACHE=str(tmp_path / "cache")))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(lines[-1][len("RESULT "):])
+    assert len(out["nodes"]) == 2
+    assert out["eagan_code"] == 0
+    [(host, *evaluators)] = out["placements"]
+    assert set(evaluators).isdisjoint({host}) and {host, *evaluators} == set(out["nodes"])
+    assert sorted(out["trial_nodes"]) == out["nodes"], "the grid's two trials ran on one node"
+    # no row lost, every row in the run's storage (the URI, not a node's local disk)
+    assert out["grid_candidates"] == out["trial_ids"] and out["grid_rows"] == 2
+    assert out["eagan_candidates"] == [f"g000-{i:03d}" for i in range(4)]
+    store = tmp_path / "runs"
+    assert list((store / "grid" / "results").glob("part-*.parquet"))
+    for name in ("config.yaml", "run.json", "search_state.pt", "best_G.json", "best_G.pt",
+                 "checkpoints/stage-g_round000.pt", "plots/pareto.png"):
+        assert (store / "eagan" / name).is_file(), name
+    assert list((store / "eagan" / "tensorboard" / "hparams").iterdir()), "HParams sessions"
+
+
+def _free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the `ray start --block` this test started and every process of its session (by pid)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(proc.pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    with_session = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(p.pid) == proc.pid:
+                with_session.append(p)
+        except (OSError, psutil.Error):
+            continue
+    targets = {p.pid: p for p in [*family, *with_session]}
+    for p in targets.values():
+        with contextlib.suppress(psutil.Error):
+            p.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(list(targets.values()), timeout=15)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
+def test_ray_job_submit_with_token_auth_stores_the_run_where_asked(tmp_path):
+    pytest.importorskip("aiohttp", reason="the job server needs Ray's dashboard: pip install 'raynas[cluster]'")
+    bin_dir = Path(sys.executable).parent
+    ray_cli = shutil.which("ray", path=str(bin_dir)) or shutil.which("ray")
+    assert ray_cli, "the ray command line is installed with ray"
+    home = tmp_path / "home"
+    home.mkdir()
+    temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths have a length limit
+    env = _env(HOME=str(home), RAYNAS_CACHE=str(tmp_path / "cache"))
+    # docs/cluster.md: a token of your own, generated once (~/.ray/auth_token)
+    subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, check=True, capture_output=True, timeout=60)
+    token = (home / ".ray" / "auth_token").read_text().strip()
+    gcs, dash, client, agent, agent_grpc, metrics, rtenv = _free_ports(7)
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", f"--port={gcs}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+         "--num-cpus=2", f"--temp-dir={temp_dir}", f"--ray-client-server-port={client}",
+         f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+         f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={rtenv}", "--block"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    storage = tmp_path / "store"
+    try:
+        from ray.job_submission import JobStatus, JobSubmissionClient
+
+        deadline = time.time() + 120
+        client_ = None
+        while time.time() < deadline:
+            assert head.poll() is None, head.stdout.read()[-3000:]
+            try:
+                client_ = JobSubmissionClient(address, headers={"Authorization": f"Bearer {token}"})
+                client_.list_jobs()
+                break
+            except Exception:
+                time.sleep(1)
+        assert client_ is not None, "the job server never answered"
+        # Without the token the job server refuses (authentication stays on).
+        import requests
+
+        assert requests.get(f"{address}/api/jobs/", timeout=10).status_code == 401
+        # docs/cluster.md: the submit command (tiny settings added), token from ~/.ray/auth_token
+        sets = [x for item in TINY_TRAIN for x in ("--set", item)]
+        submit = subprocess.run(
+            [ray_cli, "job", "submit", "--address", address, "--working-dir", ".", "--",
+             "raynas", "train", "--preset", "quickstart", "--storage", str(storage), "--name", "job-run", *sets],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        log = submit.stdout + submit.stderr
+        assert submit.returncode == 0, log[-4000:]
+        assert "succeeded" in log.lower(), log[-4000:]
+        run = storage / "job-run"
+        assert f"storing the run at {run}" in log and f"run stored at {run}" in log, log[-4000:]
+        assert (run / "config.yaml").is_file() and list((run / "results").glob("part-*.parquet"))
+        assert (run / "tune").is_dir()
+        jobs = client_.list_jobs()
+        assert any(j.status == JobStatus.SUCCEEDED for j in jobs)
+        # A relative --storage inside a job would land in Ray's working-dir copy: refused with one message.
+        job_id = client_.submit_job(entrypoint="raynas train --preset quickstart --storage runs",
+                                    runtime_env={"working_dir": str(ROOT)})
+        while client_.get_job_status(job_id) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            time.sleep(1)
+        assert client_.get_job_status(job_id) == JobStatus.FAILED
+        assert "Ray's temporary copy of the job's working directory" in client_.get_job_logs(job_id)
+    finally:
+        _stop(head)
+        shutil.rmtree(temp_dir, ignore_errors=True)
