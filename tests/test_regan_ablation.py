@@ -90,3 +90,24 @@ def test_sparsity_interval_grid_with_baseline(ray_session, capsys, tmp_path):
     rows = pd.read_parquet(run / "results")
     per_epoch = rows[rows["stage"] == "train"]
     assert len(per_epoch) == 9 and per_epoch[per_epoch["enabled"]]["regan_phase"].notna().all()
+
+
+def test_grid_space_adds_one_baseline_per_fraction_and_plots_draw(tmp_path):
+    from raynas.plots import draw_regan_ablation
+    from trainables.train import regan_space
+
+    space = regan_space({"regan.sparsity": [0.1, 0.3, 0.5], "regan.interval": [1, 5, 10],
+                         "data.fraction": [0.1, 1.0]})
+    cells = space["cell"]["grid_search"]
+    assert len(cells) == 2 * (9 + 1)
+    base = [c for c in cells if not c["regan.enabled"]]
+    assert base == [{"data.fraction": 0.1, "regan.enabled": False}, {"data.fraction": 1.0, "regan.enabled": False}]
+    assert regan_space({"regan.enabled": [True, False]})["cell"]["grid_search"] == [{"regan.enabled": True},
+                                                                                  {"regan.enabled": False}]
+    rows = [{"sparsity": c.get("regan.sparsity"), "interval": c.get("regan.interval"),
+             "fraction": c["data.fraction"], "enabled": c["regan.enabled"], "seed": 0,
+             "fid": 50.0 + 10 * (c.get("regan.sparsity") or 0.0) - 5 * c["data.fraction"],
+             "train_flops": 1e9 * (1 - 0.5 * (c.get("regan.sparsity") or 0.0))} for c in cells]
+    paths = draw_regan_ablation(pd.DataFrame(rows), pd.DataFrame(), ["sparsity", "interval", "fraction"], tmp_path)
+    assert sorted(p.name for p in paths) == ["regan_fid_heatmap_fraction0.1.png", "regan_fid_heatmap_fraction1.png",
+                                             "regan_fid_vs_flops.png"]

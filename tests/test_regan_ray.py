@@ -72,3 +72,10 @@ def test_retrain_an_eagan_genotype_with_regan(ray_session, capsys, tmp_path):
     assert (run.path / "plots" / "regan.png").is_file() and "regan.png" in out
     state = _checkpoints(run)[2]
     assert state["regan"]["active"] and any("cells" in n or "fc" in n for n in state["regan"]["masks"])
+    # TensorBoard: the epoch's phase, sparsity, lr, FLOPs and FID as scalars next to the sample grids
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = list((run.path / "tune").rglob("events.out.tfevents*"))
+    tags = EventAccumulator(str(events)).Reload().Tags()["scalars"]
+    assert {"regan/phase", "regan/sparsity", "regan/sparsity_min", "regan/sparsity_max", "train/lr_g",
+            "train/train_flops", "eval/fid", "eval/is_mean"} <= set(tags), tags

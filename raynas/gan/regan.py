@@ -1,7 +1,10 @@
 """Re-GAN (Saxena et al., CVPR 2023): prune and regrow the generator's weights while the GAN trains.
 
 Plain PyTorch, works for any generator raynas builds (SNGAN, EAGAN and DAMGAN genotypes, or any
-``nn.Module``). Only the generator is pruned; the discriminator stays dense.
+``nn.Module``). Only the generator is pruned; the discriminator stays dense. The config section
+(:class:`ReganConfig`) and the schedule (:class:`ReganSchedule`) are plain Python in :mod:`raynas.methods.regan`
+(re-exported here); :class:`raynas.gan.trainer.GANTrainer` drives the controller below in every fixed GAN run
+with ``regan.enabled``.
 
 **Schedule** (:class:`ReganSchedule`, a pure function of a unit counter ``u = 0, 1, 2, ...``): ``warmup``
 dense units at the base lr, then repeated cycles of ``interval`` (g) *sparse* units at the base lr and g
