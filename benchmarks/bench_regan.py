@@ -63,10 +63,13 @@ def main() -> None:
     p.add_argument("--unit", default="epoch", choices=("epoch", "iter"))
     p.add_argument("--sparsity", type=float, default=0.3)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads on CPU")
+    p.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) (CPU)")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
     epochs = max(4, args.epochs + args.epochs % 2)
     cfg = load_config(args.preset, [f"train.device={args.device}", f"train.epochs={epochs}",
                                     f"train.iters_per_epoch={args.iters}", "regan.enabled=true", "regan.warmup=0",
@@ -108,7 +111,8 @@ def main() -> None:
            # the Re-GAN calls' own time (in sparse and dense epochs) over the sparse epochs' training time
            "masking_share": measured["masking_s"] / measured["epochs_s"],
            "params_g": sum(p.numel() for p in trainer.G.parameters()),
-           "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor()}
+           "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor(),
+           "flush_denormal": args.flush_denormal}
     print(f"reference: {reference}; medians of {len(pairs)} pairs")
     print("| preset | device | unit | s | D steps/epoch | masked epoch (s) | reference epoch (s) | epoch ratio - 1 "
           "| Re-GAN calls / masked epochs' time |")
