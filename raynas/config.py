@@ -239,6 +239,7 @@ class Section:
     task: str
     method: str
     modifier: bool = False
+    title: str = ""  # how messages name the method ("Re-GAN")
 
 
 _SECTIONS: dict[str, Section] = {}
@@ -565,10 +566,11 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
     for name in named:
         if name in _SECTIONS and name not in keep:
             s = _SECTIONS[name]
-            why = (f"{s.method} modifies {s.task} training" if s.modifier else f"it belongs to method {s.method}")
             key = next(o.split("=", 1)[0] for o in overrides if o.split(".", 1)[0] == name)
-            raise ConfigError(f"--set {key} does not apply to method {method!r} ({run_task} task): {why}. "
-                              f"Drop the override, or run `{_command(s)}`")
+            if s.modifier:
+                raise ConfigError(_modifier_refusal(s, key, method, run_task))
+            raise ConfigError(f"--set {key} does not apply to method {method!r} ({run_task} task): it belongs to "
+                              f"method {s.method}. Drop the override, or run `{_command(s)}`")
     data = apply_overrides(data, overrides)
     for name in list(data):
         if name not in keep and name in _SECTIONS:  # another method's section in a shared preset
@@ -597,6 +599,22 @@ def _check_dataset(data: dict[str, Any], overrides: list[str], task: str) -> Non
 
 def _what(method: str, task: str) -> str:
     return f"a fixed {task} run" if method == FIXED else f"method {method}"
+
+
+TASK_LABELS = {"gan": "GAN", "classify": "classifier"}
+
+
+def _modifier_refusal(s: Section, key: str, method: str, run_task: str) -> str:
+    """Why a modifier section (Re-GAN) cannot be set on this run, and what to run instead."""
+    title, task = s.title or s.method, TASK_LABELS.get(s.task, s.task)
+    where = f"raynas train, raynas retrain and raynas ablate {s.method}"
+    if run_task != s.task:
+        return (f"--set {key} does not apply to a {TASK_LABELS.get(run_task, run_task)} run: {title} applies to "
+                f"{task} training only ({where} with a {s.task} preset). Drop the override, or run "
+                f"`raynas train --preset quickstart --set {s.name}.enabled=true`")
+    return (f"--set {key} does not apply to method {method!r}: {title} applies to fixed {task} training "
+            f"({where}), not to {method}'s search. Drop the override, and retrain the found genotype with "
+            f"`raynas retrain GENOTYPE --set {s.name}.enabled=true`")
 
 
 def _command(section: Section) -> str:

@@ -1,13 +1,24 @@
-"""Tune function trainable for one fixed network of either task (GAN pair or classifier): train,
-report, checkpoint, resume."""
+"""Tune function trainables for one fixed network of either task (GAN pair or classifier): train, report,
+checkpoint, resume; and the grid cell of ``raynas ablate regan`` (one fixed GAN run, Re-GAN on or off).
+
+Every epoch appends a Parquet row (the trainer's ``row(stats)`` training columns, scores when due) and
+writes its numeric columns as TensorBoard scalars (``train/…``, ``eval/…``, ``regan/…``) in the trial
+directory, next to the sample grids.
+"""
 
 from __future__ import annotations
 
+import copy
+import itertools
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from raynas.config import RaynasConfig, apply_overrides, from_dict
+from raynas.results import RunDir
 from raynas.train import fixed_trainer
 from trainables.common import (
     config_from_trial,
@@ -37,20 +48,40 @@ def trained_genotype(cfg) -> str | None:
     return _genotype_json(cfg.model.genotype)
 
 
-@user_errors_as_results
-def train_fixed(config: dict[str, Any]) -> None:
-    """Train; report every epoch and the run's scores when due (``score``); checkpoint; resume."""
-    cfg = config_from_trial(config)
-    run = open_trial_run(config)
+_SCALAR_GROUPS = {"regan_": "regan/", "is_": "eval/", "fid": "eval/", "kid_": "eval/"}
+
+
+def write_scalars(writer, values: dict[str, Any], epoch: int) -> None:
+    """Numeric epoch values as TensorBoard scalars; Re-GAN's phase as its index in ``PHASES``."""
+    for key, value in values.items():
+        if key == "regan_phase" and value:
+            from raynas.methods.regan import PHASES
+
+            writer.add_scalar("regan/phase", PHASES.index(value), epoch)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            continue
+        prefix = next((group for start, group in _SCALAR_GROUPS.items() if key.startswith(start)), "train/")
+        writer.add_scalar(prefix + (key[len("regan_"):] if key.startswith("regan_") else key), value, epoch)
+
+
+def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
+        fields: dict[str, Any] | None = None,
+        last_rows: Callable[[dict[str, Any], dict[str, Any]], list[dict[str, Any]]] | None = None) -> None:
+    """Train ``cfg``'s fixed network to its last epoch: a row per epoch (plus ``fields``), TensorBoard scalars
+    and samples, checkpoints, resume, fault injection. ``last_rows(row, result)`` adds rows written in the same
+    Parquet part as the last epoch's row, before its checkpoint (a kill never leaves one without the other)."""
     trainer = fixed_trainer(cfg)
+    run.record_device(str(trainer.device))
     state = restore_state()
+    seconds = 0.0
     if state is not None:
         load_state_or_explain(trainer, state)
+        seconds = float(state.get("wall_seconds", 0.0))
     tid = trial_id()
     writer = image_writer()
     params = trainer.headline_params()
     genotype = trained_genotype(cfg)
-    method = "gan" if cfg.task == "gan" else "train"
     while trainer.epoch < trainer.epochs:
         started = time.perf_counter()
         stats = trainer.train_epoch()  # TrainingDiverged ends the trial cleanly (user_errors_as_results)
@@ -59,7 +90,8 @@ def train_fixed(config: dict[str, Any]) -> None:
         result: dict[str, Any] = {**stats, "params": params}
         row: dict[str, Any] = {"run_id": run.path.name, "method": method, "stage": "train", "epoch": epoch,
                                "round": None, "candidate_id": tid, "genotype": genotype, "params": params,
-                               **trainer.row(stats), "device": str(trainer.device)}
+                               **(fields or {}), **trainer.row(stats), "device": str(trainer.device)}
+        scores: dict[str, Any] = {}
         if trainer.eval_due():
             scores = trainer.score()
             result.update(scores)
@@ -69,13 +101,93 @@ def train_fixed(config: dict[str, Any]) -> None:
                 from torchvision.utils import make_grid
 
                 writer.add_image("samples/ema_generator", make_grid(grid, nrow=8), epoch)
-                writer.flush()
+        write_scalars(writer, {**trainer.row(stats), **scores}, epoch)
+        writer.flush()
         row["wall_seconds"] = time.perf_counter() - started
-        run.append([row])
+        seconds += row["wall_seconds"]
+        rows = [row]
+        if last and last_rows is not None:
+            rows += last_rows({**row, "total_wall_seconds": seconds}, result)
+        run.append(rows, key=f"{tid}-train-{epoch}")  # a re-run epoch replaces its rows (idempotent on disk)
         checkpoint_due = last or epoch % cfg.train.checkpoint_every == 0
-        report(result, trainer.state_dict() if checkpoint_due else None)
+        report(result, {**trainer.state_dict(), "wall_seconds": seconds} if checkpoint_due else None)
         maybe_inject_crash(config, epoch)
         maybe_inject_nan(config, epoch, trainer.D if cfg.task == "gan" else trainer.model)
     writer.close()
     if trainer.device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+@user_errors_as_results
+def train_fixed(config: dict[str, Any]) -> None:
+    """Train; report every epoch and the run's scores when due (``score``); checkpoint; resume."""
+    cfg = config_from_trial(config)
+    fit(config, cfg, open_trial_run(config), method="gan" if cfg.task == "gan" else "train")
+
+
+# ====================================================================== raynas ablate regan
+def regan_space(grid: dict[str, list[Any]]) -> dict[str, Any]:
+    """The Tune grid of ``raynas ablate regan``: every combination of the ``regan.*`` axes with Re-GAN on, plus
+    one baseline cell with Re-GAN off per combination of the other axes (e.g. ``data.fraction``). Seeds are
+    added by the CLI on top. A grid that sets ``regan.enabled`` itself is the plain product."""
+    from ray import tune
+
+    if "regan.enabled" in grid:
+        return {"cell": tune.grid_search([dict(zip(grid, values)) for values in itertools.product(*grid.values())])}
+    regan_keys = [k for k in grid if k.startswith("regan.")]
+    other_keys = [k for k in grid if k not in regan_keys]
+    cells = []
+    for other in itertools.product(*(grid[k] for k in other_keys)):
+        base = dict(zip(other_keys, other))
+        cells.append({**base, "regan.enabled": False})
+        cells += [{**base, **dict(zip(regan_keys, values)), "regan.enabled": True}
+                  for values in itertools.product(*(grid[k] for k in regan_keys))]
+    return {"cell": tune.grid_search(cells)}
+
+
+def cell_overrides(config: dict[str, Any]) -> dict[str, Any]:
+    """A cell's config values by dotted key: its ``cell`` dict and top-level dotted keys (``train.seed``)."""
+    sections = set(config["raynas"])
+    values = {k: v for k, v in config.items() if "." in k and k.split(".")[0] in sections}
+    return {**values, **(config.get("cell") or {})}
+
+
+def cell_config(config: dict[str, Any]) -> RaynasConfig:
+    """The run's config with this cell's values applied and re-validated."""
+    data = copy.deepcopy(config["raynas"])
+    overrides = [f"{k}={json.dumps(v)}" for k, v in cell_overrides(config).items() if v is not None]
+    return from_dict(RaynasConfig, apply_overrides(data, overrides))
+
+
+_FINAL_KEYS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "num_samples", "train_flops", "train_flops_g",
+               "train_flops_d", "regan_sparsity", "regan_sparsity_min", "regan_sparsity_max", "regan_phase")
+
+
+@user_errors_as_results
+def regan_cell(config: dict[str, Any]) -> None:
+    """One cell of ``raynas ablate regan``: train the fixed GAN (Re-GAN on or off) with per-epoch rows, then one
+    ``final`` row with the grid values (last key component: ``sparsity``, ``interval``, ``fraction``,
+    ``enabled``), the seed, IS/FID, the total training FLOPs and the final measured sparsity."""
+    cfg = cell_config(config)
+    run = open_trial_run(config)
+    values = cell_overrides(config)
+    fields = {k.rsplit(".", 1)[-1]: v for k, v in values.items() if k != "train.seed"}
+    fields["enabled"] = bool(cfg.regan.enabled)
+    fields["seed"] = cfg.train.seed
+
+    def final(row: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+        out = {k: v for k, v in row.items() if k in ("run_id", "method", "candidate_id", "genotype", "params",
+                                                     "device", "epoch")}
+        out.update(fields)
+        out.update({k: result.get(k, row.get(k)) for k in _FINAL_KEYS if result.get(k, row.get(k)) is not None})
+        out.update(stage=_final_stage(), round=None, wall_seconds=row["total_wall_seconds"],
+                   train_epochs=cfg.train.epochs, warmup=cfg.regan.warmup if cfg.regan.enabled else None)
+        return [out]
+
+    fit(config, cfg, run, method=cfg.method, fields=fields, last_rows=final)
+
+
+def _final_stage() -> str:
+    from raynas.methods import get_method
+
+    return get_method("regan").ablation_stage

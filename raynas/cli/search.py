@@ -248,7 +248,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
                          (i.partition("=")[0] for i in method.default_grid)}}
         else:
             (run.path / ABLATION_FILE).write_text(json.dumps(spec, indent=2) + "\n")
-            space = {key: tune.grid_search(values) for key, values in spec["grid"].items()}
+            space = (load_object(method.ablation_space)(spec["grid"]) if method.ablation_space else
+                     {key: tune.grid_search(values) for key, values in spec["grid"].items()})
             space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(spec["seeds"])])
             space["retrain_epochs"] = spec["retrain_epochs"]
         if method.ablation_runner:  # the method runs its cells itself, one after another

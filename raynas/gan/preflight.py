@@ -5,8 +5,9 @@ from __future__ import annotations
 from raynas.config import RaynasConfig
 
 
-def preflight(cfg: RaynasConfig, *, check_model: bool = True) -> None:
-    """Dataset present, extractor weights loadable, genotype files valid: raise RaynasError otherwise.
+def preflight(cfg: RaynasConfig, *, check_model: bool = True, check_regan: bool = True) -> None:
+    """Dataset present, extractor weights loadable, genotype files valid, Re-GAN's parameter patterns select
+    something (when ``regan.enabled``): raise RaynasError otherwise.
 
     ``check_model=False`` skips the ``model`` section's networks and genotype files: a search command
     has no genotype yet (it produces one), so only the data and the metrics must be usable up front.
@@ -20,6 +21,11 @@ def preflight(cfg: RaynasConfig, *, check_model: bool = True) -> None:
     resolve_extractor(cfg.eval.extractor, cfg.eval.inception_weights)
     if check_model:
         _check_model(cfg)
+        regan = getattr(cfg, "regan", None)  # fixed GAN runs only: searches have no regan section
+        if check_regan and regan is not None and regan.enabled:
+            from raynas.gan.regan import check_config
+
+            check_config(cfg)
 
 
 def _check_model(cfg: RaynasConfig) -> None:

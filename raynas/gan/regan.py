@@ -1,7 +1,10 @@
 """Re-GAN (Saxena et al., CVPR 2023): prune and regrow the generator's weights while the GAN trains.
 
 Plain PyTorch, works for any generator raynas builds (SNGAN, EAGAN and DAMGAN genotypes, or any
-``nn.Module``). Only the generator is pruned; the discriminator stays dense.
+``nn.Module``). Only the generator is pruned; the discriminator stays dense. The config section
+(:class:`ReganConfig`) and the schedule (:class:`ReganSchedule`) are plain Python in :mod:`raynas.methods.regan`
+(re-exported here); :class:`raynas.gan.trainer.GANTrainer` drives the controller below in every fixed GAN run
+with ``regan.enabled``.
 
 **Schedule** (:class:`ReganSchedule`, a pure function of a unit counter ``u = 0, 1, 2, ...``): ``warmup``
 dense units at the base lr, then repeated cycles of ``interval`` (g) *sparse* units at the base lr and g
@@ -92,7 +95,6 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from fractions import Fraction
 from typing import Any
@@ -100,86 +102,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from raynas.config import _f
 from raynas.errors import CheckpointError, ConfigError
+from raynas.methods.regan import PHASES, UNITS, ReganConfig, ReganSchedule, check_pattern
 
-PHASES = ("warmup", "sparse", "dense")
-UNITS = ("epoch", "iter")
+__all__ = ["PHASES", "UNITS", "Regan", "ReganConfig", "ReganSchedule", "TrainingFlops", "check_config",
+           "check_generator", "magnitude_mask", "num_pruned", "select_parameters"]
+
 STATE_FORMAT = "raynas.regan/1"
 
 
-# ============================================================================ config
-@dataclass(frozen=True)
-class ReganConfig:
-    """The ``regan`` config section (defaults: the authors' SNGAN code)."""
-
-    enabled: bool = _f(False, doc="prune and regrow the generator during training (Re-GAN)")
-    sparsity: float = _f(0.3, lo=0.0, hi=1.0, doc="s in [0, 1): fraction of each pruned tensor masked")
-    interval: int = _f(5, lo=1, doc="g: sparse units, then as many dense units, per cycle")
-    unit: str = _f("epoch", choices=UNITS, doc="epoch = trainer epochs; iter = generator updates")
-    warmup: int = _f(100, lo=0, doc="dense warm-up units before the first sparse unit")
-    dense_lr_factor: float = _f(0.1, lo=0.0, hi=1.0, doc="G lr multiplier during dense units, in (0, 1]")
-    include: tuple[str, ...] = _f(("*",), doc="G parameter names to prune: globs, or re:REGEX")
-    exclude: tuple[str, ...] = _f((), doc="G parameter names never pruned, e.g. *to_rgb*")
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.sparsity, (int, float)) and 0.0 <= self.sparsity < 1.0):
-            raise ConfigError(f"regan.sparsity must lie in [0, 1), got {self.sparsity!r}")
-        if isinstance(self.interval, bool) or not isinstance(self.interval, int) or self.interval < 1:
-            raise ConfigError(f"regan.interval must be an integer >= 1, got {self.interval!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ConfigError(f"regan.warmup must be an integer >= 0, got {self.warmup!r}")
-        if self.unit not in UNITS:
-            raise ConfigError(f"regan.unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
-        if not (isinstance(self.dense_lr_factor, (int, float)) and 0.0 < self.dense_lr_factor <= 1.0):
-            raise ConfigError(f"regan.dense_lr_factor must lie in (0, 1], got {self.dense_lr_factor!r}")
-        for key in ("include", "exclude"):
-            for pattern in getattr(self, key):
-                _check_pattern(pattern, f"regan.{key}")
-
-    @property
-    def schedule(self) -> ReganSchedule:
-        return ReganSchedule(warmup=self.warmup, interval=self.interval, dense_lr_factor=self.dense_lr_factor)
-
-
-# ============================================================================ schedule
-@dataclass(frozen=True)
-class ReganSchedule:
-    """Phase and lr multiplier of unit ``u`` (0-based): ``warmup`` units, then cycles of g sparse + g dense."""
-
-    warmup: int
-    interval: int
-    dense_lr_factor: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.warmup < 0 or self.interval < 1 or not 0.0 < self.dense_lr_factor <= 1.0:
-            raise ValueError(f"bad Re-GAN schedule {self}: need warmup >= 0, interval >= 1, "
-                             "0 < dense_lr_factor <= 1")
-
-    def phase(self, unit: int) -> str:
-        """``"warmup"``, ``"sparse"`` or ``"dense"``."""
-        if unit < 0:
-            raise ValueError(f"Re-GAN unit counter must be >= 0, got {unit}")
-        if unit < self.warmup:
-            return "warmup"
-        return "sparse" if (unit - self.warmup) % (2 * self.interval) < self.interval else "dense"
-
-    def lr_factor(self, unit: int) -> float:
-        """Multiplier of the base lr: ``dense_lr_factor`` in dense units, 1 otherwise."""
-        return self.dense_lr_factor if self.phase(unit) == "dense" else 1.0
-
-
 # ============================================================================ masks
-def _check_pattern(pattern: str, where: str) -> None:
-    if not isinstance(pattern, str) or not pattern:
-        raise ConfigError(f"{where}: patterns must be non-empty strings, got {pattern!r}")
-    if pattern.startswith("re:"):
-        try:
-            re.compile(pattern[3:])
-        except re.error as exc:
-            raise ConfigError(f"{where}: {pattern!r} is not a valid regular expression ({exc})") from None
-
-
 def _matches(pattern: str, name: str) -> bool:
     if pattern.startswith("re:"):
         return re.search(pattern[3:], name) is not None
@@ -195,7 +127,7 @@ def select_parameters(G: nn.Module, include: Iterable[str] = ("*",),
     include, exclude = tuple(include), tuple(exclude)
     for key, patterns in (("include", include), ("exclude", exclude)):
         for pattern in patterns:
-            _check_pattern(pattern, f"regan.{key}")
+            check_pattern(pattern, f"regan.{key}")
     named = list(G.named_parameters())
     chosen = {n: p for n, p in named
               if any(_matches(pat, n) for pat in include) and not any(_matches(pat, n) for pat in exclude)}
@@ -205,6 +137,37 @@ def select_parameters(G: nn.Module, include: Iterable[str] = ("*",),
                           f"of the generator ({type(G).__name__}); its parameters are: {names}. Patterns are "
                           "globs on these names (e.g. '*weight', '*to_rgb*') or 're:REGEX'.")
     return chosen
+
+
+def check_generator(cfg: Any) -> dict[str, int]:
+    """Build ``cfg``'s generator on the meta device (no memory, no weights drawn) and select its pruned
+    parameters with ``cfg.regan``: patterns that select nothing raise ConfigError listing G's parameter
+    names, before any trial starts. Returns ``{name: numel}`` of the parameters Re-GAN would prune."""
+    from raynas.build import build_generator
+
+    with torch.device("meta"):
+        G = build_generator(cfg.model, cfg.data)
+    return {n: p.numel() for n, p in select_parameters(G, cfg.regan.include, cfg.regan.exclude).items()}
+
+
+def check_config(cfg: Any) -> None:
+    """Re-GAN's checks of a run config before any trial starts: the patterns select parameters of this
+    generator (:func:`check_generator`), and a warning when the run never reaches a sparse unit."""
+    import sys
+
+    check_generator(cfg)
+    r, t = cfg.regan, cfg.train
+    if r.unit == "epoch":
+        units, what = t.epochs, f"train.epochs={t.epochs}"
+    elif t.iters_per_epoch:
+        units = -(-t.epochs * t.iters_per_epoch // t.n_critic)
+        what = f"the run's {units} generator updates"
+    else:
+        return  # one pass over the data per epoch: the count is known once the data is loaded
+    if r.warmup >= units:
+        print(f"raynas: warning: regan.warmup={r.warmup} {r.unit}s >= {what}, so the run never leaves the dense "
+              f"warm-up and nothing is pruned; lower regan.warmup (e.g. --set regan.warmup={units // 4})",
+              file=sys.stderr, flush=True)
 
 
 def num_pruned(numel: int, sparsity: float) -> int:

@@ -2,6 +2,14 @@
 
 Keeping this free of Ray means the same loop runs in a unit test, in a Tune trial and in a
 benchmark; the trainable only adds reporting and checkpoint plumbing around it.
+
+With ``regan.enabled`` (the ``regan`` section of fixed GAN runs) the generator is pruned and regrown by
+:class:`raynas.gan.regan.Regan` in the call order that module documents: ``begin_unit`` at the start of
+every epoch (``regan.unit = epoch``, unit = the 0-based epoch) or before every D step that updates G
+(``iter``, unit = G updates done so far), its hooks around every G step and after every EMA update. Re-GAN
+owns G's learning rate then. Every run counts its training FLOPs (:class:`~raynas.gan.regan.TrainingFlops`,
+pruned weights skipped), and the checkpoint holds Re-GAN's masks, phase and unit counter and the FLOPs
+spent, so a run killed in a sparse phase resumes in that phase with the same masks.
 """
 
 from __future__ import annotations
@@ -14,9 +22,13 @@ import torch
 from raynas.build import build_discriminator, build_generator, latent_dim_of
 from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.config import RaynasConfig
+from raynas.errors import CheckpointError
 from raynas.gan.ema import EMA
+from raynas.gan.regan import Regan, TrainingFlops
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
+
+ROW_KEYS = ("d_loss", "g_loss", "lr_g", "train_flops", "train_flops_g", "train_flops_d")
 
 
 def param_count(module: torch.nn.Module) -> int:
@@ -43,6 +55,10 @@ class GANTrainer:
         self.epoch = 0
         self.step = 0
         self.fixed_z = fixed_latents(64, self.latent_dim, self.device, t.seed)
+        regan = getattr(cfg, "regan", None)  # fixed GAN runs only (searches have no regan section)
+        self.regan = Regan(self.G, regan) if regan is not None and regan.enabled else None
+        # FLOPs per sample measured on a zero latent: no random numbers drawn, no state changed.
+        self.flops = TrainingFlops(self.G, self.D, example_latent=torch.zeros(1, self.latent_dim, device=self.device))
 
     # ------------------------------------------------------------------ training
     def train_epoch(self, progress: bool = False) -> dict[str, float]:
@@ -57,26 +73,41 @@ class GANTrainer:
             from tqdm import tqdm
 
             iterator = tqdm(iterator, desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}", leave=False)
+        regan, n_critic = self.regan, self.step_cfg.n_critic
+        per_iter = regan is not None and regan.cfg.unit == "iter"
+        if regan is not None and not per_iter:
+            regan.begin_unit(self.epoch, self.opt_g, self.ema.module)
+        gen_bs, dis_bs = self.step_cfg.gen_batch_size, self.step_cfg.dis_batch_size
         for _ in iterator:
+            if per_iter and self.step % n_critic == 0:  # this step updates G: unit = G updates done so far
+                regan.begin_unit(self.step // n_critic, self.opt_g, self.ema.module)
             out = gan_train_step(self.G, self.D, self.opt_g, self.opt_d, self.real, self.step_cfg,
-                                 step=self.step, precision=self.precision, ema=self.ema)
+                                 step=self.step, precision=self.precision, ema=self.ema, g_hooks=regan)
             sums["d_loss"] += out["d_loss"]
-            if out.get("g_loss") is not None:
+            updated_g = out.get("g_loss") is not None
+            if updated_g:
                 sums["g_loss"] += out["g_loss"]
                 g_updates += 1
+            self.flops.count_step(dis_bs, gen_bs if updated_g else 0,
+                                  density=regan.densities() if regan is not None else None)
             self.step += 1
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
         self.epoch += 1
         images = self.iters_per_epoch * self.step_cfg.dis_batch_size
-        return {
+        stats = {
             "epoch": self.epoch,
             "d_loss": sums["d_loss"] / self.iters_per_epoch,
             "g_loss": sums["g_loss"] / max(1, g_updates),
             "train_seconds": seconds,
             "images_per_s": images / max(seconds, 1e-9),
+            "lr_g": float(self.opt_g.param_groups[0]["lr"]),
+            **self.flops.stats(),
         }
+        if regan is not None:  # the phase, unit and measured sparsity at the end of the epoch
+            stats.update(regan.stats())
+        return stats
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, progress: bool = False):
@@ -119,7 +150,10 @@ class GANTrainer:
 
     @staticmethod
     def row(stats: dict[str, Any]) -> dict[str, Any]:
-        return {"d_loss": stats["d_loss"], "g_loss": stats["g_loss"]}
+        """The epoch row's training columns: losses, G's lr, training FLOPs so far and Re-GAN's ``regan_*``
+        (phase, unit, lr, measured sparsity of G overall / min / max over tensors) when it is on."""
+        return {**{k: stats[k] for k in ROW_KEYS if k in stats},
+                **{k: v for k, v in stats.items() if k.startswith("regan_")}}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -132,6 +166,8 @@ class GANTrainer:
             "epoch": self.epoch,
             "step": self.step,
             "sampling": capture_sampling_state(self.real),
+            "flops": self.flops.state_dict(),
+            **({"regan": self.regan.state_dict()} if self.regan is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -143,3 +179,11 @@ class GANTrainer:
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         restore_sampling_state(state["sampling"], self.real)
+        if "flops" in state:  # checkpoints written before FLOPs were counted start from 0
+            self.flops.load_state_dict(state["flops"])
+        if (self.regan is not None) != ("regan" in state):
+            raise CheckpointError("the checkpoint was written with Re-GAN " + ("off" if self.regan else "on")
+                                  + ", this run has regan.enabled=" + ("true" if self.regan else "false")
+                                  + "; resume with the settings the run was started with")
+        if self.regan is not None:
+            self.regan.load_state_dict(state["regan"])

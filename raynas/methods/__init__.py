@@ -5,7 +5,7 @@ add its import below, and ship a preset. Everything else (``raynas search NAME``
 config checks, the contract test) comes from the spec.
 """
 
-from raynas.methods import damgan, darts, dartsgal, eagan, swdnas  # noqa: F401  (each registers itself)
+from raynas.methods import damgan, darts, dartsgal, eagan, regan, swdnas  # noqa: F401  (each registers itself)
 from raynas.methods.spec import (
     Ablation,
     Flag,

@@ -85,6 +85,9 @@ class Method:
     smoke: str | None = None        # "module:function(cfg) -> genotype": a one-epoch in-process search
     smoke_overrides: tuple[str, ...] = ()  # tiny settings for that (the contract test)
     quickstart: str = "quickstart"  # the default --preset of its commands
+    title: str = ""                 # how messages name it ("Re-GAN"); default: its name
+    ablation_space: str | None = None  # "module:function(grid) -> Tune param_space": replaces the plain product
+    #                                    of the --grid axes (e.g. to add baseline cells); seeds are added after
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -97,7 +100,8 @@ _METHODS: dict[str, Method] = {}
 def register(method: Method) -> Method:
     """Add a method (its module calls this once at import); the config learns its section."""
     _METHODS[method.name] = method
-    register_section(Section(method.section, method.config, method.task, method.name, method.modifier))
+    register_section(Section(method.section, method.config, method.task, method.name, method.modifier,
+                             method.title or method.name))
     for upgrade in method.upgrades:
         register_upgrade(upgrade)
     return method

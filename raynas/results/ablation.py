@@ -30,7 +30,7 @@ def grid_summary(df: pd.DataFrame, axes: Sequence[str], stage: str | None = "ret
         if values.notna().any() and not pd.api.types.is_bool_dtype(cells[c]):
             cells[c] = values
             numeric.append(c)
-    grouped = cells.groupby(list(axes), sort=True)
+    grouped = cells.groupby(list(axes), sort=True, dropna=False)  # an axis a cell has no value of (NaN) is a group
     means = grouped[numeric].agg(["mean", "std"])
     means.columns = [f"{a}_{b}" for a, b in means.columns]
     means = means.reset_index()

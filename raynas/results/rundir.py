@@ -344,20 +344,27 @@ class RunDir:
 
     def record_device(self, device: str) -> None:
         """What a run actually trains on (run.json's ``device``; ``device_requested`` keeps the config's
-        value, e.g. auto). Several devices in one run are listed, comma-separated."""
-        meta = self.meta
+        value, e.g. auto). Several devices in one run are listed, comma-separated. Provenance only: a run
+        never fails because run.json could not be updated."""
+        try:
+            meta = json.loads(self.remote.child(META_FILE).read_text()) if self.remote is not None else self.meta
+        except (OSError, ValueError, RunDirError):
+            return
         meta.setdefault("device_requested", meta.get("device"))
         seen = [d for d in str(meta.get("devices_used", "")).split(",") if d]
-        if device not in seen:
-            seen.append(device)
+        if device in seen:
+            return
+        seen.append(device)
         meta["devices_used"] = ",".join(seen)
         meta["device"] = seen[0] if len(seen) == 1 else ", ".join(seen)
         text = json.dumps(meta, indent=2) + "\n"
-        if self.remote is not None:
-            self.remote.child(META_FILE).write_bytes(text.encode())
-            if not self.meta_path.parent.is_dir():
-                return  # a trial on another node: no staging copy to keep up to date
-        _write_atomic(self.meta_path, lambda f: f.write(text.encode()))
+        try:
+            if self.remote is not None:
+                self.remote.child(META_FILE).write_bytes(text.encode())
+            if self.path.is_dir():
+                _write_atomic(self.meta_path, lambda f: f.write(text.encode()))
+        except OSError:
+            pass
 
     @property
     def config(self) -> dict[str, Any]:
