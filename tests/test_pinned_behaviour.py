@@ -20,9 +20,11 @@ WRITE = os.environ.get("RAYNAS_WRITE_PINS") == "1"
 DAMGAN = ["damgan.search_gf_dim=8", "damgan.kprime=2", "damgan.reduction=4", "damgan.iters_per_epoch=3",
           "damgan.gen_batch_size=8", "damgan.dis_batch_size=8", "damgan.epochs=1", "model.latent_dim=16",
           "model.df_dim=8", "data.limit=256", "eval.num_samples=64", "eval.batch_size=64"]
+# host_cpu + workers x evaluator_cpu = 1: the SupernetHost trains on one thread, as when the pins were written
+# (a CPU sum over 2 threads reorders float additions, so d_loss moves in the 4th decimal)
 EAGAN = ["eagan.population=4", "eagan.epochs_per_round=1", "eagan.warmup_epochs=1", "eagan.iters_per_epoch=2",
          "eagan.search_gf_dim=8", "eagan.search_df_dim=8", "eagan.gen_batch_size=8", "eagan.dis_batch_size=8",
-         "eagan.workers=2", "eagan.evaluator_cpu=0.5", "eagan.host_cpu=1", "model.latent_dim=12",
+         "eagan.workers=1", "eagan.evaluator_cpu=0.5", "eagan.host_cpu=0.5", "model.latent_dim=12",
          "eval.num_samples=64", "eval.batch_size=64", "data.limit=256", "eagan.rounds=1", "eagan.stages=[g]"]
 
 
