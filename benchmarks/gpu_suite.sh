@@ -2,12 +2,12 @@
 # Everything measured on a lent GPU (see benchmarks/RESULTS.md). Run from the repo root on a machine whose
 # python3 has torch but not Ray/pymoo/torch-fidelity: .bundle comes from
 # ../shared/tools/pack-offline-bundle.sh .bundle plus the cffi wheel moocore needs (see RESULTS.md).
-#   ONLY="precision metrics damgan eagan trial" bash benchmarks/gpu_suite.sh      (default: all)
+#   ONLY="precision metrics damgan eagan trial darts swd regan" bash benchmarks/gpu_suite.sh   (default: all)
 # No dataset or Inception weights can be downloaded there, so training runs on synthetic on-device
 # images or the embedded subset, and Inception uses Kaiming-random weights (timing only, never scores).
 set -uo pipefail
 OUT=${OUT:-bench-out}; mkdir -p "$OUT"
-ONLY=${ONLY:-"precision metrics damgan eagan trial"}
+ONLY=${ONLY:-"precision metrics damgan eagan trial darts swd regan"}
 if ! python3 -c "import ray, pymoo, torch_fidelity" 2>/dev/null; then
   pip install -q --no-index --no-deps --target /tmp/site .bundle/wheels/*.whl 2>/dev/null
   tar -xJf .bundle/ray-min.tar.xz -C /tmp/site
@@ -48,4 +48,22 @@ if has trial; then  # a Tune trial pinned to half a GPU through the real CLI
        --output-dir /tmp/runs --name gpu-trial
   python3 -c "from raynas.results import RunDir; print(RunDir('/tmp/runs/gpu-trial').read()[['epoch','device','fid']])" \
     | tee "$OUT/gpu_trial.txt"
+fi
+if has darts; then  # DARTS search step (C 16, 8 cells, batch 64; first and second order) and the 20-cell C 36
+  # evaluation net at batch 96, fp32 against bf16 + channels_last
+  for amp in false true; do
+    for o in 1 2; do
+      python3 benchmarks/bench_darts.py --order $o --layers 8 --channels 16 --batch 64 --steps 20 --device cuda \
+        --amp $amp --json | tee -a $J
+    done
+    python3 benchmarks/bench_darts.py --eval --layers 20 --channels 36 --batch 96 --steps 20 --device cuda \
+      --amp $amp --json | tee -a $J
+  done
+fi
+if has swd; then  # SWD-NAS: the paper's Table V inference times and search throughput per k
+  python3 benchmarks/bench_swd.py --device cuda --json | tee -a $J
+fi
+if has regan; then  # Re-GAN masking overhead at SNGAN CIFAR-10 sizes (embedded images, no download)
+  step python3 benchmarks/bench_regan.py --device cuda --preset regan-sngan-cifar10 --set data.name=embedded \
+       --set data.channels=3 --iters 200 --out $J
 fi
