@@ -105,46 +105,47 @@ class Cell(nn.Module):
                 if drop and self._droppable[k]:
                     h = drop_path(h, drop_prob)
                 total = h if total is None else total + h
-            states.append(total)
+            states.append(self.node_output(i, total))
         return torch.cat([states[i] for i in self.concat], dim=1)
 
+    def node_output(self, i: int, total: torch.Tensor) -> torch.Tensor:
+        """Node ``i``'s state from the sum of its two inputs (the hook DARTS-GAL's soft masks scale)."""
+        return total
 
-class AuxiliaryHeadCIFAR(nn.Module):
-    """DARTS' CIFAR auxiliary classifier (expects an 8×8 map): ReLU → avg pool 5 s3 → 1×1 conv 128 → BN → ReLU →
-    2×2 conv 768 → BN → ReLU → linear."""
+
+class _AuxiliaryHead(nn.Module):
+    """ReLU → avg pool 5 → 1×1 conv 128 → BN → ReLU → 2×2 conv 768 → [BN] → ReLU → linear."""
+
+    pool_stride: int
+    bn_after_768: bool
+
+    def __init__(self, c: int, num_classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.AvgPool2d(5, stride=self.pool_stride, padding=0, count_include_pad=False),
+            nn.Conv2d(c, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
+            nn.Conv2d(128, 768, 2, bias=False), *([nn.BatchNorm2d(768)] if self.bn_after_768 else []),
+            nn.ReLU(inplace=True))
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).flatten(1))
+
+
+class AuxiliaryHeadCIFAR(_AuxiliaryHead):
+    """DARTS' CIFAR auxiliary classifier (expects an 8×8 map): pool stride 3, BN after the 768 conv."""
 
     pool_stride = 3
-
-    def __init__(self, c: int, num_classes: int):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.AvgPool2d(5, stride=self.pool_stride, padding=0, count_include_pad=False),
-            nn.Conv2d(c, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
-            nn.Conv2d(128, 768, 2, bias=False), nn.BatchNorm2d(768), nn.ReLU(inplace=True))
-        self.classifier = nn.Linear(768, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
+    bn_after_768 = True
 
 
-class AuxiliaryHeadImageNet(nn.Module):
-    """DARTS' ImageNet auxiliary classifier: like the CIFAR one with pool stride 2 and no BN after the 768 conv
-    (DARTS omits it "for consistency with the paper")."""
+class AuxiliaryHeadImageNet(_AuxiliaryHead):
+    """DARTS' ImageNet auxiliary classifier: pool stride 2 and no BN after the 768 conv (DARTS omits it "for
+    consistency with the paper")."""
 
     pool_stride = 2
-
-    def __init__(self, c: int, num_classes: int):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.AvgPool2d(5, stride=self.pool_stride, padding=0, count_include_pad=False),
-            nn.Conv2d(c, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
-            nn.Conv2d(128, 768, 2, bias=False), nn.ReLU(inplace=True))
-        self.classifier = nn.Linear(768, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
+    bn_after_768 = False
 
 
 class CellNetwork(nn.Module):

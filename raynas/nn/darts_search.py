@@ -94,6 +94,23 @@ class SearchCell(nn.Module):
         return torch.cat(states[-self.multiplier:], dim=1)
 
 
+def check_search_args(primitives: Sequence[str], **sizes: int) -> tuple[str, ...]:
+    """The candidate ops as a tuple, after refusing sizes that are not positive integers, more concatenated
+    nodes than the cell has, and op lists a DARTS-style search cannot use (shared by every cell search network)."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name}={value!r} must be a positive integer")
+    if "multiplier" in sizes and "steps" in sizes and sizes["multiplier"] > sizes["steps"]:
+        raise ConfigError(f"multiplier={sizes['multiplier']} concatenates more nodes than the cell has "
+                          f"(steps={sizes['steps']})")
+    primitives = tuple(primitives)
+    unknown = [p for p in primitives if p not in DARTS_OP_NAMES]
+    if unknown or len(set(primitives)) != len(primitives) or not set(primitives) - {"none"}:
+        raise ConfigError(f"primitives {list(primitives)}: need distinct darts ops, at least one besides 'none'"
+                          + (f"; unknown: {unknown}; valid: {', '.join(DARTS_OP_NAMES)}" if unknown else ""))
+    return primitives
+
+
 class DartsSupernet(nn.Module):
     """DARTS' search network; see the module docstring. ``loss(x, y)`` is the cross-entropy of ``forward(x)``."""
 
@@ -101,17 +118,8 @@ class DartsSupernet(nn.Module):
                  stem_multiplier: int = 3, in_channels: int = 3, reduction_positions: Sequence[int] | None = None,
                  primitives: Sequence[str] = PRIMITIVES):
         super().__init__()
-        for name, value in (("C", C), ("num_classes", num_classes), ("steps", steps), ("multiplier", multiplier),
-                            ("stem_multiplier", stem_multiplier), ("in_channels", in_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name}={value!r} must be a positive integer")
-        if multiplier > steps:
-            raise ConfigError(f"multiplier={multiplier} concatenates more nodes than the cell has (steps={steps})")
-        primitives = tuple(primitives)
-        unknown = [p for p in primitives if p not in DARTS_OP_NAMES]
-        if unknown or len(set(primitives)) != len(primitives) or not set(primitives) - {"none"}:
-            raise ConfigError(f"primitives {list(primitives)}: need distinct darts ops, at least one besides 'none'"
-                              + (f"; unknown: {unknown}; valid: {', '.join(DARTS_OP_NAMES)}" if unknown else ""))
+        primitives = check_search_args(primitives, C=C, num_classes=num_classes, steps=steps, multiplier=multiplier,
+                                       stem_multiplier=stem_multiplier, in_channels=in_channels)
         self.C = C
         self.num_classes = num_classes
         self.layers = layers

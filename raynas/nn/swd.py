@@ -45,12 +45,12 @@ from raynas.errors import ConfigError
 from raynas.nn.attention import divisors, select_top_k
 from raynas.nn.darts_net import reduction_positions_for
 from raynas.nn.darts_ops import FactorizedReduce, ReLUConvBN
-from raynas.nn.darts_search import derive_cell
+from raynas.nn.darts_search import check_search_args, derive_cell
 from raynas.nn.ops import build_op
 from raynas.nn.primitives import Identity
 from raynas.nn.registry import register_supernet
 from raynas.nn.swd_net import swd_cell_index
-from raynas.spaces.darts import DARTS_OP_NAMES, PRIMITIVES, CellGenotype
+from raynas.spaces.darts import PRIMITIVES, CellGenotype
 from raynas.spaces.swd import CELL_TYPES, SwdGenotype
 
 POOLINGS = ("gap", "gap+gmp")
@@ -233,18 +233,9 @@ class SwdSupernet(nn.Module):
                  la_pool: str = "gap", ua_reduction: int = 2, la_reduction: int = 8, residual: bool = True,
                  attention_bias: bool = True, awn: bool = True, primitives: Sequence[str] = PRIMITIVES):
         super().__init__()
-        for name, value in (("C", C), ("num_classes", num_classes), ("steps", steps), ("multiplier", multiplier),
-                            ("stem_multiplier", stem_multiplier), ("in_channels", in_channels),
-                            ("ua_reduction", ua_reduction), ("la_reduction", la_reduction)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name}={value!r} must be a positive integer")
-        if multiplier > steps:
-            raise ConfigError(f"multiplier={multiplier} concatenates more nodes than the cell has (steps={steps})")
-        primitives = tuple(primitives)
-        unknown = [p for p in primitives if p not in DARTS_OP_NAMES]
-        if unknown or len(set(primitives)) != len(primitives) or not set(primitives) - {"none"}:
-            raise ConfigError(f"primitives {list(primitives)}: need distinct darts ops, at least one besides 'none'"
-                              + (f"; unknown: {unknown}; valid: {', '.join(DARTS_OP_NAMES)}" if unknown else ""))
+        primitives = check_search_args(primitives, C=C, num_classes=num_classes, steps=steps, multiplier=multiplier,
+                                       stem_multiplier=stem_multiplier, in_channels=in_channels,
+                                       ua_reduction=ua_reduction, la_reduction=la_reduction)
         check_pool(ua_pool, "ua_pool")
         check_pool(la_pool, "la_pool")
         self.reduction_positions = reduction_positions_for(layers, reduction_positions)

@@ -67,7 +67,7 @@ def _x_to_t(curve: tuple[tuple[float, float], ...], x: float) -> float:
     return (lo + hi) / 2
 
 
-def _draw_cell(ax: Any, cell: CellGenotype, title: str) -> tuple[float, float, float, float]:
+def draw_cell(ax: Any, cell: CellGenotype, title: str) -> tuple[float, float, float, float]:
     """Draw one cell; returns its data extent (x0, x1, y0, y1)."""
     from matplotlib.patches import Circle, FancyArrowPatch
 
@@ -150,13 +150,20 @@ def draw_cell_panels(panels: Sequence[tuple[CellGenotype, str]], png_path: str |
     fig = Figure(dpi=dpi)
     FigureCanvasAgg(fig)
     axes = [fig.add_subplot(len(panels), 1, k + 1) for k in range(len(panels))]
-    extents = [_draw_cell(ax, cell, name) for ax, (cell, name) in zip(axes, panels)]
-    # one scale for every panel (0.8 inch per data unit), so the nodes and labels look the same in each;
-    # each panel gets exactly its own height
-    scale, title_space, top = 0.8, 0.45, 0.4 if title else 0.1
+    extents = [draw_cell(ax, cell, name) for ax, (cell, name) in zip(axes, panels)]
+    stack_panels(fig, axes, extents, scale=0.8, top=0.4 if title else 0.1)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return save_png(fig, png_path)
+
+
+def stack_panels(fig: Any, axes: Sequence[Any], extents: Sequence[tuple[float, float, float, float]], *,
+                 scale: float, top: float, title_space: float = 0.45) -> tuple[float, float]:
+    """Size ``fig`` and place its cell panels top to bottom at one scale (inches per data unit), so nodes and
+    labels look the same in every panel and each panel gets exactly its own height; returns the shared x range."""
     x0, x1 = min(e[0] for e in extents), max(e[1] for e in extents)
     width = scale * (x1 - x0) + 0.4
-    height = top + len(panels) * title_space + scale * sum(e[3] - e[2] for e in extents) + 0.1
+    height = top + len(axes) * title_space + scale * sum(e[3] - e[2] for e in extents) + 0.1
     fig.set_size_inches(width, height)
     y = height - top
     for ax, (_, _, y0, y1) in zip(axes, extents):
@@ -165,8 +172,10 @@ def draw_cell_panels(panels: Sequence[tuple[CellGenotype, str]], png_path: str |
         ax.set_aspect("equal")
         y -= title_space + scale * (y1 - y0)
         ax.set_position([0.2 / width, y / height, scale * (x1 - x0) / width, scale * (y1 - y0) / height])
-    if title:
-        fig.suptitle(title, fontsize=12)
+    return x0, x1
+
+
+def save_png(fig: Any, png_path: str | Path) -> Path:
     out = Path(png_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", bbox_inches="tight", pad_inches=0.15)

@@ -9,7 +9,7 @@ from pathlib import Path
 from raynas.errors import GenotypeError
 from raynas.methods.dartsgal.genotype import DartsGalGenotype
 from raynas.spaces.draw import register_drawer
-from raynas.spaces.draw_darts import _draw_cell
+from raynas.spaces.draw_darts import draw_cell, save_png, stack_panels
 
 
 def _title(g: DartsGalGenotype, i: int) -> str:
@@ -43,31 +43,17 @@ def draw_dartsgal_genotype(genotype: DartsGalGenotype, png_path: str | Path, *, 
             notes.append(ax)
             extents.append((0.0, 0.0, -0.6, 0.6))
             continue
-        extents.append(_draw_cell(ax, cell, _title(g, i)))
+        extents.append(draw_cell(ax, cell, _title(g, i)))
         for text in ax.texts:  # the pruned cell numbers its nodes 0..k-1: show the original node ids
             if text.get_zorder() == 5 and text.get_text().isdigit():
                 text.set_text(str(g.kept[i][int(text.get_text())]))
-    scale, title_space, top = 0.7, 0.45, 0.6
-    x0, x1 = min(e[0] for e in extents), max(e[1] for e in extents)
+    x0, x1 = stack_panels(fig, axes, extents, scale=0.7, top=0.6)
     for ax in notes:
         ax.text((x0 + x1) / 2, 0.0, "no node kept: the cell passes its input $c_{k-1}$ through", ha="center",
                 va="center", fontsize=10)
-    width = scale * (x1 - x0) + 0.4
-    height = top + len(axes) * title_space + scale * sum(e[3] - e[2] for e in extents) + 0.1
-    fig.set_size_inches(width, height)
-    y = height - top
-    for ax, (_, _, y0, y1) in zip(axes, extents):
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_aspect("equal")
-        y -= title_space + scale * (y1 - y0)
-        ax.set_position([0.2 / width, y / height, scale * (x1 - x0) / width, scale * (y1 - y0) / height])
     fig.suptitle(title or f"darts-gal: {g.kept_nodes} of {g.total_nodes} nodes kept ({g.source.space} cells, "
                  f"C={g.channels})", fontsize=12)
-    out = Path(png_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", bbox_inches="tight", pad_inches=0.15)
-    return out
+    return save_png(fig, png_path)
 
 
 register_drawer("darts-gal", draw_dartsgal_genotype)

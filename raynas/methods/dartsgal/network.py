@@ -31,7 +31,6 @@ from torch import nn
 from raynas.errors import ConfigError, GenotypeError
 from raynas.methods.dartsgal.genotype import DartsGalGenotype
 from raynas.nn.darts_net import Cell, count_parameters, resolve_dataset_shape
-from raynas.nn.darts_ops import drop_path
 from raynas.nn.profile import _human, count_flops, register_summary
 from raynas.nn.registry import register_network
 from raynas.spaces.darts import CellGenotype
@@ -56,20 +55,8 @@ class MaskedCell(Cell):
         super().__init__(genotype, c_prev_prev, c_prev, c, reduction, reduction_prev)
         self.mask = None if mask_init is None else nn.Parameter(mask_values(mask_init, self.steps))
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
-        if self.mask is None:
-            return super().forward(s0, s1, drop_prob)
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
-        drop = self.training and drop_prob > 0.0
-        for i in range(self.steps):
-            total = None
-            for k in (2 * i, 2 * i + 1):
-                h = self.ops[k](states[self.indices[k]])
-                if drop and self._droppable[k]:
-                    h = drop_path(h, drop_prob)
-                total = h if total is None else total + h
-            states.append(self.mask[i] * total)
-        return torch.cat([states[i] for i in self.concat], dim=1)
+    def node_output(self, i: int, total: torch.Tensor) -> torch.Tensor:
+        return total if self.mask is None else self.mask[i] * total
 
 
 class PassThrough(nn.Module):
