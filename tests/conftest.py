@@ -51,6 +51,19 @@ def ray_session(_metrics_cache):
     ray.shutdown()
 
 
+@pytest.fixture
+def hermetic_data(monkeypatch, tmp_path):
+    """No network, no user data folders, a fresh dataset cache for the test."""
+    from raynas.data import clear_cache
+
+    monkeypatch.setenv("RAYNAS_OFFLINE", "1")
+    monkeypatch.delenv("RAYNAS_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    clear_cache()
+    yield
+    clear_cache()
+
+
 def run_cli(capsys, *argv):
     """Run the raynas CLI in-process; returns (exit code, stdout, stderr)."""
     from raynas.cli import main

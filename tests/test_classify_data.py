@@ -12,19 +12,10 @@ from test_data import write_cifar, write_idx
 
 from raynas.classify.augment import NO_FLIP, augment_batch, cutout, normalization, random_crop
 from raynas.classify.data import ClassifyData, EpochSampler, round_robin_limit, split_indices, subset_indices
-from raynas.data import CLASSIFY_DATASETS, clear_cache, get_spec, load_images, load_labels, locate, resolve_root
+from raynas.data import CLASSIFY_DATASETS, get_spec, load_images, load_labels, locate, resolve_root
 from raynas.errors import ConfigError, DatasetError
 
-
-@pytest.fixture(autouse=True)
-def _hermetic(monkeypatch, tmp_path):
-    """No network, no user data folders, a fresh cache for every test."""
-    monkeypatch.setenv("RAYNAS_OFFLINE", "1")
-    monkeypatch.delenv("RAYNAS_DATA", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("hermetic_data")  # no network, no user data, a fresh cache
 
 
 # ----------------------------------------------------------------------------- fake datasets on disk

@@ -13,18 +13,9 @@ from torch import nn
 from raynas.classify import ClassifierTrainer, ClassifyData
 from raynas.config import ClassifyModelConfig, ClassifyTrainConfig, from_dict
 from raynas.config import DataConfig as ClassifyDataConfig
-from raynas.data import clear_cache
 from raynas.errors import CheckpointError, ConfigError, TrainingDiverged
 
-
-@pytest.fixture(autouse=True)
-def _hermetic(monkeypatch, tmp_path):
-    monkeypatch.setenv("RAYNAS_OFFLINE", "1")
-    monkeypatch.delenv("RAYNAS_DATA", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("hermetic_data")  # no network, no user data, a fresh cache
 
 
 class TinyNet(nn.Module):

@@ -21,7 +21,6 @@ from raynas.data import (
     DeviceBatchSource,
     ImageDataset,
     LoaderBatchSource,
-    clear_cache,
     convert_chunk,
     get_spec,
     load_images,
@@ -39,15 +38,7 @@ needs_debian_fm = pytest.mark.skipif(not (DEBIAN_FM / "train-images-idx3-ubyte.g
 EMBEDDED_NPZ = locate.EMBEDDED_DIR / locate.EMBEDDED_FILE
 
 
-@pytest.fixture(autouse=True)
-def _hermetic(monkeypatch, tmp_path):
-    """No network, no user data folders, a fresh cache for every test."""
-    monkeypatch.setenv("RAYNAS_OFFLINE", "1")
-    monkeypatch.delenv("RAYNAS_DATA", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("hermetic_data")  # no network, no user data, a fresh cache
 
 
 # ----------------------------------------------------------------------------- fake dataset writers

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 from conftest import assert_user_error, run_cli
+
 from raynas.results import RunDir
 
 TINY = ["model.gf_dim=8", "model.df_dim=8", "model.latent_dim=12", "train.iters_per_epoch=2", "train.epochs=3",
