@@ -13,6 +13,12 @@ import pandas as pd  # noqa: E402
 from raynas.results import RunDir, pareto_front  # noqa: E402
 
 
+def _save(fig, out: Path, dpi: int = 120) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
 def _numeric(df: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(dtype=float)
 
@@ -37,9 +43,7 @@ def draw_training_curves(df: pd.DataFrame, out: Path) -> Path | None:
     if len(groups) > 1:
         axes[0][-1].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean") -> Path | None:
@@ -78,9 +82,7 @@ def draw_pareto(df: pd.DataFrame, out: Path, x: str = "fid", y: str = "is_mean")
         cbar = fig.colorbar(sc, ax=ax, label="round")
         cbar.set_ticks(rounds[:: max(1, len(rounds) // 10)])  # rounds are integers
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def round_bests(df: pd.DataFrame) -> pd.DataFrame:
@@ -129,9 +131,7 @@ def draw_learning_curves(runs: dict[str, pd.DataFrame], out: Path, title_suffix:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def draw_run_plots(run: RunDir) -> list[Path]:
@@ -199,10 +199,7 @@ def draw_grid(means: pd.DataFrame, axes: list[str], metrics: list[tuple[str, str
         if others:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def draw_heatmap(means: pd.DataFrame, rows: str, cols: str, metric: str, out: Path, title: str = "") -> Path | None:
@@ -224,10 +221,7 @@ def draw_heatmap(means: pd.DataFrame, rows: str, cols: str, metric: str, out: Pa
     fig.colorbar(im, ax=ax, label=metric)
     ax.set_title(title or f"{metric} over {rows} × {cols}", fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def draw_edge_ablation(table: pd.DataFrame, corr: dict, out: Path) -> Path | None:
@@ -252,10 +246,7 @@ def draw_edge_ablation(table: pd.DataFrame, corr: dict, out: Path) -> Path | Non
     ax.set_ylabel("IS of the retrained subnet")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 # ============================================================================ architecture weights
@@ -316,9 +307,7 @@ def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_edges: int = 28) -> Pa
     fig.legend(list(lines.values()), list(lines), loc="lower center", ncol=min(8, len(lines)), fontsize=7)
     fig.supxlabel("search epoch", fontsize=8, y=0.06)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out, dpi=110)
 
 
 # ============================================================================ best of seeds (SWD-NAS Fig. 4)
@@ -415,10 +404,7 @@ def draw_mask_evolution(df: pd.DataFrame, out: Path, threshold: float = 0.0) -> 
     fig.supxlabel("pruning epoch (dashed, red x: pruned at the end)", fontsize=8, y=0.1)
     fig.supylabel("soft mask", fontsize=8)
     fig.tight_layout(rect=(0, 0.13, 1, 1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out, dpi=110)
 
 
 def draw_pruning_tradeoff(cells: pd.DataFrame, axes: list[str], out: Path, x: str = "params",
@@ -458,10 +444,7 @@ def draw_pruning_tradeoff(cells: pd.DataFrame, axes: list[str], out: Path, x: st
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 # ============================================================================ Re-GAN
@@ -502,9 +485,7 @@ def draw_regan_curves(df: pd.DataFrame, out: Path, max_runs: int = 12) -> Path |
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.35) for c in _PHASE_COLORS.values()]
     fig.legend(handles, list(_PHASE_COLORS), loc="upper center", ncol=3, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.9 * len(groups))))
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def draw_regan_ablation(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str], plots_dir: Path) -> list[Path]:
@@ -549,9 +530,5 @@ def draw_regan_ablation(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = plots_dir / "regan_fid_vs_flops.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        out.append(path)
+        out.append(_save(fig, plots_dir / "regan_fid_vs_flops.png"))
     return [p for p in out if p is not None]
