@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
 
 import pytest
 import torch
@@ -79,6 +81,50 @@ def test_killed_trial_resumes_from_checkpoint(ray_session, tmp_path):
     assert result.metrics["epoch"] == 3
     # Epoch 1 ran once: the retried worker restored the epoch-1 checkpoint instead of starting over.
     assert sorted(run.read()["epoch"].tolist()) == [1, 2, 3]
+
+
+def test_ctrl_c_during_tune_is_an_interrupted_run_that_resumes(ray_session, tmp_path, capsys, monkeypatch):
+    """Tune catches the first Ctrl-C itself and ends its trials as TERMINATED: raynas must still say the run was
+    interrupted (exit 130 with the resume command), never print it as finished; the resume runs the trial on."""
+    from conftest import run_cli
+
+    import trainables.launch
+    from raynas.errors import RunInterrupted
+    from trainables.launch import run_trainable
+
+    marker = tmp_path / "pressed"
+
+    def trial(config):  # presses Ctrl-C in the driver once, after its first report
+        import time
+
+        from ray import tune
+
+        for epoch in range(1, 4):
+            tune.report({"epoch": epoch})
+            if not os.path.exists(config["_marker"]):
+                open(config["_marker"], "w").close()
+                os.kill(config["_driver_pid"], signal.SIGINT)
+                time.sleep(60)  # Tune stops the trial long before this
+        return None
+
+    cfg = tiny_config(tmp_path)
+    run = make_run(cfg, "interrupted")
+    with pytest.raises(RunInterrupted):
+        run_trainable(trial, cfg, run, resources={"cpu": 1},
+                      param_space={"_driver_pid": os.getpid(), "_marker": str(marker)})
+    assert marker.exists()
+    (result,) = list(run_trainable(trial, cfg, run, resources={"cpu": 1}, resume=True))
+    assert result.metrics["epoch"] == 3 and result.metrics["done"]
+
+    def interrupted(*args, **kwargs):
+        raise RunInterrupted(str(tmp_path / "cli-run"))
+
+    monkeypatch.setattr(trainables.launch, "run_trainable", interrupted)
+    code, out, err = run_cli(capsys, "train", "--preset", "quickstart", *[a for t in TINY for a in ("--set", t)],
+                             "--output-dir", str(tmp_path), "--name", "cli-run")
+    assert code == 130, err
+    assert "interrupted" in err and "resume" in err and "cli-run" in err
+    assert "raynas: results" not in out + err  # nothing is reported as finished
 
 
 def test_trainer_state_round_trip(tmp_path):

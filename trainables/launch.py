@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -234,13 +236,35 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
                 verbose=1,
             ),
         )
-    results = tuner.fit()
+    with tune_interrupt_watch() as interrupted:
+        results = tuner.fit()
     raise_trial_errors(results)
-    if results.num_terminated + results.num_errors < len(results):  # Tune caught Ctrl-C and stopped early
+    # Tune catches the first Ctrl-C itself, saves its state, ends every trial as TERMINATED and returns
+    if interrupted.is_set() or results.num_terminated + results.num_errors < len(results):
         from raynas.errors import RunInterrupted
 
         raise RunInterrupted(run.location)
     return results
+
+
+@contextlib.contextmanager
+def tune_interrupt_watch() -> Iterator[threading.Event]:
+    """An event set when Tune reports that it caught a stop signal (Ctrl-C, SIGUSR1) during ``fit``: the
+    trials it then ends look finished in the ResultGrid, so its own warning is the one reliable sign."""
+    event = threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if str(record.msg).startswith("Stop signal received"):
+                event.set()
+
+    handler = Watch(level=logging.WARNING)
+    tune_logger = logging.getLogger("ray.tune.tune")
+    tune_logger.addHandler(handler)
+    try:
+        yield event
+    finally:
+        tune_logger.removeHandler(handler)
 
 
 # ====================================================================== early stopping (ASHA) for grids
