@@ -76,6 +76,12 @@ def test_presets_hold_the_paper_settings_and_retrain_the_shipped_genotype():
     rcfg = load_config("swd-nas-cifar10", ["model.genotype=swd-nas-cifar10"], method="train")
     with torch.device("meta"):
         assert count_parameters(build_classifier(rcfg)) == 3_169_198
+    # Table II: the CIFAR-10 cells transferred to ImageNet, 20 cells, C=48 (paper: 6.3M)
+    icfg = load_config("swd-nas-imagenet")
+    assert (icfg.data.name, icfg.model.imagenet, icfg.train.batch_size, icfg.train.label_smoothing) == (
+        "imagenet", True, 256, 0.1)
+    with torch.device("meta"):
+        assert count_parameters(build_classifier(icfg)) == 6_280_192
     method = get_method("swd-nas")
     assert method.section == "swd" and method.outputs == ("best.json", "alpha.json")
 
