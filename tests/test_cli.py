@@ -72,7 +72,7 @@ def test_missing_and_corrupt_checkpoint(capsys, tmp_path):
 
 def test_results_of_missing_run(capsys, tmp_path):
     code, _, err = run_cli(capsys, "results", str(tmp_path / "nothing"))
-    assert_user_error(code, err)
+    assert_user_error(code, err, str(tmp_path / "nothing"), "is not a directory", "printed when the run started")
 
 
 def test_metrics_real_vs_real(capsys):
@@ -110,8 +110,7 @@ def test_bad_genotypes(capsys, tmp_path):
     bad.write_text('{"space": "eagan-g", "cells": [{"up": ["bilinear", "laser"], '
                    '"normal": ["none", "none", "none", "none", "none"]}]}')
     code, _, err = run_cli(capsys, "arch", "show", str(bad))
-    assert_user_error(code, err)
-    assert "cells" in err or "laser" in err
+    assert_user_error(code, err, "eagan-g has 3 cells, the genotype has 1")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     code, _, err = run_cli(capsys, "arch", "show", str(broken))
@@ -119,7 +118,7 @@ def test_bad_genotypes(capsys, tmp_path):
     code, _, err = run_cli(capsys, "arch", "show", str(tmp_path / "missing.json"))
     assert_user_error(code, err, "does not exist")
     code, _, err = run_cli(capsys, "retrain", str(bad), "--preset", "quickstart", "--output-dir", str(tmp_path))
-    assert_user_error(code, err)
+    assert_user_error(code, err, "eagan-g has 3 cells, the genotype has 1")
 
 
 def test_eagan_latent_that_cannot_split_fails_before_ray(capsys, tmp_path):
