@@ -18,6 +18,7 @@ from raynas.methods.dartsgal.gal import Discriminator, MaskFista, d_loss, data_l
 from raynas.methods.dartsgal.genotype import DartsGalGenotype, SourceCells, close_kept, load_source
 from raynas.methods.dartsgal.network import GalNetwork, PassThrough, transfer_weights
 from raynas.methods.dartsgal.pipeline import AllPruned, DartsGalPipeline, check_pipeline, load_teacher
+from raynas.methods.dartsgal.report import unreduced_warning
 from raynas.nn.darts_net import build_darts_network, count_parameters
 from raynas.spaces import Genotype
 from raynas.spaces.darts import DartsGenotype, darts_genotype
@@ -138,6 +139,28 @@ def test_parameter_counts_before_and_after_pruning_by_hand():
     assert count_parameters(net) == 66 + 32 + 152 + 15
     assert net.feature_sizes(32) == [32, 32, 32]
     assert net(torch.randn(2, 1, 32, 32))[0].shape == (2, 3)
+
+
+def test_an_emptied_reduction_cell_keeps_the_resolution_and_costs_more_flops():
+    """Seen on the real Fashion-MNIST (λ=0.2, benchmarks/RESULTS.md): when only the last cell keeps nodes, the
+    empty reduction cells pass their input through unreduced, so that cell runs on 32x32 maps instead of 8x8. The
+    network has fewer parameters but more FLOPs than the unpruned one; the run reports both and warns."""
+    pipe = DartsGalPipeline(tiny_cfg("dartsgal.layers=5", "dartsgal.channels=16"), torch.device("cpu"))
+    full = pipe.genotype
+    assert full.reduction_positions == (1, 3) and full.unreduced_cells() == []
+    only_last = full.with_masks([[0] * 4] * 4 + [[1] * 4])
+    assert only_last.unreduced_cells() == [1, 3]
+    assert GalNetwork(only_last, 10).feature_sizes(32) == [32] * 5
+    keeps_reductions = full.with_masks([[0] * 4, [1, 0, 0, 0], [0, 0, 1, 1], [0, 1, 0, 0], [1] * 4])
+    assert keeps_reductions.unreduced_cells() == []
+    assert GalNetwork(keeps_reductions, 10).feature_sizes(32) == [32, 16, 16, 8, 8]
+    f_full, f_last, f_keep = pipe.flops(), pipe.flops(only_last), pipe.flops(keeps_reductions)
+    assert count_parameters(GalNetwork(only_last, 10)) < count_parameters(GalNetwork(full, 10))
+    assert f_keep < f_full < f_last
+    warning = unreduced_warning(only_last.unreduced_cells(), f_last, f_full)
+    assert warning.startswith("warning: reduction cell(s) [1, 3] lost every node") and "dartsgal.lam" in warning
+    assert f"{f_last:,} FLOPs/image against the baseline's {f_full:,}" in warning
+    assert unreduced_warning(keeps_reductions.unreduced_cells(), f_keep, f_full) is None
 
 
 def test_pruning_closes_cells():

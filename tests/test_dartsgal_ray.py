@@ -33,7 +33,7 @@ def test_pipeline_killed_between_phases_resumes(ray_session, tmp_path, capsys):
     from trainables.pipeline import pipeline_trial
 
     cfg = load_config("quickstart-classify", [*TINY, f"run.output_dir={tmp_path}"], method="darts-gal")
-    run = RunDir.create(tmp_path, "gal", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    run = RunDir.create(tmp_path, "gal", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="auto")
     marker = tmp_path / "crashed.txt"
     # killed right after the last baseline epoch was checkpointed: the checkpoint already names the prune phase
     space = {"_crash_after_epoch": 2, "_crash_marker": str(marker)}
@@ -58,12 +58,14 @@ def test_pipeline_killed_between_phases_resumes(ray_session, tmp_path, capsys):
     summary = json.loads((run.path / "dartsgal.json").read_text())
     assert summary["baseline"]["params"] == final["baseline_params"] and summary["pruned"]["params"] == final["params"]
     assert 0 <= final["test_acc"] <= 1 and 0 <= final["baseline_test_acc"] <= 1
+    assert run.meta["device"] == "cpu" and run.meta["device_requested"] == "auto"  # the device used, not "auto"
     assert (run.plots_dir / "masks.png").stat().st_size > 0 and (run.plots_dir / "pruned.png").stat().st_size > 0
     assert "raynas retrain" in out and "pruned.json" in out
     code, out, err = run_cli(capsys, "arch", "show", str(run.path / "pruned.json"), "--json", "--dataset",
                              "fashion-mnist")
     assert code == 0, err
-    assert json.loads(out)["params"] == final["params"]
+    assert json.loads(out)["params"] == final["params"] and json.loads(out)["flops"] == final["flops"]
+    assert summary["flops"] == {"baseline": final["baseline_flops"], "pruned": final["flops"]}
     events = list(run.path.glob("tune/*/events.out.tfevents.*"))
     assert events  # TensorBoard scalars (masks/cell*/node*, losses) next to Tune's logs
 

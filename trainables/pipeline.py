@@ -109,6 +109,7 @@ class _Trial:
             self.checkpoint({"phase": "baseline", **scores, "params": params}, 0)
             return
         trainer = pipe.baseline_trainer()
+        self.run.record_device(str(trainer.device))
         if self.state.get("trainer") is not None:
             load_state_or_explain(trainer, self.state["trainer"])
         params, gpu = trainer.headline_params(), gpu_fraction(trainer.device)
@@ -133,6 +134,7 @@ class _Trial:
     def prune(self) -> None:
         pipe = self.pipe
         pruner = pipe.pruner(self.state["teacher"])
+        self.run.record_device(str(pruner.device))
         if self.state.get("pruner") is not None:
             load_state_or_explain(pruner, self.state["pruner"])
         offset = self.state["baseline"]["epochs"]
@@ -175,6 +177,7 @@ class _Trial:
     def retrain(self) -> None:
         pruned = DartsGalGenotype.from_json(self.state["pruned"])
         trainer = self.pipe.retrain_trainer(pruned)
+        self.run.record_device(str(trainer.device))
         if self.state.get("trainer") is not None:
             load_state_or_explain(trainer, self.state["trainer"])
         offset = self.state["baseline"]["epochs"] + self.state["prune_epochs"]
@@ -213,6 +216,8 @@ class _Trial:
             "kept": json.dumps([list(k) for k in pruned.kept]) if pruned else None,
             "masks": json.dumps(self.state["masks"]),
             "pruned_fraction": 1 - after["params"] / base["params"] if pruned else 1.0,
+            "baseline_flops": self.pipe.flops(), "flops": self.pipe.flops(pruned) if pruned else math.nan,
+            "unreduced_cells": json.dumps(pruned.unreduced_cells()) if pruned else None,
             "baseline_epochs": base["epochs"], "prune_epochs": self.state["prune_epochs"],
             "retrain_epochs": after.get("epochs", 0), "genotype": pruned.to_json() if pruned else None,
             **{f"{k}_seconds": v for k, v in seconds.items()}, "wall_seconds": sum(seconds.values())}
@@ -260,7 +265,7 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     """``raynas search darts-gal``: one pipeline trial; then the genotypes, the before/after summary and the
     mask plot in the run directory."""
     from raynas.errors import RaynasError
-    from raynas.methods.dartsgal.report import draw_masks
+    from raynas.methods.dartsgal.report import draw_masks, unreduced_warning
     from raynas.spaces.draw import draw_genotype
 
     cfg, run = request.cfg, request.run
@@ -275,6 +280,7 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     pruned.save(run.path / "pruned.json")
     summary = {"baseline": {"params": m["baseline_params"], "test_acc": m["baseline_test_acc"],
                             "epochs": m["baseline_epochs"]},
+               "flops": {"baseline": m["baseline_flops"], "pruned": m["flops"]},
                "pruned": {"params": m["params"], "test_acc": m["test_acc"], "epochs": m["retrain_epochs"],
                           "kept_nodes": m["kept_nodes"], "total_nodes": m["total_nodes"],
                           "kept": pruned.to_dict()["kept"], "pruned_fraction": m["pruned_fraction"]},
@@ -291,13 +297,17 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     import pandas as pd
 
     table = pd.DataFrame([
-        {"network": "baseline", "params": m["baseline_params"], "test_acc": m["baseline_test_acc"],
-         "kept_nodes": m["total_nodes"], "epochs": m["baseline_epochs"]},
-        {"network": "pruned", "params": m["params"], "test_acc": m["test_acc"], "kept_nodes": m["kept_nodes"],
-         "epochs": m["retrain_epochs"]}])
-    notes = (f"pruned {m['total_nodes'] - m['kept_nodes']} of {m['total_nodes']} nodes: "
+        {"network": "baseline", "params": m["baseline_params"], "flops": m["baseline_flops"],
+         "test_acc": m["baseline_test_acc"], "kept_nodes": m["total_nodes"], "epochs": m["baseline_epochs"]},
+        {"network": "pruned", "params": m["params"], "flops": m["flops"], "test_acc": m["test_acc"],
+         "kept_nodes": m["kept_nodes"], "epochs": m["retrain_epochs"]}])
+    notes = [f"pruned {m['total_nodes'] - m['kept_nodes']} of {m['total_nodes']} nodes: "
              f"{m['baseline_params']:,} -> {int(m['params']):,} params ({m['pruned_fraction']:.1%} fewer); test "
-             f"accuracy {m['baseline_test_acc']:.4f} -> {m['test_acc']:.4f} (reported, never selected on)",)
-    return SearchOutcome(outputs=outputs, table=table, columns=("network", "params", "test_acc", "kept_nodes",
-                                                                "epochs"),
-                         retrain=f"raynas retrain {run.path / 'pruned.json'} --preset {cfg.preset}", notes=notes)
+             f"accuracy {m['baseline_test_acc']:.4f} -> {m['test_acc']:.4f} (reported, never selected on)"]
+    warning = unreduced_warning(pruned.unreduced_cells(), m["flops"], m["baseline_flops"])
+    if warning:
+        notes.append(warning)
+    return SearchOutcome(outputs=outputs, table=table, columns=("network", "params", "flops", "test_acc",
+                                                                "kept_nodes", "epochs"),
+                         retrain=f"raynas retrain {run.path / 'pruned.json'} --preset {cfg.preset}",
+                         notes=tuple(notes))

@@ -297,7 +297,8 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
     name = summary_name(axes)
     cells.to_parquet(run.path / f"{name}.parquet", index=False)
     metrics = [m for m, _ in method.ablation_metrics]
-    print(format_table(cells, columns=[c for c in [*axes, "seed", "stopped", *metrics, "params", "search_gpu_seconds",
+    print(format_table(cells, columns=[c for c in [*axes, "seed", "stopped", *metrics, "params", "flops",
+                                                   "search_gpu_seconds",
                                                    "search_seconds"] if c in cells]))
     plots = [draw_grid(means, axes, list(method.ablation_metrics), run.plots_dir / f"{name}.png")]
     if not means.empty:

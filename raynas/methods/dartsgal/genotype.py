@@ -236,6 +236,11 @@ class DartsGalGenotype(JsonGenotype):
     def kept_nodes(self) -> int:
         return sum(len(k) for k in self.kept)
 
+    def unreduced_cells(self) -> list[int]:
+        """Reduction cells left with no node: they pass their input through at full size, so every later cell
+        runs on maps twice as wide and high as in the unpruned network (more FLOPs, not fewer)."""
+        return [i for i in self.reduction_positions if not self.kept[i]]
+
     def pruned_nodes(self) -> list[tuple[int, ...]]:
         """Per cell, the pruned node indices."""
         return [tuple(n for n in range(c.steps) if n not in k) for c, k in zip(self.layer_cells(), self.kept)]

@@ -120,6 +120,15 @@ class DartsGalPipeline:
     def network(self, genotype: DartsGalGenotype | None = None, mask_init: str | None = None) -> GalNetwork:
         return GalNetwork(genotype or self.genotype, self.num_classes, mask_init=mask_init)
 
+    def flops(self, genotype: DartsGalGenotype | None = None) -> int:
+        """FLOPs per image (``raynas arch show``'s count) at the run's resolution. Pruning can raise them: an
+        emptied reduction cell passes its input through unreduced, so later cells run on larger maps."""
+        from raynas.nn.profile import count_flops
+
+        g = genotype or self.genotype
+        size = self.cfg.data.resolution
+        return count_flops(self.network(g), torch.zeros(1, g.in_channels, size, size))
+
     # ------------------------------------------------------------------ phases
     def baseline_trainer(self) -> ClassifierTrainer:
         return ClassifierTrainer(lambda: self.network(), self.data(), self.train_config(self.d.baseline_epochs),

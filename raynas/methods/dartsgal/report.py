@@ -1,11 +1,20 @@
-"""DARTS-GAL's plots: the masks of every cell over the pruning epochs, and the ablation's accuracy against
-parameters with the baseline marked (drawn by ``raynas.plots``)."""
+"""DARTS-GAL's report: the masks of every cell over the pruning epochs, the ablation's accuracy against
+parameters with the baseline marked (drawn by ``raynas.plots``), and the warning for unreduced cells."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+
+
+def unreduced_warning(unreduced: list[int], flops: float, baseline_flops: float) -> str | None:
+    """Fewer parameters can cost more compute: say so when pruning emptied a reduction cell."""
+    if not unreduced:
+        return None
+    return (f"warning: reduction cell(s) {unreduced} lost every node and pass their input through unreduced, so "
+            f"later cells run on larger maps: {int(flops):,} FLOPs/image against the baseline's "
+            f"{int(baseline_flops):,}. Lower dartsgal.lam to keep a node there")
 
 
 def draw_masks(df: pd.DataFrame, out: Path, threshold: float = 0.0) -> Path | None:
