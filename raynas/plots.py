@@ -19,6 +19,7 @@ def _save(fig, out: Path, dpi: int = 120) -> Path:
     plt.close(fig)
     return out
 
+
 def _numeric(df: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(dtype=float)
 
@@ -152,8 +153,6 @@ def draw_run_plots(run: RunDir) -> list[Path]:
     if "masks" in df and df["masks"].notna().any():  # DARTS-GAL's node masks while pruning
         threshold = (run.config.get("dartsgal") or {}).get("threshold", 0.0)
         made.append(draw_mask_evolution(df, plots / "masks.png", float(threshold)))
-
-
     if "regan_phase" in df and df["regan_phase"].notna().any():
         made.append(draw_regan_curves(df, plots / "regan.png"))
     for name in ("best_G.json", "best_D.json", "best.json"):
@@ -357,6 +356,8 @@ def draw_best_of_seeds(cells: pd.DataFrame, axes: list[str], out: Path, metric: 
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out)
 
 
 # ============================================================================ node pruning (DARTS-GAL)
@@ -391,7 +392,7 @@ def draw_mask_evolution(df: pd.DataFrame, out: Path, threshold: float = 0.0) -> 
             dead = values[-1] <= threshold
             pruned += dead
             ax.plot(xs, values, ls="--" if dead else "-", marker="o" if len(xs) < 4 else None, ms=3,
-                              label=f"node {i}")
+                    label=f"node {i}")
             if dead:
                 ax.plot(xs[-1], values[-1], marker="x", color="red", ms=8, mew=2)
         ax.axhline(threshold, color="#999999", lw=0.8)

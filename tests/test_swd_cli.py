@@ -108,3 +108,16 @@ def test_tiny_search_end_to_end_in_ray(ray_session, capsys, tmp_path):
     assert set(table) == set(alpha) and all(table[e] == pytest.approx(alpha[e]) for e in alpha)
     assert rows["val_acc"].notna().all() and rows["params"].iloc[0] > 0
     assert "swd-nas search finished" in out
+
+
+def test_every_swd_grid_draws_its_best_of_seeds_plot(tmp_path):
+    """Fig. 4's picture (best of seeds and search cost per k) is written for every `raynas ablate swd-nas` grid."""
+    import pandas as pd
+
+    from raynas.methods.swdnas.ablation import ablation_plots
+
+    cells = pd.DataFrame({"k": [2, 2, 4, 4], "seed": [0, 1, 0, 1], "test_acc": [0.5, 0.6, 0.7, 0.65],
+                          "search_seconds": [10.0, 12.0, 8.0, 9.0]})
+    out = ablation_plots(cells, pd.DataFrame(), ["k"], tmp_path)
+    assert out == [tmp_path / "best_of_seeds_k.png"] and out[0].stat().st_size > 0
+    assert ablation_plots(cells.drop(columns="test_acc"), pd.DataFrame(), ["k"], tmp_path / "none") == []
