@@ -51,7 +51,6 @@ def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Calla
     return wrapped
 
 
-FLAT_KEYS = ("preset", "method", "task")
 
 
 def trial_raynas_dict(config: dict[str, Any], method: str | None = None) -> dict[str, Any]:
@@ -146,7 +145,7 @@ def open_trial_run(config: dict[str, Any]):
 
 def _uri_of(fs, path: str) -> str:
     scheme = {"gcs": "gs", "local": "file"}.get(fs.type_name, fs.type_name)
-    return f"{scheme}://{path}" if scheme != "file" else f"file://{path}"
+    return f"{scheme}://{path}"
 
 
 def _experiment_run(config: dict[str, Any], experiment):

@@ -230,7 +230,7 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
                                         scheduler=scheduler, max_concurrent_trials=max_concurrent or None),
             run_config=tune.RunConfig(
                 name="tune",
-                storage_path=run.tune_storage,
+                storage_path=run.location,  # its experiment goes into tune/ below it
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 verbose=1,

@@ -4,7 +4,6 @@ size of the network a genotype retrains as. Plain PyTorch, on ``searchers.differ
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -112,7 +111,3 @@ def retrain_params(cfg: RaynasConfig, genotype, num_classes: int) -> int:
                             reduction_positions=m.reduction_positions or None, imagenet=m.imagenet,
                             stem_multiplier=m.stem_multiplier)
     return count_parameters(net)
-
-
-def is_power_of_two(n: int) -> bool:
-    return n > 0 and math.log2(n).is_integer()

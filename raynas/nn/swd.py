@@ -305,10 +305,6 @@ class SwdSupernet(nn.Module):
         for e in self.edges():
             e.reset_attention()
 
-    @property
-    def recorded(self) -> bool:
-        return all(float(e.atten_count) > 0 for e in self.edges())
-
     def cell_attention(self, index: int) -> torch.Tensor:
         """Genotype cell ``index``'s (edges × ops) mean attention: the mean over the network cells it stands for
         (zeros before anything was recorded)."""

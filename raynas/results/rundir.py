@@ -132,11 +132,6 @@ class RunDir:
         """Where the run is stored, as the user passes it back (``--resume``, ``raynas results``)."""
         return self.remote.uri if self.remote is not None else str(self.path.resolve())
 
-    @property
-    def tune_storage(self) -> str:
-        """Tune's ``storage_path`` for this run (its experiment goes into ``tune/`` below it)."""
-        return self.location
-
     # ------------------------------------------------------------------ layout
     @property
     def name(self) -> str:

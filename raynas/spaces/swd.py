@@ -18,7 +18,6 @@ An evaluation network stacks the cells as ``6×c0, c1 (R), 6×c2, c3 (R), 6×c4`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,9 +46,6 @@ class SwdGenotype(JsonGenotype):
     @property
     def types(self) -> tuple[str, ...]:
         return CELL_TYPES[:len(self.cells)]
-
-    def cell(self, index: int) -> CellGenotype:
-        return self.cells[index]
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -112,11 +108,6 @@ class SwdGenotype(JsonGenotype):
 def _check_count(n: int) -> None:
     if n != len(CELL_TYPES):
         raise GenotypeError(f"an swd-nas genotype has exactly {len(CELL_TYPES)} cells ({_ORDER}); this one has {n}")
-
-
-def swd_genotype(cells: Sequence[Sequence[tuple[str, int]]], concat: Sequence[int] = (2, 3, 4, 5)) -> SwdGenotype:
-    """Build a validated ``SwdGenotype`` from five lists of ``(op, input)`` pairs (one ``concat`` for all)."""
-    return SwdGenotype(tuple(CellGenotype(tuple(c), tuple(concat)) for c in cells)).validate()
 
 
 def draw_swd_genotype(genotype: SwdGenotype, png_path: str | Path, *, title: str | None = None,

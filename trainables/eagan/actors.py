@@ -113,10 +113,6 @@ class SupernetHost(_Checked):
         finally:
             torch.set_num_threads(before)
 
-    def threads(self) -> int:
-        """The threads training uses (for the benchmark and the tests)."""
-        return max(torch.get_num_threads(), self.train_threads)
-
     def weights(self) -> Any:
         """CPU weights for the Evaluators: the G supernet (stages g, gd) or the P G copies (stage d)."""
         if self.stage != "d":

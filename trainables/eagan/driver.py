@@ -252,7 +252,7 @@ class EaganSearch:
                 except ray.exceptions.RayActorError as exc:
                     if self._alive(host):
                         raise
-                    host, searcher = self._recover_host(stage, r, state, exc, evaluators)
+                    host, searcher = self._recover_host(stage, r, state, exc)
                     continue  # the round runs again from the last completed round's state
                 bar.update(1)
                 bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
@@ -367,7 +367,7 @@ class EaganSearch:
             return False
         return True
 
-    def _recover_host(self, stage: str, r: int, state: dict[str, Any], error: BaseException, evaluators):
+    def _recover_host(self, stage: str, r: int, state: dict[str, Any], error: BaseException):
         """A new SupernetHost in the state of the last completed round (its checkpoint, or the stage's start and
         warm-up), and the searcher as it was then, so round ``r`` runs again exactly."""
         self._count_restart("host", error)

@@ -35,7 +35,6 @@ from raynas.spaces.genotype import JsonGenotype, read_genotype_text, register_ge
 SPACE = "darts-gal"
 SWD_SPACE = "swd-nas"
 SWD_TYPES = ("normal", "reduce", "normal", "reduce", "normal")
-SOURCE_SPACES = ("darts", SWD_SPACE)
 
 
 def default_reductions(layers: int) -> tuple[int, ...]:
@@ -108,10 +107,6 @@ class SourceCells:
         r1, r2 = sorted(red)
         return [self.cells[0 if i < r1 else 1 if i == r1 else 2 if i < r2 else 3 if i == r2 else 4]
                 for i in range(layers)]
-
-    @property
-    def name(self) -> str:
-        return self.space
 
 
 def read_genotype_json(ref: str | Path) -> dict[str, Any]:

@@ -113,7 +113,6 @@ class GalNetwork(nn.Module):
                 self.live_reductions.append(i)
             c_pp, level_pp = c_p, level_p
             c_p, level_p = module.multiplier * c_curr, level_p + int(reduction)
-        self.out_channels = c_p
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 
