@@ -4,6 +4,7 @@ with an all-pruned cell (every mask dying in a search is one message: tests/test
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -41,6 +42,7 @@ def test_pipeline_killed_between_phases_resumes(ray_session, tmp_path, capsys):
         run_trainable(pipeline_trial, cfg, run, resources={"cpu": 1}, param_space=space, max_failures=0)
     assert marker.exists(), "no worker was killed, so nothing was resumed"
     assert sorted(zip(run.read()["stage"], run.read()["epoch"])) == [("baseline", 1), ("baseline", 2)]
+    run = RunDir.open(shutil.move(run.path, tmp_path / "gal_moved"))  # a run resumes wherever it now is
     code, out, err = run_cli(capsys, "search", "darts-gal", "--resume", str(run.path))
     assert code == 0, err
     df = run.read()

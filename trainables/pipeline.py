@@ -28,17 +28,17 @@ from raynas.config import RaynasConfig
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.methods.dartsgal.genotype import DartsGalGenotype
 from raynas.methods.dartsgal.pipeline import AllPruned, DartsGalPipeline, load_teacher
-from raynas.results import RunDir
 from trainables.common import (
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
+    open_trial_run,
     report,
     restore_state,
     trial_id,
     user_errors_as_results,
 )
-from trainables.differentiable import gpu_fraction, trial_config
+from trainables.differentiable import _base_row, gpu_fraction, trial_config
 from trainables.launch import run_trainable
 
 SUMMARY_FILE = "dartsgal.json"
@@ -60,7 +60,7 @@ class _Trial:
     def __init__(self, config: dict[str, Any], ablation: bool):
         self.config, self.ablation = config, ablation
         self.cfg = trial_config(config)
-        self.run = RunDir.open(config["run_dir"])
+        self.run = open_trial_run(config)
         self.tid = trial_id()
         self.writer = image_writer()
         self.pipe = DartsGalPipeline(self.cfg)
@@ -73,9 +73,8 @@ class _Trial:
 
     def row(self, stage: str, epoch: int, phase_epoch: int, device: torch.device, values: dict[str, Any]
             ) -> dict[str, Any]:
-        return {"run_id": self.run.path.name, "method": self.cfg.method, "stage": stage, "round": None,
-                "candidate_id": self.tid, "device": str(device), "seed": self.cfg.train.seed, **self.fields,
-                "epoch": epoch, "phase_epoch": phase_epoch, **values}
+        return {**_base_row(self.run, self.cfg, self.tid, stage, device, self.fields), "epoch": epoch,
+                "phase_epoch": phase_epoch, **values}
 
     def scalars(self, stage: str, epoch: int, values: dict[str, Any]) -> None:
         for k, v in values.items():
@@ -88,10 +87,9 @@ class _Trial:
         every = self.cfg.dartsgal.eval_every
         return trainer.score() if trainer.done or (every and trainer.epoch % every == 0) else {}
 
-    def add_seconds(self, phase: str, seconds: float) -> float:
-        total = self.state.setdefault("seconds", {}).get(phase, 0.0) + seconds
-        self.state["seconds"][phase] = total
-        return total
+    def add_seconds(self, phase: str, seconds: float) -> None:
+        seconds_by_phase = self.state.setdefault("seconds", {})
+        seconds_by_phase[phase] = seconds_by_phase.get(phase, 0.0) + seconds
 
     def checkpoint(self, result: dict[str, Any], epoch: int) -> None:
         report(result, self.state)
@@ -108,28 +106,8 @@ class _Trial:
             self.state.update(phase="prune", teacher=weights, baseline={**scores, "params": params, "epochs": 0})
             self.checkpoint({"phase": "baseline", **scores, "params": params}, 0)
             return
-        trainer = pipe.baseline_trainer()
-        self.run.record_device(str(trainer.device))
-        if self.state.get("trainer") is not None:
-            load_state_or_explain(trainer, self.state["trainer"])
-        params, gpu = trainer.headline_params(), gpu_fraction(trainer.device)
-        while not trainer.done:
-            started = time.perf_counter()
-            stats = trainer.train_epoch()
-            scores = self.scores(trainer)  # reported only; nothing is selected on the test split
-            wall = time.perf_counter() - started
-            values = {**{k: stats[k] for k in ("train_loss", "train_acc", "lr")}, **scores, "params": params,
-                      "wall_seconds": wall, "gpu_seconds": wall * gpu}
-            self.append(self.row("baseline", trainer.epoch, trainer.epoch, trainer.device, values))
-            self.scalars("baseline", trainer.epoch, values)
-            self.add_seconds("baseline", wall)
-            if trainer.done:
-                self.state.pop("trainer", None)
-                self.state.update(phase="prune", teacher=trainer.model.state_dict(),
-                                  baseline={**scores, "params": params, "epochs": trainer.epochs})
-            else:
-                self.state["trainer"] = trainer.state_dict()
-            self.checkpoint({"phase": "baseline", **values}, trainer.epoch)
+        self.train_phase("baseline", pipe.baseline_trainer(), 0, lambda trainer, summary: self.state.update(
+            phase="prune", teacher=trainer.model.state_dict(), baseline=summary))
 
     def prune(self) -> None:
         pipe = self.pipe
@@ -175,32 +153,38 @@ class _Trial:
             self.checkpoint(result, epoch)
 
     def retrain(self) -> None:
-        pruned = DartsGalGenotype.from_json(self.state["pruned"])
-        trainer = self.pipe.retrain_trainer(pruned)
+        trainer = self.pipe.retrain_trainer(DartsGalGenotype.from_json(self.state["pruned"]))
+        offset = self.state["baseline"]["epochs"] + self.state["prune_epochs"]
+        self.train_phase("retrain", trainer, offset, lambda _, summary: self.state.update(phase="done",
+                                                                                           retrain=summary))
+
+    def train_phase(self, stage: str, trainer: Any, offset: int, finish: Any) -> None:
+        """The baseline's and the retrain's epochs: a row, scalars and a checkpoint each (the trainer's state
+        until its last epoch; then ``finish(trainer, summary)`` moves the state to the next phase)."""
         self.run.record_device(str(trainer.device))
         if self.state.get("trainer") is not None:
             load_state_or_explain(trainer, self.state["trainer"])
-        offset = self.state["baseline"]["epochs"] + self.state["prune_epochs"]
         params, gpu = trainer.headline_params(), gpu_fraction(trainer.device)
         while not trainer.done:
             started = time.perf_counter()
             stats = trainer.train_epoch()
-            scores = self.scores(trainer)
+            scores = self.scores(trainer)  # reported only; nothing is selected on the test split
             wall = time.perf_counter() - started
             values = {**{k: stats[k] for k in ("train_loss", "train_acc", "lr")}, **scores, "params": params,
                       "wall_seconds": wall, "gpu_seconds": wall * gpu}
-            self.append(self.row("retrain", offset + trainer.epoch, trainer.epoch, trainer.device, values))
-            self.scalars("retrain", offset + trainer.epoch, values)
-            self.add_seconds("retrain", wall)
+            epoch = offset + trainer.epoch
+            self.append(self.row(stage, epoch, trainer.epoch, trainer.device, values))
+            self.scalars(stage, epoch, values)
+            self.add_seconds(stage, wall)
+            result = {"phase": stage, **values}
             if trainer.done:
                 self.state.pop("trainer", None)
-                self.state.update(phase="done", retrain={**scores, "params": params, "epochs": trainer.epochs})
+                finish(trainer, {**scores, "params": params, "epochs": trainer.epochs})
+                if self.state["phase"] == "done":
+                    result.update(self.final())
             else:
                 self.state["trainer"] = trainer.state_dict()
-            result = {"phase": "retrain", **values}
-            if trainer.done:
-                result.update(self.final())
-            self.checkpoint(result, offset + trainer.epoch)
+            self.checkpoint(result, epoch)
 
     def final(self) -> dict[str, Any]:
         """The ``final`` row (appended) and what the last result carries for the runner."""
@@ -265,7 +249,8 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     """``raynas search darts-gal``: one pipeline trial; then the genotypes, the before/after summary and the
     mask plot in the run directory."""
     from raynas.errors import RaynasError
-    from raynas.methods.dartsgal.report import draw_masks, unreduced_warning
+    from raynas.methods.dartsgal.report import unreduced_warning
+    from raynas.plots import draw_mask_evolution
     from raynas.spaces.draw import draw_genotype
 
     cfg, run = request.cfg, request.run
@@ -289,7 +274,7 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     outputs = {"pruned": run.path / "pruned.json", "baseline": run.path / "best.json",
                "summary": run.path / SUMMARY_FILE}
     df = run.read()
-    plots = [draw_masks(df, run.plots_dir / "masks.png", cfg.dartsgal.threshold),
+    plots = [draw_mask_evolution(df, run.plots_dir / "masks.png", cfg.dartsgal.threshold),
              draw_genotype(pruned, run.plots_dir / "pruned.png")]
     for p in plots:
         if p is not None:

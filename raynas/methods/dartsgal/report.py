@@ -1,5 +1,5 @@
-"""DARTS-GAL's report: the masks of every cell over the pruning epochs, the ablation's accuracy against
-parameters with the baseline marked (drawn by ``raynas.plots``), and the warning for unreduced cells."""
+"""DARTS-GAL's report: the ablation's accuracy against parameters with the baseline marked (drawn by
+``raynas.plots``, like the mask plot), and the warning for unreduced cells."""
 
 from __future__ import annotations
 
@@ -16,11 +16,6 @@ def unreduced_warning(unreduced: list[int], flops: float, baseline_flops: float)
             f"later cells run on larger maps: {int(flops):,} FLOPs/image against the baseline's "
             f"{int(baseline_flops):,}. Lower dartsgal.lam to keep a node there")
 
-
-def draw_masks(df: pd.DataFrame, out: Path, threshold: float = 0.0) -> Path | None:
-    from raynas.plots import draw_mask_evolution
-
-    return draw_mask_evolution(df, out, threshold)
 
 
 def ablation_plots(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str], plots_dir: Path) -> list[Path | None]:
