@@ -116,11 +116,12 @@ def trial_dir() -> Path:
     return Path(tune.get_context().get_trial_dir())
 
 
-def open_trial_run(config: dict[str, Any]):
+def open_trial_run(config: dict[str, Any], cfg: RaynasConfig):
     """The run this trial writes results into: where Tune keeps the experiment now (its parent folder), so a
     run that was moved resumes in place; a run at a URI through Tune's own filesystem. A user's own Tuner (no
     ``run_dir`` in the config) gets a run of its own: the experiment's ``raynas`` folder, shared by its trials
-    (one results table for the whole experiment; ``trainables.tuner.pareto_table`` reads it)."""
+    (one results table for the whole experiment; ``trainables.tuner.pareto_table`` reads it), which records
+    ``cfg``, the trial's resolved config."""
     import posixpath
 
     import pyarrow.fs
@@ -136,7 +137,8 @@ def open_trial_run(config: dict[str, Any]):
     local = isinstance(fs, pyarrow.fs.LocalFileSystem)
     run_dir = config.get("run_dir")
     if run_dir is None:
-        return _experiment_run(config, Location(experiment if local else _uri_of(fs, experiment), fs, experiment))
+        where = Location(experiment if local else _uri_of(fs, experiment), fs, experiment)
+        return _experiment_run(cfg.to_dict(), where)
     parent = posixpath.dirname(experiment.rstrip("/"))
     if local and not is_uri(run_dir):
         return RunDir.open(Path(parent))
@@ -148,14 +150,13 @@ def _uri_of(fs, path: str) -> str:
     return f"{scheme}://{path}"
 
 
-def _experiment_run(config: dict[str, Any], experiment):
+def _experiment_run(data: dict[str, Any], experiment):
     """``EXPERIMENT/raynas``: created by the first trial that gets there (others open it)."""
     import time
 
     from raynas.errors import RunDirError
     from raynas.results import RunDir
 
-    data = trial_raynas_dict(config)
     for attempt in range(20):
         try:
             return RunDir.create(experiment if experiment.is_uri else experiment.path, "raynas", config=data,

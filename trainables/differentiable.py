@@ -16,7 +16,6 @@ Trial-config keys besides ``raynas`` / ``run_dir``: dotted config keys (the grid
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
@@ -51,7 +50,7 @@ from trainables.launch import run_trainable
 # ====================================================================== config and cost
 def trial_config(config: dict[str, Any]) -> RaynasConfig:
     """The run's config with this trial's grid values applied and re-validated."""
-    data = copy.deepcopy(trial_raynas_dict(config))
+    data = trial_raynas_dict(config)  # apply_overrides copies it
     method = get_method(data["method"])
     aliases = {**method.grid_aliases, "seed": "train.seed"}
     overrides = [f"{aliases.get(k, k)}={json.dumps(v)}" for k, v in config.items()
@@ -141,7 +140,7 @@ def _search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, 
 def search_trial(config: dict[str, Any]) -> None:
     """One search trial: report every epoch, checkpoint every epoch, resume after a kill."""
     cfg = trial_config(config)
-    run = open_trial_run(config)
+    run = open_trial_run(config, cfg)
     state = restore_state() or {}
     search = new_search(cfg, state.get("search"))
     run.record_device(str(search.device))
@@ -196,7 +195,7 @@ def _retrain(config: dict[str, Any], cfg: RaynasConfig, genotype: Genotype, stat
 def ablation_cell(config: dict[str, Any]) -> None:
     """One grid cell: search, derive, retrain the derived network, score it."""
     cfg = trial_config(config)
-    run = open_trial_run(config)
+    run = open_trial_run(config, cfg)
     tid = trial_id()
     state = restore_state() or {"phase": "search"}
     fields = grid_values(config)
@@ -234,7 +233,7 @@ def edge_cell(config: dict[str, Any]) -> None:
     from raynas.methods.damgan.edges import with_edge_op
 
     cfg = trial_config(config)
-    run = open_trial_run(config)
+    run = open_trial_run(config, cfg)
     edge, op = config["edge"], config["edge_op"]
     weights = config.get("edge_alpha") or {}
     if op not in weights:
@@ -278,7 +277,7 @@ def select_cell(config: dict[str, Any]) -> None:
     from raynas.classify.trainer import ClassifierTrainer
 
     cfg = trial_config(config)
-    run = open_trial_run(config)
+    run = open_trial_run(config, cfg)
     seed, genotype = config["candidate"]["seed"], Genotype.from_json(config["candidate"]["genotype"])
     path = trial_dir() / "candidate.json"
     genotype.save(path)

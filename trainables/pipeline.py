@@ -60,7 +60,7 @@ class _Trial:
     def __init__(self, config: dict[str, Any], ablation: bool):
         self.config, self.ablation = config, ablation
         self.cfg = trial_config(config)
-        self.run = open_trial_run(config)
+        self.run = open_trial_run(config, self.cfg)
         self.tid = trial_id()
         self.writer = image_writer()
         self.pipe = DartsGalPipeline(self.cfg)

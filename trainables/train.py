@@ -8,7 +8,6 @@ directory, next to the sample grids.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import time
@@ -88,9 +87,10 @@ def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
         epoch = trainer.epoch
         last = epoch == trainer.epochs
         result: dict[str, Any] = {**stats, "params": params}
+        logged = trainer.row(stats)
         row: dict[str, Any] = {"run_id": run.path.name, "method": method, "stage": "train", "epoch": epoch,
                                "round": None, "candidate_id": tid, "genotype": genotype, "params": params,
-                               **(fields or {}), **trainer.row(stats), "device": str(trainer.device)}
+                               **(fields or {}), **logged, "device": str(trainer.device)}
         scores: dict[str, Any] = {}
         if trainer.eval_due():
             scores = trainer.score()
@@ -101,7 +101,7 @@ def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
                 from torchvision.utils import make_grid
 
                 writer.add_image("samples/ema_generator", make_grid(grid, nrow=8), epoch)
-        write_scalars(writer, {**trainer.row(stats), **scores}, epoch)
+        write_scalars(writer, {**logged, **scores}, epoch)
         writer.flush()
         row["wall_seconds"] = time.perf_counter() - started
         seconds += row["wall_seconds"]
@@ -122,7 +122,7 @@ def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
 def train_fixed(config: dict[str, Any]) -> None:
     """Train; report every epoch and the run's scores when due (``score``); checkpoint; resume."""
     cfg = config_from_trial(config)
-    fit(config, cfg, open_trial_run(config), method="gan" if cfg.task == "gan" else "train")
+    fit(config, cfg, open_trial_run(config, cfg), method="gan" if cfg.task == "gan" else "train")
 
 
 # ====================================================================== raynas ablate regan
@@ -154,7 +154,7 @@ def cell_overrides(config: dict[str, Any]) -> dict[str, Any]:
 
 def cell_config(config: dict[str, Any]) -> RaynasConfig:
     """The run's config with this cell's values applied and re-validated."""
-    data = copy.deepcopy(config["raynas"])
+    data = config["raynas"]  # apply_overrides copies it
     overrides = [f"{k}={json.dumps(v)}" for k, v in cell_overrides(config).items() if v is not None]
     return from_dict(RaynasConfig, apply_overrides(data, overrides))
 
@@ -169,7 +169,7 @@ def regan_cell(config: dict[str, Any]) -> None:
     ``final`` row with the grid values (last key component: ``sparsity``, ``interval``, ``fraction``,
     ``enabled``), the seed, IS/FID, the total training FLOPs and the final measured sparsity."""
     cfg = cell_config(config)
-    run = open_trial_run(config)
+    run = open_trial_run(config, cfg)
     values = cell_overrides(config)
     fields = {k.rsplit(".", 1)[-1]: v for k, v in values.items() if k != "train.seed"}
     fields["enabled"] = bool(cfg.regan.enabled)

@@ -169,20 +169,19 @@ class EaganSearch:
         return actor_options(self.cfg, self.workers)
 
     def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
-        self._actor_args = (stage, best_g)
+        # once per stage: the placement check (and its warning) and the config, reused by actor restarts
+        self._actor_args = (stage, best_g, *self.actor_options(), self.cfg.to_dict())
         return self._new_host(), [self._new_evaluator() for _ in range(self.workers)]
 
     def _new_host(self):
-        stage, best_g = self._actor_args
-        host_opts, _ = self.actor_options()
+        stage, best_g, host_opts, _, config = self._actor_args
         threads = round(host_opts["num_cpus"] + self.workers * self.e.evaluator_cpu)
-        return SupernetHost.options(**host_opts).remote(self.cfg.to_dict(), stage, best_g,
-                                                        fault=self.faults.get("host"), train_threads=threads)
+        return SupernetHost.options(**host_opts).remote(config, stage, best_g, fault=self.faults.get("host"),
+                                                        train_threads=threads)
 
     def _new_evaluator(self):
-        stage, best_g = self._actor_args
-        _, eval_opts = self.actor_options()
-        return Evaluator.options(**eval_opts).remote(self.cfg.to_dict(), stage, best_g["genotype"] if best_g else None,
+        stage, best_g, _, eval_opts, config = self._actor_args
+        return Evaluator.options(**eval_opts).remote(config, stage, best_g["genotype"] if best_g else None,
                                                      fault=self.faults.get("evaluator"))
 
     def _count_restart(self, which: str, error: BaseException) -> None:
@@ -466,7 +465,6 @@ def run_grid(request: SearchRequest) -> None:
     """``raynas ablate eagan``: one whole search per grid cell, one after another (each holds the cluster's
     actors), in ``RUN_DIR/cells/cell-NNN``; a killed grid resumes at its unfinished cell. Each finished cell
     appends one ``final`` row: its grid values and the best generator's scores of its last stage."""
-    import copy
 
     from raynas.config import RaynasConfig, apply_overrides, from_dict
 
@@ -476,12 +474,10 @@ def run_grid(request: SearchRequest) -> None:
         cell_id = f"cell-{i:03d}"
         if cell_id in done:
             continue
-        data = apply_overrides(copy.deepcopy(cfg.to_dict()), [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
+        data = apply_overrides(cfg.to_dict(), [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
         ccfg = from_dict(RaynasConfig, data)
-        path = run.path / "cells" / cell_id
-        sub = RunDir.open(path) if (path / "run.json").is_file() else RunDir.create(
-            run.path / "cells", cell_id, config=ccfg.to_dict(), seed=ccfg.train.seed, preset=ccfg.preset,
-            device=ccfg.train.device)
+        sub = RunDir.create(run.path / "cells", cell_id, config=ccfg.to_dict(), seed=ccfg.train.seed,
+                            preset=ccfg.preset, device=ccfg.train.device, exist_ok=True)  # a resumed cell reopens
         tqdm.write(f"raynas: grid cell {i + 1}/{len(request.options['cells'])}: {overrides} in {sub.path}")
         EaganSearch(ccfg, sub, progress=request.progress).run_search()
         rows = sub.read()
