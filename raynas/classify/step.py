@@ -32,6 +32,14 @@ def _cpu_precision(precision: Precision | None, x: torch.Tensor) -> Precision:
     return precision if precision is not None else Precision(device=x.device, amp=False, channels_last=False)
 
 
+def classifier_logits(model: nn.Module, x: torch.Tensor, precision: Precision | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(logits, logits_aux or None)`` of a batch under the precision's autocast and memory format."""
+    p = _cpu_precision(precision, x)
+    with p.autocast():
+        return split_output(model(p.images(x)))
+
+
 def classify_loss(logits: torch.Tensor, logits_aux: torch.Tensor | None, y: torch.Tensor, *,
                   aux_weight: float = 0.0, label_smoothing: float = 0.0) -> torch.Tensor:
     """CE(logits) + aux_weight * CE(logits_aux), both in float32 and with the same label smoothing (as
@@ -83,9 +91,7 @@ def evaluate_classifier(model: nn.Module, batches: Iterable[tuple[torch.Tensor, 
     totals: torch.Tensor | None = None
     try:
         for x, y in batches:
-            p = _cpu_precision(precision, x)
-            with p.autocast():
-                logits, _ = split_output(model(p.images(x)))
+            logits, _ = classifier_logits(model, x, precision)
             loss = F.cross_entropy(logits.float(), y, reduction="sum")
             part = torch.cat([loss.view(1), topk_correct(logits, y, (1, 5)).float(),
                               loss.new_tensor([y.numel()])]).double()

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.checkpoints import capture_sampling_state, restore_sampling_state
+from raynas.classify.step import classifier_logits
 from raynas.errors import CheckpointError, TrainingDiverged
 
 ADV_LOSSES = ("wgan", "bce")
@@ -205,13 +206,7 @@ class GalPruner:
         return float(self.s.mask_lr) * 0.1 ** (epoch // int(self.s.lr_decay_step))
 
     def _forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.precision is not None:
-            with self.precision.autocast():
-                out = model(self.precision.images(x))
-        else:
-            out = model(x)
-        logits = out[0] if isinstance(out, (tuple, list)) else out
-        return logits.float()
+        return classifier_logits(model, x, self.precision)[0].float()
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training part: a D step per batch, a G step every ``n_critic`` batches, a mask step
