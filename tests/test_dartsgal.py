@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -177,6 +178,18 @@ def test_pruning_closes_cells():
     g = DartsGalGenotype.full(only_inner, 3, 4, 1)
     with pytest.raises(GenotypeError, match="would compute nothing"):
         DartsGalGenotype(g.source, 3, 4, 1, g.reduction_positions, ((1,), (0, 1), (0, 1))).validate()
+
+
+def test_pruned_cells_are_drawn_with_their_original_node_ids(tmp_path, monkeypatch):
+    import raynas.methods.dartsgal.draw as draw
+
+    figures = []
+    monkeypatch.setattr(draw, "save_png", lambda fig, path: figures.append(fig) or Path(path))
+    g = DartsGalGenotype.full(V2, 3, 4, 1).with_masks([[0, 1, 0, 1], [0] * 4, [1] * 4])
+    draw.draw_dartsgal_genotype(g, tmp_path / "g.png")
+    nodes = [[t.get_text() for t in ax.texts if t.get_zorder() == 5 and t.get_text().isdigit()]
+             for ax in figures[0].axes]
+    assert g.kept[0] == (1, 3) and nodes == [["1", "3"], [], ["0", "1", "2", "3"]]
 
 
 def test_genotype_json_and_validation(tmp_path):

@@ -67,8 +67,10 @@ def _x_to_t(curve: tuple[tuple[float, float], ...], x: float) -> float:
     return (lo + hi) / 2
 
 
-def draw_cell(ax: Any, cell: CellGenotype, title: str) -> tuple[float, float, float, float]:
-    """Draw one cell; returns its data extent (x0, x1, y0, y1)."""
+def draw_cell(ax: Any, cell: CellGenotype, title: str, node_labels: Sequence[int] | None = None
+              ) -> tuple[float, float, float, float]:
+    """Draw one cell; returns its data extent (x0, x1, y0, y1). ``node_labels`` names the intermediate nodes
+    (default 0..steps-1; a pruned cell passes the original ids of the nodes it kept)."""
     from matplotlib.patches import Circle, FancyArrowPatch
 
     pos = _positions(cell)
@@ -79,7 +81,7 @@ def draw_cell(ax: Any, cell: CellGenotype, title: str) -> tuple[float, float, fl
         elif key in (0, 1):
             label, colour = ("$c_{k-2}$", "$c_{k-1}$")[key], _INPUT
         else:
-            label, colour = str(key - 2), _NODE
+            label, colour = str(node_labels[key - 2] if node_labels is not None else key - 2), _NODE
         circles[key] = Circle((x, y), _RADIUS, fc=colour, ec="#333333", lw=1.0, zorder=4)
         ax.add_patch(circles[key])
         ax.text(x, y, label, fontsize=10, ha="center", va="center", zorder=5)

@@ -43,10 +43,7 @@ def draw_dartsgal_genotype(genotype: DartsGalGenotype, png_path: str | Path, *, 
             notes.append(ax)
             extents.append((0.0, 0.0, -0.6, 0.6))
             continue
-        extents.append(draw_cell(ax, cell, _title(g, i)))
-        for text in ax.texts:  # the pruned cell numbers its nodes 0..k-1: show the original node ids
-            if text.get_zorder() == 5 and text.get_text().isdigit():
-                text.set_text(str(g.kept[i][int(text.get_text())]))
+        extents.append(draw_cell(ax, cell, _title(g, i), node_labels=g.kept[i]))  # the original node ids
     x0, x1 = stack_panels(fig, axes, extents, scale=0.7, top=0.6)
     for ax in notes:
         ax.text((x0 + x1) / 2, 0.0, "no node kept: the cell passes its input $c_{k-1}$ through", ha="center",
