@@ -399,7 +399,8 @@ def summarize_cell_network(genotype: Any, build: Any, *, dataset_shape: str | Da
     net = build(genotype, auxiliary=False, **kwargs)
     params = count_parameters(net)
     try:
-        with_aux: int | None = count_params(build(genotype, auxiliary=True, **kwargs))
+        with torch.device("meta"):  # counted only: no memory, no initialisation
+            with_aux: int | None = count_params(build(genotype, auxiliary=True, **kwargs))
     except ConfigError:
         with_aux = None
     flops = count_flops(net, torch.zeros(1, shape.in_channels, shape.resolution, shape.resolution))

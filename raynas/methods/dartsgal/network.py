@@ -246,8 +246,9 @@ def summarize_dartsgal(genotype: DartsGalGenotype, *, dataset: str = "cifar10", 
     shape = resolve_dataset_shape(dataset)
     net = GalNetwork(g, shape.num_classes)
     net.check_resolution(shape.resolution)
-    full = GalNetwork(DartsGalGenotype.full(g.source, g.layers, g.channels, g.in_channels, g.reduction_positions,
-                                            g.stem_multiplier), shape.num_classes)
+    with torch.device("meta"):  # counted only: no memory, no initialisation
+        full = GalNetwork(DartsGalGenotype.full(g.source, g.layers, g.channels, g.in_channels,
+                                                g.reduction_positions, g.stem_multiplier), shape.num_classes)
     params = count_parameters(net)
     flops = count_flops(net, torch.zeros(1, g.in_channels, shape.resolution, shape.resolution))
     sizes = net.feature_sizes(shape.resolution)
