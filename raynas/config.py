@@ -35,13 +35,11 @@ FIXED = "train"  # the method value of a fixed-network run (train / retrain): no
 
 
 def setting(default: Any, *, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
-            doc: str = "", lo_open: bool = False, hi_open: bool = False, empty_ok: bool | None = None) -> Any:
+            doc: str = "", lo_open: bool = False, hi_open: bool = False) -> Any:
     """A dataclass field with validation metadata (``lo_open``/``hi_open`` exclude the bound itself; a tuple
     may be empty when its default is)."""
-    if empty_ok is None:
-        empty_ok = default == ()
     meta = {"choices": choices, "lo": lo, "hi": hi, "doc": doc, "lo_open": lo_open, "hi_open": hi_open,
-            "empty_ok": empty_ok}
+            "empty_ok": default == ()}
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata=meta)
@@ -570,7 +568,7 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
             if s.modifier:
                 raise ConfigError(_modifier_refusal(s, key, method, run_task))
             raise ConfigError(f"--set {key} does not apply to method {method!r} ({run_task} task): it belongs to "
-                              f"method {s.method}. Drop the override, or run `{_command(s)}`")
+                              f"method {s.method}. Drop the override, or run `raynas search {s.method}`")
     data = apply_overrides(data, overrides)
     for name in list(data):
         if name not in keep and name in _SECTIONS:  # another method's section in a shared preset
@@ -606,7 +604,7 @@ TASK_LABELS = {"gan": "GAN", "classify": "classifier"}
 
 def _modifier_refusal(s: Section, key: str, method: str, run_task: str) -> str:
     """Why a modifier section (Re-GAN) cannot be set on this run, and what to run instead."""
-    title, task = s.title or s.method, TASK_LABELS.get(s.task, s.task)
+    title, task = s.title, TASK_LABELS.get(s.task, s.task)
     where = f"raynas train, raynas retrain and raynas ablate {s.method}"
     if run_task != s.task:
         return (f"--set {key} does not apply to a {TASK_LABELS.get(run_task, run_task)} run: {title} applies to "
@@ -615,12 +613,6 @@ def _modifier_refusal(s: Section, key: str, method: str, run_task: str) -> str:
     return (f"--set {key} does not apply to method {method!r}: {title} applies to fixed {task} training "
             f"({where}), not to {method}'s search. Drop the override, and retrain the found genotype with "
             f"`raynas retrain GENOTYPE --set {s.name}.enabled=true`")
-
-
-def _command(section: Section) -> str:
-    if section.modifier:
-        return f"raynas train --set {section.name}.enabled=true on a {section.task} preset"
-    return f"raynas search {section.method}"
 
 
 def presets_for(task: str) -> list[str]:

@@ -135,9 +135,10 @@ def draw_learning_curves(runs: dict[str, pd.DataFrame], out: Path, title_suffix:
     return _save(fig, out)
 
 
-def draw_run_plots(run: RunDir) -> list[Path]:
-    """Every plot that the run's results support, written to RUN_DIR/plots."""
-    df = run.read()
+def draw_run_plots(run: RunDir, df: pd.DataFrame | None = None) -> list[Path]:
+    """Every plot that the run's results support, written to RUN_DIR/plots (``df``: its results, when the
+    caller has read them already)."""
+    df = run.read() if df is None else df
     plots = run.path / "plots"
     plots.mkdir(exist_ok=True)
     made = []

@@ -8,6 +8,7 @@ Every fixed trainer offers the same surface to the trainables: ``epoch``, ``epoc
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,22 @@ def genotype_overrides(task: str, path: str | Path) -> dict[str, dict[str, Any]]
     return {"model": {"genotype": str(path)}}
 
 
+def with_final_protocol(cfg: RaynasConfig) -> RaynasConfig:
+    """A finished GAN network is scored as the paper scores it (``eval.final_protocol``)."""
+    if cfg.task != "gan":
+        return cfg
+    return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, protocol=cfg.eval.final_protocol))
+
+
 def retrain_config(cfg: RaynasConfig, genotype_path: str | Path, epochs: int | None = None) -> RaynasConfig:
     """``cfg`` as a fixed run that trains the genotype's network (``epochs`` overrides ``train.epochs``)."""
     data = cfg.to_dict()
     data["method"] = FIXED
     for section, values in genotype_overrides(cfg.task, genotype_path).items():
         data[section].update(values)
-    if cfg.task == "gan":  # a finished network is scored as the paper scores it
-        data["eval"]["protocol"] = data["eval"]["final_protocol"]
     if epochs:
         data["train"]["epochs"] = int(epochs)
-    return from_dict(RaynasConfig, data)
+    return with_final_protocol(from_dict(RaynasConfig, data))
 
 
 def check_fixed(cfg: RaynasConfig) -> None:

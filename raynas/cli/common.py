@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -195,7 +194,6 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     except BaseException as exc:
         if not run.parts() and not (run.path / "tune").exists():
             run.remove()  # nothing ran: leave no empty run directory
-            shutil.rmtree(run.path, ignore_errors=True)
             CURRENT_RUN = None
             raise
         if isinstance(exc, KeyboardInterrupt):
@@ -290,7 +288,7 @@ def finish_run(run) -> None:
     from raynas.results import format_table
 
     df = run.read()
-    paths = draw_run_plots(run)
+    paths = draw_run_plots(run, df)
     cols = [c for c in ("epoch", "d_loss", "g_loss", "train_loss", "train_acc", "val_acc", "test_acc", "is_mean",
                         "fid", "kid_mean", "wall_seconds") if c in df and df[c].notna().any()]
     print(format_table(df.sort_values("epoch") if "epoch" in df else df, columns=cols))

@@ -240,7 +240,6 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         cfg = prepare.cfg or cfg
         from trainables.launch import run_trainable
 
-        space = None
         if resume:
             path = run.path / ABLATION_FILE
             spec = json.loads(path.read_text()) if path.is_file() else {
@@ -248,10 +247,6 @@ def cmd_ablate(args: argparse.Namespace) -> int:
                          (i.partition("=")[0] for i in method.default_grid)}}
         else:
             (run.path / ABLATION_FILE).write_text(json.dumps(spec, indent=2) + "\n")
-            space = (load_object(method.ablation_space)(spec["grid"]) if method.ablation_space else
-                     {key: tune.grid_search(values) for key, values in spec["grid"].items()})
-            space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(spec["seeds"])])
-            space["retrain_epochs"] = spec["retrain_epochs"]
         if method.ablation_runner:  # the method runs its cells itself, one after another
             load_object(method.ablation_runner)(SearchRequest(
                 cfg=cfg, run=run, resources=res, resume=resume,
@@ -259,6 +254,12 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         else:
             from trainables.launch import asha_scheduler, record_stopped
 
+            space = None  # a resumed grid is Tune's to restore
+            if not resume:
+                space = (load_object(method.ablation_space)(spec["grid"]) if method.ablation_space else
+                         {key: tune.grid_search(values) for key, values in spec["grid"].items()})
+                space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(spec["seeds"])])
+                space["retrain_epochs"] = spec["retrain_epochs"]
             asha = spec.get("scheduler") or {}
             sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha and not resume else None
             results = run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from raynas.cli.common import (
     add_config_args,
@@ -17,13 +16,11 @@ from raynas.config import FIXED
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from raynas.train import check_fixed
+    from raynas.train import check_fixed, with_final_protocol
 
     def make():
         cfg = config_from_args(args, FIXED, getattr(args, "extra_overrides", ()), task=getattr(args, "task", None))
-        if getattr(args, "retrain", False) and cfg.task == "gan":  # a finished network: the paper's protocol
-            cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, protocol=cfg.eval.final_protocol))
-        return cfg
+        return with_final_protocol(cfg) if getattr(args, "retrain", False) else cfg  # a finished network
 
     start = lambda cfg: trial_resources(args, cfg)  # noqa: E731
     with new_run_or_resume(args, "train", make, check_fixed, start, method=FIXED) as (run, cfg, resources):
