@@ -12,10 +12,10 @@ from torch import nn
 from raynas.errors import ConfigError, GenotypeError
 from raynas.nn.darts_net import count_parameters
 from raynas.nn.swd import SwdEdge, SwdSupernet, check_k, normalise, op_attention
-from raynas.nn.swd_net import build_swd_network, swd_cell_index
+from raynas.nn.swd_net import build_swd_network
 from raynas.spaces import Genotype
 from raynas.spaces.darts import PRIMITIVES
-from raynas.spaces.swd import CELL_TYPES, SwdGenotype
+from raynas.spaces.swd import CELL_TYPES, SwdGenotype, swd_cell_index
 
 N_OPS = len(PRIMITIVES)
 

@@ -29,7 +29,7 @@ scaling the attention). The α-equivalent table is the normalised weights per ed
 **Derivation** (per genotype cell): per node the two incoming edges whose best AWN weight other than ``none``
 is largest, on each the argmax op other than ``none`` (DARTS' rule, ``raynas.nn.darts_search.derive_cell``).
 At depths other than 5 a genotype cell stands for the network cells the evaluation stacking assigns to it
-(``raynas.nn.swd_net.swd_cell_index``: at 8 cells, cells 0–1 → cell 0, 2 → 1, 3–4 → 2, 5 → 3, 6–7 → 4); its
+(``raynas.spaces.swd.swd_cell_index``: at 8 cells, cells 0–1 → cell 0, 2 → 1, 3–4 → 2, 5 → 3, 6–7 → 4); its
 attention is the mean over those cells.
 """
 
@@ -49,9 +49,8 @@ from raynas.nn.darts_search import check_search_args, derive_cell
 from raynas.nn.ops import build_op
 from raynas.nn.primitives import Identity
 from raynas.nn.registry import register_supernet
-from raynas.nn.swd_net import swd_cell_index
 from raynas.spaces.darts import PRIMITIVES, CellGenotype
-from raynas.spaces.swd import CELL_TYPES, SwdGenotype
+from raynas.spaces.swd import CELL_TYPES, SwdGenotype, swd_cell_index
 
 POOLINGS = ("gap", "gap+gmp")
 

@@ -22,21 +22,7 @@ from raynas.errors import ConfigError, GenotypeError
 from raynas.nn.darts_net import CellNetwork, LayerSpec, reduction_positions_for, summarize_cell_network
 from raynas.nn.profile import format_classifier_summary, register_summary
 from raynas.nn.registry import register_network
-from raynas.spaces.swd import CELL_TYPES, SPACE, SwdGenotype
-
-
-def swd_cell_index(i: int, layers: int, reductions: Sequence[int] | None = None) -> int:
-    """Which of the five genotype cells sits at layer ``i`` (see the module docstring)."""
-    r1, r2 = reductions if reductions is not None else (layers // 3, 2 * layers // 3)
-    if i < r1:
-        return 0
-    if i == r1:
-        return 1
-    if i < r2:
-        return 2
-    if i == r2:
-        return 3
-    return 4
+from raynas.spaces.swd import CELL_TYPES, SPACE, SwdGenotype, swd_cell_index
 
 
 def swd_plan(genotype: SwdGenotype, layers: int, reduction_positions: Sequence[int] | None = None) -> list[LayerSpec]:

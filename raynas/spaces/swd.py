@@ -18,6 +18,7 @@ An evaluation network stacks the cells as ``6×c0, c1 (R), 6×c2, c3 (R), 6×c4`
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -108,6 +109,21 @@ class SwdGenotype(JsonGenotype):
 def _check_count(n: int) -> None:
     if n != len(CELL_TYPES):
         raise GenotypeError(f"an swd-nas genotype has exactly {len(CELL_TYPES)} cells ({_ORDER}); this one has {n}")
+
+
+def swd_cell_index(i: int, layers: int, reductions: Sequence[int] | None = None) -> int:
+    """Which of the five genotype cells sits at layer ``i``: cell 0 before the first reduction, 1 at it, 2
+    between the two, 3 at the second, 4 after it."""
+    r1, r2 = reductions if reductions is not None else (layers // 3, 2 * layers // 3)
+    if i < r1:
+        return 0
+    if i == r1:
+        return 1
+    if i < r2:
+        return 2
+    if i == r2:
+        return 3
+    return 4
 
 
 def draw_swd_genotype(genotype: SwdGenotype, png_path: str | Path, *, title: str | None = None,

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from raynas.errors import GenotypeError
 from raynas.spaces.darts import CellGenotype, DartsGenotype
 from raynas.spaces.genotype import JsonGenotype, read_genotype_text, register_genotype_format
+from raynas.spaces.swd import swd_cell_index
 
 SPACE = "darts-gal"
 SWD_SPACE = "swd-nas"
@@ -104,9 +105,7 @@ class SourceCells:
         if len(red) != 2:
             raise GenotypeError(f"an swd-nas genotype stacks its five cells around exactly two reduction cells; "
                                 f"got reduction positions {sorted(red)}")
-        r1, r2 = sorted(red)
-        return [self.cells[0 if i < r1 else 1 if i == r1 else 2 if i < r2 else 3 if i == r2 else 4]
-                for i in range(layers)]
+        return [self.cells[swd_cell_index(i, layers, sorted(red))] for i in range(layers)]
 
 
 def read_genotype_json(ref: str | Path) -> dict[str, Any]:
