@@ -35,6 +35,7 @@ from torch import nn
 
 from raynas.errors import ConfigError, GenotypeError
 from raynas.nn.ops import REGISTRY, build_op
+from raynas.spaces.swd import POOLINGS
 
 SELECTORS = ("da", "darts")
 
@@ -92,39 +93,52 @@ def build_edge_op(kind: str, name: str, channels: int, scale: int = 1) -> nn.Mod
     return build_op(kind, name, channels)
 
 
+def check_pool(pool: str, key: str = "pool") -> str:
+    if pool not in POOLINGS:
+        raise ConfigError(f"{key}={pool!r} is not a pooling mode; choose one of: {', '.join(POOLINGS)}")
+    return pool
+
+
 def _hidden(channels: int, reduction: int) -> int:
     if reduction < 1:
         raise ConfigError(f"attention reduction ratio must be >= 1, got {reduction}")
     return max(1, channels // reduction)
 
 
-class UpAttention(nn.Module):
-    """Eq. 7: σ(MLP(avgpool F) + MLP(maxpool F)) with ONE shared bottleneck MLP → (b, C) weights."""
+class ChannelAttention(nn.Module):
+    """``σ(MLP(GAP x) [+ MLP(GMP x)])`` with one shared two-layer MLP (``channels → channels // reduction →
+    channels``, ReLU) → ``(b, channels)`` weights: DAMGAN's up- and down-attention and SWD-NAS's UA and LA
+    (eqs. 5–6 there; the paper's MLP has biases, the SWD-NAS authors' code has none: ``bias``)."""
 
-    def __init__(self, channels: int, reduction: int = 16):
+    def __init__(self, channels: int, reduction: int, pool: str = "gap", bias: bool = True):
         super().__init__()
+        self.pool = check_pool(pool)
         hidden = _hidden(channels, reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
+        self.fc1 = nn.Linear(channels, hidden, bias=bias)
+        self.fc2 = nn.Linear(hidden, channels, bias=bias)
 
     def mlp(self, v: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.relu(self.fc1(v)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3))))
+        logits = self.mlp(x.mean(dim=(2, 3)))
+        if self.pool == "gap+gmp":
+            logits = logits + self.mlp(x.amax(dim=(2, 3)))
+        return torch.sigmoid(logits)
 
 
-class DownAttention(nn.Module):
+class UpAttention(ChannelAttention):
+    """Eq. 7: σ(MLP(avgpool F) + MLP(maxpool F)) with ONE shared bottleneck MLP → (b, C) weights."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__(channels, reduction, pool="gap+gmp")
+
+
+class DownAttention(ChannelAttention):
     """Eq. 2–3: σ(F2(ReLU(F1(GAP F^con)))) → (b, r·k) weights, one per concatenated map."""
 
     def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        hidden = _hidden(channels, reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3))))))
+        super().__init__(channels, reduction, pool="gap")
 
 
 def select_top_k(weights: torch.Tensor, k: int) -> torch.Tensor:

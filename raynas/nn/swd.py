@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.errors import ConfigError
-from raynas.nn.attention import divisors, select_top_k
+from raynas.nn.attention import ChannelAttention, check_pool, divisors, select_top_k
 from raynas.nn.darts_net import reduction_positions_for
 from raynas.nn.darts_ops import FactorizedReduce, ReLUConvBN
 from raynas.nn.darts_search import check_search_args, derive_cell
@@ -51,14 +51,6 @@ from raynas.nn.primitives import Identity
 from raynas.nn.registry import register_supernet
 from raynas.spaces.darts import PRIMITIVES, CellGenotype
 from raynas.spaces.swd import CELL_TYPES, SwdGenotype, swd_cell_index
-
-POOLINGS = ("gap", "gap+gmp")
-
-
-def check_pool(pool: str, key: str = "pool") -> str:
-    if pool not in POOLINGS:
-        raise ConfigError(f"{key}={pool!r} is not a pooling mode; choose one of: {', '.join(POOLINGS)}")
-    return pool
 
 
 def check_k(k: int, cell_channels: Sequence[int], key: str = "k") -> int:
@@ -70,30 +62,6 @@ def check_k(k: int, cell_channels: Sequence[int], key: str = "k") -> int:
         raise ConfigError(f"{key}={k!r} does not divide every cell's channel count ({', '.join(map(str, channels))}): "
                           f"each edge keeps C/k channels; valid k: {', '.join(map(str, valid))}")
     return channels[0] // k
-
-
-class ChannelAttention(nn.Module):
-    """Eq. 5–6: ``σ(MLP(GAP x) [+ MLP(GMP x)])`` with one shared two-layer MLP (``channels → channels //
-    reduction → channels``, ReLU) → ``(b, channels)`` weights. The paper's MLP has biases; the authors' code
-    has none (``bias``)."""
-
-    def __init__(self, channels: int, reduction: int, pool: str = "gap", bias: bool = True):
-        super().__init__()
-        if reduction < 1:
-            raise ConfigError(f"attention reduction ratio must be >= 1, got {reduction}")
-        self.pool = check_pool(pool)
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden, bias=bias)
-        self.fc2 = nn.Linear(hidden, channels, bias=bias)
-
-    def mlp(self, v: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.fc1(v)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.mlp(x.mean(dim=(2, 3)))
-        if self.pool == "gap+gmp":
-            logits = logits + self.mlp(x.amax(dim=(2, 3)))
-        return torch.sigmoid(logits)
 
 
 class SwdEdge(nn.Module):

@@ -29,6 +29,7 @@ from raynas.spaces.draw import register_drawer
 from raynas.spaces.genotype import JsonGenotype, register_genotype_format
 
 SPACE = "swd-nas"
+POOLINGS = ("gap", "gap+gmp")  # UA/LA pooling modes (Table III)
 #: The type of each of the five cells, in order (reductions at 5 // 3 = 1 and 2 * 5 // 3 = 3).
 CELL_TYPES: tuple[str, ...] = ("normal", "reduce", "normal", "reduce", "normal")
 _ORDER = ", ".join(CELL_TYPES)

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from raynas.config import _f
 from raynas.errors import ConfigError
 from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
-
-POOLINGS = ("gap", "gap+gmp")  # the torch-free copy of raynas.nn.swd.POOLINGS
+from raynas.spaces.swd import POOLINGS
 
 
 @dataclass(frozen=True)
