@@ -23,7 +23,7 @@ do not), so a genotype with pool ops is not the same function.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -43,6 +43,12 @@ def edge_index(node: int, state: int) -> int:
     return 2 * node + node * (node - 1) // 2 + state
 
 
+def search_op(name: str, c: int, stride: int) -> nn.Module:
+    """A candidate op on a search edge: non-affine BN, and a pool followed by one (as DARTS' MixedOp)."""
+    op = build_op("darts", name, c, stride=stride, affine=False)
+    return nn.Sequential(op, nn.BatchNorm2d(c, affine=False)) if "pool" in name else op
+
+
 class MixedOp(nn.Module):
     """One edge: every candidate op (a ``ModuleDict`` keyed by op name; ``none`` has no module)."""
 
@@ -50,12 +56,8 @@ class MixedOp(nn.Module):
         super().__init__()
         self.ops = nn.ModuleDict()
         for name in primitives:
-            if name == "none":
-                continue
-            op = build_op("darts", name, c, stride=stride, affine=False)
-            if "pool" in name:
-                op = nn.Sequential(op, nn.BatchNorm2d(c, affine=False))
-            self.ops[name] = op
+            if name != "none":
+                self.ops[name] = search_op(name, c, stride)
         self._columns = tuple(i for i, name in enumerate(primitives) if name != "none")
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -67,8 +69,13 @@ class MixedOp(nn.Module):
 
 
 class SearchCell(nn.Module):
+    """A search cell: its two input preprocessings and one edge per (node, earlier state), in ``edge_index``
+    order. ``edge(c, stride)`` builds an edge (default: DARTS' ``MixedOp`` over ``primitives``, which the
+    forward gives the cell's α weights; SWD-NAS's attention edges weigh themselves)."""
+
     def __init__(self, steps: int, multiplier: int, c_prev_prev: int, c_prev: int, c: int, reduction: bool,
-                 reduction_prev: bool, primitives: Sequence[str]):
+                 reduction_prev: bool, primitives: Sequence[str] = (),
+                 edge: Callable[[int, int], nn.Module] | None = None):
         super().__init__()
         self.reduction = reduction
         self.steps = steps
@@ -78,16 +85,17 @@ class SearchCell(nn.Module):
         else:
             self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0, affine=False)
         self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0, affine=False)
-        self.edges = nn.ModuleList(MixedOp(c, 2 if reduction and j < 2 else 1, primitives)
-                                   for i in range(steps) for j in range(2 + i))
+        make = edge or (lambda c, stride: MixedOp(c, stride, primitives))
+        self.edges = nn.ModuleList(make(c, 2 if reduction and j < 2 else 1) for i in range(steps) for j in range(2 + i))
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self.steps):
             node = None
             for j, h in enumerate(states):
-                y = self.edges[offset + j](h, weights[offset + j])
+                e = offset + j
+                y = self.edges[e](h) if weights is None else self.edges[e](h, weights[e])
                 node = y if node is None else node + y
             offset += len(states)
             states.append(node)

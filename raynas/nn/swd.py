@@ -44,9 +44,8 @@ from torch import nn
 from raynas.errors import ConfigError
 from raynas.nn.attention import ChannelAttention, check_pool, divisors, select_top_k
 from raynas.nn.darts_net import reduction_positions_for
-from raynas.nn.darts_ops import FactorizedReduce, ReLUConvBN
-from raynas.nn.darts_search import check_search_args, derive_cell
-from raynas.nn.ops import build_op
+from raynas.nn.darts_ops import FactorizedReduce
+from raynas.nn.darts_search import SearchCell, check_search_args, derive_cell, search_op
 from raynas.nn.primitives import Identity
 from raynas.nn.registry import register_supernet
 from raynas.spaces.darts import PRIMITIVES, CellGenotype
@@ -83,13 +82,7 @@ class SwdEdge(nn.Module):
                               "skip_connect (FactorizedReduce) needs an even number")
         n = len(self.primitives)
         self.ua = ChannelAttention(channels, ua_reduction, ua_pool, bias) if ua else None
-        ops = []
-        for name in self.primitives:
-            op = build_op("darts", name, self.width, stride=stride, affine=False)
-            if "pool" in name:
-                op = nn.Sequential(op, nn.BatchNorm2d(self.width, affine=False))
-            ops.append(op)
-        self.ops = nn.ModuleList(ops)
+        self.ops = nn.ModuleList(search_op(name, self.width, stride) for name in self.primitives)
         self.la = ChannelAttention(n * self.width, la_reduction, la_pool, bias)
         if residual:
             self.residual: nn.Module | None = (Identity() if stride == 1 else
@@ -157,33 +150,12 @@ def normalise(attention: torch.Tensor, awn: bool = True) -> torch.Tensor:
     return torch.where(total > 0, attention / total.clamp_min(1e-300), uniform)
 
 
-class SwdSearchCell(nn.Module):
+class SwdSearchCell(SearchCell):
     def __init__(self, steps: int, multiplier: int, c_prev_prev: int, c_prev: int, c: int, reduction: bool,
                  reduction_prev: bool, **edge_kwargs):
-        super().__init__()
-        self.reduction = reduction
-        self.steps = steps
-        self.multiplier = multiplier
+        super().__init__(steps, multiplier, c_prev_prev, c_prev, c, reduction, reduction_prev,
+                         edge=lambda c, stride: SwdEdge(c, stride, **edge_kwargs))
         self.channels = c
-        if reduction_prev:
-            self.preprocess0: nn.Module = FactorizedReduce(c_prev_prev, c, affine=False)
-        else:
-            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0, affine=False)
-        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0, affine=False)
-        self.edges = nn.ModuleList(SwdEdge(c, 2 if reduction and j < 2 else 1, **edge_kwargs)
-                                   for i in range(steps) for j in range(2 + i))
-
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
-        offset = 0
-        for _ in range(self.steps):
-            node = None
-            for j, h in enumerate(states):
-                y = self.edges[offset + j](h)
-                node = y if node is None else node + y
-            offset += len(states)
-            states.append(node)
-        return torch.cat(states[-self.multiplier:], dim=1)
 
     def attention(self) -> torch.Tensor | None:
         """(edges, ops) mean attention, or ``None`` before anything was recorded."""
