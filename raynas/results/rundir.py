@@ -30,7 +30,7 @@ import pandas as pd
 
 from raynas.errors import RunDirError
 from raynas.results import storage
-from raynas.results.storage import Location
+from raynas.results.storage import Location, write_atomic
 
 RESULT_COLUMNS = [
     "run_id", "method", "stage", "epoch", "round", "candidate_id", "genotype", "params",
@@ -101,19 +101,6 @@ def _cell(value: Any) -> Any:
         except (ValueError, RuntimeError):
             pass
     return str(value)
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class RunDir:
@@ -198,9 +185,9 @@ class RunDir:
             for d in (run.results_dir, run.plots_dir):  # checkpoints/ and tensorboard/ appear when a run writes them
                 d.mkdir(exist_ok=True)
             cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
-            _write_atomic(run.config_path, lambda f: f.write(cfg_text.encode()))
+            write_atomic(run.config_path, lambda f: f.write(cfg_text.encode()))
             meta_text = _meta_text(name, seed, preset, device)
-            _write_atomic(run.meta_path, lambda f: f.write(meta_text.encode()))
+            write_atomic(run.meta_path, lambda f: f.write(meta_text.encode()))
         except OSError as e:
             raise RunDirError(f"Cannot create run directory {path}: {e.strerror or e}. Choose a writable "
                               "output folder with --storage PATH (or --set run.output_dir=PATH).") from e
@@ -228,7 +215,7 @@ class RunDir:
             cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
             meta_text = _meta_text(loc.name, seed, preset, device)
             for target, text in ((run.config_path, cfg_text), (run.meta_path, meta_text)):
-                _write_atomic(target, lambda f, text=text: f.write(text.encode()))
+                write_atomic(target, lambda f, text=text: f.write(text.encode()))
                 loc.child(target.name).write_bytes(text.encode())
                 st = target.stat()
                 run._synced[target.name] = (st.st_size, st.st_mtime_ns)
@@ -286,7 +273,7 @@ class RunDir:
             local = self.path / rel
             local.parent.mkdir(parents=True, exist_ok=True)
             data = self.remote.fs.open_input_stream(fs_path).read()
-            _write_atomic(local, lambda f, data=data: f.write(data))
+            write_atomic(local, lambda f, data=data: f.write(data))
             st = local.stat()
             self._synced[rel] = (st.st_size, st.st_mtime_ns)
 
@@ -357,7 +344,7 @@ class RunDir:
             if self.remote is not None:
                 self.remote.child(META_FILE).write_bytes(text.encode())
             if self.path.is_dir():
-                _write_atomic(self.meta_path, lambda f: f.write(text.encode()))
+                write_atomic(self.meta_path, lambda f: f.write(text.encode()))
         except OSError:
             pass
 
@@ -417,7 +404,7 @@ class RunDir:
             return part
         try:
             self.results_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(part, lambda f: pq.write_table(table, f))
+            write_atomic(part, lambda f: pq.write_table(table, f))
         except OSError as e:
             raise RunDirError(f"Cannot write results to {self.results_dir}: {e.strerror or e}. "
                               "Check free disk space and permissions; earlier results are untouched.") from e

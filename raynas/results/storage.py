@@ -126,14 +126,7 @@ class Location:
         parent = self.path.rsplit("/", 1)[0] or "/"
         self.fs.create_dir(parent, recursive=True)
         if isinstance(self.fs, pyarrow.fs.LocalFileSystem):
-            tmp = f"{parent}/.{self.name}.{uuid.uuid4().hex}.tmp"
-            try:
-                with self.fs.open_output_stream(tmp) as f:
-                    f.write(data)
-                self.fs.move(tmp, self.path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            write_atomic(Path(self.path), lambda f: f.write(data))
             return
         with self.fs.open_output_stream(self.path) as f:
             f.write(data)
@@ -199,6 +192,21 @@ def push(path: str | os.PathLike) -> None:
                               "that every node can write there") from e
 
 
+def write_atomic(path: Path, write: Any) -> None:
+    """``write(f)`` into a temporary file beside ``path``, synced, then renamed over it: readers never see half
+    a file, and a crash leaves the old one."""
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def pull(path: str | os.PathLike) -> bool:
     """Make a staged file present locally, downloading it from its URI when it is missing; whether it is."""
     p = Path(path)
@@ -208,9 +216,8 @@ def pull(path: str | os.PathLike) -> bool:
     if remote is None or not remote.is_file():
         return False
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.parent / f".{p.name}.{uuid.uuid4().hex}.tmp"
-    tmp.write_bytes(remote.read_bytes())
-    os.replace(tmp, p)
+    data = remote.read_bytes()
+    write_atomic(p, lambda f: f.write(data))
     return True
 
 
