@@ -215,10 +215,8 @@ class RunDir:
             cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
             meta_text = _meta_text(loc.name, seed, preset, device)
             for target, text in ((run.config_path, cfg_text), (run.meta_path, meta_text)):
-                write_atomic(target, lambda f, text=text: f.write(text.encode()))
+                run._write_staged(target.name, text.encode())
                 loc.child(target.name).write_bytes(text.encode())
-                st = target.stat()
-                run._synced[target.name] = (st.st_size, st.st_mtime_ns)
         except OSError as e:
             raise RunDirError(f"Cannot create the run {loc.uri}: {e}. Check the URI, the storage credentials "
                               "and that this machine may write there.") from e
@@ -270,12 +268,16 @@ class RunDir:
             if "tune" in parts[:-1]:
                 (self.path / "/".join(parts[:parts.index("tune") + 1])).mkdir(parents=True, exist_ok=True)
                 continue
-            local = self.path / rel
-            local.parent.mkdir(parents=True, exist_ok=True)
-            data = self.remote.fs.open_input_stream(fs_path).read()
-            write_atomic(local, lambda f, data=data: f.write(data))
-            st = local.stat()
-            self._synced[rel] = (st.st_size, st.st_mtime_ns)
+            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+            self._write_staged(rel, self.remote.fs.open_input_stream(fs_path).read())
+
+    def _write_staged(self, rel: str, data: bytes) -> None:
+        """A file of the local copy whose bytes the remote holds too: marked synced, so sync() does not
+        upload it again (and cannot overwrite a newer remote copy with it)."""
+        local = self.path / rel
+        write_atomic(local, lambda f: f.write(data))
+        st = local.stat()
+        self._synced[rel] = (st.st_size, st.st_mtime_ns)
 
     def sync(self) -> list[str]:
         """Upload what changed in the staging copy since the last sync (not results/, written directly, nor
@@ -329,8 +331,8 @@ class RunDir:
         value, e.g. auto). Several devices in one run are listed, comma-separated. Provenance only: a run
         never fails because run.json could not be updated."""
         try:
-            meta = json.loads(self.remote.child(META_FILE).read_text()) if self.remote is not None else self.meta
-        except (OSError, ValueError, RunDirError):
+            meta = self.meta  # the remote copy for a URI run
+        except RunDirError:
             return
         meta.setdefault("device_requested", meta.get("device"))
         seen = [d for d in str(meta.get("devices_used", "")).split(",") if d]
@@ -344,7 +346,7 @@ class RunDir:
             if self.remote is not None:
                 self.remote.child(META_FILE).write_bytes(text.encode())
             if self.path.is_dir():
-                write_atomic(self.meta_path, lambda f: f.write(text.encode()))
+                self._write_staged(META_FILE, text.encode())
         except OSError:
             pass
 
