@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +46,15 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     except OSError as e:
         raise CheckpointError(f"Cannot create the checkpoint folder {path.parent}: {e}. Choose a writable "
                               "output directory (--set run.output_dir=...).") from e
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    from raynas.results.storage import push, write_atomic
+
     payload = {"format": FORMAT_MARKER, "version": FORMAT_VERSION, "state": state}
     try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, lambda f: torch.save(payload, f))
     except OSError as e:
         raise CheckpointError(f"Cannot write checkpoint {path}: {e}. Check free disk space and that the "
                               "folder is writable.") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     _fsync_dir(path.parent)
-    from raynas.results.storage import push
-
     push(path)  # a run stored at a URI: upload at once (an actor on any node may be writing it)
     return path
 

@@ -35,6 +35,10 @@ def test_a_uri_run_writes_rows_straight_to_the_store_and_syncs_the_rest(store):
     run.record_device("cpu")
     assert json.loads((store / "runs" / "r1" / "run.json").read_text())["devices_used"] == "cpu"
     assert json.loads(run.meta_path.read_text())["devices_used"] == "cpu" and run.sync() == []  # uploaded once
+    from raynas.checkpoints import load_checkpoint, save_checkpoint
+
+    save_checkpoint(run.path / "checkpoints" / "c.pt", {"round": 3})  # uploaded as it is written, and only then
+    assert load_checkpoint(store / "runs" / "r1" / "checkpoints" / "c.pt") == {"round": 3} and run.sync() == []
     nested = RunDir.create(run.path, "retrain", config={}, seed=0, preset="p", device="cpu", exist_ok=True)
     assert nested.location == f"{uri}/r1/retrain" and (store / "runs" / "r1" / "retrain" / "run.json").is_file()
     with pytest.raises(RunDirError, match="already exists"):

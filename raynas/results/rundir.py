@@ -281,7 +281,8 @@ class RunDir:
 
     def sync(self) -> list[str]:
         """Upload what changed in the staging copy since the last sync (not results/, written directly, nor
-        Tune's folders, which Tune persists itself); returns the relative paths uploaded."""
+        Tune's folders, which Tune persists itself, nor checkpoints, which save_checkpoint uploads as it writes
+        them); returns the relative paths uploaded."""
         if self.remote is None or not self.path.is_dir():
             return []
         uploaded = []
@@ -290,8 +291,8 @@ class RunDir:
                 continue
             rel = local.relative_to(self.path).as_posix()
             parts = rel.split("/")
-            if parts[0] == "results" or "tune" in parts[:-1]:
-                continue
+            if parts[0] == "results" or "tune" in parts[:-1] or local.suffix == ".pt":
+                continue  # .pt: save_checkpoint, their only writer, uploads them itself
             try:
                 st = local.stat()
             except OSError:
