@@ -3,6 +3,8 @@ the classifier for the classify task)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from raynas.config import DataConfig, ModelConfig
@@ -51,7 +53,6 @@ def latent_dim_of(generator: nn.Module, default: int) -> int:
 def build_classifier(cfg) -> nn.Module:
     """The evaluation network of ``cfg.model.genotype`` (any classifier space) for ``cfg.data``'s images."""
     from raynas.data.specs import get_spec
-    from raynas.nn.registry import build_network
     from raynas.spaces import Genotype
 
     m, d = cfg.model, cfg.data
@@ -59,7 +60,15 @@ def build_classifier(cfg) -> nn.Module:
     if genotype.space in ("eagan-g", "eagan-d", "eagan-gd", "damgan-g"):
         raise ConfigError(f"model.genotype={m.genotype} is a {genotype.space!r} (GAN) genotype; a classifier needs a "
                           "classifier genotype such as darts-v2, or `raynas retrain` it with a GAN preset")
+    return classifier_for(cfg, genotype, get_spec(d.name).num_classes, auxiliary=m.auxiliary)
+
+
+def classifier_for(cfg, genotype: Any, num_classes: int, *, auxiliary: bool) -> nn.Module:
+    """``genotype``'s evaluation network at the config's sizes (``model.*``) for ``cfg.data``'s images."""
+    from raynas.nn.registry import build_network
+
+    m, d = cfg.model, cfg.data
     return build_network(genotype, resolution=d.resolution, channels=d.channels, width=m.channels, layers=m.layers,
-                         num_classes=get_spec(d.name).num_classes, auxiliary=m.auxiliary,
+                         num_classes=num_classes, auxiliary=auxiliary,
                          reduction_positions=m.reduction_positions or None, imagenet=m.imagenet,
                          stem_multiplier=m.stem_multiplier)

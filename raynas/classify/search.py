@@ -101,13 +101,9 @@ class ClassifierSearch(DifferentiableSearch):
 
 def retrain_params(cfg: RaynasConfig, genotype, num_classes: int) -> int:
     """Build the evaluation network on the meta device (no memory) and count it as DARTS does."""
+    from raynas.build import classifier_for
     from raynas.nn.darts_net import count_parameters
-    from raynas.nn.registry import build_network
 
-    m, d = cfg.model, cfg.data
     with torch.device("meta"):
-        net = build_network(genotype, resolution=d.resolution, channels=d.channels, width=m.channels,
-                            layers=m.layers, num_classes=num_classes, auxiliary=False,
-                            reduction_positions=m.reduction_positions or None, imagenet=m.imagenet,
-                            stem_multiplier=m.stem_multiplier)
+        net = classifier_for(cfg, genotype, num_classes, auxiliary=False)
     return count_parameters(net)
