@@ -25,9 +25,7 @@ class DartsSearch(ClassifierSearch):
         self.metric_keys = ("train_loss", "train_acc", "arch_loss")
 
     def build_supernet(self) -> DartsSupernet:
-        d, data = self.cfg.darts, self.cfg.data
-        return DartsSupernet(d.channels, self.num_classes, d.layers, steps=d.steps, multiplier=d.multiplier,
-                             in_channels=data.channels)
+        return build_search_network(self.cfg, self.num_classes)
 
     def train_step(self) -> dict[str, float | None]:
         x, y = self.next_train_batch()
@@ -42,6 +40,13 @@ class DartsSearch(ClassifierSearch):
         return {**super().stateful(), "architect": self.architect}
 
 
+def build_search_network(cfg: RaynasConfig, num_classes: int) -> DartsSupernet:
+    """The search supernet at ``darts.*``'s sizes for ``cfg.data``'s images."""
+    d = cfg.darts
+    return DartsSupernet(d.channels, num_classes, d.layers, steps=d.steps, multiplier=d.multiplier,
+                         in_channels=cfg.data.channels)
+
+
 def check_search(cfg: RaynasConfig) -> None:
     """Before anything runs: the search network's shape, the dataset, and the retrain network's genotype
     route (the search's output becomes ``model.genotype``)."""
@@ -51,8 +56,7 @@ def check_search(cfg: RaynasConfig) -> None:
     if d.multiplier > d.steps:
         raise ConfigError(f"darts.multiplier={d.multiplier} concatenates more nodes than a cell has "
                           f"(darts.steps={d.steps})")
-    preflight_search(cfg, lambda: DartsSupernet(d.channels, 10, d.layers, steps=d.steps, multiplier=d.multiplier,
-                                                in_channels=cfg.data.channels))
+    preflight_search(cfg, lambda: build_search_network(cfg, 10))
 
 
 def smoke(cfg: RaynasConfig):
