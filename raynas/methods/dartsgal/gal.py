@@ -218,8 +218,8 @@ class GalPruner:
         lr = float(self.opt_g.param_groups[0]["lr"])
         sums = {"d_loss": 0.0, "g_loss": 0.0, "data_loss": 0.0}
         counts = {"d": 0, "g": 0}
-        correct = agree = seen = 0
-        mask_steps = restarts = 0
+        hits = None  # (correct, agreeing with the teacher) on the device: read once, after the epoch
+        seen = mask_steps = restarts = 0
         for x, y in self.data.train_batches(s.prune_batch_size):
             self.iteration += 1
             g_turn = self.iteration % s.n_critic == 0
@@ -247,14 +247,14 @@ class GalPruner:
                 adv = g_adv_loss(self.D, fake, s.adv_loss)
                 dat = data_loss(real, fake)
                 loss_g = adv + s.miu * dat
-                if not math.isfinite(loss_g.item()):
-                    raise TrainingDiverged(f"the student's loss became {loss_g.item()} while pruning; lower "
-                                           "dartsgal.lr")
+                adv_v, dat_v, loss_v = torch.stack([adv.detach(), dat.detach(), loss_g.detach()]).tolist()
+                if not math.isfinite(loss_v):
+                    raise TrainingDiverged(f"the student's loss became {loss_v} while pruning; lower dartsgal.lr")
                 loss_g.backward()
                 self.opt_g.step()
                 self.g_steps += 1
-                sums["g_loss"] += adv.item()
-                sums["data_loss"] += dat.item()
+                sums["g_loss"] += adv_v
+                sums["data_loss"] += dat_v
                 counts["g"] += 1
             # (3) mask step: the proximal step (the only place λ acts), with a gradient no mask step used yet
             if self.iteration % s.mask_step == 0 and self.g_steps > self.g_steps_at_mask:
@@ -262,9 +262,10 @@ class GalPruner:
                 mask_steps += 1
                 self.g_steps_at_mask = self.g_steps
             pred = fake.detach().argmax(1)
-            correct += int((pred == y).sum())
-            agree += int((pred == real.argmax(1)).sum())
+            batch_hits = torch.stack([(pred == y).sum(), (pred == real.argmax(1)).sum()])
+            hits = batch_hits if hits is None else hits + batch_hits
             seen += int(y.numel())
+        correct, agree = hits.tolist() if hits is not None else (0, 0)
         self.sched_g.step()
         self.sched_d.step()
         self.epoch += 1
