@@ -86,7 +86,9 @@ def config_from_trial(config: dict[str, Any]) -> RaynasConfig:
 
     from raynas.config import FIXED, apply_overrides
 
-    data = trial_raynas_dict(config, FIXED)
+    if config.get("raynas") is None:  # a flat config: trial_raynas_dict applies every key already
+        return from_dict(RaynasConfig, trial_raynas_dict(config, FIXED))
+    data = config["raynas"]
     grid = [f"{k}={json.dumps(v)}" for k, v in config.items()  # a grid over config keys, e.g. train.seed
             if "." in k and not k.startswith("_") and v is not None and k.split(".")[0] in data]
     return from_dict(RaynasConfig, apply_overrides(data, grid) if grid else data)
