@@ -275,16 +275,17 @@ def build_darts_supernet(*, resolution: int = 32, channels: int = 3, width: int 
     del latent_dim
     net = DartsSupernet(16 if width is None else width, num_classes, 8 if layers is None else layers,
                         in_channels=channels, reduction_positions=reduction_positions, **kwargs)
-    _check_supernet_resolution(net, resolution)
+    check_supernet_resolution(net, resolution)
     return net
 
 
-def _check_supernet_resolution(net: DartsSupernet, resolution: int) -> None:
+def check_supernet_resolution(net: nn.Module, resolution: int) -> None:
+    """Every reduction cell of a search network (``net.reduction_positions``) must get an even-sized map."""
     size = resolution
     for i in net.reduction_positions:
         if size % 2:
             raise ConfigError(f"input resolution {resolution}: reduction cell {i} gets a {size}x{size} map, but "
-                              "DARTS' stride-2 ops need even sizes")
+                              "the stride-2 ops need even sizes")
         size //= 2
 
 

@@ -45,7 +45,7 @@ from raynas.errors import ConfigError
 from raynas.nn.attention import ChannelAttention, check_pool, divisors, select_top_k
 from raynas.nn.darts_net import reduction_positions_for
 from raynas.nn.darts_ops import FactorizedReduce
-from raynas.nn.darts_search import SearchCell, check_search_args, derive_cell, search_op
+from raynas.nn.darts_search import SearchCell, check_search_args, check_supernet_resolution, derive_cell, search_op
 from raynas.nn.primitives import Identity
 from raynas.nn.registry import register_supernet
 from raynas.spaces.darts import PRIMITIVES, CellGenotype
@@ -283,12 +283,7 @@ def build_swd_supernet(*, resolution: int = 32, channels: int = 3, width: int | 
     del latent_dim
     net = SwdSupernet(16 if width is None else width, num_classes, 5 if layers is None else layers,
                       in_channels=channels, **kwargs)
-    size = resolution
-    for i in net.reduction_positions:
-        if size % 2:
-            raise ConfigError(f"input resolution {resolution}: reduction cell {i} gets a {size}x{size} map, but the "
-                              "stride-2 ops need even sizes")
-        size //= 2
+    check_supernet_resolution(net, resolution)
     return net
 
 
