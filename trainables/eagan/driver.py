@@ -171,7 +171,16 @@ class EaganSearch:
     def _start_actors(self, stage: str, best_g: dict[str, Any] | None):
         # once per stage: the placement check (and its warning) and the config, reused by actor restarts
         self._actor_args = (stage, best_g, *self.actor_options(), self.cfg.to_dict())
-        return self._new_host(), [self._new_evaluator() for _ in range(self.workers)]
+        # The host is placed before any Evaluator asks for its fraction: created together, the Evaluators could
+        # take a share of every node and leave no node with the host's whole CPU (or GPU share), and the
+        # search would wait forever (seen on a two-node cluster of one CPU each).
+        host = self._new_host()
+        try:
+            ray.get(host.ready.remote())
+        except BaseException:
+            ray.kill(host)
+            raise
+        return host, [self._new_evaluator() for _ in range(self.workers)]
 
     def _new_host(self):
         stage, best_g, host_opts, _, config = self._actor_args
