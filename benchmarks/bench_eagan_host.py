@@ -7,14 +7,45 @@ thread while the Evaluators' cores sat idle. The host now trains on ``host_cpu +
 threads (the search's whole reservation, capped at the node's cores); ``--old`` measures the one-thread path
 too. Calls are interleaved (in-process, actor, actor-old, ...) and each reports ms per D step (the median of
 ``--repeats`` epochs of ``--iters`` steps). Prints one JSON line per measurement and a summary.
+
+``--load N`` runs the same measurement on a busy machine: the benchmark starts N busy-looping processes of its
+own (each stops after ``--load-seconds`` at the latest, and all are stopped when it ends). Threads that wait
+for work by spinning (OpenMP's active wait) collapsed there; raynas sets ``OMP_WAIT_POLICY=PASSIVE`` (see
+``raynas/__init__.py``), and ``OMP_WAIT_POLICY=ACTIVE python benchmarks/bench_eagan_host.py --load 2`` measures
+the spinning policy for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing as mp
+import os
 import statistics
 import time
+
+import raynas  # noqa: F401  (before torch: sets OMP_WAIT_POLICY unless the caller chose one)
+
+
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@contextlib.contextmanager
+def background_load(n: int, seconds: float):
+    """``n`` busy processes for at most ``seconds``, stopped on exit: a bounded, self-cleaning load."""
+    procs = [mp.get_context("spawn").Process(target=_spin, args=(seconds,), daemon=True) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join(5)
 
 
 def main() -> None:
@@ -27,6 +58,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--cores", type=int, default=2, help="the embedded Ray's CPUs = the in-process threads")
     p.add_argument("--old", action="store_true", help="also time the one-thread host (before the fix)")
+    p.add_argument("--load", type=int, default=0, help="busy processes to run beside the measurement")
+    p.add_argument("--load-seconds", type=float, default=900, help="upper bound on the background load's life")
     args = p.parse_args()
 
     import ray
@@ -66,21 +99,23 @@ def main() -> None:
             cfg.to_dict(), "g", None, train_threads=1)
     ray.get([h.ready.remote() for h in hosts.values()])
     times: dict[str, list[float]] = {"in-process": [], **{k: [] for k in hosts}}
-    for _ in range(args.repeats + 1):  # the first round warms every path up
-        t = time.perf_counter()
-        local.train(genotypes, 1)
-        times["in-process"].append(time.perf_counter() - t)
-        for name, host in hosts.items():
+    with background_load(args.load, args.load_seconds):
+        for _ in range(args.repeats + 1):  # the first round warms every path up
             t = time.perf_counter()
-            ray.get(host.train.remote(population, 1))
-            times[name].append(time.perf_counter() - t)
+            local.train(genotypes, 1)
+            times["in-process"].append(time.perf_counter() - t)
+            for name, host in hosts.items():
+                t = time.perf_counter()
+                ray.get(host.train.remote(population, 1))
+                times[name].append(time.perf_counter() - t)
     summary = {}
     for name, values in times.items():
         ms = statistics.median(values[1:]) / args.iters * 1000
         summary[name] = ms
         print(json.dumps({"path": name, "ms_per_step": ms, "threads": threads if name == "actor" else
                           (1 if "before" in name else args.cores), "gf": args.gf, "batches": [args.gen_batch,
-                          args.dis_batch], "iters": args.iters, "repeats": args.repeats}))
+                          args.dis_batch], "iters": args.iters, "repeats": args.repeats,
+                          "load": args.load, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}))
     print(f"actor / in-process: {summary['actor'] / summary['in-process']:.3f}"
           + (f"; one-thread actor / in-process: {summary['actor (1 thread, before)'] / summary['in-process']:.3f}"
              if args.old else ""))

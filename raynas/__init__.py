@@ -2,4 +2,17 @@
 
 __version__ = "0.1.0"
 
+import os as _os  # noqa: E402
+
+# OpenMP threads that wait by spinning turn a busy machine's lost core into a 4-17x slowdown (every parallel
+# region waits on a descheduled spinner); sleeping waiters slow a run in proportion to the cores it lost.
+# Read once, when torch loads its OpenMP runtime: set here, before any raynas module imports torch, and
+# inherited by the workers of an embedded Ray. A user's own OMP_WAIT_POLICY wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import raynas.methods  # noqa: E402,F401  (registers every method's config section before any config is read)
+
+if _os.environ.get("RAYNAS_NUMERICS"):  # float64: this process (a CLI, a Ray worker) computes in float64
+    from raynas.device import apply_numerics as _apply_numerics
+
+    _apply_numerics()

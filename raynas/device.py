@@ -7,9 +7,39 @@ channels_last are switches that default to on for CUDA and off elsewhere.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
+
+NUMERICS_ENV = "RAYNAS_NUMERICS"
+NUMERICS = ("float32", "float64")
+
+
+def apply_numerics(mode: str | None = None) -> str:
+    """Set this process's compute dtype from ``mode`` (default: ``$RAYNAS_NUMERICS``, else float32).
+
+    ``float64`` makes every run give the same numbers (to ~1e-12) on any CPU's vector units and any thread
+    count: float32 convolutions and reductions round differently on AVX2 and AVX-512, and a few training
+    steps carry that into the 5th digit of a loss. The pinned tests run this way; so can a user comparing
+    two machines. Called by ``import raynas``, so Ray workers that inherit the variable follow it."""
+    mode = mode or os.environ.get(NUMERICS_ENV) or "float32"
+    if mode not in NUMERICS:
+        from raynas.errors import ConfigError
+
+        raise ConfigError(f"{NUMERICS_ENV}={mode!r} is not a numerics mode raynas knows; use float32 or float64")
+    torch.set_default_dtype(torch.float64 if mode == "float64" else torch.float32)
+    return mode
+
+
+def compute_dtype() -> torch.dtype:
+    """The floating dtype images become when they leave uint8 (float32 unless ``apply_numerics`` said 64)."""
+    return torch.get_default_dtype()
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 (autocast) values up to float32 before a reduction; float32 and float64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

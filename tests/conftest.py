@@ -10,6 +10,7 @@ import sys
 # cores is ~8x slower than with one.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as raynas sets it (see raynas/__init__.py)
 
 from pathlib import Path
 

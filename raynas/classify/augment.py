@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from raynas.device import compute_dtype
+
 # Luminance weights of ITU-R BT.601 (raynas.data converts RGB -> gray with the same ones).
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -73,10 +75,10 @@ def hflip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 ``(x / 255 - mean) / std``; ``mean``/``std`` are (C,) tensors."""
+    """uint8 [0, 255] -> float (the compute dtype) ``(x / 255 - mean) / std``; ``mean``/``std`` are (C,) tensors."""
     scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
     shift = (mean / std).view(1, -1, 1, 1)
-    return x.float().mul_(scale).sub_(shift)
+    return x.to(compute_dtype()).mul_(scale).sub_(shift)
 
 
 def cutout(x: torch.Tensor, length: int, centers: torch.Tensor) -> torch.Tensor:

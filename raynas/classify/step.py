@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raynas.device import Precision
+from raynas.device import Precision, at_least_float32
 from raynas.errors import TrainingDiverged
 
 from .metrics import topk_correct
@@ -42,11 +42,11 @@ def classifier_logits(model: nn.Module, x: torch.Tensor, precision: Precision | 
 
 def classify_loss(logits: torch.Tensor, logits_aux: torch.Tensor | None, y: torch.Tensor, *,
                   aux_weight: float = 0.0, label_smoothing: float = 0.0) -> torch.Tensor:
-    """CE(logits) + aux_weight * CE(logits_aux), both in float32 and with the same label smoothing (as
+    """CE(logits) + aux_weight * CE(logits_aux), both in (at least) float32 and with the same label smoothing (as
     DARTS' ImageNet script applies its smoothed criterion to the auxiliary logits too)."""
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    loss = F.cross_entropy(at_least_float32(logits), y, label_smoothing=label_smoothing)
     if logits_aux is not None and aux_weight > 0:
-        loss = loss + aux_weight * F.cross_entropy(logits_aux.float(), y, label_smoothing=label_smoothing)
+        loss = loss + aux_weight * F.cross_entropy(at_least_float32(logits_aux), y, label_smoothing=label_smoothing)
     return loss
 
 
@@ -92,7 +92,7 @@ def evaluate_classifier(model: nn.Module, batches: Iterable[tuple[torch.Tensor, 
     try:
         for x, y in batches:
             logits, _ = classifier_logits(model, x, precision)
-            loss = F.cross_entropy(logits.float(), y, reduction="sum")
+            loss = F.cross_entropy(at_least_float32(logits), y, reduction="sum")
             part = torch.cat([loss.view(1), topk_correct(logits, y, (1, 5)).float(),
                               loss.new_tensor([y.numel()])]).double()
             totals = part if totals is None else totals + part

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from raynas.device import compute_dtype
 from raynas.errors import DatasetError
 
 from . import readers
@@ -52,7 +53,7 @@ def convert_chunk(x: torch.Tensor, resolution: int, channels: int, pad_to: int |
     needs_float = side != resolution or (native_c == 3 and channels == 1)
     if not needs_float:
         return x.repeat(1, channels, 1, 1)
-    f = x.float()
+    f = x.to(compute_dtype())
     if native_c == 3 and channels == 1:
         w = torch.tensor(_LUMA, dtype=f.dtype).view(1, 3, 1, 1)
         f = (f * w).sum(1, keepdim=True)

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from raynas.device import compute_dtype
 from raynas.errors import ConfigError
 
 DEVICE_LIMIT_BYTES = 2 << 30  # "auto" keeps datasets up to 2 GiB (as uint8) on the device
@@ -31,8 +32,9 @@ def _check_images(images: torch.Tensor) -> torch.Tensor:
 
 
 def to_float(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1] (0 -> -1, 255 -> 1), the range the generators' tanh produces."""
-    out = x.float().div_(127.5).sub_(1.0)
+    """uint8 [0, 255] -> float [-1, 1] (0 -> -1, 255 -> 1), the range the generators' tanh produces; float32,
+    or float64 under ``RAYNAS_NUMERICS=float64``."""
+    out = x.to(compute_dtype()).div_(127.5).sub_(1.0)
     return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
 

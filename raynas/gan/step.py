@@ -18,7 +18,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from raynas.device import Precision
+from raynas.device import Precision, at_least_float32
 from raynas.errors import TrainingDiverged
 from raynas.gan.ema import EMA
 from raynas.gan.losses import d_hinge_loss, g_hinge_loss
@@ -140,7 +140,8 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
     d_loss.backward()
     # One host sync for all three statistics; the check precedes opt_d.step().
     d_loss_v, d_real_v, d_fake_v = torch.stack(
-        [d_loss.detach(), real_logits.detach().float().mean(), fake_logits.detach().float().mean()]).tolist()
+        [d_loss.detach(), at_least_float32(real_logits.detach()).mean(),
+         at_least_float32(fake_logits.detach()).mean()]).tolist()
     if not math.isfinite(d_loss_v):
         opt_d.zero_grad(set_to_none=True)
         raise _diverged("discriminator", d_loss_v, step, cfg.lr_section)

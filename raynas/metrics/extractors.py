@@ -54,7 +54,8 @@ def fmnist_preprocess(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4 or x.shape[1] not in (1, 3):
         raise MetricsError(f"the {FMNIST_CNN} extractor needs images shaped (B, 1 or 3, H, W); got "
                            f"{tuple(x.shape)}")
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    dtype = torch.get_default_dtype()  # float64 under RAYNAS_NUMERICS=float64, as the network's weights
+    x = x.to(dtype) / 255.0 if x.dtype == torch.uint8 else x.to(dtype)
     if x.shape[1] == 3:
         w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         x = (x * w).sum(dim=1, keepdim=True)

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from torch_fidelity.generative_model_base import GenerativeModelBase
 from torch_fidelity.registry import NOISE_SOURCE_REGISTRY
 
-from raynas.device import Precision, resolve_device
+from raynas.device import Precision, at_least_float32, resolve_device
 from raynas.errors import MetricsError, RaynasError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -32,7 +32,7 @@ NOISE_SEED = 2020  # torch-fidelity's default rng_seed; the same z for every eva
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Generator output in [-1, 1] -> uint8 in [0, 255] (rounded, clamped)."""
-    return ((x.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+    return ((at_least_float32(x) + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def to_rgb(x: torch.Tensor) -> torch.Tensor:
@@ -240,7 +240,8 @@ class _FidelityGenerator(GenerativeModelBase):
         return 0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self._source.generate(z.to(self._device)).to(self._out_device)
+        # torch-fidelity draws z as float32; G computes in the process's dtype (float64 under RAYNAS_NUMERICS)
+        return self._source.generate(z.to(self._device, torch.get_default_dtype())).to(self._out_device)
 
 
 class GeneratorSource(Source):

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from raynas.device import at_least_float32
 from raynas.errors import ConfigError, GenotypeError
 from raynas.nn.ops import REGISTRY, build_op
 from raynas.spaces.swd import POOLINGS
@@ -143,7 +144,7 @@ class DownAttention(ChannelAttention):
 
 def select_top_k(weights: torch.Tensor, k: int) -> torch.Tensor:
     """Algorithm 2 for a batch: indices of the ``k`` largest batch-summed weights, ascending."""
-    summed = weights.detach().float().sum(dim=0)
+    summed = at_least_float32(weights.detach()).sum(dim=0)
     return torch.topk(summed, k).indices.sort().values
 
 

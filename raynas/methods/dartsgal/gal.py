@@ -37,6 +37,7 @@ from torch import nn
 
 from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.classify.step import classifier_logits
+from raynas.device import at_least_float32
 from raynas.errors import CheckpointError, TrainingDiverged
 
 ADV_LOSSES = ("wgan", "bce")
@@ -206,7 +207,7 @@ class GalPruner:
         return float(self.s.mask_lr) * 0.1 ** (epoch // int(self.s.lr_decay_step))
 
     def _forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return classifier_logits(model, x, self.precision)[0].float()
+        return at_least_float32(classifier_logits(model, x, self.precision)[0])
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training part: a D step per batch, a G step every ``n_critic`` batches, a mask step
