@@ -264,6 +264,8 @@ CASES = [
     ("storage-empty", lambda t: ["train", "--storage", ""], ["--storage is empty", "leave --storage out"]),
     ("storage-empty-search", lambda t: ["search", "darts", "--storage", ""], ["--storage is empty"]),
     ("output-dir-empty-key", lambda t: ["config", "show", "--set", "run.output_dir="], ["run.output_dir is empty"]),
+    ("resume-with-empty-storage", lambda t: ["train", "--resume", str(t), "--storage", ""],
+     ["--resume", "--storage would be ignored"]),
 ]
 if NO_GPU:
     CASES += [

@@ -87,7 +87,7 @@ def writing(path: str | Path, flag: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot write the file ({exc.strerror or exc}); give a path in a folder "
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); give a path in a folder "
                           "you can write to") from None
 
 
