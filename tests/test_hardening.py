@@ -255,6 +255,8 @@ CASES = [
      ["best_G.json holds a 'darts' genotype", "raynas search damgan"]),
     ("metrics-resolution-0", lambda t: ["metrics", "dataset:embedded:test", "dataset:embedded:train", "--resolution",
                                         "0"], ["--resolution", "at least 1, got 0"]),
+    ("arch-width-zero", lambda t: ["arch", "show", "eagan-cifar10-G", "--width", "0"],
+     ["--width", "at least 1, got 0"]),
     ("results-max-rows-negative", lambda t: ["results", _run_copy(t), "--max-rows", "-1"],
      ["--max-rows", "at least 0, got -1"]),
     ("regan-exclude-everything", lambda t: ["train", "--set", "regan.exclude=*"],

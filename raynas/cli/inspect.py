@@ -213,9 +213,11 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     s = asub.add_parser("show", help="summarise the derived network of a genotype JSON file")
     s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them)")
     s.add_argument("--dataset", default="cifar10", help="sets resolution, channels and classes (default cifar10)")
-    s.add_argument("--width", type=int, help="GAN genotypes: channel width (default: the paper's retrain width)")
-    s.add_argument("--channels", type=int, help="classifier genotypes: initial channels C (default 36, ImageNet 48)")
-    s.add_argument("--layers", type=int, help="classifier genotypes: cells (default 20, ImageNet 14)")
+    s.add_argument("--width", type=positive_int,
+                   help="GAN genotypes: channel width (default: the paper's retrain width)")
+    s.add_argument("--channels", type=positive_int,
+                   help="classifier genotypes: initial channels C (default 36, ImageNet 48)")
+    s.add_argument("--layers", type=positive_int, help="classifier genotypes: cells (default 20, ImageNet 14)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON (keys include params, flops)")
     s.add_argument("--png", help="also draw the genotype diagram to this PNG")
     s.set_defaults(func=commands.cmd_arch_show)
