@@ -263,6 +263,8 @@ CASES = [
      ["regan.exclude=['*']", "selects no parameter"]),
     ("regan-exclude-everything-on", lambda t: ["train", "--set", "regan.enabled=true", "--set", "regan.exclude=re:."],
      ["regan.exclude=['re:.']", "selects no parameter"]),
+    ("regan-prunes-nothing", lambda t: ["train", "--set", "regan.enabled=true", "--set", "regan.include=to_rgb.2.bias"],
+     ["regan.sparsity=0.3 prunes no weight", "to_rgb.2.bias: 1 weights"]),
     ("storage-empty", lambda t: ["train", "--storage", ""], ["--storage is empty", "leave --storage out"]),
     ("storage-empty-search", lambda t: ["search", "darts", "--storage", ""], ["--storage is empty"]),
     ("output-dir-empty-key", lambda t: ["config", "show", "--set", "run.output_dir="], ["run.output_dir is empty"]),
