@@ -31,14 +31,39 @@ def build_discriminator(model: ModelConfig, data: DataConfig) -> nn.Module:
     return _from_genotype(model.d_genotype, "model.d_genotype", data, model.df_dim, None)
 
 
+GENERATOR_SPACES = ("eagan-g", "damgan-g")
+DISCRIMINATOR_SPACES = ("eagan-d",)
+GAN_SPACES = (*GENERATOR_SPACES, *DISCRIMINATOR_SPACES, "eagan-gd")  # the coupled pair of EAGAN's stage gd
+_ROLE_SPACES = {"generator": GENERATOR_SPACES, "discriminator": DISCRIMINATOR_SPACES}
+
+
+def load_gan_genotype(path: str, key: str, role: str) -> Any:
+    """``path``'s genotype when it describes a ``role`` ("generator" or "discriminator"); any other space (a
+    classifier's cells, the other half of the GAN) is a ConfigError now, not a failing trial later."""
+    from raynas.spaces import Genotype
+
+    genotype = Genotype.load(path)
+    if genotype.space in _ROLE_SPACES[role]:
+        return genotype
+    if genotype.space in GENERATOR_SPACES:
+        what = "a generator genotype: pass it as model.g_genotype (raynas retrain G.json [D.json])"
+    elif genotype.space in DISCRIMINATOR_SPACES:
+        what = "a discriminator genotype: pass it as model.d_genotype (raynas retrain G.json D.json)"
+    elif genotype.space == "eagan-gd":
+        what = "a coupled G+D pair: use the best_G.json and best_D.json the same search wrote beside it"
+    else:
+        what = f"a classifier genotype: train it with `raynas retrain {path}` (a classifier preset)"
+    raise ConfigError(f"{key}={path} holds a {genotype.space!r} genotype, not a {role} genotype "
+                      f"({' or '.join(_ROLE_SPACES[role])}); it is {what}")
+
+
 def _from_genotype(path: str | None, key: str, data: DataConfig, width: int, latent_dim: int | None) -> nn.Module:
     from raynas.nn.registry import build_network
-    from raynas.spaces import Genotype
 
     if not path:
         raise ConfigError(f"{key} must name a genotype JSON file when the network is 'genotype' "
                           f"(e.g. --set {key}=runs/NAME/best_G.json)")
-    genotype = Genotype.load(path)
+    genotype = load_gan_genotype(path, key, "generator" if latent_dim is not None else "discriminator")
     kwargs = {"resolution": data.resolution, "channels": data.channels, "width": width}
     if latent_dim is not None:
         kwargs["latent_dim"] = latent_dim
@@ -57,7 +82,7 @@ def build_classifier(cfg) -> nn.Module:
 
     m, d = cfg.model, cfg.data
     genotype = Genotype.load(m.genotype)
-    if genotype.space in ("eagan-g", "eagan-d", "eagan-gd", "damgan-g"):
+    if genotype.space in GAN_SPACES:
         raise ConfigError(f"model.genotype={m.genotype} is a {genotype.space!r} (GAN) genotype; a classifier needs a "
                           "classifier genotype such as darts-v2, or `raynas retrain` it with a GAN preset")
     return classifier_for(cfg, genotype, get_spec(d.name).num_classes, auxiliary=m.auxiliary)

@@ -85,6 +85,10 @@ class RunConfig:
     output_dir: str = _f("runs")
     name: str = _f("", doc="run directory name; empty = PRESET-METHOD-TIMESTAMP")
 
+    def __post_init__(self) -> None:
+        if not str(self.output_dir).strip():  # an empty value must not quietly mean the working directory
+            raise ConfigError("run.output_dir is empty; give a folder or a URI such as s3://bucket/raynas")
+
 
 @dataclass(frozen=True)
 class ResourcesConfig:

@@ -215,3 +215,33 @@ def test_duck_typed_config_and_divergence():
     with pytest.raises(TrainingDiverged):
         for _ in range(4):
             tr.train_epoch()
+
+
+def test_one_training_step_of_a_configured_darts_network_is_ce_plus_04_ce_aux():
+    """The retrain of a config (auxiliary head on, train.auxiliary_weight 0.4) trains on CE + 0.4 * CE_aux,
+    computed here by hand from the logits the network returned in that very step."""
+    from raynas.config import load_config
+
+    cfg = load_config("quickstart-classify", ["model.auxiliary=true", "model.layers=3", "model.channels=4",
+                                              "train.auxiliary_weight=0.4", "train.batch_size=16", "data.limit=16",
+                                              "data.test_limit=16", "train.device=cpu", "train.epochs=1"],
+                      method="train", task="classify")
+    trainer = ClassifierTrainer.for_config(cfg)
+    outputs, labels = [], []
+    trainer.model.register_forward_hook(
+        lambda m, i, out: outputs.append([None if o is None else o.detach().clone() for o in out]))
+    batches = trainer.data.train_batches
+
+    def recording(*args, **kw):
+        for x, y in batches(*args, **kw):
+            labels.append(y.clone())
+            yield x, y
+
+    trainer.data.train_batches = recording
+    stats = trainer.train_epoch()
+    assert len(outputs) == len(labels) == 1  # one batch, one step
+    (logits, aux), (y,) = outputs[0], labels
+    assert aux is not None, "the auxiliary head returned nothing while training"
+    ce, ce_aux = F.cross_entropy(logits, y).item(), F.cross_entropy(aux, y).item()
+    assert abs(0.4 * ce_aux) > 0.1  # the auxiliary term is far from negligible
+    assert math.isclose(stats["train_loss"], ce + 0.4 * ce_aux, rel_tol=1e-5), (stats["train_loss"], ce, ce_aux)

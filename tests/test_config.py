@@ -106,3 +106,58 @@ def test_eagan_presets_use_the_authors_n_critic_per_phase():
         assert (g.gen_batch_size, g.dis_batch_size) == (40, 80)  # the paper's search batches
     cfg = load_config("quickstart", ["eagan.stage_d_n_critic=3"])
     assert search_step_config(cfg, "d").n_critic == 3 and search_step_config(cfg, "g").n_critic == 1
+
+
+# ============================================================================ bounds, written down by hand
+# (method, preset, key, value, accepted). Independent of the fields' own metadata, which the generic bounds
+# test reads: a flipped lo_open/hi_open (or a wrong lo/hi) on one of these fields fails here.
+GAN, CLS, EAGAN = ("train", "quickstart"), ("darts", "quickstart-classify"), ("eagan", "quickstart")
+HAND_BOUNDS = [
+    (*GAN, "train.beta1", 0.0, True), (*GAN, "train.beta1", 0.999, True), (*GAN, "train.beta1", 1.0, False),
+    (*GAN, "train.beta2", 0.0, True), (*GAN, "train.beta2", 0.999, True), (*GAN, "train.beta2", 1.0, False),
+    (*GAN, "data.fraction", 0.0, False), (*GAN, "data.fraction", 0.01, True), (*GAN, "data.fraction", 1.0, True),
+    (*GAN, "data.fraction", 1.01, False),
+    (*CLS, "data.train_portion", 0.0, False), (*CLS, "data.train_portion", 0.01, True),
+    (*CLS, "data.train_portion", 0.99, True), (*CLS, "data.train_portion", 1.0, False),
+    (*CLS, "train.momentum", 0.0, True), (*CLS, "train.momentum", 1.0, True), (*CLS, "train.momentum", 1.01, False),
+    (*CLS, "train.drop_path_prob", 0.0, True), (*CLS, "train.drop_path_prob", 1.0, True),
+    (*CLS, "train.drop_path_prob", 1.01, False),
+    (*CLS, "train.auxiliary_weight", 0.0, True), (*CLS, "train.auxiliary_weight", -0.01, False),
+    (*CLS, "darts.lr", 0.0, False), (*CLS, "darts.lr", 1e-4, True),
+    ("swd-nas", "quickstart-classify", "swd.lr", 0.0, False),
+    ("darts-gal", "quickstart-classify", "dartsgal.lr", 0.0, False),
+    ("darts-gal", "quickstart-classify", "dartsgal.mask_lr", 0.0, False),
+    ("darts-gal", "quickstart-classify", "dartsgal.mask_lr", 1e-4, True),
+    (*EAGAN, "eagan.crossover_prob", 0.0, True), (*EAGAN, "eagan.crossover_prob", 1.0, True),
+    (*EAGAN, "eagan.crossover_prob", 1.01, False),
+    (*EAGAN, "eagan.mutation_prob", 0.0, True), (*EAGAN, "eagan.mutation_prob", 1.0, True),
+    (*EAGAN, "eagan.mutation_prob", -0.01, False),
+    (*GAN, "regan.sparsity", 0.0, True), (*GAN, "regan.sparsity", 0.99, True), (*GAN, "regan.sparsity", 1.0, False),
+    (*GAN, "regan.dense_lr_factor", 0.0, False), (*GAN, "regan.dense_lr_factor", 1.0, True),
+]
+
+
+@pytest.mark.parametrize("method,preset,key,value,accepted", HAND_BOUNDS,
+                         ids=[f"{k}={v}" for _, _, k, v, _ in HAND_BOUNDS])
+def test_important_bounds_hold_as_the_papers_and_optimisers_need(method, preset, key, value, accepted):
+    section, name = key.split(".")
+    if accepted:
+        cfg = load_config(preset, [f"{key}={value}"], method=method)
+        assert getattr(getattr(cfg, section), name) == value
+    else:
+        with pytest.raises(ConfigError, match=rf"{key.replace('.', r'[.]')}\b.*(minimum|maximum|must lie in)"):
+            load_config(preset, [f"{key}={value}"], method=method)
+
+
+@pytest.mark.parametrize("positions,ok", [((0, 4), True), ((1, 5), False), ((-1, 2), False)])
+def test_dartsgal_reduction_positions_must_be_cells_of_the_network(positions, ok):
+    """dartsgal.layers=5 has cells 0..4: a position equal to layers is refused when the config loads, not in a
+    later preflight."""
+    overrides = ["dartsgal.layers=5", f"dartsgal.reduction_positions=[{positions[0]},{positions[1]}]"]
+    if ok:
+        cfg = load_config("quickstart-classify", overrides, method="darts-gal")
+        assert cfg.dartsgal.reduction_positions == positions
+        return
+    bad = [p for p in positions if not 0 <= p < 5]
+    with pytest.raises(ConfigError, match=rf"dartsgal\.reduction_positions .*{bad}.* out of range.*0\.\.4"):
+        load_config("quickstart-classify", overrides, method="darts-gal")

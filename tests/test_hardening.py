@@ -141,6 +141,29 @@ def _unknown_op(tmp_path: Path) -> str:
     return str(p)
 
 
+def _under_a_file(tmp_path: Path, name: str) -> str:
+    """A path whose folder is a regular file: no user, root included, can write it."""
+    (tmp_path / "a-file").write_text("")
+    return str(tmp_path / "a-file" / name)
+
+
+def _run_copy(tmp_path: Path) -> str:
+    run = tmp_path / "eagan-copy"
+    if not run.exists():
+        shutil.copytree(FIXTURES / "eagan-g-round0", run)
+    return str(run)
+
+
+def _damgan_run_with_a_darts_genotype(tmp_path: Path) -> str:
+    """A finished-looking DAMGAN run whose best_G.json holds a classifier genotype."""
+    from raynas.spaces import Genotype
+
+    run = Path(_run_copy(tmp_path))
+    Genotype.load("darts-v2").save(run / "best_G.json")
+    (run / "alpha.json").write_text("{}")
+    return str(run)
+
+
 NO_GPU = not torch.cuda.is_available()
 CASES = [
     # (id, argv builder, message fragments)
@@ -201,6 +224,52 @@ CASES = [
      ["does not exist"]),
     ("results-missing-run", lambda t: ["results", str(t / "none")], ["is not a directory"]),
     ("report-out-without-compare", lambda t: ["report", str(t), "--out", str(t / "x.png")], ["--compare"]),
+    # Ray would accept nan and wait forever for a node that has nan CPUs
+    ("resources-nan", lambda t: ["train", "--resources", "cpu=nan"], ["--resources 'cpu=nan'", "not a finite"]),
+    ("resources-inf-search", lambda t: ["search", "damgan", "--resources", "cpu=inf"], ["cpu=inf", "not a finite"]),
+    ("num-cpus-negative", lambda t: ["train", "--num-cpus", "-1"], ["--num-cpus", "at least 1, got -1"]),
+    ("num-cpus-zero", lambda t: ["search", "eagan", "--num-cpus", "0"], ["--num-cpus", "at least 1, got 0"]),
+    ("arch-png-unwritable", lambda t: ["arch", "show", "darts-v2", "--png", _under_a_file(t, "d.png")],
+     ["--png", "cannot create the folder", "a-file"]),
+    ("arch-png-is-a-folder", lambda t: ["arch", "show", "eagan-cifar10-G", "--png", str(t)], ["--png", "is a folder"]),
+    ("arch-png-in-proc", lambda t: ["arch", "show", "eagan-cifar10-G", "--png", "/proc/raynas-test.png"],
+     ["--png /proc/raynas-test.png", "folder you can write to"]),
+    ("report-out-unwritable", lambda t: ["report", _run_copy(t), "--compare", _run_copy(t), "--out",
+                                         _under_a_file(t, "c.png")], ["--out", "cannot create the folder"]),
+    ("report-out-in-proc", lambda t: ["report", _run_copy(t), "--compare", _run_copy(t), "--out",
+                                      "/proc/raynas-test.png"], ["--out /proc/raynas-test.png", "write to"]),
+    ("results-csv-unwritable", lambda t: ["results", _run_copy(t), "--csv", _under_a_file(t, "r.csv")],
+     ["--csv", "cannot create the folder"]),
+    ("darts-genotype-as-generator", lambda t: ["train", "--set", "model.generator=genotype", "--set",
+                                               "model.g_genotype=darts-v2"],
+     ["model.g_genotype=darts-v2 holds a 'darts' genotype, not a generator genotype", "classifier genotype"]),
+    ("darts-genotype-as-discriminator", lambda t: ["retrain", "eagan-cifar10-G", "darts-v2", "--preset", "quickstart"],
+     ["model.d_genotype=darts-v2", "not a discriminator genotype"]),
+    ("generator-genotype-as-discriminator", lambda t: ["train", "--set", "model.discriminator=genotype", "--set",
+                                                       "model.d_genotype=eagan-cifar10-G"],
+     ["'eagan-g' genotype, not a discriminator", "pass it as model.g_genotype"]),
+    ("darts-genotype-as-fixed-d", lambda t: ["search", "eagan", "--set", "eagan.fixed_d_genotype=darts-v2"],
+     ["eagan.fixed_d_genotype=darts-v2", "'darts'"]),
+    ("darts-genotype-as-damgan-search-run", lambda t: ["ablate", "damgan-edge", "--search-run",
+                                                       _damgan_run_with_a_darts_genotype(t)],
+     ["best_G.json holds a 'darts' genotype", "raynas search damgan"]),
+    ("metrics-resolution-0", lambda t: ["metrics", "dataset:embedded:test", "dataset:embedded:train", "--resolution",
+                                        "0"], ["--resolution", "at least 1, got 0"]),
+    ("arch-width-zero", lambda t: ["arch", "show", "eagan-cifar10-G", "--width", "0"],
+     ["--width", "at least 1, got 0"]),
+    ("results-max-rows-negative", lambda t: ["results", _run_copy(t), "--max-rows", "-1"],
+     ["--max-rows", "at least 0, got -1"]),
+    ("regan-exclude-everything", lambda t: ["train", "--set", "regan.exclude=*"],
+     ["regan.exclude=['*']", "selects no parameter"]),
+    ("regan-exclude-everything-on", lambda t: ["train", "--set", "regan.enabled=true", "--set", "regan.exclude=re:."],
+     ["regan.exclude=['re:.']", "selects no parameter"]),
+    ("regan-prunes-nothing", lambda t: ["train", "--set", "regan.enabled=true", "--set", "regan.include=to_rgb.2.bias"],
+     ["regan.sparsity=0.3 prunes no weight", "to_rgb.2.bias: 1 weights"]),
+    ("storage-empty", lambda t: ["train", "--storage", ""], ["--storage is empty", "leave --storage out"]),
+    ("storage-empty-search", lambda t: ["search", "darts", "--storage", ""], ["--storage is empty"]),
+    ("output-dir-empty-key", lambda t: ["config", "show", "--set", "run.output_dir="], ["run.output_dir is empty"]),
+    ("resume-with-empty-storage", lambda t: ["train", "--resume", str(t), "--storage", ""],
+     ["--resume", "--storage would be ignored"]),
 ]
 if NO_GPU:
     CASES += [
@@ -210,8 +279,11 @@ if NO_GPU:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_exits_2_with_one_message_and_no_run_dir(case, capsys, tmp_path):
+def test_bad_input_exits_2_with_one_message_and_no_run_dir(case, capsys, tmp_path, monkeypatch):
     name, argv, fragments = case
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # where a relative default (runs/) would land
     if name == "resume-other-method":
         shutil.copytree(FIXTURES / "eagan-g-round0", tmp_path / "eagan-run")
     out = tmp_path / "runs"
@@ -222,6 +294,7 @@ def test_bad_input_exits_2_with_one_message_and_no_run_dir(case, capsys, tmp_pat
     assert_user_error(code, err, *fragments)
     assert len(err.strip().splitlines()) == 1 or err.count("raynas: error:") == 1
     assert not out.exists() or not any(out.iterdir()), "a bad input left a run directory"
+    assert not any(cwd.iterdir()), "a bad input left a path in the working directory"
 
 
 def test_the_bad_input_set_is_large():

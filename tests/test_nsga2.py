@@ -496,3 +496,33 @@ def test_tune_adapter_under_a_real_tuner_matches_the_driven_reference(ray_sessio
     assert searcher.nsga.round == 3 and len(results) == 18
     assert sorted(r.config["genotype"] for r in results) == sorted(c["genotype"] for c in reference)
     assert all(r.metrics["is"] == pytest.approx(toy_eval(_vector(r.config))["is"]) for r in results)
+
+
+def _operator_probs(searcher: NSGA2Searcher) -> tuple[float, float]:
+    """(crossover, mutation) probabilities of the pymoo operators that breed the searcher's offspring."""
+    from pymoo.core.variable import get
+
+    mating = searcher._algo.mating
+    return get(mating.crossover.prob), get(mating.mutation.prob)
+
+
+def test_every_searcher_a_search_builds_breeds_with_the_configured_probabilities():
+    """The EAGAN driver's searcher (fresh, and rebuilt by a resume or a host restart) and the Tune adapter's hand
+    pymoo the crossover and mutation probabilities in that order: distinct values, so a swap anywhere shows."""
+    from raynas.config import load_config
+    from trainables.eagan.driver import make_searcher
+
+    cfg = load_config("quickstart", ["eagan.crossover_prob=0.2", "eagan.mutation_prob=0.7"], method="eagan")
+    for stage in ("g", "d"):
+        fresh = make_searcher(cfg, stage)
+        assert _operator_probs(fresh) == (0.2, 0.7), stage
+        fresh.ask()
+        resumed = make_searcher(cfg, stage)
+        resumed.load_state_dict(fresh.state_dict())
+        assert _operator_probs(resumed) == (0.2, 0.7), stage
+        assert (fresh.state_dict()["config"]["crossover_prob"], fresh.state_dict()["config"]["mutation_prob"]) \
+            == (0.2, 0.7)
+    tune = _tune_searcher(crossover_prob=0.2, mutation_prob=0.7)
+    assert _operator_probs(tune.nsga) == (0.2, 0.7)
+    tune.suggest("t0")
+    assert _operator_probs(tune.nsga) == (0.2, 0.7)

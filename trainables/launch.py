@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +30,9 @@ def parse_resources(spec: str | None, default: dict[str, float]) -> dict[str, fl
             out[key] = float(value)
         except ValueError:
             raise ConfigError(f"--resources {spec!r}: {value!r} is not a number") from None
+        if not math.isfinite(out[key]):  # Ray would accept nan and wait forever for a node that has it
+            raise ConfigError(f"--resources {spec!r}: {key}={value} is not a finite number; give a count such as "
+                              f"{key}=1 or a fraction such as {key}=0.5")
         if out[key] < 0:
             raise ConfigError(f"--resources {spec!r}: {key} must be >= 0")
     return out

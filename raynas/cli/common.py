@@ -36,7 +36,7 @@ def add_config_args(p: argparse.ArgumentParser, default_preset: str | None = "qu
 def add_ray_args(p: argparse.ArgumentParser, resources_help: str = "per-trial resources, e.g. gpu=0.5,cpu=2") -> None:
     p.add_argument("--resources", help=resources_help)
     p.add_argument("--address", help="Ray cluster address (e.g. auto); default: RAY_ADDRESS or embedded local Ray")
-    p.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray (default: all)")
+    p.add_argument("--num-cpus", type=positive_int, help="CPUs for the embedded local Ray (default: all)")
     p.add_argument("--dashboard", action="store_true",
                    help="start the embedded Ray with its dashboard on 127.0.0.1 and print its URL (needs the "
                         "cluster extra: pip install 'raynas[cluster]')")
@@ -46,13 +46,49 @@ def add_ray_args(p: argparse.ArgumentParser, resources_help: str = "per-trial re
 
 
 def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (counts, sizes)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (where 0 means "no limit")."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, lo: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < lo:
+        raise argparse.ArgumentTypeError(f"must be at least {lo}, got {value}")
     return value
+
+
+def check_writable(path: str, flag: str) -> Path:
+    """The file ``flag`` names, checked before the command does its work: not a folder, and its folder exists
+    (made if missing) and is writable. Writing can still fail (a full disk, /proc): wrap it in ``writing``."""
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file path, e.g. {out / 'out.png'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot create the folder {out.parent} ({exc.strerror or exc}); give a "
+                          "path in a folder you can write to") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError(f"{flag} {path}: {out.parent} is not writable; give a path in a folder you can write to")
+    return out
+
+
+@contextmanager
+def writing(path: str | Path, flag: str) -> Iterator[None]:
+    """An operating-system error while writing ``flag``'s file becomes one user error naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); give a path in a folder "
+                          "you can write to") from None
 
 
 # ============================================================================ config
@@ -68,6 +104,7 @@ def config_from_args(args: argparse.Namespace, method: str = FIXED, extra: list[
     if getattr(args, "storage", None) and getattr(args, "output_dir", None) and args.storage != args.output_dir:
         raise ConfigError("--storage and --output-dir name the same setting (run.output_dir); pass one of them")
     storage_given = any(o.split("=", 1)[0].strip() == "run.output_dir" for o in overrides)
+    check_no_empty_flags(args)
     for flag, key in _FLAG_KEYS:
         value = getattr(args, flag, None)
         if value:
@@ -78,6 +115,16 @@ def config_from_args(args: argparse.Namespace, method: str = FIXED, extra: list[
     if not storage_given and os.environ.get(STORAGE_ENV):  # the cluster's storage (cluster.yaml sets it)
         overrides.append(f"run.output_dir={os.environ[STORAGE_ENV]}")
     return absolute_paths(load_config(args.preset, overrides, method=method, task=task))
+
+
+def check_no_empty_flags(args: argparse.Namespace) -> None:
+    """``--storage ''`` (an unset shell variable) must not quietly mean the default location."""
+    for flag, _ in _FLAG_KEYS:
+        value = getattr(args, flag, None)
+        if value is not None and not str(value).strip():
+            option = "--" + flag.replace("_", "-")
+            example = " (a folder, or a URI such as s3://bucket/raynas)" if flag in ("storage", "output_dir") else ""
+            raise ConfigError(f"{option} is empty; give it a value{example}, or leave {option} out for its default")
 
 
 def _task_of(preset: str, method: str, task: str | None) -> str | None:
@@ -136,7 +183,7 @@ def open_resumed_run(path: str | Path, args: argparse.Namespace | None = None, m
     from raynas.results import RunDir
 
     if args is not None:
-        changed = [flag for flag, key in _REFUSED_ON_RESUME if getattr(args, key, None)]
+        changed = [flag for flag, key in _REFUSED_ON_RESUME if getattr(args, key, None) not in (None, [])]
         if changed:
             raise ConfigError(f"--resume continues {path} with the config it was started with "
                               f"(its config.yaml); {', '.join(changed)} would be ignored. Drop them, or start "

@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from raynas.cli.common import add_config_args, config_from_args, say
+from raynas.cli.common import (
+    add_config_args,
+    check_writable,
+    config_from_args,
+    non_negative_int,
+    positive_int,
+    say,
+    writing,
+)
 from raynas.config import FIXED
 from raynas.errors import ConfigError, RunDirError
 
@@ -42,6 +50,8 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
     from raynas.spaces import Genotype
 
     genotype = Genotype.load(args.genotype)
+    if args.png:
+        check_writable(args.png, "--png")
     options = {"dataset": args.dataset, "width": args.width, "layers": args.layers, "channels": args.channels}
     if genotype.space == "eagan-gd":  # a coupled-search pair: describe each half
         from raynas.spaces import get_space
@@ -62,7 +72,8 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
 
         for k, g in halves.items():
             png = Path(args.png) if not k else Path(args.png).with_name(f"{Path(args.png).stem}_{k}.png")
-            draw_genotype(g, png)
+            with writing(png, "--png"):
+                draw_genotype(g, png)
             if not args.json:
                 say(f"diagram {png}")
     return 0
@@ -71,6 +82,8 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from raynas.results import RunDir, export_csv, format_table
 
+    if args.csv:
+        check_writable(args.csv, "--csv")
     run = RunDir.open(args.run_dir)
     df = run.read()
     if df.empty:
@@ -86,7 +99,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         df = pareto_fronts(df, objectives, every_round=args.all_rounds)
     print(format_table(df, max_rows=args.max_rows))
     if args.csv:
-        export_csv(df, args.csv)
+        with writing(args.csv, "--csv"):
+            export_csv(df, args.csv)
         say(f"wrote {args.csv}")
     return 0
 
@@ -113,8 +127,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.out and not args.compare:
         raise ConfigError("--out names the comparison plot; pass the runs to compare with --compare RUN_DIR ...")
+    if args.out:
+        check_writable(args.out, "--out")
     run = RunDir.open(args.run_dir)
-    for p in draw_run_plots(run):
+    with writing(run.path / "plots", "the run's plots folder"):
+        plots = draw_run_plots(run)
+    for p in plots:
         say(f"plot {p}")
     if args.compare:
         runs = {run.path.name: run.read()}
@@ -123,8 +141,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             label = o.path.name if o.path.name not in runs else str(other)
             runs[label if label not in runs else f"{label} ({len(runs) + 1})"] = o.read()
         out = Path(args.out) if args.out else run.path / "plots" / "compare.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if draw_learning_curves(runs, out) is None:
+        with writing(out, "--out" if args.out else "the comparison plot"):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            drawn = draw_learning_curves(runs, out)
+        if drawn is None:
             raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)")
         say(f"plot {out}")
     return 0
@@ -153,11 +173,12 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p.add_argument("source2", help="dataset:NAME:SPLIT | folder:PATH | checkpoint:PATH (reference)")
     p.add_argument("--metrics", default="is,fid,kid")
     p.add_argument("--protocol", default="search", choices=("quick", "search", "paper"))
-    p.add_argument("--num-samples", type=int)
+    p.add_argument("--num-samples", type=positive_int)
     p.add_argument("--extractor", default="inception-v3-compat")
     p.add_argument("--inception-weights")
     p.add_argument("--data-root")
-    p.add_argument("--resolution", type=int)
+    p.add_argument("--resolution", type=positive_int,
+                   help="resize dataset and folder images to this size (default: the dataset's)")
     p.add_argument("--channels", type=int, choices=(1, 3))
     p.add_argument("--device", default="auto")
     p.set_defaults(func=commands.cmd_metrics)
@@ -168,7 +189,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p.add_argument("--pareto", help="keep non-dominated rows, e.g. is_mean:max,fid:min,params:min; one front per "
                                     "(stage, last round) of a search")
     p.add_argument("--all-rounds", action="store_true", help="with --pareto: one front over every row")
-    p.add_argument("--max-rows", type=int, default=50)
+    p.add_argument("--max-rows", type=non_negative_int, default=50, help="rows printed (default 50; 0 = all)")
     p.set_defaults(func=commands.cmd_results)
 
     p = sub.add_parser("report", help="draw a run's plots into RUN_DIR/plots")
@@ -192,9 +213,11 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     s = asub.add_parser("show", help="summarise the derived network of a genotype JSON file")
     s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them)")
     s.add_argument("--dataset", default="cifar10", help="sets resolution, channels and classes (default cifar10)")
-    s.add_argument("--width", type=int, help="GAN genotypes: channel width (default: the paper's retrain width)")
-    s.add_argument("--channels", type=int, help="classifier genotypes: initial channels C (default 36, ImageNet 48)")
-    s.add_argument("--layers", type=int, help="classifier genotypes: cells (default 20, ImageNet 14)")
+    s.add_argument("--width", type=positive_int,
+                   help="GAN genotypes: channel width (default: the paper's retrain width)")
+    s.add_argument("--channels", type=positive_int,
+                   help="classifier genotypes: initial channels C (default 36, ImageNet 48)")
+    s.add_argument("--layers", type=positive_int, help="classifier genotypes: cells (default 20, ImageNet 14)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON (keys include params, flops)")
     s.add_argument("--png", help="also draw the genotype diagram to this PNG")
     s.set_defaults(func=commands.cmd_arch_show)

@@ -22,15 +22,19 @@ def preflight(cfg: RaynasConfig, *, check_model: bool = True, check_regan: bool 
     if check_model:
         _check_model(cfg)
         regan = getattr(cfg, "regan", None)  # fixed GAN runs only: searches have no regan section
-        if check_regan and regan is not None and regan.enabled:
-            from raynas.gan.regan import check_config
+        if check_regan and regan is not None:
+            from raynas.gan.regan import ReganConfig, check_config, check_generator
 
-            check_config(cfg)
+            if regan.enabled:
+                check_config(cfg)
+            elif (regan.include, regan.exclude) != (ReganConfig.include, ReganConfig.exclude):
+                check_generator(cfg)  # patterns the user set must select something, even with Re-GAN off
 
 
 def _check_model(cfg: RaynasConfig) -> None:
-    """Build genotype networks once on the CPU and load every genotype file the model section names."""
-    from raynas.spaces import Genotype
+    """Build genotype networks once on the CPU and load every genotype file the model section names (each must
+    describe the network it stands for: a generator, a discriminator)."""
+    from raynas.build import load_gan_genotype
 
     m = cfg.model
     if m.generator == "genotype" or m.discriminator == "genotype":
@@ -40,6 +44,7 @@ def _check_model(cfg: RaynasConfig) -> None:
             build_generator(m, cfg.data)
         if m.discriminator == "genotype":
             build_discriminator(m, cfg.data)
-    for path in (m.g_genotype, m.d_genotype):
+    for path, key, role in ((m.g_genotype, "model.g_genotype", "generator"),
+                            (m.d_genotype, "model.d_genotype", "discriminator")):
         if path:
-            Genotype.load(path)
+            load_gan_genotype(path, key, role)

@@ -152,11 +152,16 @@ def check_generator(cfg: Any) -> dict[str, int]:
 
 def check_config(cfg: Any) -> None:
     """Re-GAN's checks of a run config before any trial starts: the patterns select parameters of this
-    generator (:func:`check_generator`), and a warning when the run never reaches a sparse unit."""
+    generator (:func:`check_generator`) and lose at least one weight at regan.sparsity, and a warning when the
+    run never reaches a sparse unit."""
     import sys
 
-    check_generator(cfg)
+    selected = check_generator(cfg)
     r, t = cfg.regan, cfg.train
+    if r.sparsity > 0 and not any(num_pruned(n, r.sparsity) for n in selected.values()):
+        raise ConfigError(f"regan.sparsity={r.sparsity} prunes no weight of the selected parameters "
+                          f"({', '.join(f'{k}: {n}' for k, n in selected.items())} weights): each is too small to "
+                          "lose one. Select larger tensors with regan.include/regan.exclude, or raise regan.sparsity")
     if r.unit == "epoch":
         units, what = t.epochs, f"train.epochs={t.epochs}"
     elif t.iters_per_epoch:

@@ -128,6 +128,9 @@ def search_outcome(path, edge: str | None = None) -> tuple[Genotype, dict[str, A
 
     path = Path(path)
     genotype = Genotype.load(path / "best_G.json")
+    if genotype.space != SPACE.name:
+        raise RunDirError(f"{path / 'best_G.json'} holds a {genotype.space!r} genotype, not a DAMGAN generator "
+                          f"({SPACE.name!r}); point --search-run at a finished `raynas search damgan` run directory")
     alpha_file = path / "alpha.json"
     if not alpha_file.is_file():
         raise RunDirError(f"{path} has no alpha.json; point --search-run at a finished `raynas search damgan` "
