@@ -479,8 +479,27 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
-        value = raw
+        value = _plain_list(raw) if raw.strip().startswith("[") else raw
     return [k for k in key.strip().split(".") if k], value
+
+
+def _plain_list(raw: str) -> list[Any]:
+    """``[*]`` or ``[*.bias, l1.*]``: a list whose items YAML cannot read bare (``*`` starts an alias) means the
+    same as with quotes, ``['*']``; anything else that opens a list but is not one is refused."""
+    text = raw.strip()
+    if not text.endswith("]") or any(c in text[1:-1] for c in "[]{}"):
+        raise ConfigError(f"--set value {raw!r} opens a list but is not one; write it as [a, b] or ['a', 'b']")
+    items = []
+    for part in (p.strip() for p in text[1:-1].split(",")):
+        if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
+            part = part[1:-1]
+        else:
+            try:
+                part = yaml.safe_load(part)
+            except yaml.YAMLError:
+                pass
+        items.append(part)
+    return [] if items == [""] else items
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:

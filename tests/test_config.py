@@ -161,3 +161,23 @@ def test_dartsgal_reduction_positions_must_be_cells_of_the_network(positions, ok
     bad = [p for p in positions if not 0 <= p < 5]
     with pytest.raises(ConfigError, match=rf"dartsgal\.reduction_positions .*{bad}.* out of range.*0\.\.4"):
         load_config("quickstart-classify", overrides, method="darts-gal")
+
+
+def test_a_list_override_means_the_same_with_or_without_quotes(capsys, tmp_path):
+    """``[*]`` is a YAML alias error; it used to become the glob string '[*]', which matched nothing."""
+    from raynas.config import parse_override
+
+    for raw in ("[*]", "['*']", '["*"]'):
+        assert parse_override(f"regan.exclude={raw}") == (["regan", "exclude"], ["*"]), raw
+    assert parse_override("regan.exclude=[*.bias, 'l1.*']")[1] == ["*.bias", "l1.*"]
+    assert parse_override("regan.exclude=*.bias")[1] == "*.bias"  # a bare glob stays one pattern
+    with pytest.raises(ConfigError, match=r"--set value '\[\*\.bias' opens a list but is not one"):
+        parse_override("regan.exclude=[*.bias")
+    cfg = load_config("quickstart", ["regan.exclude=[*.bias, l1.*]"], method="train")
+    assert cfg.regan.exclude == ("*.bias", "l1.*")
+    from conftest import assert_user_error, run_cli
+
+    code, _, err = run_cli(capsys, "train", "--output-dir", str(tmp_path), "--set", "regan.enabled=true",
+                           "--set", "regan.exclude=[*]")
+    assert_user_error(code, err, "regan.exclude=['*']", "selects no parameter")
+    assert not any(tmp_path.iterdir())
