@@ -494,10 +494,8 @@ def _plain_list(raw: str) -> list[Any]:
         if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
             part = part[1:-1]
         else:
-            try:
+            with contextlib.suppress(yaml.YAMLError):
                 part = yaml.safe_load(part)
-            except yaml.YAMLError:
-                pass
         items.append(part)
     return [] if items == [""] else items
 
