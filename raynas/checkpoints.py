@@ -80,12 +80,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *, weigh
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "Unsupported global" in str(e):
             raise CheckpointError(f"Refused to load {path}: it holds Python objects, which could run code when "
                                   "loaded; raynas checkpoints hold only tensors and plain data. Use a checkpoint "
                                   "written by raynas, or start a fresh run.") from None
-        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}). Delete it and "
-                              "resume from an earlier checkpoint, or start a fresh run.") from None
+        # random bytes or another program's pickle: an opcode the safe unpickler does not know
+        raise CheckpointError(f"{path} is not a checkpoint: its bytes are not a file torch.save wrote, or it is "
+                              "corrupt or truncated. Point at a file written by raynas (e.g. RUN_DIR/checkpoints/"
+                              "last.pt), or resume from an earlier checkpoint.") from None
     except Exception as e:  # truncated zip, garbage bytes ...
         raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200] if str(e) else ''}). Delete it and resume from an "

@@ -41,6 +41,19 @@ def test_load_checkpoint_refuses_objects_before_they_run(tmp_path):
     assert not marker.exists()
 
 
+def test_random_bytes_are_not_a_checkpoint_rather_than_python_objects(tmp_path):
+    """An unknown opcode is garbage, not a pickled object: the message must not send a user hunting for code."""
+    from raynas.checkpoints import load_checkpoint
+    from raynas.errors import CheckpointError
+
+    noise = tmp_path / "teacher.pt"
+    noise.write_bytes(bytes(range(256)) * 3)
+    with pytest.raises(CheckpointError, match=r"teacher\.pt is not a checkpoint: its bytes are not a file "
+                                              r"torch\.save wrote") as info:
+        load_checkpoint(noise)
+    assert "Python objects" not in str(info.value)
+
+
 def test_metrics_on_a_poisoned_checkpoint_exits_2_without_running_it(capsys, tmp_path):
     marker = tmp_path / "marker"
     run = tmp_path / "run"
