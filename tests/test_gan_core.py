@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 
 import numpy as np
 import pytest
@@ -144,7 +145,7 @@ def test_ema_state_round_trip_and_mismatch():
         ema.update(TinyD())
     with pytest.raises(ValueError, match="1 parameters"):
         ema.update(nn.Linear(2, 2, bias=False))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("EMA decay must lie in [0, 1], got 1.5")):
         EMA(model, decay=1.5)
 
 
@@ -294,7 +295,7 @@ def test_checkpoint_errors(tmp_path):
     assert str(trunc) in str(info.value)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"this is not a checkpoint at all" * 10)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=re.escape(f"Checkpoint {garbage} is corrupt or truncated")):
         load_checkpoint(garbage)
     foreign = tmp_path / "foreign.pt"
     torch.save({"G": torch.zeros(2)}, foreign)
@@ -323,5 +324,5 @@ def test_rng_state_capture_restore_gives_identical_draws(tmp_path):
     for weights_only in (False, True):
         restore_rng_state(load_checkpoint(tmp_path / "rng.pt", weights_only=weights_only)["rng"])
         assert draw() == first
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="^The checkpoint's random-number state is malformed"):
         restore_rng_state({"numpy": {"key": [1, 2]}})
