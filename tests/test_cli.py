@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import assert_user_error, run_cli
 
 
 def test_presets_and_config_keys(capsys):
+    import yaml
+
+    from raynas.config import load_config
+
     code, out, _ = run_cli(capsys, "presets")
-    assert code == 0 and "quickstart" in out and "sngan-cifar10" in out
+    presets, genotypes = out.split("\n\nshipped genotypes (use the name wherever a genotype file is asked for):\n")
+    root = Path(__file__).resolve().parents[1] / "raynas"
+    # one line per preset file, named first, then one line per shipped genotype with its file
+    assert code == 0 and [line.split()[0] for line in presets.splitlines()] == sorted(
+        p.stem for p in (root / "presets").glob("*.yaml"))
+    assert [line.split() for line in genotypes.splitlines()] == [
+        [p.stem, str(p)] for p in sorted((root / "genotypes").glob("*.json"))]
     code, out, _ = run_cli(capsys, "config", "show", "--preset", "quickstart", "--set", "train.epochs=9")
-    assert code == 0 and "epochs: 9" in out
+    shown = yaml.safe_load(out)
+    assert code == 0 and shown["train"]["epochs"] == 9
+    expected = load_config("quickstart", ["train.epochs=9"]).to_dict()
+    expected["run"]["output_dir"] = str(Path(expected["run"]["output_dir"]).resolve())  # shown made absolute
+    assert shown == expected
 
 
 def test_unknown_preset(capsys):
