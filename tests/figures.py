@@ -87,7 +87,8 @@ def read_axes(ax) -> AxesData:
             yerr = None
             for col in bars:
                 if isinstance(col, LineCollection):
-                    yerr = np.array([abs(seg[1][1] - seg[0][1]) / 2 for seg in col.get_segments()])
+                    yerr = np.array([abs(seg[-1][1] - seg[0][1]) / 2 if len(seg) else np.nan  # NaN: no bar drawn
+                                     for seg in col.get_segments()])
             errorbars.append(Series(_label(c), np.asarray(data_line.get_xydata(), dtype=float), yerr))
     lines, hlines, vlines = [], [], []
     for line in ax.get_lines():
