@@ -62,7 +62,10 @@ def test_pipeline_killed_between_phases_resumes(ray_session, tmp_path, capsys, m
     summary = json.loads((run.path / "dartsgal.json").read_text())
     assert summary["baseline"]["params"] == final["baseline_params"] and summary["pruned"]["params"] == final["params"]
     assert 0 <= final["test_acc"] <= 1 and 0 <= final["baseline_test_acc"] <= 1
-    # the summary file and the printed note carry the final row's numbers
+    # the final row, the summary file and the printed note carry the numbers the trial reported last
+    (last,) = [json.loads(line) for f in (run.path / "tune").rglob("result.json")
+               for line in f.read_text().splitlines() if json.loads(line).get("final")]
+    assert (final["test_acc"], final["baseline_test_acc"]) == (last["test_acc"], last["baseline_test_acc"])
     assert (summary["pruned"]["test_acc"], summary["baseline"]["test_acc"]) == (final["test_acc"],
                                                                                 final["baseline_test_acc"])
     lines = out.splitlines()
@@ -130,7 +133,11 @@ def test_lambda_grid_reports_kept_nodes_params_and_accuracy(ray_session, tmp_pat
     cells = pd.read_parquet(run / "ablation_lam.parquet").sort_values("lam")
     assert cells["lam"].tolist() == [0.001, 100.0]
     kept, dead = cells.iloc[0], cells.iloc[1]
-    assert kept["kept_nodes"] > 0 and not kept["all_pruned"] and 0 <= kept["test_acc"] <= 1
+    assert kept["kept_nodes"] > 0 and not kept["all_pruned"]
+    finals = [json.loads(line) for f in (run / "tune").rglob("result.json") for line in f.read_text().splitlines()
+              if json.loads(line).get("final")]
+    assert [(r["test_acc"], r["kept_nodes"]) for r in finals if not r["all_pruned"]] == [
+        (kept["test_acc"], kept["kept_nodes"])]  # the kept cell's accuracy is its trial's last report
     assert kept["params"] <= kept["baseline_params"]
     assert dead["all_pruned"] and dead["kept_nodes"] == 0  # a result of the grid, not an error
     assert cells["baseline_epochs"].eq(0).all()  # the teacher checkpoint replaced the baseline phase
