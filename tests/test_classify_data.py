@@ -129,7 +129,7 @@ def test_missing_dataset_is_one_error_naming_every_place_tried(tmp_path, monkeyp
     monkeypatch.setattr(locate, "SYSTEM_DIRS", (str(tmp_path / "sys"), "~/.cache/raynas/data"))
     monkeypatch.setenv("RAYNAS_DATA", str(tmp_path / "mine"))
     (tmp_path / "sys").mkdir()
-    with pytest.raises(DatasetError) as e:
+    with pytest.raises(DatasetError, match=rf"^dataset '{name}' \(.*, split 'train'\) not found\. Looked in") as e:
         ClassifyData(name)
     msg = str(e.value)
     assert f"{tmp_path / 'mine'}: does not exist" in msg

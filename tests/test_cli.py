@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import assert_user_error, run_cli
 
 
 def test_presets_and_config_keys(capsys):
+    import yaml
+
+    from raynas.config import load_config
+
     code, out, _ = run_cli(capsys, "presets")
-    assert code == 0 and "quickstart" in out and "sngan-cifar10" in out
+    presets, genotypes = out.split("\n\nshipped genotypes (use the name wherever a genotype file is asked for):\n")
+    root = Path(__file__).resolve().parents[1] / "raynas"
+    # one line per preset file, named first, then one line per shipped genotype with its file
+    assert code == 0 and [line.split()[0] for line in presets.splitlines()] == sorted(
+        p.stem for p in (root / "presets").glob("*.yaml"))
+    assert [line.split() for line in genotypes.splitlines()] == [
+        [p.stem, str(p)] for p in sorted((root / "genotypes").glob("*.json"))]
     code, out, _ = run_cli(capsys, "config", "show", "--preset", "quickstart", "--set", "train.epochs=9")
-    assert code == 0 and "epochs: 9" in out
+    shown = yaml.safe_load(out)
+    assert code == 0 and shown["train"]["epochs"] == 9
+    expected = load_config("quickstart", ["train.epochs=9"]).to_dict()
+    expected["run"]["output_dir"] = str(Path(expected["run"]["output_dir"]).resolve())  # shown made absolute
+    assert shown == expected
 
 
 def test_unknown_preset(capsys):
@@ -84,15 +100,20 @@ def test_metrics_real_vs_real(capsys):
     assert 0 <= fid < 50
 
 
-def test_arch_show_json_and_png(capsys, tmp_path):
+def test_arch_show_json_and_png(capsys, tmp_path, monkeypatch):
     import json
+    from collections import Counter
+
+    from figures import capture_figures, is_png
 
     from raynas.nn.profile import count_params
     from raynas.nn.registry import build_network
+    from raynas.spaces import get_space
     from raynas.spaces.eagan import EAGAN_CIFAR10_G
 
     path = tmp_path / "g.json"
     EAGAN_CIFAR10_G.save(path)
+    figures = capture_figures(monkeypatch)
     code, out, err = run_cli(capsys, "arch", "show", str(path), "--dataset", "cifar10", "--json",
                              "--png", str(tmp_path / "g.png"))
     assert code == 0, err
@@ -100,7 +121,18 @@ def test_arch_show_json_and_png(capsys, tmp_path):
     assert summary["params"] == count_params(build_network(EAGAN_CIFAR10_G, resolution=32, channels=3))
     assert summary["params"] == 7_142_403  # the paper's 7.14M generator
     assert summary["flops"] > 0
-    assert (tmp_path / "g.png").stat().st_size > 1000
+    # the diagram: the latent z and every cell's four nodes, and one label per edge of the genotype's graph,
+    # among them every op the genotype chose ('none' edges are not drawn)
+    assert is_png(tmp_path / "g.png")
+    (ax,) = figures[(tmp_path / "g.png").resolve()].axes
+    nodes = ["z", *(f"c{c}.n{n}" for c in range(3) for n in range(4))]
+    labels = [t for t in ax.text_strings() if t not in nodes]
+    assert ax.title == "eagan-g genotype" and [t for t in ax.text_strings() if t in nodes] == nodes
+    assert sorted(labels) == sorted(op for _, _, op in get_space("eagan-g").edge_list(EAGAN_CIFAR10_G)
+                                    if op != "none")
+    chosen = Counter(op for cell in EAGAN_CIFAR10_G.to_dict()["cells"] for group in cell.values() for op in group
+                     if op != "none")
+    assert not chosen - Counter(op.split(" ")[0] for op in labels)
     code, out, _ = run_cli(capsys, "arch", "show", str(path), "--dataset", "stl10")
     assert code == 0 and "params 11,550,723" in out  # 11.55M at 48x48, as the paper reports
 

@@ -1,5 +1,7 @@
 """Config loading: presets, overrides, and clear errors for every kind of bad value."""
 
+import re
+
 import pytest
 
 from raynas.config import (
@@ -38,30 +40,30 @@ def test_apply_overrides_does_not_mutate_input():
 
 
 @pytest.mark.parametrize("override, fragment", [
-    ("train.epoch=3", "valid keys are:"),
-    ("trian.epochs=3", "valid keys are:"),
-    ("train.epochs=abc", "expected an integer"),
-    ("train.epochs=0", "below the minimum 1"),
-    ("train.lr_g=2.0", "above the maximum"),
-    ("data.name=imagenet", "choose one of"),
-    ("data.channels=2", "choose one of"),
-    ("train", "section.key=value"),
+    ("train.epoch=3", "unknown config key train.epoch in 'train'; valid keys are: amp, beta1, beta2,"),
+    ("trian.epochs=3", "unknown config key trian in the top level; valid keys are: data, eagan, eval,"),
+    ("train.epochs=abc", "train.epochs: expected an integer, got 'abc'"),
+    ("train.epochs=0", "train.epochs: 0 is below the minimum 1"),
+    ("train.lr_g=2.0", "train.lr_g: 2.0 is above the maximum 1.0"),
+    ("data.name=imagenet", "data.name: 'imagenet' is not allowed for a gan run; choose one of embedded, fashion-mnist, "
+                           "mnist, cifar10, cifar100, stl10"),
+    ("data.channels=2", "data.channels: 2 is not allowed; choose one of 1, 3"),
+    ("train", "--set 'train' must look like section.key=value, e.g. train.epochs=3"),
 ])
 def test_bad_values_raise_clear_errors(override, fragment):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
         load_config("quickstart", [override])
-    assert fragment in str(info.value)
 
 
 def test_unknown_key_lists_valid_ones():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match="^unknown config key train.epoch in 'train'; valid keys are: ") as info:
         load_config("quickstart", ["train.epoch=3"])
     msg = str(info.value)
     assert "train.epoch" in msg and "epochs" in msg and "n_critic" in msg
 
 
 def test_unknown_preset_lists_presets():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match="^unknown preset 'no-such-preset'; available presets: ") as info:
         load_config("no-such-preset")
     assert "quickstart" in str(info.value)
 
@@ -73,17 +75,17 @@ def test_describe_keys_covers_nested_fields():
 
 
 def test_list_items_are_checked():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=re.escape("eval.metrics[1]: 'lpips' is not allowed; choose one of is, fid, "
+                                                    "kid")):
         load_config("quickstart", ["eval.metrics=fid,lpips"])
-    assert "lpips" in str(info.value) and "choose one of" in str(info.value)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="^eagan.stages: the list must not be empty$"):
         load_config("quickstart", ["eagan.stages=[]"])
 
 
 def test_bare_nested_key_suggests_its_section():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=re.escape("unknown config key kprime in the top level (did you mean "
+                                                    "damgan.kprime?); valid keys are: data, eagan, eval,")):
         load_config("quickstart", ["kprime=4"])
-    assert "(did you mean damgan.kprime?)" in str(info.value)
 
 
 def test_splits_are_checked_against_the_dataset():

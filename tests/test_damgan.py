@@ -252,7 +252,8 @@ def test_kprime_must_divide_channels():
         check_kprime(8, 3)
     with pytest.raises(ConfigError, match="divisors of 8"):
         tiny_supernet(kprime=3)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="^kprime=16 does not divide the 8 feature maps per node; allowed values are "
+                                          "the divisors of 8: 1, 2, 4, 8$"):
         AttentionEdge("normal", NORMAL_CANDIDATES, 8, kprime=16)
     assert check_kprime(256, 4) == 64
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import assert_user_error, run_cli
+from figures import capture_figures, is_png
 
 from raynas.cli import main
 from raynas.config import load_config
@@ -22,7 +23,7 @@ from raynas.methods.damgan.edges import check_edge_ops, edge_correlation, parse_
 from raynas.methods.damgan.search import DamganSearch
 from raynas.nn.attention import AttentionEdge
 from raynas.nn.damgan_g import DamganSupernet, SupernetSubnet
-from raynas.results import RunDir
+from raynas.results import RunDir, format_table
 from raynas.spaces import Genotype, get_space
 from raynas.spaces.damgan import NORMAL_CANDIDATES, UP_CANDIDATES
 
@@ -224,7 +225,7 @@ def test_edge_correlation_matches_reference_formulas():
     assert edge_correlation([1, 2, 3, float("nan")], [1, 2, 4, 5])["n"] == 3
 
 
-def test_ablation_summaries_aggregate_over_seeds(tmp_path):
+def test_ablation_summaries_aggregate_over_seeds(tmp_path, monkeypatch):
     from raynas.methods.damgan.edges import draw_kprime, edge_summary, kprime_summary
     from raynas.plots import draw_edge_ablation as draw_edge
 
@@ -238,7 +239,18 @@ def test_ablation_summaries_aggregate_over_seeds(tmp_path):
     assert k1["is_mean_mean"] == pytest.approx(3.0) and k1["is_mean_std"] == pytest.approx(math.sqrt(2))
     assert k1["fid_mean"] == pytest.approx(45.0) and k1["seeds"] == 2
     assert agg[agg["kprime"] == 4].iloc[0]["search_gpu_seconds_mean"] == pytest.approx(40.0)
-    assert draw_kprime(agg, tmp_path / "k.png").stat().st_size > 0
+    figures = capture_figures(monkeypatch)
+    path = draw_kprime(agg, tmp_path / "k.png")
+    assert is_png(path)
+    is_panel, fid_panel = figures[path.resolve()].axes
+    assert (is_panel.title, fid_panel.title) == ("is_mean (higher is better)", "fid (lower is better)")
+    assert is_panel.xlabel == fid_panel.xlabel == "k'  (edge ops see C/k' maps)"
+    for panel, means, stds in ((is_panel, [3.0, 5.0], [math.sqrt(2), 0.0]),
+                               (fid_panel, [45.0, 30.0], [math.sqrt(50), 0.0])):
+        (series,) = panel.errorbars  # one line per selector, mean ± std over seeds against k'
+        assert panel.legend == ["selector=da"] and series.label == "selector=da"
+        assert series.x == [1.0, 4.0] and series.y == pytest.approx(means)
+        assert series.yerr.tolist() == pytest.approx(stds)
 
     edge_rows = [{"stage": "edge", "edge": "cell0.normal[0]", "op": op, "alpha_weight": a, "is_mean": i,
                   "fid": f, "selector": "da"}
@@ -247,7 +259,15 @@ def test_ablation_summaries_aggregate_over_seeds(tmp_path):
     table, corr = edge_summary(pd.DataFrame(edge_rows), "cell0.normal[0]")
     assert table["op"].tolist() == ["conv_3x3", "conv_5x5", "conv_1x1"]
     assert corr["is"]["spearman"] == pytest.approx(1.0) and corr["neg_fid"]["spearman"] == pytest.approx(1.0)
-    assert draw_edge(table, corr, tmp_path / "e.png").stat().st_size > 0
+    path = draw_edge(table, corr, tmp_path / "e.png")
+    assert is_png(path)
+    (ax,) = figures[path.resolve()].axes
+    assert ax.title == "cell0.normal[0] (da): Pearson 0.98, Spearman 1.00"
+    assert corr["is"]["pearson"] == pytest.approx(np.corrcoef([0.5, 0.3, 0.2], [3.0, 2.5, 2.0])[0, 1])
+    assert (ax.xlabel, ax.ylabel) == ("architecture weight of the op (α)", "IS of the retrained subnet")
+    (points,) = ax.scatters  # one point per op at (its α, its retrained IS), labelled with the op
+    assert points.xy.tolist() == [[0.5, 3.0], [0.3, 2.5], [0.2, 2.0]]
+    assert ax.texts == [("conv_3x3", (0.5, 3.0)), ("conv_5x5", (0.3, 2.5)), ("conv_1x1", (0.2, 2.0))]
 
 
 # ============================================================================ CLI errors (before Ray starts)
@@ -333,7 +353,14 @@ def test_search_trial_end_to_end_in_shared_ray(search_run):
     search.load_state_dict(load_checkpoint(state_file)["search"])
     assert search.evaluate(g)["fid"] == pytest.approx(df["fid"].iloc[-1], rel=1e-4)
     assert df["alpha_entropy_mean"].between(0, math.log(6)).all() and (df["params"] > 0).all()
-    assert "alpha_margin_mean" in out and "best_G.json" in out
+    # The printed table is the run's rows, and the closing lines name the files the search wrote.
+    assert format_table(df, columns=["seed", "epoch", "d_loss", "g_loss", "alpha_entropy_mean", "alpha_margin_mean",
+                                     "is_mean", "fid", "params", "wall_seconds"]) in out
+    lines = out.splitlines()
+    for line in (f"raynas: damgan search finished: {run.path}", f"raynas: genotype  {run.path / 'best_G.json'}",
+                 f"raynas: α table   {run.path / 'alpha.json'}", f"raynas: retrain   {run.path / 'retrain'}",
+                 *(f"raynas: plot     {run.plots_dir / name}" for name in ("curves.png", "alpha.png", "best_G.png"))):
+        assert line in lines
     # The Tune result carries the per-edge entropy/margin (Tune flattens it) and the genotype JSON.
     (result_file,) = list((run.path / "tune").rglob("result.json"))
     last = json.loads(result_file.read_text().strip().splitlines()[-1])
@@ -365,7 +392,8 @@ def test_then_retrain_trains_the_found_genotype_with_the_foundation_trainable(se
                                extractor=e.extractor, device="cpu", batch_size=e.batch_size)
     assert again.fid == pytest.approx(df["fid"].iloc[0], rel=1e-4)
     assert list((run.path / "retrain" / "tune").rglob("state.pt")), "the retrain checkpoints like any train run"
-    assert "retrain" in out
+    assert f"raynas: retrained the found genotype in {retrain.path}" in out.splitlines()
+    assert format_table(df, columns=["epoch", "d_loss", "g_loss", "is_mean", "fid", "kid_mean", "wall_seconds"]) in out
 
 
 def test_gpu_request_without_gpu_is_refused_before_any_run_dir(ray_session, tmp_path, capsys):
@@ -377,7 +405,7 @@ def test_gpu_request_without_gpu_is_refused_before_any_run_dir(ray_session, tmp_
 
 
 @pytest.mark.slow
-def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys):
+def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys, monkeypatch):
     from ray import tune
 
     from raynas.errors import RaynasError
@@ -392,6 +420,7 @@ def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys)
     with pytest.raises(RaynasError, match="trial failed"):
         run_trainable(damgan_ablation_cell, cfg, run, resources={"cpu": 1}, param_space=space, max_failures=0)
     assert marker.exists(), "no worker was killed, so nothing was resumed"
+    figures = capture_figures(monkeypatch)
     code, out, err = run_cli(capsys, "ablate", "damgan", "--resume", str(run.path))
     assert code == 0, err
     df = run.read()
@@ -412,13 +441,25 @@ def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys)
         Genotype.from_json(gj).validate()
     means = pd.read_parquet(run.path / "ablation_kprime_mean.parquet")
     assert sorted(means["kprime"]) == [1, 2] and (means["seeds"] == 1).all()
-    assert (run.plots_dir / "ablation_kprime.png").stat().st_size > 0
-    assert "search_gpu_seconds" in out
+    # The printed tables are the two summaries; the plot shows each k' cell's mean IS and FID.
+    assert format_table(cells, columns=["kprime", "seed", "is_mean", "fid", "params", "search_gpu_seconds",
+                                        "search_seconds"]) in out
+    assert format_table(means, columns=["kprime", "seeds", "is_mean_mean", "is_mean_std", "fid_mean", "fid_std",
+                                        "search_gpu_seconds_mean", "search_seconds_mean"]) in out
+    plot = run.plots_dir / "ablation_kprime.png"
+    assert f"raynas: plot   {plot}" in out.splitlines() and is_png(plot)
+    means = means.sort_values("kprime")
+    for panel, metric in zip(figures[plot.resolve()].axes, ("is_mean", "fid")):
+        assert panel.title.startswith(f"{metric} (") and panel.xlabel == "kprime"
+        (series,) = panel.errorbars  # the grid has one axis: one unlabelled line
+        assert series.label == "" and panel.legend == []
+        assert series.x == [1.0, 2.0] and series.y == pytest.approx(means[f"{metric}_mean"].tolist(), rel=1e-6)
 
 
 @pytest.mark.slow
-def test_edge_ablation_correlates_alpha_with_retrained_is(search_run, tmp_path, capsys):
+def test_edge_ablation_correlates_alpha_with_retrained_is(search_run, tmp_path, capsys, monkeypatch):
     ops = "conv_1x1,conv_3x3,sep_conv_3x3"
+    figures = capture_figures(monkeypatch)
     code, out, err = run_cli(capsys, "ablate", "damgan-edge", *_tiny_args(tmp_path, "edge", cpu=0.5),
                              "--edge", "cell0:1->3", "--ops", ops, "--retrain-epochs", "1",
                              "--search-run", str(search_run[0].path))
@@ -444,5 +485,19 @@ def test_edge_ablation_correlates_alpha_with_retrained_is(search_run, tmp_path, 
     ref = edge_correlation(table["alpha_weight"].tolist(), table["is_mean"].tolist())
     assert corr["is"]["pearson"] == pytest.approx(ref["pearson"], nan_ok=True)
     assert corr["is"]["spearman"] == pytest.approx(ref["spearman"], nan_ok=True)
-    assert corr["selector"] == "da" and "Spearman" in out
-    assert (run.plots_dir / "ablation_edge.png").stat().st_size > 0
+    assert corr["selector"] == "da"
+    c = corr["is"]
+    lines = out.splitlines()
+    assert ("raynas: α of cell0.normal[0]: " + ", ".join(
+        f"{op}={alpha[NORMAL_CANDIDATES.index(op)]:.4g}" for op in ops.split(","))) in lines
+    assert (f"raynas: cell0.normal[0] (da): α vs IS  Pearson {c['pearson']:.3f} (p={c['pearson_p']:.3g}), "
+            f"Spearman {c['spearman']:.3f} (p={c['spearman_p']:.3g}), n=3") in lines
+    assert format_table(table, columns=["op", "alpha_weight", "is_mean", "fid", "params"]) in out
+    # The plot: one point per op at (its α, its retrained IS), labelled with the op, the correlations in the title.
+    plot = run.plots_dir / "ablation_edge.png"
+    assert f"raynas: plot   {plot}" in lines and is_png(plot)
+    (ax,) = figures[plot.resolve()].axes
+    assert ax.title == f"cell0.normal[0] (da): Pearson {c['pearson']:.2f}, Spearman {c['spearman']:.2f}"
+    (points,) = ax.scatters
+    assert points.xy.tolist() == table[["alpha_weight", "is_mean"]].values.tolist()
+    assert ax.texts == [(r["op"], (r["alpha_weight"], r["is_mean"])) for _, r in table.iterrows()]

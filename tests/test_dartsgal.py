@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import assert_user_error, run_cli
+from figures import capture_figures, is_png
 
 from raynas.checkpoints import save_checkpoint
 from raynas.config import load_config
@@ -287,7 +287,7 @@ def tiny_pipeline():
     return cfg, pipe, trainer.model.state_dict()
 
 
-def test_pruner_steps_masks_only_by_fista_and_restarts_on_decay(tiny_pipeline):
+def test_pruner_steps_masks_only_by_fista_and_restarts_on_decay(tiny_pipeline, monkeypatch):
     cfg, pipe, teacher = tiny_pipeline
     pruner = pipe.pruner(teacher)
     masks = {id(m) for m in pruner.student.masks()}
@@ -295,12 +295,33 @@ def test_pruner_steps_masks_only_by_fista_and_restarts_on_decay(tiny_pipeline):
     assert masks and not masks & {id(p) for g in pruner.opt_g.param_groups for p in g["params"]}
     assert pruner.teacher.training  # teacher_bn=batch: the teacher normalises like the student (GAL's code)
     one = pruner.train_epoch()
+    import raynas.methods.dartsgal.gal as gal
+
+    d_values, data_by_hand = [], []  # every batch's D loss, and its data loss (Eq. 6) by hand from its inputs
+    real_d_loss, real_data_loss = gal.d_loss, gal.data_loss
+
+    def recorded_d_loss(*args, **kwargs):
+        loss = real_d_loss(*args, **kwargs)
+        d_values.append(loss.item())
+        return loss
+
+    def recorded_data_loss(teacher, student):
+        diff = teacher.detach().double() - student.detach().double()
+        data_by_hand.append(float((diff ** 2).sum() / (2 * len(diff))))
+        return real_data_loss(teacher, student)
+
+    monkeypatch.setattr(gal, "d_loss", recorded_d_loss)
+    monkeypatch.setattr(gal, "data_loss", recorded_data_loss)
     two = pruner.train_epoch()
+    monkeypatch.undo()
     batches = 3  # 48 images / 16
     assert one["mask_steps"] == two["mask_steps"] == batches and one["g_steps"] == batches
     assert one["mask_restarts"] == 1 and two["mask_restarts"] == 1  # first step; then the decay after epoch 1
     assert two["mask_lr"] == pytest.approx(cfg.dartsgal.mask_lr * 0.1)
-    assert math.isfinite(two["d_loss"]) and math.isfinite(two["data_loss"])
+    # the epoch's losses are the means over its batches (one G step per batch with n_critic=1)
+    assert len(d_values) == len(data_by_hand) == batches
+    assert two["d_loss"] == pytest.approx(sum(d_values) / batches, rel=1e-6)
+    assert two["data_loss"] == pytest.approx(sum(data_by_hand) / batches, rel=1e-5)
     # resume: a pruner restored from the state after epoch 1 repeats epoch 2 exactly
     again = pipe.pruner(teacher)
     again.train_epoch()
@@ -363,7 +384,7 @@ def test_bad_settings_are_one_message(tmp_path, capsys):
         build_network(DartsGalGenotype.full(V2, 5, 8, 1), channels=1, width=16, layers=5)
 
 
-def test_from_run_and_arch_show(tmp_path, capsys):
+def test_from_run_and_arch_show(tmp_path, capsys, monkeypatch):
     run = tmp_path / "search"
     run.mkdir()
     DartsGenotype.load("darts-v1").save(run / "best.json")
@@ -373,10 +394,22 @@ def test_from_run_and_arch_show(tmp_path, capsys):
     pruned = DartsGalGenotype.full(V2, 5, 16, 1).with_masks([[1, 0, 1, 1], [0] * 4, [1] * 4, [1, 1, 0, 1],
                                                             [0, 1, 0, 0]])
     pruned.save(tmp_path / "pruned.json")
+    png = tmp_path / "pruned.png"
+    figures = capture_figures(monkeypatch)
     code, out, err = run_cli(capsys, "arch", "show", str(tmp_path / "pruned.json"), "--json", "--dataset",
-                             "fashion-mnist", "--png", str(tmp_path / "pruned.png"))
+                             "fashion-mnist", "--png", str(png))
     assert code == 0, err
     summary = json.loads(out)
     assert summary["params"] == count_parameters(GalNetwork(pruned, 10)) == 75_594
     assert summary["unpruned_params"] == 128_842 and summary["kept_nodes"] == 11
-    assert summary["cells"][1]["pass_through"] and (tmp_path / "pruned.png").stat().st_size > 0
+    assert summary["cells"][1]["pass_through"] and is_png(png)
+    # the diagram: a panel per cell naming the nodes it kept (the emptied cell 1 says it passes its input through)
+    fig = figures[png.resolve()]
+    assert fig.suptitle == "darts-gal: 11 of 20 nodes kept (darts cells, C=16)"
+    assert [ax.title for ax in fig.axes] == [
+        "cell 0 (normal): keeps [0, 2, 3], pruned [1]  masks 1.00 0.00 1.00 1.00",
+        "cell 1 (reduction): keeps no node, pruned [0, 1, 2, 3]  masks 0.00 0.00 0.00 0.00",
+        "cell 2 (normal): keeps [0, 1, 2, 3]  masks 1.00 1.00 1.00 1.00",
+        "cell 3 (reduction): keeps [0, 1, 3], pruned [2]  masks 1.00 1.00 0.00 1.00",
+        "cell 4 (normal): keeps [1], pruned [0, 2, 3]  masks 0.00 1.00 0.00 0.00"]
+    assert fig.axes[1].text_strings() == ["no node kept: the cell passes its input $c_{k-1}$ through"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -324,7 +325,8 @@ def test_missing_dataset_message_lists_places_and_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(locate, "SYSTEM_DIRS",
                         (str(tmp_path / "sys"), "~/.cache/raynas/data", str(tmp_path / "data")))
     monkeypatch.setenv("RAYNAS_DATA", str(tmp_path / "mine"))
-    with pytest.raises(DatasetError) as e:
+    with pytest.raises(DatasetError, match=re.escape("dataset 'cifar10' (CIFAR-10, split 'train') not found. Looked "
+                                                     "in")) as e:
         load_images("cifar10")
     msg = str(e.value)
     for place in (tmp_path / "mine", tmp_path / "sys", tmp_path / "data", locate.cache_dir()):

@@ -219,7 +219,7 @@ def test_registry():
     with pytest.raises(GenotypeError, match="unknown search space"):
         build_supernet("nope-g")
     bad = Genotype("eagan-g", EAGAN_CIFAR10_G.cells[:2])
-    with pytest.raises(GenotypeError):
+    with pytest.raises(GenotypeError, match="^eagan-g has 3 cells, the genotype has 2$"):
         build_network(bad)
 
 

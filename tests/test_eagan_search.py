@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 
 import pytest
 from conftest import ROOT
+from figures import capture_figures, is_png
 
 from raynas.checkpoints import load_checkpoint
 from raynas.cli import main
@@ -50,7 +52,8 @@ def _args(tmp_path, name, *extra):
 
 
 @pytest.mark.slow
-def test_two_stage_search_end_to_end(ray_session, tmp_path, capsys):
+def test_two_stage_search_end_to_end(ray_session, tmp_path, capsys, monkeypatch):
+    figures = capture_figures(monkeypatch)
     code = main(_args(tmp_path, "e2e", "eagan.rounds=2"))
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -78,9 +81,31 @@ def test_two_stage_search_end_to_end(ray_session, tmp_path, capsys):
     assert best_g.space == "eagan-g" and best_d.space == "eagan-d"
     chosen = df[(df.stage == "g") & df.best & (df["round"] == 1)]["genotype"].iloc[0]
     assert Genotype.from_json(chosen) == best_g
-    assert (run.path / "plots" / "pareto.png").stat().st_size > 0
     assert list((run.path / "tensorboard").glob("events.out.tfevents*"))
-    assert "best_G.json" in out and "pareto.png" in out
+    plot = run.path / "plots" / "pareto.png"
+    lines = out.splitlines()
+    for line in (f"raynas: best_G.json {run.path / 'best_G.json'}", f"raynas: best_D.json {run.path / 'best_D.json'}",
+                 f"raynas: plot     {plot}", f"raynas: retrain  raynas retrain {run.path / 'best_G.json'} "
+                 f"{run.path / 'best_D.json'} --preset quickstart"):
+        assert line in lines
+    # pareto.png: a panel per stage with every candidate at (FID, IS), the final round's (FID, IS) front as a
+    # line and the searcher's final rank-0 rows ringed
+    assert is_png(plot)
+    panels = {ax.title.split(":")[0]: ax for ax in figures[plot.resolve()].axes
+              if ax.title.endswith(": candidates by round")}
+    assert sorted(panels) == ["d", "g"]  # (in the order the results' rows come, not always g first)
+    for stage, ax in panels.items():
+        rows = df[df.stage == stage]
+        last = rows[rows["round"] == 1]
+        assert (ax.xlabel, ax.ylabel) == ("fid (lower is better)", "is_mean (higher is better)")
+        assert ax.legend == ["final round's front", "final round, searcher rank 0 (all objectives)"]
+        everyone, ringed = ax.scatters
+        assert sorted(everyone.xy.tolist()) == sorted(rows[["fid", "is_mean"]].to_numpy(dtype=float).tolist())
+        assert sorted(ringed.xy.tolist()) == sorted(last[last["rank"] == 0][["fid", "is_mean"]].to_numpy(
+            dtype=float).tolist())
+        pts = last[["fid", "is_mean"]].to_numpy(dtype=float).tolist()
+        front = sorted(p for p in pts if not any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in pts))
+        assert sorted(ax.line("final round's front").xy.tolist()) == front
     # The stage-1 winner's weights were exported for retraining; stage d's D likewise.
     assert load_checkpoint(run.path / "best_G.pt")["genotype"] == best_g.to_json()
     assert load_checkpoint(run.path / "best_D.pt")["genotype"] == best_d.to_json()
@@ -169,7 +194,7 @@ def test_user_error_inside_an_actor_reaches_the_driver(ray_session, tmp_path):
 
     cfg = load_config("quickstart", [*TINY, "data.name=cifar10", f"data.root={tmp_path / 'nowhere'}"])
     host = SupernetHost.options(num_cpus=0.5).remote(cfg.to_dict(), "g")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception, match=re.escape("dataset 'cifar10' (CIFAR-10, split 'train') not found")) as info:
         ray_session.get(host.ready.remote())
     user = find_user_error(info.value)
     assert isinstance(user, DatasetError) and "cifar-10-batches-py" in str(user)

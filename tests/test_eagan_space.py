@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -66,34 +67,40 @@ def test_save_load(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("data", "fragments"),
+    ("data", "message"),
     [
         # unknown op on a normal edge (sep_conv exists in the zoo but not in this space)
         (g_dict(VALID_G[:1] + [(["bilinear", "bilinear"], ["conv_3x3", "none", "sep_conv_3x3", "none", "none"])]
-                + VALID_G[2:]), ["cell 1", "normal[2]", "sep_conv_3x3"]),
-        (g_dict(VALID_G[:2] + [(["bicubic", "bilinear"], VALID_G[0][1])]), ["cell 2", "up[0]", "bicubic"]),
-        (d_dict(VALID_D[:2] + [(VALID_D[0][0], ["avg_pool", "nearest"])]), ["cell 2", "down[1]", "nearest"]),
+                + VALID_G[2:]),
+         "cell 1 edge normal[2]: unknown op 'sep_conv_3x3'; valid: none, skip_connect, conv_1x1, conv_3x3, conv_5x5, "
+         "dil_conv_3x3, dil_conv_5x5"),
+        (g_dict(VALID_G[:2] + [(["bicubic", "bilinear"], VALID_G[0][1])]),
+         "cell 2 edge up[0]: unknown op 'bicubic'; valid: nearest, bilinear, deconv"),
+        (d_dict(VALID_D[:2] + [(VALID_D[0][0], ["avg_pool", "nearest"])]),
+         "cell 2 edge down[1]: unknown op 'nearest'; valid: avg_pool, max_pool,"),
         # wrong edge counts
-        (g_dict([(["bilinear", "bilinear", "nearest"], VALID_G[0][1])] + VALID_G[1:]), ["cell 0", "'up'", "2 edges"]),
+        (g_dict([(["bilinear", "bilinear", "nearest"], VALID_G[0][1])] + VALID_G[1:]),
+         "cell 0 group 'up': 2 edges expected, got 3"),
         (d_dict(VALID_D[:1] + [(["conv_3x3"] * 4, ["avg_pool", "avg_pool"])] + VALID_D[2:]),
-         ["cell 1", "'normal'", "5 edges"]),
+         "cell 1 group 'normal': 5 edges expected, got 4"),
         # broken constraints
         (g_dict(VALID_G[:2] + [(["bilinear", "bilinear"], ["none", "none", "conv_3x3", "none", "none"])]),
-         ["cell 2", "normal[0], normal[1]", "node2"]),
+         "eagan-g cell 2: node2 needs an input from node0 or node1 (edges normal[0], normal[1] are all 'none')"),
         (g_dict([(["bilinear", "bilinear"], ["conv_3x3", "none", "none", "none", "none"])] + VALID_G[1:]),
-         ["cell 0", "normal[2], normal[3], normal[4]"]),
+         "eagan-g cell 0: node3 (the cell output) needs at least one input (edges normal[2], normal[3], "
+         "normal[4] are all 'none')"),
         (d_dict(VALID_D[:1] + [(["none", "conv_3x3", "none", "none", "none"], ["avg_pool", "avg_pool"])]
-                + VALID_D[2:]), ["cell 1", "normal[0]"]),
+                + VALID_D[2:]),
+         "eagan-d cell 1: node1 must not be 'none' (normal[0] feeds two edges) (edges normal[0] are all 'none')"),
         (d_dict(VALID_D[:2] + [(["conv_3x3", "none", "none", "none", "none"], ["avg_pool", "avg_pool"])]),
-         ["cell 2", "normal[1], normal[2], normal[3], normal[4]"]),
+         "eagan-d cell 2: node2 and node3 would both be zero, so the cell would output a constant (edges "
+         "normal[1], normal[2], normal[3], normal[4] are all 'none')"),
     ],
 )
-def test_validation_names_the_bad_cell_and_edge(data, fragments):
+def test_validation_names_the_bad_cell_and_edge(data, message):
     g = Genotype.from_dict(data)
-    with pytest.raises(GenotypeError) as exc:
+    with pytest.raises(GenotypeError, match="^" + re.escape(message)):
         g.validate()
-    for f in fragments:
-        assert f in str(exc.value), (f, str(exc.value))
 
 
 def test_wrong_cell_count_and_groups():

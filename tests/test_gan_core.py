@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import os
 import random
+import re
 
 import numpy as np
 import pytest
@@ -144,21 +144,49 @@ def test_ema_state_round_trip_and_mismatch():
         ema.update(TinyD())
     with pytest.raises(ValueError, match="1 parameters"):
         ema.update(nn.Linear(2, 2, bias=False))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("EMA decay must lie in [0, 1], got 1.5")):
         EMA(model, decay=1.5)
 
 
 # ---------------------------------------------------------------------------- training step
+def _recording(D, logits):
+    """D's forward, keeping a copy of every output (the real, fake and G-step logits of one step)."""
+
+    def forward(x):
+        out = D(x)
+        logits.append(out.detach().float().clone())
+        return out
+
+    return forward
+
+
+def _hinge_by_hand(logits):
+    """The step's statistics from its D outputs: hinge losses and the mean real/fake logits."""
+    real, fake, *g_fake = logits
+    out = {"d_loss": float(torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()),
+           "d_real": float(real.mean()), "d_fake": float(fake.mean())}
+    return {**out, "g_loss": float(-g_fake[0].mean())} if g_fake else out
+
+
+def _scores(out):
+    """The step's returned statistics without the g_loss of a step that did not update G."""
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def test_step_updates_d_every_step_and_g_on_critic_steps():
     G, D, opt_g, opt_d, cfg, ema = _setup(n_critic=2)
     src = FakeSource()
     for step in range(4):
         g0, d0, e0 = _snapshot(G), _snapshot(D), _snapshot(ema.module)
-        out = gan_train_step(G, D, opt_g, opt_d, src, cfg, step=step, precision=CPU, ema=ema)
-        assert math.isfinite(out["d_loss"]) and math.isfinite(out["d_real"]) and math.isfinite(out["d_fake"])
+        logits = []
+        out = gan_train_step(G, D, opt_g, opt_d, src, cfg, step=step, precision=CPU, ema=ema,
+                             d_forward=_recording(D, logits))
+        # the returned losses are the hinge losses of the logits D gave in this step
+        assert len(logits) == (3 if step % 2 == 0 else 2)
+        assert _scores(out) == pytest.approx(_hinge_by_hand(logits), rel=1e-5, abs=1e-7)
         assert not _same(d0, D), f"D must change at step {step}"
         if step % 2 == 0:
-            assert out["g_loss"] is not None and math.isfinite(out["g_loss"])
+            assert out["g_loss"] is not None
             assert not _same(g0, G)
             assert not _same(e0, ema.module)
         else:
@@ -201,8 +229,12 @@ def test_step_uses_forward_overrides_and_batch_sizes():
 def test_step_under_bf16_autocast_on_cpu():
     G, D, opt_g, opt_d, cfg, _ = _setup()
     prec = Precision(device=torch.device("cpu"), amp=True, channels_last=False)
-    out = gan_train_step(G, D, opt_g, opt_d, FakeSource(), cfg, step=0, precision=prec)
-    assert math.isfinite(out["d_loss"]) and math.isfinite(out["g_loss"])
+    logits = []
+    out = gan_train_step(G, D, opt_g, opt_d, FakeSource(), cfg, step=0, precision=prec,
+                         d_forward=_recording(D, logits))
+    assert len(logits) == 3
+    # bf16 keeps about 3 significant digits: the hand computation in float32 agrees to that
+    assert _scores(out) == pytest.approx(_hinge_by_hand(logits), rel=1e-2, abs=1e-2)
 
 
 def test_nan_in_d_loss_raises_before_any_update():
@@ -294,7 +326,7 @@ def test_checkpoint_errors(tmp_path):
     assert str(trunc) in str(info.value)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"this is not a checkpoint at all" * 10)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=re.escape(f"Checkpoint {garbage} is corrupt or truncated")):
         load_checkpoint(garbage)
     foreign = tmp_path / "foreign.pt"
     torch.save({"G": torch.zeros(2)}, foreign)
@@ -323,5 +355,5 @@ def test_rng_state_capture_restore_gives_identical_draws(tmp_path):
     for weights_only in (False, True):
         restore_rng_state(load_checkpoint(tmp_path / "rng.pt", weights_only=weights_only)["rng"])
         assert draw() == first
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="^The checkpoint's random-number state is malformed"):
         restore_rng_state({"numpy": {"key": [1, 2]}})

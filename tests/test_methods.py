@@ -49,11 +49,20 @@ def test_one_epoch_search_gives_a_genotype_that_validates_builds_and_reports_its
     genotype = load_object(method.smoke)(cfg)
     genotype.validate()
     assert genotype.space in method.spaces
+    from raynas.nn.darts_net import count_parameters
+    from raynas.nn.registry import build_network
+
+    # the reported size is the parameter count of the network the genotype builds (classifiers: without the
+    # auxiliary head, as DARTS counts), and the sum of the per-cell rows and the rest
     if method.task == "gan":
         summary = describe(genotype, dataset=cfg.data.name, width=8)
+        built = sum(p.numel() for p in build_network(genotype, resolution=32, channels=1, width=8).parameters())
     else:
         summary = describe(genotype, dataset=cfg.data.name, layers=cfg.model.layers, channels=cfg.model.channels)
-    assert summary["params"] > 0 and summary["flops"] > 0
+        built = count_parameters(build_network(genotype, channels=1, width=cfg.model.channels,
+                                               layers=cfg.model.layers, num_classes=10))
+    assert summary["params"] == built == sum(c["params"] for c in summary["cells"]) + summary["other_params"]
+    assert summary["flops"] > 0
 
 
 # ============================================================================ one method per config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import re
 import shutil
 import time
 
@@ -21,6 +21,7 @@ from raynas.metrics import (
     INCEPTION,
     PROTOCOLS,
     DatasetSource,
+    FMNISTNet,
     FolderSource,
     GeneratorSource,
     MetricsResult,
@@ -37,6 +38,7 @@ from raynas.metrics import (
     resolve_inception_weights,
     to_uint8,
 )
+from raynas.metrics.extractors import load_fmnist_state_dict
 
 CNN = dict(extractor=FMNIST_CNN, device="cpu")
 
@@ -128,6 +130,37 @@ def _scipy_fid(f1: np.ndarray, f2: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
+def _hand_is(logits: np.ndarray) -> float:
+    """IS over one split: exp of the mean KL between each image's class probabilities and their mean."""
+    z = logits.astype(np.float64)
+    log_p = z - z.max(1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+    p = np.exp(log_p)
+    return float(np.exp((p * (log_p - np.log(p.mean(0, keepdims=True)))).sum(1).mean()))
+
+
+def _hand_kid(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Unbiased MMD^2 with the cubic kernel (x.y/d + 1)^3 over all samples (KID when each subset is the whole set)."""
+    f1, f2 = f1.astype(np.float64), f2.astype(np.float64)
+    m, d = len(f1), f1.shape[1]
+
+    def k(a, b):
+        return (a @ b.T / d + 1) ** 3
+
+    kxx, kyy = k(f1, f1), k(f2, f2)
+    within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+    return float(within - 2 * k(f1, f2).sum() / m**2)
+
+
+def test_hand_is_and_kid_on_known_values():
+    # uniform predictions: IS 1; confident one-hot predictions spread evenly over k classes: IS k
+    assert _hand_is(np.zeros((6, 10))) == pytest.approx(1.0)
+    assert _hand_is(np.repeat(np.eye(3) * 60.0, 2, axis=0)) == pytest.approx(3.0)
+    # within-set kernels (1+1)^3 = 8, cross-set kernels (-1+1)^3 = 0: MMD^2 = 8 + 8 - 2*0
+    assert _hand_kid(np.ones((2, 1)), -np.ones((2, 1))) == pytest.approx(16.0)
+    assert _hand_kid(np.zeros((3, 2)), np.zeros((3, 2))) == pytest.approx(0.0)
+
+
 def test_fid_equals_independent_scipy_computation(tmp_path):
     fake, real = DatasetSource("embedded", "train"), DatasetSource("embedded", "test")
     res = compute_metrics(fake, real, metrics=("fid",), num_samples=600, cache_dir=tmp_path, **CNN)
@@ -175,7 +208,16 @@ def test_cnn_accepts_gray_rgb_and_native_28px():
     np.testing.assert_allclose(f_28, f_gray, rtol=1e-5, atol=1e-5)
     f_64 = extract_features(TensorSource(torch.nn.functional.interpolate(gray.float(), size=64).to(torch.uint8)),
                             num_samples=16, **CNN)
-    assert f_64.shape == (16, 128) and np.isfinite(f_64).all()
+    # larger images are resized to 32x32 (antialiased bilinear) before the CNN: the features of that by hand
+    big = torch.nn.functional.interpolate(gray.float(), size=64).to(torch.uint8)
+    x = torch.nn.functional.interpolate(big.float() / 255.0, size=(32, 32), mode="bilinear", align_corners=False,
+                                        antialias=True)
+    net = FMNISTNet().eval()
+    net.load_state_dict(load_fmnist_state_dict(FMNIST_CNN_WEIGHTS))
+    with torch.no_grad():
+        by_hand = net.forward_features((x - 0.5) / 0.5)[0].numpy()
+    assert f_64.shape == (16, 128)
+    np.testing.assert_allclose(f_64, by_hand, rtol=1e-4, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- generators
@@ -194,8 +236,18 @@ def test_generator_source_uint8_and_state_restored(tmp_path):
     assert torch.equal(torch.cat(batches), again)  # fixed z sequence
     res = evaluate_generator(G, 8, TensorSource(noise_images(64)), num_samples=64, protocol="quick",
                              cache_dir=tmp_path, **CNN)
-    assert res.num_samples == 64 and all(math.isfinite(v) for v in (res.is_mean, res.fid, res.kid_mean))
+    assert res.num_samples == 64 and res.is_std == 0.0  # the quick protocol: one IS split
     assert G.training and next(G.parameters()).device.type == "cpu"
+    # Each score by hand from the features of the same 64 generated images (the same fixed z sequence) and of
+    # the 64 real ones; KID's subsets hold all 64 images, so KID is the unbiased MMD over the whole sets.
+    fake, real = GeneratorSource(G, 8), TensorSource(noise_images(64))
+    f_fake, f_real = (extract_features(s, num_samples=64, **CNN) for s in (fake, real))
+    logits = extract_features(fake, num_samples=64, layer="is", **CNN)
+    assert logits.shape == (64, 10) and f_fake.shape == (64, 128)
+    assert res.fid == pytest.approx(_scipy_fid(f_fake, f_real), rel=1e-4)
+    assert res.is_mean == pytest.approx(_hand_is(logits), rel=1e-5)
+    assert res.kid_mean == pytest.approx(_hand_kid(f_fake, f_real), rel=1e-4)
+    assert res.kid_std == pytest.approx(0.0, abs=1e-4 * abs(res.kid_mean))
 
 
 def test_generator_with_bad_output_shape_is_a_metrics_error(tmp_path):
@@ -216,10 +268,18 @@ def test_inception_end_to_end_with_random_weights(tmp_path, random_inception_wei
     res = evaluate_generator(G, 8, real, num_samples=8, protocol="quick", extractor=INCEPTION,
                              inception_weights=random_inception_weights, device="cpu", batch_size=8,
                              cache_dir=tmp_path)
-    assert res.extractor == INCEPTION and res.num_samples == 8
-    for v in (res.is_mean, res.is_std, res.fid, res.kid_mean, res.kid_std):
-        assert v is not None and math.isfinite(v)
-    assert res.is_mean >= 1.0 and res.fid > 0
+    assert res.extractor == INCEPTION and res.num_samples == 8 and res.is_std == 0.0  # one IS split
+    # By hand from the same Inception's features: FID and KID (each KID subset is all 8 images) on the
+    # 2048-d pool features, IS on the logits.
+    weights = dict(extractor=INCEPTION, inception_weights=random_inception_weights, device="cpu", batch_size=8)
+    fake = GeneratorSource(G, 8)
+    f_fake, f_real = (extract_features(s, num_samples=8, **weights) for s in (fake, real))
+    logits = extract_features(fake, num_samples=8, layer="is", **weights)
+    assert f_fake.shape == (8, 2048) and logits.shape == (8, 1008)
+    assert res.is_mean == pytest.approx(_hand_is(logits), rel=1e-5)
+    assert res.kid_mean == pytest.approx(_hand_kid(f_fake, f_real), rel=1e-4)
+    # 8 samples in 2048 dimensions: both covariances are singular, so the matrix square root is less exact
+    assert res.fid == pytest.approx(_scipy_fid(f_fake, f_real), rel=1e-3)
 
 
 # ----------------------------------------------------------------------------- bad inputs
@@ -236,7 +296,7 @@ def test_missing_inception_weights_path(tmp_path, monkeypatch):
 
 def test_offline_without_inception_weights_fails_fast_with_instructions():
     t0 = time.perf_counter()
-    with pytest.raises(MetricsError) as info:
+    with pytest.raises(MetricsError, match="^the Inception-v3 weights are not available offline: download ") as info:
         compute_metrics(TensorSource(noise_images(4)), None, metrics=("is",), extractor=INCEPTION)
     assert time.perf_counter() - t0 < 10
     msg = str(info.value)
@@ -298,8 +358,12 @@ def test_parse_source():
     assert isinstance(ds, DatasetSource) and (ds.name, ds.split, ds.resolution, ds.channels) == (
         "embedded", "test", 32, 1)
     assert parse_source("dataset:embedded", channels=3).channels == 3
-    for bad in ("embedded", "zip:/x", "dataset:", "dataset:nope", "dataset:embedded:val"):
-        with pytest.raises(MetricsError):
+    for bad, message in (("embedded", "cannot parse image source 'embedded'; use dataset:NAME"),
+                         ("zip:/x", "unknown image source kind 'zip' in 'zip:/x'"),
+                         ("dataset:", "cannot parse image source 'dataset:'"),
+                         ("dataset:nope", "unknown dataset 'nope'; valid names: embedded"),
+                         ("dataset:embedded:val", "dataset 'embedded' has no split 'val'; valid splits: train, test")):
+        with pytest.raises(MetricsError, match=re.escape(message)):
             parse_source(bad)
     with pytest.raises(MetricsError, match="checkpoint loader"):
         parse_source("checkpoint:/x/ckpt.pt")

@@ -7,6 +7,7 @@ import json
 import math
 import pickle
 import random
+import re
 
 import numpy as np
 import pytest
@@ -121,7 +122,8 @@ def test_pareto_ranks_match_brute_force():
         F = rs.integers(0, 6, size=(40, n_obj)).astype(float)   # small ints: many ties and duplicates
         assert np.array_equal(pareto_ranks(F), brute_ranks(F))
     assert pareto_ranks(np.zeros((0, 2))).shape == (0,)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^pareto_ranks got NaN objective values; replace them by a worst value "
+                                         "first$"):
         pareto_ranks(np.array([[np.nan, 1.0]]))
 
 
@@ -364,7 +366,7 @@ def test_bad_use_raises_clear_errors():
     other = NSGA2Searcher([3, 3, 3], objectives=[("is", "max")], pop_size=6)
     with pytest.raises(CheckpointError, match="pop_size"):
         other.load_state_dict(s.state_dict())
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="^not an NSGA2Searcher state"):
         other.load_state_dict({"foo": 1})
 
     broken = NSGA2Searcher([3, 3, 3], pop_size=4, repair=lambda v, rng: v[:2])
@@ -446,7 +448,8 @@ def test_tune_adapter_save_restore_mid_generation(tmp_path):
     rest, _, finished = _drive(restored, start=8)
     assert finished and first + rest == reference
 
-    with pytest.raises(CheckpointError):
+    missing = tmp_path / "missing.pkl"
+    with pytest.raises(CheckpointError, match=re.escape(f"searcher checkpoint {missing} does not exist")):
         restored.restore(str(tmp_path / "missing.pkl"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import random
+import re
 
 import pytest
 import torch
@@ -101,7 +102,7 @@ def test_schedule_phase_sequence_and_lr_factor():
     assert [s.lr_factor(u) for u in range(9)] == [1, 1, 1, 1, 1, 0.1, 0.1, 0.1, 1]
     assert "".join(ReganSchedule(0, 1).phase(u)[0] for u in range(5)) == "sdsds"
     assert ReganConfig(warmup=2, interval=3, dense_lr_factor=0.5).schedule.lr_factor(5) == 0.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^Re-GAN unit counter must be >= 0, got -1$"):
         s.phase(-1)
 
 
@@ -110,9 +111,14 @@ def test_config_validation_and_section_machinery():
                                   "exclude": "*to_rgb*, re:bias$"}, prefix="regan.")
     assert cfg.enabled and cfg.unit == "iter" and cfg.exclude == ("*to_rgb*", "re:bias$")
     assert ReganConfig().include == ("*",) and ReganConfig().dense_lr_factor == 0.1 and not ReganConfig().enabled
-    for bad in ({"sparsity": 1.0}, {"sparsity": -0.1}, {"interval": 0}, {"dense_lr_factor": 0.0},
-                {"unit": "step"}, {"warmup": -1}, {"include": "re:("}):
-        with pytest.raises(ConfigError):
+    for bad, message in (({"sparsity": 1.0}, "regan.sparsity must lie in [0, 1), got 1.0"),
+                         ({"sparsity": -0.1}, "regan.sparsity must lie in [0, 1), got -0.1"),
+                         ({"interval": 0}, "regan.interval: 0 is below the minimum 1"),
+                         ({"dense_lr_factor": 0.0}, "regan.dense_lr_factor must lie in (0, 1], got 0.0"),
+                         ({"unit": "step"}, "regan.unit: 'step' is not allowed; choose one of epoch, iter"),
+                         ({"warmup": -1}, "regan.warmup: -1 is below the minimum 0"),
+                         ({"include": "re:("}, "regan.include: 're:(' is not a valid regular expression")):
+        with pytest.raises(ConfigError, match="^" + re.escape(message)):
             from_dict(ReganConfig, bad, prefix="regan.")
 
 
@@ -153,10 +159,12 @@ def test_parameter_selection_patterns_and_error_lists_names():
     assert list(select_parameters(G)) == ["fc.weight", "fc.bias", "to_rgb.weight", "to_rgb.bias"]
     assert list(select_parameters(G, exclude=("*to_rgb*",))) == ["fc.weight", "fc.bias"]
     assert list(select_parameters(G, include=(r"re:\.weight$",))) == ["fc.weight", "to_rgb.weight"]
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError, match=re.escape("regan.include=['*conv*'] with regan.exclude=[] selects no "
+                                                    "parameter of the generator (TinyG)")) as err:
         Regan(G, ReganConfig(include=("*conv*",)))
     assert all(n in str(err.value) for n in ("fc.weight", "fc.bias", "to_rgb.weight", "to_rgb.bias"))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=re.escape("regan.include=['*'] with regan.exclude=['*'] selects no "
+                                                    "parameter of the generator (TinyG)")):
         select_parameters(G, exclude=("*",))
 
 
@@ -284,7 +292,8 @@ def test_resume_mid_sparse_phase_restores_masks_and_continues_identically():
         assert torch.equal(a, b)
 
     bad = dict(ckpt["regan"], masks={"nope": torch.ones(2, dtype=torch.bool)})
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="^the Re-GAN state masks parameter 'nope', which this generator does "
+                                              "not prune"):
         Regan(TinyG(), cfg).load_state_dict(bad)
 
 

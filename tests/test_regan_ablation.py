@@ -3,11 +3,14 @@ input: exit 2 with one message, before any run directory or trial exists."""
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import assert_user_error, run_cli
+from figures import capture_figures, is_png
 
 from raynas.results import RunDir
 
@@ -65,7 +68,8 @@ def test_bad_input_exits_2_before_any_run(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_sparsity_interval_grid_with_baseline(ray_session, capsys, tmp_path):
+def test_sparsity_interval_grid_with_baseline(ray_session, capsys, tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
     code, out, err = run_cli(capsys, "ablate", "regan", "--preset", "quickstart", "--grid", "regan.sparsity=0.3,0.5",
                              "--grid", "interval=1", *_sets(*TINY), "--resources", "cpu=0.5",  # three at once
                              "--output-dir", str(tmp_path), "--name", "abl")
@@ -77,7 +81,15 @@ def test_sparsity_interval_grid_with_baseline(ray_session, capsys, tmp_path):
     assert len(base) == 1 and math.isnan(base["sparsity"].iloc[0]) and math.isnan(base["interval"].iloc[0])
     on = cells[cells["enabled"]].sort_values("sparsity")
     assert on["sparsity"].tolist() == [0.3, 0.5] and on["interval"].tolist() == [1, 1]
-    assert cells["fid"].map(math.isfinite).all() and (cells["is_mean"] >= 1 - 1e-6).all()
+    assert (cells["fid"] > 0).all() and (cells["is_mean"] >= 1 - 1e-6).all()
+    # each cell's scores are the ones its trial reported to Tune at its last epoch
+    reported = {}
+    for result_file in (run / "tune").rglob("result.json"):
+        last = json.loads(result_file.read_text().strip().splitlines()[-1])
+        reported[last["config"]["cell"].get("regan.sparsity")] = (last["is_mean"], last["fid"])
+    assert sorted(reported, key=str) == [0.3, 0.5, None]
+    for _, c in cells.iterrows():
+        assert (c["is_mean"], c["fid"]) == pytest.approx(reported[c["sparsity"] if c["enabled"] else None], rel=1e-6)
     assert (cells["stage"] == "final").all() and (cells["epoch"] == 3).all()
     # the last epoch (W S D with warmup 1, g 1) is dense: regrown weights are trained again; FLOPs skip the
     # pruned weights of the sparse epoch, so every Re-GAN cell trained for less than the baseline
@@ -86,15 +98,39 @@ def test_sparsity_interval_grid_with_baseline(ray_session, capsys, tmp_path):
     assert on["regan_phase"].tolist() == ["dense", "dense"]
     means = pd.read_parquet(run / "ablation_sparsity_interval_mean.parquet")
     assert len(means) == 3 and means["fid_mean"].notna().all()  # the baseline is a row of its own
+    lines = out.splitlines()
     for plot in ("ablation_sparsity_interval.png", "regan_fid_heatmap.png", "regan_fid_vs_flops.png"):
-        assert (run / "plots" / plot).is_file(), plot
-        assert plot in out
+        assert is_png(run / "plots" / plot), plot
+        assert f"raynas: plot   {run / 'plots' / plot}" in lines
+    drawn = {p.name: figures[p] for p in figures if p.parent == (run / "plots").resolve()}
+    base_fid = base["fid"].iloc[0]
+    # the grid plot: mean IS, FID and FLOPs against sparsity, one line for interval 1 (the baseline has no sparsity)
+    on_means = means[means["sparsity"].notna()].sort_values("sparsity")
+    panels = drawn["ablation_sparsity_interval.png"].axes
+    assert sorted(panel.title.split(" ")[0] for panel in panels) == ["fid", "is_mean", "train_flops"]
+    for panel in panels:
+        metric = panel.title.split(" ")[0]
+        (series,) = panel.errorbars
+        assert panel.xlabel == "sparsity" and series.label == f"interval={on_means['interval'].iloc[0]}"
+        assert series.x == [0.3, 0.5] and series.y == pytest.approx(on_means[f"{metric}_mean"].tolist(), rel=1e-9)
+    # the heatmap: FID of the two Re-GAN cells over sparsity x interval, the baseline's FID in the title
+    heat = drawn["regan_fid_heatmap.png"].axes[0]
+    (image,) = heat.images
+    np.testing.assert_allclose(image, [[f] for f in on["fid"]], rtol=1e-9)
+    assert heat.title == f"FID over sparsity × interval; Re-GAN off: {base_fid:.3g}"
+    assert heat.text_strings() == [f"{f:.3g}" for f in on["fid"]]
+    # FID against training FLOPs: the Re-GAN cells and the baseline, each at (its FLOPs, its FID)
+    ax = drawn["regan_fid_vs_flops.png"].axes[0]
+    points = {p.label: sorted(p.xy.tolist()) for p in ax.scatters}
+    assert points == {"Re-GAN": sorted(on[["train_flops", "fid"]].to_numpy(dtype=float).tolist()),
+                      "Re-GAN off": [[float(base["train_flops"].iloc[0]), base_fid]]}
+    assert ax.text_strings() == ["g=1", "g=1"]
     rows = RunDir(run).read()  # the union of every part's columns (a folder read takes the first part's)
     per_epoch = rows[rows["stage"] == "train"]
     assert len(per_epoch) == 9 and per_epoch[per_epoch["enabled"]]["regan_phase"].notna().all()
 
 
-def test_grid_space_adds_one_baseline_per_fraction_and_plots_draw(tmp_path):
+def test_grid_space_adds_one_baseline_per_fraction_and_plots_draw(tmp_path, monkeypatch):
     from raynas.plots import draw_regan_ablation
     from trainables.train import regan_space
 
@@ -110,6 +146,28 @@ def test_grid_space_adds_one_baseline_per_fraction_and_plots_draw(tmp_path):
              "fraction": c["data.fraction"], "enabled": c["regan.enabled"], "seed": 0,
              "fid": 50.0 + 10 * (c.get("regan.sparsity") or 0.0) - 5 * c["data.fraction"],
              "train_flops": 1e9 * (1 - 0.5 * (c.get("regan.sparsity") or 0.0))} for c in cells]
+    figures = capture_figures(monkeypatch)
     paths = draw_regan_ablation(pd.DataFrame(rows), pd.DataFrame(), ["sparsity", "interval", "fraction"], tmp_path)
     assert sorted(p.name for p in paths) == ["regan_fid_heatmap_fraction0.1.png", "regan_fid_heatmap_fraction1.png",
                                              "regan_fid_vs_flops.png"]
+    assert all(is_png(p) for p in paths)
+    # one heatmap per data fraction: FID over sparsity (rows) x interval (columns), the baseline's FID in the title
+    for fraction in (0.1, 1.0):
+        heat = figures[(tmp_path / f"regan_fid_heatmap_fraction{fraction:g}.png").resolve()].axes[0]
+        expect = [[50.0 + 10 * s - 5 * fraction] * 3 for s in (0.1, 0.3, 0.5)]  # the interval does not matter here
+        (image,) = heat.images
+        np.testing.assert_allclose(image, expect, rtol=1e-12)
+        assert (heat.ylabel, heat.xlabel) == ("sparsity", "interval")
+        assert (heat.yticklabels, heat.xticklabels) == (["0.1", "0.3", "0.5"], ["1", "5", "10"])
+        assert heat.title == (f"FID over sparsity × interval (data.fraction={fraction:g}); Re-GAN off: "
+                              f"{50 - 5 * fraction:.3g}")
+        assert heat.text_strings() == [f"{v:.3g}" for row in expect for v in row]
+    # FID against training FLOPs: every Re-GAN cell and each baseline, per fraction
+    ax = figures[(tmp_path / "regan_fid_vs_flops.png").resolve()].axes[0]
+    points = {p.label: sorted(p.xy.tolist()) for p in ax.scatters}
+    for fraction in (0.1, 1.0):
+        on = sorted([1e9 * (1 - 0.5 * s), 50.0 + 10 * s - 5 * fraction] for s in (0.1, 0.3, 0.5) for _ in range(3))
+        np.testing.assert_allclose(points[f"fraction {fraction:g}: Re-GAN"], on, rtol=1e-12)
+        assert points[f"fraction {fraction:g}: Re-GAN off"] == [[1e9, 50.0 - 5 * fraction]]
+    assert ax.legend == list(points)
+    assert (ax.xlabel, ax.ylabel) == ("training FLOPs (pruned weights skipped)", "FID (lower is better)")

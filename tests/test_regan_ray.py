@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import run_cli
+from figures import capture_figures, is_png
 
 from raynas.checkpoints import load_checkpoint
 from raynas.config import load_config
@@ -59,7 +60,8 @@ def test_killed_in_sparse_phase_resumes_with_the_same_masks(ray_session, tmp_pat
 
 
 @pytest.mark.slow
-def test_retrain_an_eagan_genotype_with_regan(ray_session, capsys, tmp_path):
+def test_retrain_an_eagan_genotype_with_regan(ray_session, capsys, tmp_path, monkeypatch):
+    figures = capture_figures(monkeypatch)
     sets = [a for s in [*TINY, *REGAN, "train.epochs=2", "eval.every=1"] for a in ("--set", s)]
     code, out, err = run_cli(capsys, "retrain", "eagan-cifar10-G", "--preset", "quickstart", "--protocol", "quick",
                              *sets, "--output-dir", str(tmp_path), "--name", "eagan-regan")
@@ -69,7 +71,16 @@ def test_retrain_an_eagan_genotype_with_regan(ray_session, capsys, tmp_path):
     assert df["regan_phase"].tolist() == ["warmup", "sparse"]
     assert df["regan_sparsity"].iloc[1] == pytest.approx(0.5, abs=0.01)
     assert df["fid"].notna().all() and df["genotype"].str.contains("eagan-g").all()
-    assert (run.path / "plots" / "regan.png").is_file() and "regan.png" in out
+    plot = run.path / "plots" / "regan.png"
+    assert f"raynas: plot     {plot}" in out.splitlines() and is_png(plot)
+    # regan.png: G's measured sparsity and the FID against the epoch, each epoch shaded by its phase
+    fig = figures[plot.resolve()]
+    sparsity, fid = fig.axes
+    assert fig.legends == [["warmup", "sparse", "dense"]]
+    assert sparsity.line("overall").xy.tolist() == [[float(e), s] for e, s in zip(df["epoch"], df["regan_sparsity"])]
+    (line,) = fid.lines
+    assert line.xy.tolist() == [[float(e), f] for e, f in zip(df["epoch"], df["fid"])]
+    assert fid.title == "FID of the EMA generator (lower is better)" and sparsity.title.startswith("sparsity of G")
     state = _checkpoints(run)[2]
     assert state["regan"]["active"] and any("cells" in n or "fc" in n for n in state["regan"]["masks"])
     # TensorBoard: the epoch's phase, sparsity, lr, FLOPs and FID as scalars next to the sample grids

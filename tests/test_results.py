@@ -219,8 +219,9 @@ def _search_rows(stage_rounds, seed):
     return rows
 
 
-def test_learning_curves_count_rounds_across_stages_and_compare_runs(tmp_path, capsys):
+def test_learning_curves_count_rounds_across_stages_and_compare_runs(tmp_path, capsys, monkeypatch):
     from conftest import run_cli
+    from figures import capture_figures, is_png
 
     from raynas.plots import round_bests
 
@@ -234,10 +235,23 @@ def test_learning_curves_count_rounds_across_stages_and_compare_runs(tmp_path, c
     for _, b in best.iterrows():
         mine = [x for x in rows if x["stage"] == b["stage"] and x["round"] == b["round"]]
         assert b["best_is"] == max(x["is_mean"] for x in mine) and b["best_fid"] == min(x["fid"] for x in mine)
+    figures = capture_figures(monkeypatch)
     code, out, err = run_cli(capsys, "report", str(decoupled.path), "--compare", str(coupled.path))
     assert code == 0, err
-    assert (decoupled.path / "plots" / "compare.png").stat().st_size > 5000
-    assert "compare.png" in out and "rounds.png" in out
+    plots = decoupled.path / "plots"
+    for name in ("pareto.png", "rounds.png", "compare.png"):
+        assert f"raynas: plot {plots / name}" in out.splitlines() and is_png(plots / name)
+    # compare.png: each run's best IS and FID per round, rounds counted across stages, one line per stage; a
+    # dashed line where the decoupled run's stage d starts
+    both = {"decoupled": best, "coupled": round_bests(coupled.read())}
+    for ax, col, title in zip(figures[(plots / "compare.png").resolve()].axes, ("best_is", "best_fid"),
+                              ("best IS", "best FID")):
+        assert (ax.title, ax.xlabel, ax.vlines) == (title, "round (across stages)", [1.5])
+        assert ax.legend == ["decoupled g", "decoupled d", "coupled gd"] == [line.label for line in ax.lines]
+        for line in ax.lines:
+            run, stage = line.label.split(" ")
+            b = both[run][both[run]["stage"] == stage]
+            assert line.xy.tolist() == [[float(x), float(y)] for x, y in zip(b["step"], b[col])]
     empty = RunDir.create(tmp_path, "train-only", config={}, seed=0, preset="p", device="cpu")
     empty.append([{"method": "train", "epoch": 1, "fid": 50.0, "candidate_id": "t"}])
     code, _, err = run_cli(capsys, "report", str(empty.path), "--compare", str(empty.path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 
 import pytest
@@ -90,7 +91,8 @@ def test_a_relative_or_working_dir_storage_is_refused_in_a_ray_job(tmp_path, mon
     assert st.check_storage("s3://bucket/raynas") == "s3://bucket/raynas"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}")
-    with pytest.raises(RunDirError):
+    with pytest.raises(RunDirError, match=re.escape(f"--storage 'runs' would put the run inside Ray's temporary copy "
+                                                   f"of the job's working directory ({tmp_path})")):
         st.check_storage("runs")
 
 

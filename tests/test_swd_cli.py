@@ -8,9 +8,11 @@ import json
 import pytest
 import torch
 from conftest import assert_user_error, run_cli
+from figures import capture_figures, is_png
 
 from raynas.config import load_config
 from raynas.methods import get_method
+from raynas.results import format_table
 from raynas.spaces import Genotype
 
 TINY = ("--set", "swd.channels=4", "--set", "swd.k=2", "--set", "swd.steps=2", "--set", "swd.multiplier=2",
@@ -45,7 +47,7 @@ def test_a_genotype_with_the_wrong_number_of_cells_exits_2(capsys, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_arch_show_has_the_darts_keys_and_draws(capsys, tmp_path):
+def test_arch_show_has_the_darts_keys_and_draws(capsys, tmp_path, monkeypatch):
     code, out, _ = run_cli(capsys, "arch", "show", "swd-nas-cifar10", "--json")
     assert code == 0
     summary = json.loads(out)
@@ -54,10 +56,23 @@ def test_arch_show_has_the_darts_keys_and_draws(capsys, tmp_path):
     assert summary["params"] == 3_169_198 and summary["layers"] == 20 and summary["channels"] == 36
     assert summary["reduction_positions"] == [6, 13]
     png = tmp_path / "swd.png"
+    figures = capture_figures(monkeypatch)
     code, out, _ = run_cli(capsys, "arch", "show", "swd-nas-cifar10", "--layers", "8", "--channels", "16",
                            "--dataset", "cifar100", "--png", str(png))
-    assert code == 0 and png.stat().st_size > 10_000
-    assert "8 cells, C=16" in out and "100 classes" in out
+    assert code == 0 and is_png(png)
+    lines = out.splitlines()
+    assert lines[0] == "swd-nas  8 cells, C=16, 32x32x3, 100 classes, reductions at [2, 5]"
+    assert lines[-1] == f"raynas: diagram {png}"
+    # the diagram: the genotype's five cells, one panel each, with their four nodes and their own ops on the edges
+    genotype = Genotype.load("swd-nas-cifar10")
+    panels = figures[png.resolve()].axes
+    assert [ax.title for ax in panels] == ["cell 0 (normal)", "cell 1 (reduce)", "cell 2 (normal)",
+                                           "cell 3 (reduce)", "cell 4 (normal)"]
+    for ax, cell in zip(panels, genotype.cells):
+        nodes = {"$c_{k-2}$", "$c_{k-1}$", "$c_{k}$", "0", "1", "2", "3"}
+        texts = ax.text_strings()
+        assert set(texts) & nodes == nodes
+        assert sorted(t for t in texts if t not in nodes) == sorted(op for op, _ in cell.ops)
 
 
 def test_presets_hold_the_paper_settings_and_retrain_the_shipped_genotype():
@@ -89,6 +104,7 @@ def test_presets_hold_the_paper_settings_and_retrain_the_shipped_genotype():
 def test_tiny_search_end_to_end_in_ray(ray_session, capsys, tmp_path):
     from raynas.nn.registry import build_network
     from raynas.results import RunDir
+    from trainables.differentiable import search_columns
 
     code, out, err = run_cli(capsys, "search", "swd-nas", "--preset", "quickstart-classify", *TINY,
                              "--output-dir", str(tmp_path), "--name", "tiny")
@@ -106,11 +122,17 @@ def test_tiny_search_end_to_end_in_ray(ray_session, capsys, tmp_path):
     assert len(rows) == 1 and rows["k"].iloc[0] == 2
     table = json.loads(rows["alpha_table"].iloc[0])
     assert set(table) == set(alpha) and all(table[e] == pytest.approx(alpha[e]) for e in alpha)
-    assert rows["val_acc"].notna().all() and rows["params"].iloc[0] > 0
-    assert "swd-nas search finished" in out
+    assert rows["params"].iloc[0] > 0
+    # the row's validation accuracy and loss are the ones the trial reported to Tune, and the printed table is
+    # the row
+    (result_file,) = list((run / "tune").rglob("result.json"))
+    last = json.loads(result_file.read_text().strip().splitlines()[-1])
+    assert (rows["val_acc"].iloc[0], rows["val_loss"].iloc[0]) == (last["val_acc"], last["val_loss"])
+    assert format_table(rows, columns=list(search_columns(rows))) in out
+    assert f"raynas: swd-nas search finished: {run}" in out.splitlines()
 
 
-def test_every_swd_grid_draws_its_best_of_seeds_plot(tmp_path):
+def test_every_swd_grid_draws_its_best_of_seeds_plot(tmp_path, monkeypatch):
     """Fig. 4's picture (best of seeds and search cost per k) is written for every `raynas ablate swd-nas` grid."""
     import pandas as pd
 
@@ -118,6 +140,16 @@ def test_every_swd_grid_draws_its_best_of_seeds_plot(tmp_path):
 
     cells = pd.DataFrame({"k": [2, 2, 4, 4], "seed": [0, 1, 0, 1], "test_acc": [0.5, 0.6, 0.7, 0.65],
                           "search_seconds": [10.0, 12.0, 8.0, 9.0]})
+    figures = capture_figures(monkeypatch)
     out = ablation_plots(cells, pd.DataFrame(), ["k"], tmp_path)
-    assert out == [tmp_path / "best_of_seeds_k.png"] and out[0].stat().st_size > 0
+    assert out == [tmp_path / "best_of_seeds_k.png"] and is_png(out[0])
+    acc, cost = figures[out[0].resolve()].axes
+    # left: every seed's accuracy as a dot, the best per k as the line; right: the mean search time, min-max bars
+    assert [dots.xy.tolist() for dots in acc.scatters] == [[[2, 0.5], [2, 0.6]], [[4, 0.7], [4, 0.65]]]
+    assert acc.line("best of seeds (max)").xy.tolist() == [[2, 0.6], [4, 0.7]]
+    assert (acc.ylabel, acc.xlabel, acc.xticklabels, acc.legend) == ("test_acc", "k", ["2", "4"],
+                                                                     ["best of seeds (max)"])
+    (spent,) = cost.errorbars
+    assert spent.xy.tolist() == [[2, 11.0], [4, 8.5]] and spent.yerr.tolist() == [1.0, 0.5]
+    assert (cost.ylabel, cost.xlabel, cost.xticklabels) == ("search cost (seconds, mean, min-max)", "k", ["2", "4"])
     assert ablation_plots(cells.drop(columns="test_acc"), pd.DataFrame(), ["k"], tmp_path / "none") == []
