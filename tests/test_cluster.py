@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, stop_session
 
 pytestmark = pytest.mark.slow
 
@@ -77,32 +75,6 @@ def _free_ports(n: int) -> list[int]:
     for s in socks:
         s.close()
     return ports
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the `ray start --block` this test started and every process of its session (by pid)."""
-    import psutil
-
-    try:
-        parent = psutil.Process(proc.pid)
-        family = [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    with_session = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if os.getsid(p.pid) == proc.pid:
-                with_session.append(p)
-        except (OSError, psutil.Error):
-            continue
-    targets = {p.pid: p for p in [*family, *with_session]}
-    for p in targets.values():
-        with contextlib.suppress(psutil.Error):
-            p.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(list(targets.values()), timeout=15)
-    for p in alive:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
 
 
 def test_ray_job_submit_with_token_auth_stores_the_run_where_asked(tmp_path):
@@ -167,5 +139,5 @@ def test_ray_job_submit_with_token_auth_stores_the_run_where_asked(tmp_path):
         assert client_.get_job_status(job_id) == JobStatus.FAILED
         assert "Ray's temporary copy of the job's working directory" in client_.get_job_logs(job_id)
     finally:
-        _stop(head)
+        stop_session(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
