@@ -60,7 +60,13 @@ def main(store: Path) -> None:
     driver.EaganSearch._start_actors = recording
     uri = f"file://{store}/runs"
     argv = ["search", "eagan", "--preset", "quickstart", "--storage", uri, "--name", "eagan"]
-    eagan_code = raynas([*argv, *(x for item in EAGAN for x in ("--set", item))])
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        eagan_code = raynas([*argv, *(x for item in EAGAN for x in ("--set", item))])
+    sys.stdout.write(printed.getvalue())
 
     from ray import tune
 
@@ -80,6 +86,7 @@ def main(store: Path) -> None:
         "grid_rows": len(grid_rows), "grid_candidates": sorted(grid_rows["candidate_id"].unique().tolist()),
         "trial_ids": sorted(r.metrics["trial_id"] for r in results),
         "eagan_rows": len(eagan_rows), "eagan_candidates": sorted(eagan_rows["candidate_id"].tolist()),
+        "eagan_lines": [ln for ln in printed.getvalue().splitlines() if ln.startswith("raynas: ")],
     }), flush=True)
     ray.shutdown()
     cluster.shutdown()

@@ -119,6 +119,15 @@ class RunDir:
         """Where the run is stored, as the user passes it back (``--resume``, ``raynas results``)."""
         return self.remote.uri if self.remote is not None else str(self.path.resolve())
 
+    def where(self, *parts: str | os.PathLike) -> str:
+        """A file or folder of this run as the user names it (printed, or stored in a summary): below the URI
+        for a run stored at one, else below the run's folder. Never the staging copy, which is a per-machine
+        cache."""
+        rel = [os.fspath(p) for p in parts]
+        if self.remote is not None:
+            return self.remote.child(*rel).uri if rel else self.remote.uri
+        return str(self.path.joinpath(*rel))
+
     # ------------------------------------------------------------------ layout
     @property
     def name(self) -> str:

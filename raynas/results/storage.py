@@ -181,6 +181,13 @@ def remote_for(path: str | os.PathLike) -> Location | None:
     return Location.parse(uri)
 
 
+def user_location(path: str | os.PathLike) -> str:
+    """Where a file of a run is, as the user named the storage: a path inside a URI run's staging copy is shown
+    as its URI (the staging copy is a cache on one machine); any other path is returned unchanged."""
+    remote = remote_for(path)
+    return remote.uri if remote is not None else os.fspath(path)
+
+
 def push(path: str | os.PathLike) -> None:
     """Upload a file just written inside a staging copy to its URI (nothing for any other path)."""
     remote = remote_for(path)
