@@ -84,6 +84,23 @@ class DataConfig:
 class RunConfig:
     output_dir: str = _f("runs")
     name: str = _f("", doc="run directory name; empty = PRESET-METHOD-TIMESTAMP")
+    max_failures: int = _f(2, lo=0, hi=100, doc="Tune retries of a trial that crashed (a lost node, a killed worker), "
+                                                "each from its last checkpoint; a user error is never retried")
+    checkpoints_to_keep: int = _f(2, lo=1, hi=1000, doc="checkpoints Tune keeps per trial (the latest)")
+    experiment_name: str = _f("tune", doc="Tune's experiment folder inside the run directory (RUN_DIR/NAME)")
+
+
+# Folders a run directory holds besides Tune's experiment: its name must not be one of them.
+RUN_FOLDERS = ("results", "plots", "checkpoints", "tensorboard", "cells", "select", "retrain", "search", "raynas")
+
+
+def check_experiment_name(name: str) -> None:
+    """``run.experiment_name`` is one plain folder name inside the run directory, not one of raynas's own."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or "") or name in RUN_FOLDERS:
+        raise ConfigError(f"run.experiment_name={name!r}: use a plain folder name (letters, digits, . _ -) other than "
+                          f"{', '.join(RUN_FOLDERS)}, e.g. tune")
 
 
 @dataclass(frozen=True)
@@ -579,6 +596,7 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
     cfg = from_dict(cls, data)
     _check_splits(cfg)
     check_device_spec(cfg.train.device)
+    check_experiment_name(cfg.run.experiment_name)
     return cfg
 
 

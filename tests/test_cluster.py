@@ -41,12 +41,18 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_two_node_cluster_runs_eagan_and_a_grid_across_nodes(tmp_path):
     staging = tempfile.mkdtemp(prefix="rs", dir="/tmp")
+    node_b = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # the second node's own Ray temp and staging folders
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "cluster_script.py"), str(tmp_path), node_b],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=_env(RAYNAS_STAGING=staging, RAYNAS_CACHE=str(tmp_path / "cache")),
+                            start_new_session=True)
     try:
-        proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster_script.py"), str(tmp_path)],
-                              capture_output=True, text=True, timeout=420, cwd=tmp_path,
-                              env=_env(RAYNAS_STAGING=staging, RAYNAS_CACHE=str(tmp_path / "cache")))
+        stdout, stderr = proc.communicate(timeout=420)
     finally:
+        stop_session(proc)  # the cluster's processes too, also after a timeout (by pid)
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(node_b, ignore_errors=True)
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT "):])
@@ -60,6 +66,17 @@ def test_two_node_cluster_runs_eagan_and_a_grid_across_nodes(tmp_path):
     assert out["eagan_candidates"] == [f"g000-{i:03d}" for i in range(4)]
     store = tmp_path / "runs"
     assert list((store / "grid" / "results").glob("part-*.parquet"))
+    # every trial's own files reached the storage, from whichever node it ran on: its TensorBoard events
+    # (not only Tune's ray/tune scalars, which the driver writes), HParams sessions and genotypes
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trials = sorted(d for d in (store / "grid" / "tune").iterdir() if d.is_dir())
+    assert len(trials) == 2
+    for trial in trials:
+        assert (trial / "genotype.json").is_file() and (trial / "genotypes" / "epoch_0001.json").is_file(), trial
+        assert list((trial / "hparams").iterdir()), f"{trial}: HParams sessions"
+        tags = EventAccumulator(str(trial)).Reload().Tags()
+        assert "derived/genotype" in tags["images"], f"{trial}: the trial's own TensorBoard events"
     for name in ("config.yaml", "run.json", "search_state.pt", "best_G.json", "best_G.pt",
                  "checkpoints/stage-g_round000.pt", "plots/pareto.png"):
         assert (store / "eagan" / name).is_file(), name

@@ -251,7 +251,7 @@ def finish_search(run: RunDir, results, method) -> tuple[Genotype, dict[str, lis
     """Write the found genotype and the α table (``Method.outputs``) from the best finished search trial."""
     finished = [r for r in results if (r.metrics or {}).get("genotype")]
     if not finished:
-        raise RaynasError(f"no search trial finished with a derived genotype; see {run.where('tune')}")
+        raise RaynasError(f"no search trial finished with a derived genotype; see {run.where(run.experiment_name)}")
     best = min(finished, key=lambda r: _rank_key(r.metrics, method))
     genotype = Genotype.from_json(best.metrics["genotype"])
     genotype_file, alpha_file = method.outputs[0], method.outputs[1]
@@ -308,9 +308,9 @@ def select_best(request: SearchRequest, results, method) -> tuple[Genotype, Any]
         if m.get("genotype"):
             finals[int(r.config["train.seed"])] = m
     if not finals:
-        raise RaynasError(f"no search trial finished with a derived genotype; see {run.where('tune')}")
+        raise RaynasError(f"no search trial finished with a derived genotype; see {run.where(run.experiment_name)}")
     select_dir = run.path / "select"
-    resume = (select_dir / "tune").is_dir()
+    resume = (select_dir / cfg.run.experiment_name).is_dir()
     srun = RunDir.open(select_dir) if resume else RunDir.create(
         run.path, "select", config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset, device=cfg.train.device,
         exist_ok=True)
@@ -323,7 +323,7 @@ def select_best(request: SearchRequest, results, method) -> tuple[Genotype, Any]
     table = srun.read()
     table = table[table["stage"] == "select"].sort_values("val_acc", ascending=False).reset_index(drop=True)
     if table.empty:
-        raise RaynasError(f"no candidate was scored; see {srun.where('tune')}")
+        raise RaynasError(f"no candidate was scored; see {srun.where(srun.experiment_name)}")
     keep = ["seed", "val_acc", "val_loss", "params", "genotype"]
     table[keep].to_parquet(run.path / "candidates.parquet", index=False)
     best = Genotype.from_json(table["genotype"].iloc[0])
@@ -357,7 +357,7 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     df = run.read()
     table = df[df["stage"] == "search"].sort_values(["seed", "epoch"]) if "stage" in df else df
     retrain_dir = run.path / "retrain"
-    resume_retrain = (retrain_dir / "tune").is_dir()
+    resume_retrain = (retrain_dir / cfg.run.experiment_name).is_dir()
     retrain_hint = f"raynas retrain {run.where(method.outputs[0])} --preset {cfg.preset}"
     runs: tuple[RunDir, ...] = ()
     if options.get("then_retrain") or (request.resume and resume_retrain):
@@ -415,7 +415,7 @@ def run_edge_ablation(request: SearchRequest) -> SearchOutcome:
     else:
         search_path = run.path / "search"
         if not (search_path / "best_G.json").is_file():
-            resume = (search_path / "tune").is_dir()
+            resume = (search_path / cfg.run.experiment_name).is_dir()
             srun = (RunDir.open(search_path) if resume else
                     RunDir.create(run.path, "search", config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset,
                                   device=cfg.train.device, exist_ok=True))
@@ -424,7 +424,7 @@ def run_edge_ablation(request: SearchRequest) -> SearchOutcome:
             finish_search(srun, results, get_method("damgan"))
     base, weights = search_outcome(search_path, edge)
     print("raynas: α of " + edge + ": " + ", ".join(f"{op}={weights[op]:.4g}" for op in ops), flush=True)
-    resume = (run.path / "tune").is_dir()
+    resume = run.tune_dir.is_dir()
     space = None if resume else {
         "edge": edge, "edge_op": tune.grid_search(ops), "base_genotype": base.to_json(), "selector": selector,
         "edge_alpha": {op: weights[op] for op in ops}, "retrain_epochs": spec["retrain_epochs"]}

@@ -321,19 +321,25 @@ def raise_trial_errors(results) -> None:
 
 
 def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resources: dict[str, float],
-                  param_space: dict[str, Any] | None = None, num_samples: int = 1, max_failures: int = 2,
+                  param_space: dict[str, Any] | None = None, num_samples: int = 1, max_failures: int | None = None,
                   resume: bool = False, metric: str | None = None, mode: str | None = None,
                   search_alg: Any = None, max_concurrent: int = 0, scheduler: Any = None):
-    """Run ``trainable`` as Tune trials storing everything under the run's ``tune/`` (a folder, or the run's
-    URI for a run stored in an object store: Tune persists its state and checkpoints there itself)."""
+    """Run ``trainable`` as Tune trials storing everything under the run's experiment folder
+    (``run.experiment_name``, ``tune/``; a folder, or the run's URI for a run stored in an object store: Tune
+    persists its state and checkpoints there itself). A crashed trial is retried ``run.max_failures`` times
+    (``max_failures`` overrides it) from its last checkpoint; a user error (``RaynasError``) in a trial is never
+    retried."""
     from ray import tune
 
-    wrapped = tune.with_resources(trainable, resources)
+    from trainables.common import user_errors_as_results
+
+    name = cfg.run.experiment_name
+    wrapped = tune.with_resources(user_errors_as_results(trainable), resources)
     if run.remote is not None:
-        tune_location, exists = run.remote.child("tune").uri, run.remote.child("tune").exists()
-        (run.path / "tune").mkdir(parents=True, exist_ok=True)  # marks "Tune ran here" in the staging copy
+        tune_location, exists = run.remote.child(name).uri, run.remote.child(name).exists()
+        (run.path / name).mkdir(parents=True, exist_ok=True)  # marks "Tune ran here" in the staging copy
     else:
-        tune_dir = run.path.resolve() / "tune"
+        tune_dir = run.path.resolve() / name
         tune_location, exists = str(tune_dir), tune_dir.exists()
     if resume:
         if not exists:
@@ -351,10 +357,11 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
             tune_config=tune.TuneConfig(num_samples=num_samples, metric=metric, mode=mode, search_alg=search_alg,
                                         scheduler=scheduler, max_concurrent_trials=max_concurrent or None),
             run_config=tune.RunConfig(
-                name="tune",
+                name=name,
                 storage_path=run.location,  # its experiment goes into tune/ below it
-                failure_config=tune.FailureConfig(max_failures=max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                failure_config=tune.FailureConfig(
+                    max_failures=cfg.run.max_failures if max_failures is None else max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.checkpoints_to_keep),
                 verbose=1,
             ),
         )

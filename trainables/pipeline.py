@@ -257,7 +257,7 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     results = run_trainable(pipeline_trial, cfg, run, resources=request.resources, resume=request.resume)
     done = [r for r in results if (r.metrics or {}).get("final")]
     if not done:
-        raise RaynasError(f"the pipeline trial did not finish; see {run.where('tune')}. Resume it with "
+        raise RaynasError(f"the pipeline trial did not finish; see {run.where(run.experiment_name)}. Resume it with "
                           f"raynas search darts-gal --resume {run.location}")
     m = done[0].metrics
     best, pruned = DartsGalGenotype.from_json(m["baseline_genotype"]), DartsGalGenotype.from_json(m["pruned_genotype"])

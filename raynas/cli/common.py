@@ -194,7 +194,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         with syncing(run):
             yield run, cfg, started
     except BaseException as exc:
-        if not run.parts() and not (run.path / "tune").exists():
+        if not run.parts() and not run.tune_dir.exists():
             run.remove()  # nothing ran: leave no empty run directory
             CURRENT_RUN = None
             raise
@@ -314,7 +314,7 @@ def finish_run(run) -> None:
     say(f"results  {run.where('results')}  (raynas results {run.location})")
     for p in paths:
         say(f"plot     {user_location(p)}")
-    say(f"TensorBoard: tensorboard --logdir {run.where('tune')}")
+    say(f"TensorBoard: tensorboard --logdir {run.where(run.experiment_name)}")
 
 
 def user_error_exit(exc: RaynasError) -> int:
