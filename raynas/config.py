@@ -659,6 +659,10 @@ def describe_keys(cls: type | None = None, prefix: str = "") -> list[str]:
     """Every dotted key with its default, for ``raynas config keys`` (every task and method by default)."""
     if cls is None:
         out = describe_keys(RaynasConfig)
+        out.append("# every run")
+        for f in dataclasses.fields(RaynasConfig):  # the common sections: data, run, resources
+            if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+                out += describe_keys(f.default_factory, f"{f.name}.")
         for task, sections in TASK_SECTIONS.items():
             out.append(f"# task {task}")
             for name, section in sections.items():
