@@ -21,6 +21,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout, too
+# Token authentication for the local Ray that Tune starts. Ray reads RAY_AUTH_MODE once, when it is imported:
+# set after `import ray`, the GCS (a child process) would start with token auth and this driver without, and
+# ray.init would fail with "Failed to start GCS". So it is set here, before anything imports Ray.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 from ray import tune  # noqa: E402
 
@@ -79,7 +83,6 @@ def main(argv=None) -> int:
     p.add_argument("--storage", default=os.path.abspath("tune-runs"), help="Tune storage_path: folder or URI")
     p.add_argument("--tiny", action="store_true", help="the test's tiny settings")
     args = p.parse_args(argv)
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # keep token authentication on for the local Ray
     _, front = nsga2_over_my_trainable(args.storage, 2 if args.tiny else 4, 4 if args.tiny else 8)
     print("NSGA-II over my_trainable, Pareto front:\n", front[["config/v", "cost", "error"]].to_string(index=False))
     results, front = gan_grid(args.storage, args.tiny)

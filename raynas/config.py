@@ -84,6 +84,23 @@ class DataConfig:
 class RunConfig:
     output_dir: str = _f("runs")
     name: str = _f("", doc="run directory name; empty = PRESET-METHOD-TIMESTAMP")
+    max_failures: int = _f(2, lo=0, hi=100, doc="Tune retries of a trial that crashed (a lost node, a killed worker), "
+                                                "each from its last checkpoint; a user error is never retried")
+    checkpoints_to_keep: int = _f(2, lo=1, hi=1000, doc="checkpoints Tune keeps per trial (the latest)")
+    experiment_name: str = _f("tune", doc="Tune's experiment folder inside the run directory (RUN_DIR/NAME)")
+
+
+# Folders a run directory holds besides Tune's experiment: its name must not be one of them.
+RUN_FOLDERS = ("results", "plots", "checkpoints", "tensorboard", "cells", "select", "retrain", "search", "raynas")
+
+
+def check_experiment_name(name: str) -> None:
+    """``run.experiment_name`` is one plain folder name inside the run directory, not one of raynas's own."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or "") or name in RUN_FOLDERS:
+        raise ConfigError(f"run.experiment_name={name!r}: use a plain folder name (letters, digits, . _ -) other than "
+                          f"{', '.join(RUN_FOLDERS)}, e.g. tune")
 
     def __post_init__(self) -> None:
         if not str(self.output_dir).strip():  # an empty value must not quietly mean the working directory
@@ -600,6 +617,7 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
     cfg = from_dict(cls, data)
     _check_splits(cfg)
     check_device_spec(cfg.train.device)
+    check_experiment_name(cfg.run.experiment_name)
     return cfg
 
 
@@ -662,6 +680,10 @@ def describe_keys(cls: type | None = None, prefix: str = "") -> list[str]:
     """Every dotted key with its default, for ``raynas config keys`` (every task and method by default)."""
     if cls is None:
         out = describe_keys(RaynasConfig)
+        out.append("# every run")
+        for f in dataclasses.fields(RaynasConfig):  # the common sections: data, run, resources
+            if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+                out += describe_keys(f.default_factory, f"{f.name}.")
         for task, sections in TASK_SECTIONS.items():
             out.append(f"# task {task}")
             for name, section in sections.items():

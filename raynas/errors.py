@@ -38,6 +38,10 @@ class RunDirError(RaynasError):
     """A run directory that cannot be created or written, or that holds no results."""
 
 
+class ClusterError(RaynasError):
+    """A Ray cluster address where nothing answers, or a cluster that refuses this client (token auth)."""
+
+
 class TrainingDiverged(RaynasError):
     """A loss became NaN or infinite; earlier checkpoints and results are kept."""
 

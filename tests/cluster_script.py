@@ -1,9 +1,10 @@
 """Run by tests/test_cluster.py in a subprocess of its own (so the pytest process's Ray is untouched): a
 two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``), a tiny EAGAN round and a tiny Tune
-grid through the raynas CLI, both stored at a ``file://`` URI (the object-store code path). Prints one JSON
-line ``RESULT {...}`` with what the test checks.
+grid of DARTS searches, both stored at a ``file://`` URI (the object-store code path). The two nodes share
+neither Ray's temporary folder nor raynas's staging folder (the second node has its own of each), as nodes
+of a real cluster share no disk. Prints one JSON line ``RESULT {...}`` with what the test checks.
 
-usage: python tests/cluster_script.py STORE_DIR
+usage: python tests/cluster_script.py STORE_DIR NODE_B_TEMP
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ EAGAN = [
     "eagan.dis_batch_size=8", "eagan.workers=2", "eagan.evaluator_cpu=0.5", "eagan.host_cpu=1",
     "model.latent_dim=12", "eval.num_samples=64", "eval.batch_size=64", "data.limit=128",
 ]
-GRID = [
-    "model.gf_dim=8", "model.df_dim=8", "model.latent_dim=12", "train.iters_per_epoch=2", "train.gen_batch_size=8",
-    "train.dis_batch_size=8", "eval.num_samples=64", "eval.batch_size=64", "data.limit=128", "train.epochs=1",
+GRID = [  # a DARTS search per trial: TensorBoard events, HParams sessions and genotype files of its own
+    "darts.layers=3", "darts.channels=4", "darts.steps=2", "darts.multiplier=2", "darts.batch_size=16",
+    "darts.epochs=1", "data.limit=64", "data.test_limit=64", "model.layers=3", "model.channels=4",
+    "train.batch_size=32", "train.eval_batch_size=64",
 ]
 
 
-def main(store: Path) -> None:
+def main(store: Path, node_b_temp: Path) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -43,7 +45,8 @@ def main(store: Path) -> None:
     # Two nodes of one CPU each: a trial (cpu=1) or the SupernetHost (1 CPU) fills a node, so the host and
     # the two Evaluators (0.5 CPU each), and the grid's two trials, must land on different nodes.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"node_a": 1}})
-    cluster.add_node(num_cpus=1, resources={"node_b": 1})
+    cluster.add_node(num_cpus=1, resources={"node_b": 1}, temp_dir=str(node_b_temp / "ray"),
+                     env_vars={"RAYNAS_STAGING": str(node_b_temp / "staging")})
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, runtime_env={"env_vars": env}, logging_level="WARNING")
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
@@ -60,7 +63,13 @@ def main(store: Path) -> None:
     driver.EaganSearch._start_actors = recording
     uri = f"file://{store}/runs"
     argv = ["search", "eagan", "--preset", "quickstart", "--storage", uri, "--name", "eagan"]
-    eagan_code = raynas([*argv, *(x for item in EAGAN for x in ("--set", item))])
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        eagan_code = raynas([*argv, *(x for item in EAGAN for x in ("--set", item))])
+    sys.stdout.write(printed.getvalue())
 
     from ray import tune
 
@@ -68,7 +77,7 @@ def main(store: Path) -> None:
     from raynas.results import RunDir
     from trainables.launch import run_trainable
 
-    cfg = load_config("quickstart", [*GRID, f"run.output_dir={uri}"])
+    cfg = load_config("quickstart-classify", [*GRID, f"run.output_dir={uri}"], method="darts")
     run = RunDir.create(uri, "grid", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
     results = run_trainable(node_reporting, cfg, run, resources={"cpu": 1},
                             param_space={"train.seed": tune.grid_search([0, 1])})
@@ -80,21 +89,22 @@ def main(store: Path) -> None:
         "grid_rows": len(grid_rows), "grid_candidates": sorted(grid_rows["candidate_id"].unique().tolist()),
         "trial_ids": sorted(r.metrics["trial_id"] for r in results),
         "eagan_rows": len(eagan_rows), "eagan_candidates": sorted(eagan_rows["candidate_id"].tolist()),
+        "eagan_lines": [ln for ln in printed.getvalue().splitlines() if ln.startswith("raynas: ")],
     }), flush=True)
     ray.shutdown()
     cluster.shutdown()
 
 
 def node_reporting(config):
-    """The fixed trainable, reporting the node it ran on (the grid's trials must spread over both nodes)."""
+    """A DARTS search trial, reporting the node it ran on (the grid's trials must spread over both nodes)."""
     import ray
     from ray import tune
 
-    from trainables.train import train_fixed
+    from trainables.differentiable import search_trial
 
-    train_fixed(config)
+    search_trial(config)
     tune.report({"node_id": ray.get_runtime_context().get_node_id()})
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]).resolve())
+    main(Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve())

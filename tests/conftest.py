@@ -81,3 +81,48 @@ def assert_user_error(code, err, *fragments):
     assert err.startswith("raynas: error: ")
     for f in fragments:
         assert f in err, err
+
+
+def stop_session(proc) -> None:
+    """Stop a subprocess started with ``start_new_session=True`` and every process of its session (the Ray
+    processes it started), by pid: never other Ray instances on the machine."""
+    import contextlib
+    import importlib
+    import signal
+
+    try:
+        import psutil
+    except ImportError:  # Ray ships its own copy, on the path once ray is imported
+        importlib.import_module("ray")
+        psutil = importlib.import_module("psutil")
+
+    try:
+        parent = psutil.Process(proc.pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    with_session = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(p.pid) == proc.pid:
+                with_session.append(p)
+        except (OSError, psutil.Error):
+            continue
+    targets = {p.pid: p for p in [*family, *with_session]}
+    for p in targets.values():
+        with contextlib.suppress(psutil.Error):
+            p.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(list(targets.values()), timeout=15)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
+def plain_shell_env(**extra: str) -> dict[str, str]:
+    """The environment of a plain shell for a subprocess: no Ray address or auth mode inherited from the test
+    session, this checkout's code first on the path (workers import it too), offline, one thread."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    env.update({"RAYNAS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    env.update(extra)
+    return env

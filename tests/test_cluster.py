@@ -10,20 +10,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, plain_shell_env, stop_session
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +41,18 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_two_node_cluster_runs_eagan_and_a_grid_across_nodes(tmp_path):
     staging = tempfile.mkdtemp(prefix="rs", dir="/tmp")
+    node_b = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # the second node's own Ray temp and staging folders
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "cluster_script.py"), str(tmp_path), node_b],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=_env(RAYNAS_STAGING=staging, RAYNAS_CACHE=str(tmp_path / "cache")),
+                            start_new_session=True)
     try:
-        proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster_script.py"), str(tmp_path)],
-                              capture_output=True, text=True, timeout=420, cwd=tmp_path,
-                              env=_env(RAYNAS_STAGING=staging, RAYNAS_CACHE=str(tmp_path / "cache")))
+        stdout, stderr = proc.communicate(timeout=420)
     finally:
+        stop_session(proc)  # the cluster's processes too, also after a timeout (by pid)
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(node_b, ignore_errors=True)
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT "):])
@@ -61,10 +66,29 @@ def test_two_node_cluster_runs_eagan_and_a_grid_across_nodes(tmp_path):
     assert out["eagan_candidates"] == [f"g000-{i:03d}" for i in range(4)]
     store = tmp_path / "runs"
     assert list((store / "grid" / "results").glob("part-*.parquet"))
+    # every trial's own files reached the storage, from whichever node it ran on: its TensorBoard events
+    # (not only Tune's ray/tune scalars, which the driver writes), HParams sessions and genotypes
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trials = sorted(d for d in (store / "grid" / "tune").iterdir() if d.is_dir())
+    assert len(trials) == 2
+    for trial in trials:
+        assert (trial / "genotype.json").is_file() and (trial / "genotypes" / "epoch_0001.json").is_file(), trial
+        assert list((trial / "hparams").iterdir()), f"{trial}: HParams sessions"
+        tags = EventAccumulator(str(trial)).Reload().Tags()
+        assert "derived/genotype" in tags["images"], f"{trial}: the trial's own TensorBoard events"
     for name in ("config.yaml", "run.json", "search_state.pt", "best_G.json", "best_G.pt",
                  "checkpoints/stage-g_round000.pt", "plots/pareto.png"):
         assert (store / "eagan" / name).is_file(), name
     assert list((store / "eagan" / "tensorboard" / "hparams").iterdir()), "HParams sessions"
+    # every path raynas printed or stored is the storage the user gave, never the local staging copy
+    uri = f"file://{store}/eagan"
+    assert not [ln for ln in out["eagan_lines"] if staging in ln or "%3A" in ln], out["eagan_lines"]
+    assert f"raynas: eagan search finished: {uri}" in out["eagan_lines"]
+    assert f"raynas: best_G.json {uri}/best_G.json" in out["eagan_lines"]
+    assert any(ln.startswith(f"raynas: retrain  raynas retrain {uri}/best_G.json") for ln in out["eagan_lines"])
+    summary = json.loads((store / "eagan" / "summary.json").read_text())
+    assert summary == {"run": uri, "results": f"{uri}/results", "best_G.json": f"{uri}/best_G.json"}
 
 
 def _free_ports(n: int) -> list[int]:
@@ -79,44 +103,22 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the `ray start --block` this test started and every process of its session (by pid)."""
-    import psutil
-
-    try:
-        parent = psutil.Process(proc.pid)
-        family = [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    with_session = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if os.getsid(p.pid) == proc.pid:
-                with_session.append(p)
-        except (OSError, psutil.Error):
-            continue
-    targets = {p.pid: p for p in [*family, *with_session]}
-    for p in targets.values():
-        with contextlib.suppress(psutil.Error):
-            p.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(list(targets.values()), timeout=15)
-    for p in alive:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-
-
-def test_ray_job_submit_with_token_auth_stores_the_run_where_asked(tmp_path):
+@pytest.fixture(scope="module")
+def token_head(tmp_path_factory):
+    """docs/cluster.md on one machine: a token of its own (``ray get-auth-token --generate``, mode 600), ``ray
+    start --head`` with token authentication and the job server on 127.0.0.1. Stopped by pid at the end."""
     pytest.importorskip("aiohttp", reason="the job server needs Ray's dashboard: pip install 'raynas[cluster]'")
     bin_dir = Path(sys.executable).parent
     ray_cli = shutil.which("ray", path=str(bin_dir)) or shutil.which("ray")
     assert ray_cli, "the ray command line is installed with ray"
-    home = tmp_path / "home"
+    base = tmp_path_factory.mktemp("head")
+    home = base / "home"
     home.mkdir()
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths have a length limit
-    env = _env(HOME=str(home), RAYNAS_CACHE=str(tmp_path / "cache"))
-    # docs/cluster.md: a token of your own, generated once (~/.ray/auth_token)
+    env = _env(HOME=str(home), RAYNAS_CACHE=str(base / "cache"))
     subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, check=True, capture_output=True, timeout=60)
-    token = (home / ".ray" / "auth_token").read_text().strip()
+    token_file = home / ".ray" / "auth_token"
+    token_file.chmod(0o600)
     gcs, dash, client, agent, agent_grpc, metrics, rtenv = _free_ports(7)
     head = subprocess.Popen(
         [ray_cli, "start", "--head", f"--port={gcs}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
@@ -124,48 +126,91 @@ def test_ray_job_submit_with_token_auth_stores_the_run_where_asked(tmp_path):
          f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
          f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={rtenv}", "--block"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    address = f"http://127.0.0.1:{dash}"
-    storage = tmp_path / "store"
     try:
-        from ray.job_submission import JobStatus, JobSubmissionClient
-
-        deadline = time.time() + 120
-        client_ = None
-        while time.time() < deadline:
-            assert head.poll() is None, head.stdout.read()[-3000:]
-            try:
-                client_ = JobSubmissionClient(address, headers={"Authorization": f"Bearer {token}"})
-                client_.list_jobs()
-                break
-            except Exception:
-                time.sleep(1)
-        assert client_ is not None, "the job server never answered"
-        # Without the token the job server refuses (authentication stays on).
-        import requests
-
-        assert requests.get(f"{address}/api/jobs/", timeout=10).status_code == 401
-        # docs/cluster.md: the submit command (tiny settings added), token from ~/.ray/auth_token
-        sets = [x for item in TINY_TRAIN for x in ("--set", item)]
-        submit = subprocess.run(
-            [ray_cli, "job", "submit", "--address", address, "--working-dir", ".", "--",
-             "raynas", "train", "--preset", "quickstart", "--storage", str(storage), "--name", "job-run", *sets],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-        log = submit.stdout + submit.stderr
-        assert submit.returncode == 0, log[-4000:]
-        assert "succeeded" in log.lower(), log[-4000:]
-        run = storage / "job-run"
-        assert f"storing the run at {run}" in log and f"run stored at {run}" in log, log[-4000:]
-        assert (run / "config.yaml").is_file() and list((run / "results").glob("part-*.parquet"))
-        assert (run / "tune").is_dir()
-        jobs = client_.list_jobs()
-        assert any(j.status == JobStatus.SUCCEEDED for j in jobs)
-        # A relative --storage inside a job would land in Ray's working-dir copy: refused with one message.
-        job_id = client_.submit_job(entrypoint="raynas train --preset quickstart --storage runs",
-                                    runtime_env={"working_dir": str(ROOT)})
-        while client_.get_job_status(job_id) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
-            time.sleep(1)
-        assert client_.get_job_status(job_id) == JobStatus.FAILED
-        assert "Ray's temporary copy of the job's working directory" in client_.get_job_logs(job_id)
+        yield SimpleNamespace(ray_cli=ray_cli, env=env, token=token_file.read_text().strip(),
+                              gcs=f"127.0.0.1:{gcs}", dashboard=f"http://127.0.0.1:{dash}", proc=head)
     finally:
-        _stop(head)
+        stop_session(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_ray_job_submit_with_token_auth_stores_the_run_where_asked(token_head, tmp_path):
+    ray_cli, env, address, head = token_head.ray_cli, token_head.env, token_head.dashboard, token_head.proc
+    storage = tmp_path / "store"
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    deadline = time.time() + 120
+    client_ = None
+    while time.time() < deadline:
+        assert head.poll() is None, head.stdout.read()[-3000:]
+        try:
+            client_ = JobSubmissionClient(address, headers={"Authorization": f"Bearer {token_head.token}"})
+            client_.list_jobs()
+            break
+        except Exception:
+            client_ = None
+            time.sleep(1)
+    assert client_ is not None, "the job server never answered"
+    # Without the token the job server refuses (authentication stays on).
+    import requests
+
+    assert requests.get(f"{address}/api/jobs/", timeout=10).status_code == 401
+    # docs/cluster.md: the submit command (tiny settings added), token from ~/.ray/auth_token
+    sets = [x for item in TINY_TRAIN for x in ("--set", item)]
+    submit = subprocess.run(
+        [ray_cli, "job", "submit", "--address", address, "--working-dir", ".", "--",
+         "raynas", "train", "--preset", "quickstart", "--storage", str(storage), "--name", "job-run", *sets],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    log = submit.stdout + submit.stderr
+    assert submit.returncode == 0, log[-4000:]
+    assert "succeeded" in log.lower(), log[-4000:]
+    run = storage / "job-run"
+    assert f"storing the run at {run}" in log and f"run stored at {run}" in log, log[-4000:]
+    assert (run / "config.yaml").is_file() and list((run / "results").glob("part-*.parquet"))
+    assert (run / "tune").is_dir()
+    jobs = client_.list_jobs()
+    assert any(j.status == JobStatus.SUCCEEDED for j in jobs)
+    # A relative --storage inside a job would land in Ray's working-dir copy: refused with one message.
+    job_id = client_.submit_job(entrypoint="raynas train --preset quickstart --storage runs",
+                                runtime_env={"working_dir": str(ROOT)})
+    while client_.get_job_status(job_id) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+        time.sleep(1)
+    assert client_.get_job_status(job_id) == JobStatus.FAILED
+    assert "Ray's temporary copy of the job's working directory" in client_.get_job_logs(job_id)
+
+
+def _raynas_at(address: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    """``raynas train --address ADDRESS`` in a plain shell (its own process: the test session's Ray is not
+    involved); (the finished process, seconds it took). A hang is stopped by pid after 120 s."""
+    proc = subprocess.Popen([sys.executable, "-m", "raynas", "train", "--preset", "quickstart", "--address", address,
+                             "--storage", str(tmp_path / "store"), "--name", "r"],
+                            env=plain_shell_env(HOME=str(tmp_path / "home"), **env), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    started = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        out, err = "", "still running after 120 s"
+    finally:
+        stop_session(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), time.monotonic() - started
+
+
+def test_a_token_cluster_without_ray_auth_mode_is_one_message_naming_the_variable(token_head, tmp_path):
+    done, seconds = _raynas_at(token_head.gcs, tmp_path)  # no RAY_AUTH_MODE, no token in this HOME
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.startswith("raynas: error: ") and done.stderr.count("\n") == 1, done.stderr[-3000:]
+    assert "uses token authentication" in done.stderr and "export RAY_AUTH_MODE=token" in done.stderr
+    assert seconds < 60 and not (tmp_path / "store" / "r").exists()
+    done, _ = _raynas_at(token_head.gcs, tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="not-the-token")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-3000:]
+    assert "refused this client's token" in done.stderr
+
+
+def test_an_address_where_nothing_listens_fails_fast_and_leaves_no_run(tmp_path):
+    [port] = _free_ports(1)
+    done, seconds = _raynas_at(f"127.0.0.1:{port}", tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.startswith(f"raynas: error: nothing answers at --address 127.0.0.1:{port}")
+    assert done.stderr.count("\n") == 1 and seconds < 60
+    assert not (tmp_path / "store" / "r").exists(), "a run that never started leaves no directory"

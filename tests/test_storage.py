@@ -61,6 +61,19 @@ def test_staged_paths_map_back_to_their_uri(store):
     assert not st.Location.parse(str(store)).is_uri and st.is_uri("s3://bucket/raynas")
 
 
+def test_paths_shown_to_the_user_are_the_storage_they_gave_never_the_staging_copy(store):
+    uri = f"file://{store}/runs"
+    run = RunDir.create(uri, "r", config={}, seed=0, preset="p", device="cpu")
+    assert run.where() == f"{uri}/r" and run.where("best_G.json") == f"{uri}/r/best_G.json"
+    assert run.where("plots", "pareto.png") == f"{uri}/r/plots/pareto.png"
+    assert st.user_location(run.path / "plots" / "pareto.png") == f"{uri}/r/plots/pareto.png"
+    nested = RunDir.create(run.path, "retrain", config={}, seed=0, preset="p", device="cpu", exist_ok=True)
+    assert nested.where("tune") == f"{uri}/r/retrain/tune"
+    local = RunDir.create(store / "plain", "r", config={}, seed=0, preset="p", device="cpu")
+    assert local.where("best_G.json") == str(store / "plain" / "r" / "best_G.json")
+    assert st.user_location(store / "plain" / "x.png") == str(store / "plain" / "x.png")
+
+
 def test_checkpoints_and_genotypes_are_written_through_and_fetched_when_missing(store):
     from raynas.checkpoints import load_checkpoint, save_checkpoint
     from raynas.spaces import Genotype
@@ -169,9 +182,26 @@ def test_stopped_trials_keep_a_row_marked_stopped(tmp_path):
     assert record_stopped([finished, stopped], run, "retrain", "accuracy") == 0  # a resumed grid adds none
     df = run.read().set_index("candidate_id")
     assert bool(df.loc["t2", "stopped"]) and df.loc["t2", "order"] == 2 and df.loc["t2", "stopped_val_acc"] == 0.1
+    assert df.loc["t2", "stage"] == "stopped", "a stopped cell never reached the retrain stage"
     from raynas.results.ablation import grid_summary
 
     df = df.reset_index()
-    df["stopped"] = df["stopped"].astype("boolean").fillna(False).astype(bool)
     cells, means = grid_summary(df, ["order"], stage="retrain")
-    assert cells["stopped"].tolist() == [False, True] and len(means) == 2
+    assert cells["stopped"].astype("boolean").fillna(False).tolist() == [False, True] and len(means) == 2
+    assert cells["stage"].tolist() == ["retrain", "stopped"]
+
+
+def test_the_ablation_table_of_an_asha_grid_shows_each_column_once(tmp_path, capsys):
+    from raynas.cli.search import summarize_ablation
+    from raynas.methods import get_method
+    from trainables.launch import record_stopped
+
+    run = RunDir.create(tmp_path, "g", config={}, seed=0, preset="p", device="cpu")
+    run.append([{"candidate_id": "t1", "stage": "retrain", "epoch": 3, "test_acc": 0.5, "params": 1234, "order": 1,
+                 "seed": 0}])
+    stopped = argparse.Namespace(error=None, metrics={"trial_id": "t2", "training_iteration": 1, "phase": "search"},
+                                 config={"darts.order": 2, "train.seed": 0, "raynas": {"method": "darts"}})
+    record_stopped([stopped], run, "retrain", "accuracy")
+    summarize_ablation(get_method("darts"), run, ["darts.order"], early_stopping=True)
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header == ["order", "seed", "stopped", "test_acc", "params"]

@@ -33,7 +33,9 @@ def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Calla
     letting Tune retry it and log a remote traceback each time; ``raise_trial_errors`` turns it back into the
     same error on the driver (one message, exit 2). In a user's own ``Tuner`` (a flat config) it is raised,
     so the trial ends ERRORED carrying raynas's message (``result.error``), never as a successful trial
-    without metrics."""
+    without metrics. Wrapping twice changes nothing (``run_trainable`` wraps whatever it runs)."""
+    if getattr(trainable, "_raynas_user_errors", False):
+        return trainable
 
     @functools.wraps(trainable)
     def wrapped(config: dict[str, Any]) -> None:
@@ -42,12 +44,15 @@ def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Calla
         except TrainingDiverged as exc:
             if not launched_by_raynas(config):
                 raise
-            tune.report({"diverged": True, "error": str(exc)})
+            report({"diverged": True, "error": str(exc)})
         except RaynasError as exc:
             if not launched_by_raynas(config):
                 raise
-            tune.report({"user_error": type(exc).__name__, "error": str(exc)})
+            report({"user_error": type(exc).__name__, "error": str(exc)})
+        finally:
+            sync_trial_files()  # the last TensorBoard events and genotypes, also after an error
 
+    wrapped._raynas_user_errors = True  # type: ignore[attr-defined]
     return wrapped
 
 
@@ -95,7 +100,9 @@ def config_from_trial(config: dict[str, Any]) -> RaynasConfig:
 
 
 def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
-    """``tune.report`` with an optional checkpoint made from a state dict."""
+    """``tune.report`` with an optional checkpoint made from a state dict; the trial's files written so far
+    reach the run's storage first."""
+    sync_trial_files()
     if state is None:
         tune.report(metrics)
         return
@@ -113,9 +120,52 @@ def restore_state() -> dict[str, Any] | None:
         return load_checkpoint(Path(d) / STATE_FILE)
 
 
+TRIAL_FILES = "trial_files"  # below the trial's working directory: what it uploads to the run's storage
+_UPLOADED: dict[str, dict[str, tuple[int, int]]] = {}  # per local folder: what was uploaded (size, mtime)
+
+
+def _trial_storage():
+    """Tune's storage context of this trial (None outside a trial)."""
+    try:
+        storage = tune.get_context().get_storage()
+        storage.trial_fs_path  # noqa: B018 - raises without a trial
+        return storage
+    except Exception:  # not inside a Tune trial
+        return None
+
+
 def trial_dir() -> Path:
-    """This trial's local artifact folder (Tune syncs it to the run's storage)."""
-    return Path(tune.get_context().get_trial_dir())
+    """The folder this trial's own files go to (TensorBoard events, HParams sessions, genotypes): a folder of the
+    trial on whichever node runs it, which ``sync_trial_files`` uploads to the trial's folder in the run's
+    storage (a folder or a URI) after every report and when the trial ends. Not Tune's driver-side staging
+    folder, which only the driver's own node uploads: a trial on another node would lose its files."""
+    storage = _trial_storage()
+    if storage is None:
+        return Path(tune.get_context().get_trial_dir())
+    path = Path(storage.trial_working_directory) / TRIAL_FILES
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sync_trial_files() -> list[str]:
+    """Upload what this trial wrote to ``trial_dir()`` since the last call to its folder in the run's storage,
+    through Tune's storage filesystem (any node reaches it); returns the relative paths uploaded. A storage
+    hiccup is a warning: the next report tries again."""
+    storage = _trial_storage()
+    if storage is None:
+        return []
+    from raynas.results.storage import Location, upload_changed
+
+    folder = Path(storage.trial_working_directory) / TRIAL_FILES
+    if not folder.is_dir():
+        return []
+    fs = storage.storage_filesystem
+    target = Location(_uri_of(fs, storage.trial_fs_path), fs, storage.trial_fs_path)
+    try:
+        return upload_changed(folder, target, _UPLOADED.setdefault(str(folder), {}))
+    except OSError as exc:
+        print(f"raynas: warning: could not upload the trial's files to {target.uri}: {exc}", flush=True)
+        return []
 
 
 def open_trial_run(config: dict[str, Any], cfg: RaynasConfig):

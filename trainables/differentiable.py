@@ -251,7 +251,7 @@ def finish_search(run: RunDir, results, method) -> tuple[Genotype, dict[str, lis
     """Write the found genotype and the α table (``Method.outputs``) from the best finished search trial."""
     finished = [r for r in results if (r.metrics or {}).get("genotype")]
     if not finished:
-        raise RaynasError(f"no search trial finished with a derived genotype; see {run.path / 'tune'}")
+        raise RaynasError(f"no search trial finished with a derived genotype; see {run.where(run.experiment_name)}")
     best = min(finished, key=lambda r: _rank_key(r.metrics, method))
     genotype = Genotype.from_json(best.metrics["genotype"])
     genotype_file, alpha_file = method.outputs[0], method.outputs[1]
@@ -308,9 +308,9 @@ def select_best(request: SearchRequest, results, method) -> tuple[Genotype, Any]
         if m.get("genotype"):
             finals[int(r.config["train.seed"])] = m
     if not finals:
-        raise RaynasError(f"no search trial finished with a derived genotype; see {run.path / 'tune'}")
+        raise RaynasError(f"no search trial finished with a derived genotype; see {run.where(run.experiment_name)}")
     select_dir = run.path / "select"
-    resume = (select_dir / "tune").is_dir()
+    resume = (select_dir / cfg.run.experiment_name).is_dir()
     srun = RunDir.open(select_dir) if resume else RunDir.create(
         run.path, "select", config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset, device=cfg.train.device,
         exist_ok=True)
@@ -318,12 +318,12 @@ def select_best(request: SearchRequest, results, method) -> tuple[Genotype, Any]
     space = None if resume else {"select_epochs": epochs, "candidate": tune.grid_search(
         [{"seed": seed, "genotype": finals[seed]["genotype"]} for seed in sorted(finals)])}
     print(f"\nraynas: picking the best of {len(finals)} cells by a {epochs}-epoch retrain on the validation "
-          f"split, in {srun.path}", flush=True)
+          f"split, in {srun.where()}", flush=True)
     run_trainable(select_cell, cfg, srun, resources=request.resources, param_space=space, resume=resume)
     table = srun.read()
     table = table[table["stage"] == "select"].sort_values("val_acc", ascending=False).reset_index(drop=True)
     if table.empty:
-        raise RaynasError(f"no candidate was scored; see {srun.path / 'tune'}")
+        raise RaynasError(f"no candidate was scored; see {srun.where(srun.experiment_name)}")
     keep = ["seed", "val_acc", "val_loss", "params", "genotype"]
     table[keep].to_parquet(run.path / "candidates.parquet", index=False)
     best = Genotype.from_json(table["genotype"].iloc[0])
@@ -357,14 +357,14 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     df = run.read()
     table = df[df["stage"] == "search"].sort_values(["seed", "epoch"]) if "stage" in df else df
     retrain_dir = run.path / "retrain"
-    resume_retrain = (retrain_dir / "tune").is_dir()
-    retrain_hint = f"raynas retrain {run.path / method.outputs[0]} --preset {cfg.preset}"
+    resume_retrain = (retrain_dir / cfg.run.experiment_name).is_dir()
+    retrain_hint = f"raynas retrain {run.where(method.outputs[0])} --preset {cfg.preset}"
     runs: tuple[RunDir, ...] = ()
     if options.get("then_retrain") or (request.resume and resume_retrain):
         runs = (chain_retrain(cfg, run, request.resources, options.get("retrain_epochs"), resume=resume_retrain),)
         outputs["retrain"] = retrain_dir
         retrain_hint = None
-        notes = (*notes, f"retrained the found genotype in {retrain_dir}")
+        notes = (*notes, f"retrained the found genotype in {run.where('retrain')}")
     return SearchOutcome(outputs=outputs, table=table, columns=search_columns(df), retrain=retrain_hint,
                          notes=notes, runs=runs)
 
@@ -380,14 +380,15 @@ def chain_retrain(cfg: RaynasConfig, run: RunDir, resources, epochs: int | None,
     from raynas.train import check_fixed
     from trainables.train import train_fixed
 
-    rcfg = retrain_config(cfg, (run.path / get_method(cfg.method).outputs[0]).resolve(), epochs)
+    genotype = run.where(get_method(cfg.method).outputs[0])  # a URI run's genotype is read from the URI
+    rcfg = retrain_config(cfg, genotype if run.remote is not None else Path(genotype).resolve(), epochs)
     if resume:
         rrun = RunDir.open(run.path / "retrain")
     else:
         check_fixed(rcfg)
         rrun = RunDir.create(run.path, "retrain", config=rcfg.to_dict(), seed=rcfg.train.seed, preset=rcfg.preset,
                              device=rcfg.train.device, exist_ok=True)
-    print(f"\nraynas: retraining the found network in {rrun.path}", flush=True)
+    print(f"\nraynas: retraining the found network in {rrun.where()}", flush=True)
     run_trainable(train_fixed, rcfg, rrun, resources=resources, resume=resume)
     return rrun
 
@@ -414,16 +415,16 @@ def run_edge_ablation(request: SearchRequest) -> SearchOutcome:
     else:
         search_path = run.path / "search"
         if not (search_path / "best_G.json").is_file():
-            resume = (search_path / "tune").is_dir()
+            resume = (search_path / cfg.run.experiment_name).is_dir()
             srun = (RunDir.open(search_path) if resume else
                     RunDir.create(run.path, "search", config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset,
                                   device=cfg.train.device, exist_ok=True))
-            print(f"raynas: searching with the {selector} selector in {srun.path}", flush=True)
+            print(f"raynas: searching with the {selector} selector in {srun.where()}", flush=True)
             results = run_trainable(search_trial, cfg, srun, resources=request.resources, resume=resume)
             finish_search(srun, results, get_method("damgan"))
     base, weights = search_outcome(search_path, edge)
     print("raynas: α of " + edge + ": " + ", ".join(f"{op}={weights[op]:.4g}" for op in ops), flush=True)
-    resume = (run.path / "tune").is_dir()
+    resume = run.tune_dir.is_dir()
     space = None if resume else {
         "edge": edge, "edge_op": tune.grid_search(ops), "base_genotype": base.to_json(), "selector": selector,
         "edge_alpha": {op: weights[op] for op in ops}, "retrain_epochs": spec["retrain_epochs"]}
@@ -431,7 +432,7 @@ def run_edge_ablation(request: SearchRequest) -> SearchOutcome:
                   max_concurrent=request.options.get("max_concurrent") or 0)
     table, corr = edge_summary(run.read(), edge)
     if table.empty:
-        raise ConfigError(f"no retrained results for edge {edge} in {run.path}")
+        raise ConfigError(f"no retrained results for edge {edge} in {run.where()}")
     table.to_parquet(run.path / EDGE_SUMMARY, index=False)
     (run.path / EDGE_CORRELATION).write_text(json.dumps(corr, indent=2) + "\n")
     plot = draw_edge_ablation(table, corr, run.plots_dir / "ablation_edge.png")
@@ -440,7 +441,7 @@ def run_edge_ablation(request: SearchRequest) -> SearchOutcome:
     print(f"\nraynas: {edge} ({selector}): α vs IS  Pearson {c.get('pearson'):.3f} "
           f"(p={c.get('pearson_p'):.3g}), Spearman {c.get('spearman'):.3f} (p={c.get('spearman_p'):.3g}), "
           f"n={int(c.get('n', 0))}")
-    print(f"raynas: table  {run.path / EDGE_SUMMARY}   correlation {run.path / EDGE_CORRELATION}")
+    print(f"raynas: table  {run.where(EDGE_SUMMARY)}   correlation {run.where(EDGE_CORRELATION)}")
     if plot:
-        print(f"raynas: plot   {plot}")
+        print(f"raynas: plot   {run.where('plots', Path(plot).name)}")
     return SearchOutcome(outputs={"table": run.path / EDGE_SUMMARY, "correlation": run.path / EDGE_CORRELATION})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from raynas.config import RaynasConfig
-from raynas.errors import ConfigError, RaynasError, RunDirError
+from raynas.errors import ClusterError, ConfigError, RaynasError, RunDirError
 from raynas.results import RunDir
 
 
@@ -59,7 +59,11 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": dashboard}
     if address:
         kwargs.pop("include_dashboard")  # the cluster's dashboard is the head's business
-        context = ray.init(address=address, **kwargs)
+        check_ray_address(address)
+        try:
+            context = ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
+            raise _connect_error(f"{_address_source(address)} {address}", exc) from None
     else:
         # address="local": always a new instance of our own, even when a `ray start` cluster runs on this machine
         # (plain ray.init() would attach to it and could not set num_cpus)
@@ -74,6 +78,124 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
                   "prints)", flush=True)
         else:
             print("raynas: this Ray has no dashboard running", flush=True)
+
+
+ADDRESS_TIMEOUT_S = 10.0  # how long an address may take to answer before raynas gives up on it
+AUTH_ENV = "RAY_AUTH_MODE"
+TOKEN_WHERE = ("the cluster's token (`ray get-auth-token` on its head prints it) goes in RAY_AUTH_TOKEN, in the "
+               "file RAY_AUTH_TOKEN_PATH names, or in ~/.ray/auth_token (docs/cluster.md)")
+_CHECKED: set[str] = set()
+
+
+def _address_source(address: str) -> str:
+    return "RAY_ADDRESS" if address == os.environ.get("RAY_ADDRESS") else "--address"
+
+
+def check_ray_address(address: str) -> None:
+    """Fail fast, in one message, where ``ray.init(address=...)`` would not: an address where nothing listens
+    (Ray retries it for many minutes), and a cluster with token authentication that refuses this client (Ray
+    retries for about 30 s, then raises a long traceback). A TCP connection first, then one request to the
+    cluster's GCS, each within ``ADDRESS_TIMEOUT_S``. ``ray://`` (Ray Client) addresses get the TCP check."""
+    if address in _CHECKED or address == "local":
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    source = f"{_address_source(address)} {address}"
+    if "://" in address and not address.startswith("ray://"):
+        raise ClusterError(f"{source}: Ray takes the cluster's GCS address, HOST:PORT (the head's port, 6379 by "
+                           "default) or auto; an http:// address is the dashboard's, which `ray job submit "
+                           "--address` takes instead")
+    if address.startswith("ray://"):
+        parts = urlsplit(address)
+        gcs, host, port = None, parts.hostname, parts.port or 10001
+    else:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        try:
+            gcs = canonicalize_bootstrap_address(address)
+        except (ConnectionError, ValueError) as exc:
+            raise ClusterError(f"{source}: {exc}") from None
+        if gcs is None:
+            return
+        host, _, port_text = gcs.rpartition(":")
+        port = int(port_text)
+    try:
+        socket.create_connection((host, port), timeout=ADDRESS_TIMEOUT_S).close()
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
+        raise ClusterError(f"nothing answers at {source} ({host}:{port}: {why}). Start the cluster first (`ray "
+                           "start --head` prints its address), check the host and port (the head's GCS port, 6379 "
+                           "by default), or leave --address out to run on this machine's own Ray") from None
+    if gcs is not None:
+        _probe_gcs(gcs, source)
+    _CHECKED.add(address)
+
+
+def _probe_gcs(gcs: str, source: str) -> None:
+    """One GCS request (the cluster id), in a thread so a peer that never answers cannot hold the command."""
+    from ray._private.authentication.authentication_token_setup import ensure_token_if_auth_enabled
+    from ray._raylet import GcsClient
+
+    try:  # token mode without any token: Ray's native client would abort the process
+        ensure_token_if_auth_enabled(None, create_token_if_missing=False)
+    except Exception:  # noqa: BLE001 - Ray's AuthenticationError
+        raise ClusterError(f"{AUTH_ENV}=token is set, but this machine has no token for the Ray cluster at {source}: "
+                           f"{TOKEN_WHERE}") from None
+
+    outcome: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            GcsClient(address=gcs)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome.append(exc)
+
+    thread = threading.Thread(target=ask, name="raynas-gcs-probe", daemon=True)
+    with _quiet_stderr():  # Ray's C++ client logs each refused attempt to fd 2; the message below says it all
+        thread.start()
+        thread.join(ADDRESS_TIMEOUT_S)
+    if not outcome:
+        raise ClusterError(f"{source} accepts connections but no Ray cluster answered there within "
+                           f"{ADDRESS_TIMEOUT_S:g} s; pass the head's GCS address (HOST:6379 by default)")
+    if outcome[0] is not None:
+        raise _connect_error(source, outcome[0])
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for the block (native code writes there, below Python's sys.stderr)."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (a captured stream): nothing to quiet
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _connect_error(source: str, exc: BaseException) -> ClusterError:
+    """A failed connection as one message: token authentication named by its variable, else Ray's first line."""
+    text = " ".join(str(e) for e in (exc, exc.__cause__, exc.__context__) if e is not None)
+    if "AuthenticationError" in text or "InvalidAuthToken" in text or "nauthenticated" in text \
+            or type(exc).__name__ == "AuthenticationError":
+        if os.environ.get(AUTH_ENV, "").lower() != "token":
+            return ClusterError(f"the Ray cluster at {source} uses token authentication, and {AUTH_ENV} is not "
+                                f"set to token here: run `export {AUTH_ENV}=token`; {TOKEN_WHERE}")
+        return ClusterError(f"the Ray cluster at {source} refused this client's token ({AUTH_ENV}=token is set): "
+                            f"{TOKEN_WHERE}")
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    return ClusterError(f"cannot connect to the Ray cluster at {source}: {first[:300]}")
 
 
 def check_dashboard_installed() -> None:
@@ -203,19 +325,25 @@ def raise_trial_errors(results) -> None:
 
 
 def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resources: dict[str, float],
-                  param_space: dict[str, Any] | None = None, num_samples: int = 1, max_failures: int = 2,
+                  param_space: dict[str, Any] | None = None, num_samples: int = 1, max_failures: int | None = None,
                   resume: bool = False, metric: str | None = None, mode: str | None = None,
                   search_alg: Any = None, max_concurrent: int = 0, scheduler: Any = None):
-    """Run ``trainable`` as Tune trials storing everything under the run's ``tune/`` (a folder, or the run's
-    URI for a run stored in an object store: Tune persists its state and checkpoints there itself)."""
+    """Run ``trainable`` as Tune trials storing everything under the run's experiment folder
+    (``run.experiment_name``, ``tune/``; a folder, or the run's URI for a run stored in an object store: Tune
+    persists its state and checkpoints there itself). A crashed trial is retried ``run.max_failures`` times
+    (``max_failures`` overrides it) from its last checkpoint; a user error (``RaynasError``) in a trial is never
+    retried."""
     from ray import tune
 
-    wrapped = tune.with_resources(trainable, resources)
+    from trainables.common import user_errors_as_results
+
+    name = cfg.run.experiment_name
+    wrapped = tune.with_resources(user_errors_as_results(trainable), resources)
     if run.remote is not None:
-        tune_location, exists = run.remote.child("tune").uri, run.remote.child("tune").exists()
-        (run.path / "tune").mkdir(parents=True, exist_ok=True)  # marks "Tune ran here" in the staging copy
+        tune_location, exists = run.remote.child(name).uri, run.remote.child(name).exists()
+        (run.path / name).mkdir(parents=True, exist_ok=True)  # marks "Tune ran here" in the staging copy
     else:
-        tune_dir = run.path.resolve() / "tune"
+        tune_dir = run.path.resolve() / name
         tune_location, exists = str(tune_dir), tune_dir.exists()
     if resume:
         if not exists:
@@ -233,10 +361,11 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
             tune_config=tune.TuneConfig(num_samples=num_samples, metric=metric, mode=mode, search_alg=search_alg,
                                         scheduler=scheduler, max_concurrent_trials=max_concurrent or None),
             run_config=tune.RunConfig(
-                name="tune",
+                name=name,
                 storage_path=run.location,  # its experiment goes into tune/ below it
-                failure_config=tune.FailureConfig(max_failures=max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                failure_config=tune.FailureConfig(
+                    max_failures=cfg.run.max_failures if max_failures is None else max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.checkpoints_to_keep),
                 verbose=1,
             ),
         )
@@ -294,10 +423,14 @@ def asha_scheduler(metric: str, grace_period: int = 1, reduction_factor: float =
                          grace_period=grace_period, reduction_factor=reduction_factor)
 
 
+STOPPED_STAGE = "stopped"
+
+
 def record_stopped(results, run: RunDir, stage: str, metric: str) -> int:
-    """Trials an early-stopping scheduler ended keep a row in the run's results: the grid cell's ``stage`` row
-    with ``stopped=True``, the epoch it stopped at and its last ``metric``; finished cells say ``stopped=False``
-    through their absence here (the summary fills False). Returns how many were stopped."""
+    """Trials an early-stopping scheduler ended before their ``stage`` row (a grid cell's outcome) keep one row
+    in the run's results: ``stage=stopped`` (they never reached ``stage``), ``stopped=True``, the phase and
+    epoch they stopped at and their last ``metric``; finished cells say ``stopped=False`` through their absence
+    here (the summary fills False). Returns how many were stopped."""
     key, _ = metric_mode(metric)
     df = run.read()
     done = set(df.loc[df["stage"] == stage, "candidate_id"].dropna()) if "stage" in df else set()
@@ -311,7 +444,8 @@ def record_stopped(results, run: RunDir, stage: str, metric: str) -> int:
         grid = {k.rsplit(".", 1)[-1]: v for k, v in (result.config or {}).items()
                 if "." in k and not k.startswith("_")}
         rows.append({"run_id": run.name, "method": (result.config or {}).get("raynas", {}).get("method"),
-                     "stage": stage, "epoch": metrics.get("epoch", metrics.get("training_iteration")),
+                     "stage": STOPPED_STAGE, "stopped_phase": metrics.get("phase"),
+                     "epoch": metrics.get("epoch", metrics.get("training_iteration")),
                      "round": None, "candidate_id": tid, **grid, "stopped": True,
                      "stopped_at_iteration": metrics.get("training_iteration"),
                      f"stopped_{key}": metrics.get(key)})

@@ -257,8 +257,8 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     results = run_trainable(pipeline_trial, cfg, run, resources=request.resources, resume=request.resume)
     done = [r for r in results if (r.metrics or {}).get("final")]
     if not done:
-        raise RaynasError(f"the pipeline trial did not finish; see {run.path / 'tune'}. Resume it with "
-                          f"raynas search darts-gal --resume {run.path}")
+        raise RaynasError(f"the pipeline trial did not finish; see {run.where(run.experiment_name)}. Resume it with "
+                          f"raynas search darts-gal --resume {run.location}")
     m = done[0].metrics
     best, pruned = DartsGalGenotype.from_json(m["baseline_genotype"]), DartsGalGenotype.from_json(m["pruned_genotype"])
     best.save(run.path / "best.json")
@@ -294,5 +294,5 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
         notes.append(warning)
     return SearchOutcome(outputs=outputs, table=table, columns=("network", "params", "flops", "test_acc",
                                                                 "kept_nodes", "epochs"),
-                         retrain=f"raynas retrain {run.path / 'pruned.json'} --preset {cfg.preset}",
+                         retrain=f"raynas retrain {run.where('pruned.json')} --preset {cfg.preset}",
                          notes=tuple(notes))

@@ -194,7 +194,7 @@ def open_resumed_run(path: str | Path, args: argparse.Namespace | None = None, m
     cfg = saved_config(run.path)
     if method is not None and cfg.method != method:
         how = "raynas train" if cfg.method == FIXED else f"raynas search {cfg.method}"
-        raise ConfigError(f"{run.path} is a {cfg.method} run; resume it with `{how} --resume {run.path}`")
+        raise ConfigError(f"{run.location} is a {cfg.method} run; resume it with `{how} --resume {run.location}`")
     return run, cfg
 
 
@@ -221,6 +221,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     if resume:
         run, cfg = open_resumed_run(resume, args, method)
         check(cfg)  # the data, weights and files it needs must still be there before Tune restores anything
+        check_address(args)
         CURRENT_RUN = run
         announce_run(run, "resuming")
         try:
@@ -231,6 +232,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         return
     cfg = make_config()
     check(cfg)
+    check_address(args)  # an address where nothing answers fails before a run directory exists
     run = create_run(cfg, label)
     CURRENT_RUN = run
     announce_run(run, "storing")
@@ -239,7 +241,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         with syncing(run):
             yield run, cfg, started
     except BaseException as exc:
-        if not run.parts() and not (run.path / "tune").exists():
+        if not run.parts() and not run.tune_dir.exists():
             run.remove()  # nothing ran: leave no empty run directory
             CURRENT_RUN = None
             raise
@@ -252,9 +254,9 @@ CURRENT_RUN = None  # the run this command stores (its location is printed again
 
 
 def announce_run(run, verb: str) -> None:
-    """The run's storage location, at the start (a job's log shows it first thing)."""
-    local = f" (local copy {run.path})" if run.remote is not None else ""
-    say(f"{verb} the run at {run.location}{local}")
+    """The run's storage location, at the start (a job's log shows it first thing): the location the user gave,
+    never a URI run's staging copy."""
+    say(f"{verb} the run at {run.location}")
 
 
 @contextmanager
@@ -302,6 +304,21 @@ def end_of_command(ok: bool) -> None:
 
 
 # ============================================================================ Ray
+def check_address(args: argparse.Namespace) -> None:
+    """``--address`` (or ``RAY_ADDRESS``) must answer as a Ray cluster that accepts this client, checked in
+    seconds (``ray.init`` would retry for minutes)."""
+    address = getattr(args, "address", None) or os.environ.get("RAY_ADDRESS")
+    if not address:
+        return
+    import ray
+
+    if ray.is_initialized():  # this process already runs a Ray (tests, notebooks): init_ray keeps it
+        return
+    from trainables.launch import check_ray_address
+
+    check_ray_address(address)
+
+
 def start_ray(args: argparse.Namespace) -> None:
     from trainables.launch import init_ray
 
@@ -333,6 +350,7 @@ def finish_run(run) -> None:
     """The per-epoch table, the plots and where everything is."""
     from raynas.plots import draw_run_plots
     from raynas.results import format_table
+    from raynas.results.storage import user_location
 
     df = run.read()
     paths = draw_run_plots(run, df)
@@ -340,10 +358,10 @@ def finish_run(run) -> None:
                         "fid", "kid_mean", "wall_seconds") if c in df and df[c].notna().any()]
     print(format_table(df.sort_values("epoch") if "epoch" in df else df, columns=cols))
     print()
-    say(f"results  {run.remote.child('results') if run.remote else run.results_dir}  (raynas results {run.location})")
+    say(f"results  {run.where('results')}  (raynas results {run.location})")
     for p in paths:
-        say(f"plot     {p}")
-    say(f"TensorBoard: tensorboard --logdir {run.remote.child('tune') if run.remote else run.path / 'tune'}")
+        say(f"plot     {user_location(p)}")
+    say(f"TensorBoard: tensorboard --logdir {run.where(run.experiment_name)}")
 
 
 def user_error_exit(exc: RaynasError) -> int:

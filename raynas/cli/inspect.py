@@ -87,7 +87,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     run = RunDir.open(args.run_dir)
     df = run.read()
     if df.empty:
-        raise RunDirError(f"{run.path} has no results yet; they appear after the first epoch or round")
+        raise RunDirError(f"{run.location} has no results yet; they appear after the first epoch or round")
     if args.pareto:
         objectives = []
         for item in args.pareto.split(","):
@@ -129,11 +129,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError("--out names the comparison plot; pass the runs to compare with --compare RUN_DIR ...")
     if args.out:
         check_writable(args.out, "--out")
+    from raynas.results.storage import user_location
+
     run = RunDir.open(args.run_dir)
     with writing(run.path / "plots", "the run's plots folder"):
         plots = draw_run_plots(run)
+    run.sync()  # a run stored at a URI gets its plots there (nothing for a folder)
     for p in plots:
-        say(f"plot {p}")
+        say(f"plot {user_location(p)}")
     if args.compare:
         runs = {run.path.name: run.read()}
         for other in args.compare:
@@ -146,7 +149,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             drawn = draw_learning_curves(runs, out)
         if drawn is None:
             raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)")
-        say(f"plot {out}")
+        run.sync()
+        say(f"plot {user_location(out)}")
     return 0
 
 

@@ -152,22 +152,23 @@ def cmd_search(args: argparse.Namespace) -> int:
 def report_outcome(method: Method, run, cfg, outcome: SearchOutcome) -> None:
     from raynas.plots import draw_run_plots
     from raynas.results import format_table
+    from raynas.results.storage import user_location
 
     if outcome.table is not None and len(outcome.table):
         print(format_table(outcome.table, columns=[c for c in outcome.columns if c in outcome.table]))
     print()
-    say(f"{method.name} search finished: {run.path}")
+    say(f"{method.name} search finished: {run.where()}")
     for name, path in outcome.outputs.items():
-        say(f"{name:9s} {path}")
+        say(f"{name:9s} {user_location(path)}")
     for p in draw_run_plots(run):
-        say(f"plot     {p}")
+        say(f"plot     {user_location(p)}")
     for note in outcome.notes:
         say(note)
     for nested in outcome.runs:
         print()
         finish_run(nested)
-    say(f"results  raynas results {run.path}")
-    say(f"TensorBoard: tensorboard --logdir {run.path}")
+    say(f"results  raynas results {run.where()}")
+    say(f"TensorBoard: tensorboard --logdir {run.where()}")
     if outcome.retrain:
         say(f"retrain  {outcome.retrain}")
 
@@ -287,6 +288,7 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
     from raynas.plots import draw_grid
     from raynas.results import format_table
     from raynas.results.ablation import grid_summary, summary_name
+    from raynas.results.storage import user_location
 
     axes = [k.rsplit(".", 1)[-1] for k in keys]
     df = run.read()
@@ -311,11 +313,11 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
     if method.ablation_plots:
         plots += load_object(method.ablation_plots)(cells, means, axes, run.plots_dir)
     print()
-    say(f"table  {run.path / f'{name}.parquet'}" + (f"  (means over seeds: {name}_mean.parquet)"
-                                                     if not means.empty else ""))
+    say(f"table  {run.where(f'{name}.parquet')}" + (f"  (means over seeds: {name}_mean.parquet)"
+                                                       if not means.empty else ""))
     for p in plots:
         if p is not None:
-            say(f"plot   {p}")
+            say(f"plot   {user_location(p)}")
 
 
 # ============================================================================ ablations with a command of their own

@@ -11,12 +11,19 @@ _NOT_AVERAGED = {"seed", "epoch", "round", "rank", "retrain_epochs", "search_epo
 
 def grid_summary(df: pd.DataFrame, axes: Sequence[str], stage: str | None = "retrain"
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(cells, means)``: the rows of ``stage`` (every row when None), sorted by the grid ``axes`` and
-    seed; and per grid point the mean and standard deviation (over seeds) of every numeric column, plus
-    ``seeds``, the number of rows averaged."""
-    rows = df[df["stage"] == stage] if stage is not None and "stage" in df else df
-    if stage is not None and "stage" not in df:
+    """``(cells, means)``: the rows of ``stage`` (every row when None) and the rows of cells an early-stopping
+    scheduler ended before it (``stopped`` true), sorted by the grid ``axes`` and seed; and per grid point the
+    mean and standard deviation (over seeds) of every numeric column, plus ``seeds``, the number of rows
+    averaged."""
+    if stage is None:
+        rows = df
+    elif "stage" not in df:
         rows = df.iloc[0:0]
+    else:
+        keep = df["stage"] == stage
+        if "stopped" in df:
+            keep |= df["stopped"].astype("boolean").fillna(False).astype(bool)
+        rows = df[keep]
     axes = [a for a in axes if a in rows]
     keep = [c for c in rows.columns if c in axes or c == "seed" or rows[c].notna().any()]
     cells = rows[keep].sort_values([*axes, *(["seed"] if "seed" in rows else [])]).reset_index(drop=True)

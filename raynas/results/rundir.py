@@ -39,6 +39,7 @@ RESULT_COLUMNS = [
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
+TUNE_DIR = "tune"  # Tune's experiment folder in a run, unless its config says otherwise (run.experiment_name)
 _PART_GLOB = "part-*.parquet"
 
 # distribution name -> key in run.json; looked up through package metadata so nothing is imported
@@ -113,11 +114,21 @@ class RunDir:
         self.path = Path(path)
         self.remote = remote  # set for a run stored at a URI: ``path`` is then its local staging copy
         self._synced: dict[str, tuple[int, int]] = {}
+        self._experiment: str | None = None
 
     @property
     def location(self) -> str:
         """Where the run is stored, as the user passes it back (``--resume``, ``raynas results``)."""
         return self.remote.uri if self.remote is not None else str(self.path.resolve())
+
+    def where(self, *parts: str | os.PathLike) -> str:
+        """A file or folder of this run as the user names it (printed, or stored in a summary): below the URI
+        for a run stored at one, else below the run's folder. Never the staging copy, which is a per-machine
+        cache."""
+        rel = [os.fspath(p) for p in parts]
+        if self.remote is not None:
+            return self.remote.child(*rel).uri if rel else self.remote.uri
+        return str(self.path.joinpath(*rel))
 
     # ------------------------------------------------------------------ layout
     @property
@@ -139,6 +150,27 @@ class RunDir:
     @property
     def plots_dir(self) -> Path:
         return self.path / "plots"
+
+    @property
+    def experiment_name(self) -> str:
+        """Tune's experiment folder in this run (``run.experiment_name`` of its config.yaml, else ``tune``):
+        Tune persists it itself, so the staging copy of a URI run neither uploads nor downloads it."""
+        if self._experiment is None:
+            import yaml
+
+            try:
+                local = self.config_path.is_file() or self.remote is None
+                text = self.config_path.read_text() if local else self.remote.child(CONFIG_FILE).read_text()
+                name = ((yaml.safe_load(text) or {}).get("run") or {}).get("experiment_name")
+            except (OSError, yaml.YAMLError, AttributeError):
+                name = None
+            self._experiment = name if isinstance(name, str) and name else TUNE_DIR
+        return self._experiment
+
+    @property
+    def tune_dir(self) -> Path:
+        """Tune's experiment folder (in the staging copy for a URI run: an empty folder that marks it ran)."""
+        return self.path / self.experiment_name
 
     @property
     def config_path(self) -> Path:
@@ -260,13 +292,14 @@ class RunDir:
         if self.remote is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        tune = self.experiment_name
         for fs_path in self.remote.files():
             rel = self.remote.relative(fs_path)
             parts = rel.split("/")
             if parts[0] == "results" or parts[-1].startswith("."):
                 continue
-            if "tune" in parts[:-1]:
-                (self.path / "/".join(parts[:parts.index("tune") + 1])).mkdir(parents=True, exist_ok=True)
+            if tune in parts[:-1]:
+                (self.path / "/".join(parts[:parts.index(tune) + 1])).mkdir(parents=True, exist_ok=True)
                 continue
             (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
             self._write_staged(rel, self.remote.fs.open_input_stream(fs_path).read())
@@ -285,28 +318,13 @@ class RunDir:
         them); returns the relative paths uploaded."""
         if self.remote is None or not self.path.is_dir():
             return []
-        uploaded = []
-        for local in sorted(self.path.rglob("*")):
-            if not local.is_file() or local.name.startswith("."):
-                continue
-            rel = local.relative_to(self.path).as_posix()
+        tune = self.experiment_name
+
+        def skip(rel: str, local: Path) -> bool:  # .pt: save_checkpoint, their only writer, uploads them itself
             parts = rel.split("/")
-            if parts[0] == "results" or "tune" in parts[:-1] or local.suffix == ".pt":
-                continue  # .pt: save_checkpoint, their only writer, uploads them itself
-            try:
-                st = local.stat()
-            except OSError:
-                continue  # removed meanwhile (a pruned checkpoint)
-            stamp = (st.st_size, st.st_mtime_ns)
-            if self._synced.get(rel) == stamp:
-                continue
-            try:
-                self.remote.child(rel).write_bytes(local.read_bytes())
-            except FileNotFoundError:
-                continue
-            self._synced[rel] = stamp
-            uploaded.append(rel)
-        return uploaded
+            return parts[0] == "results" or tune in parts[:-1] or local.suffix == ".pt"
+
+        return storage.upload_changed(self.path, self.remote, self._synced, skip)
 
     def remove(self) -> None:
         """Delete the run (a run that never started): its folder, and for a URI run its remote copy too."""

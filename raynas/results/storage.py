@@ -153,8 +153,8 @@ class Location:
 
 # ---------------------------------------------------------------------- staging copies of URI runs
 def staging_root() -> Path:
-    """Where URI runs keep their local copies: ``RAYNAS_STAGING``, else ``<tmp>/raynas-staging``. It must be
-    the same path on every node (it is, unless TMPDIR or RAYNAS_STAGING differ between nodes)."""
+    """Where URI runs keep their local copies: ``RAYNAS_STAGING``, else ``<tmp>/raynas-staging``. Nodes may
+    differ in it (TMPDIR, RAYNAS_STAGING): a staged path names its URI itself (``remote_for``)."""
     return Path(os.environ.get("RAYNAS_STAGING") or Path(tempfile.gettempdir()) / "raynas-staging").absolute()
 
 
@@ -165,20 +165,32 @@ def staging_path(loc: Location) -> Path:
     return staging_root() / quote(base, safe="") / parts.path.lstrip("/")
 
 
+_STAGED_BASE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*%3A%2F%2F")  # a quoted "scheme://…" folder name
+
+
 def remote_for(path: str | os.PathLike) -> Location | None:
-    """The URI location that a path inside the staging root stands for (None for any other path)."""
-    try:
-        rel = Path(os.path.abspath(path)).relative_to(staging_root())
-    except ValueError:
+    """The URI location that a staged path stands for (None for any other path). The path names its URI itself,
+    below whichever staging root it was made under: a path the driver staged maps back on a node whose
+    staging root differs (an actor writing a checkpoint of the driver's run there)."""
+    parts = Path(os.path.abspath(path)).parts
+    root = staging_root().parts
+    start = len(root) if parts[:len(root)] == root else next(
+        (i for i, p in enumerate(parts) if _STAGED_BASE.match(p)), None)
+    if start is None or start >= len(parts):
         return None
-    if not rel.parts:
-        return None
-    base = unquote(rel.parts[0])
+    base = unquote(parts[start])
     if not is_uri(base):
         return None
     head, _, query = base.partition("?")
-    uri = head + "/" + "/".join(rel.parts[1:]) + (f"?{query}" if query else "")
+    uri = head + "/" + "/".join(parts[start + 1:]) + (f"?{query}" if query else "")
     return Location.parse(uri)
+
+
+def user_location(path: str | os.PathLike) -> str:
+    """Where a file of a run is, as the user named the storage: a path inside a URI run's staging copy is shown
+    as its URI (the staging copy is a cache on one machine); any other path is returned unchanged."""
+    remote = remote_for(path)
+    return remote.uri if remote is not None else os.fspath(path)
 
 
 def push(path: str | os.PathLike) -> None:
@@ -190,6 +202,34 @@ def push(path: str | os.PathLike) -> None:
         except OSError as e:
             raise RunDirError(f"cannot upload {path} to {remote.uri}: {e}. Check the storage credentials and "
                               "that every node can write there") from e
+
+
+def upload_changed(local: Path, target: Location, synced: dict[str, tuple[int, int]],
+                   skip: Any = lambda rel, path: False) -> list[str]:
+    """Upload every file below ``local`` that changed since ``synced`` (relative path → size and mtime, updated
+    here) to the same relative path below ``target``, except hidden files and those ``skip(rel, path)`` names;
+    returns the relative paths uploaded."""
+    uploaded = []
+    for path in sorted(local.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        rel = path.relative_to(local).as_posix()
+        if skip(rel, path):
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # removed meanwhile (a pruned checkpoint)
+        stamp = (st.st_size, st.st_mtime_ns)
+        if synced.get(rel) == stamp:
+            continue
+        try:
+            target.child(rel).write_bytes(path.read_bytes())
+        except FileNotFoundError:
+            continue
+        synced[rel] = stamp
+        uploaded.append(rel)
+    return uploaded
 
 
 def write_atomic(path: Path, write: Any) -> None:

@@ -48,7 +48,7 @@ def format_table(df: pd.DataFrame, columns: Sequence[str] | None = None, max_row
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise ValueError(f"Unknown column(s) {missing}; available: {list(df.columns)}")
-        columns = list(columns)
+        columns = list(dict.fromkeys(columns))  # a column asked for twice is shown once
     if df.empty or not columns:
         return "(no results)"
     shown = df.head(max_rows) if max_rows > 0 else df

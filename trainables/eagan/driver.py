@@ -114,11 +114,11 @@ def run_eagan(request: SearchRequest) -> SearchOutcome:
     files = {k: v for k, v in outputs.items() if k.endswith(".json")}
     retrain = None
     if "best_G.json" in files:
-        d = f" {files['best_D.json']}" if "best_D.json" in files else ""
-        retrain = f"raynas retrain {files['best_G.json']}{d} --preset {cfg.preset}"
+        d = f" {run.where('best_D.json')}" if "best_D.json" in files else ""
+        retrain = f"raynas retrain {run.where('best_G.json')}{d} --preset {cfg.preset}"
     return SearchOutcome(outputs=files, retrain=retrain,
-                         notes=(f"Pareto front: raynas results {run.path} --pareto is_mean:max,fid:min,params:min",
-                                f"TensorBoard: tensorboard --logdir {run.path / 'tensorboard'}"))
+                         notes=(f"Pareto front: raynas results {run.where()} --pareto is_mean:max,fid:min,params:min",
+                                f"TensorBoard: tensorboard --logdir {run.where('tensorboard')}"))
 
 
 class EaganSearch:
@@ -198,7 +198,7 @@ class EaganSearch:
         if self.restarts[which] > self.MAX_RESTARTS:
             raise RaynasError(f"the {which} actor died {self.restarts[which]} times in this stage (last: "
                               f"{type(error).__name__}); the node is unhealthy. Results up to the last completed "
-                              f"round are kept: fix the node and continue with --resume {self.run.path}") from None
+                              f"round are kept: fix the node and continue with --resume {self.run.location}") from None
 
     # ------------------------------------------------------------------ the search
     def run_search(self) -> dict[str, Path]:
@@ -465,8 +465,8 @@ class EaganSearch:
         for name in ("best_G.json", "best_D.json", "best_GD.json"):
             if (self.run.path / name).exists():
                 out[name] = self.run.path / name
-        (self.run.path / "summary.json").write_text(json.dumps(
-            {k: str(v) for k, v in out.items()}, indent=2) + "\n")
+        (self.run.path / "summary.json").write_text(json.dumps(  # where the user finds them: URI or folder
+            {k: self.run.where(*Path(v).relative_to(self.run.path).parts) for k, v in out.items()}, indent=2) + "\n")
         return out
 
 
@@ -487,7 +487,7 @@ def run_grid(request: SearchRequest) -> None:
         ccfg = from_dict(RaynasConfig, data)
         sub = RunDir.create(run.path / "cells", cell_id, config=ccfg.to_dict(), seed=ccfg.train.seed,
                             preset=ccfg.preset, device=ccfg.train.device, exist_ok=True)  # a resumed cell reopens
-        tqdm.write(f"raynas: grid cell {i + 1}/{len(request.options['cells'])}: {overrides} in {sub.path}")
+        tqdm.write(f"raynas: grid cell {i + 1}/{len(request.options['cells'])}: {overrides} in {sub.where()}")
         EaganSearch(ccfg, sub, progress=request.progress).run_search()
         rows = sub.read()
         last = rows[rows["stage"] == rows["stage"].iloc[-1]]
@@ -495,4 +495,4 @@ def run_grid(request: SearchRequest) -> None:
         run.append([{"run_id": run.path.name, "method": "eagan", "stage": "final", "epoch": None, "round": None,
                      "candidate_id": cell_id, **{k.rsplit(".", 1)[-1]: v for k, v in overrides.items()},
                      "genotype": best["genotype"], "params": best["params"], "is_mean": best["is_mean"],
-                     "fid": best["fid"], "cell_dir": str(sub.path)}])
+                     "fid": best["fid"], "cell_dir": sub.where()}])
