@@ -10,9 +10,11 @@ norm without power iterations), with a dynamic batch dimension. A classifier's p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import importlib.util
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ class ExportCheck:
     format: str
     path: Path
     max_abs_diff: float
+    max_abs_output: float  # the scale the difference is measured against (rtol applies to it)
     rtol: float
     atol: float
     batch: int
@@ -47,8 +50,8 @@ class ExportCheck:
 
     def message(self) -> str:
         return (f"checked: the {self.format} output on a random batch of {self.batch} ({self.runtime}) equals the "
-                f"eager network's (max |diff| {self.max_abs_diff:.3g}; tolerance rtol {self.rtol:g}, "
-                f"atol {self.atol:g})")
+                f"eager network's (max |diff| {self.max_abs_diff:.3g} on outputs up to {self.max_abs_output:.3g}; "
+                f"tolerance rtol {self.rtol:g}, atol {self.atol:g})")
 
 
 class Logits(nn.Module):
@@ -112,7 +115,7 @@ def _compare(fmt: str, out: Path, expected: torch.Tensor, got: Any, runtime: str
         raise ExportError(f"the exported {fmt} file {out} computes something else than the network (output shape "
                           f"{tuple(got.shape)} vs {tuple(expected.shape)}, max |diff| {diff:.3g} > atol {atol:g} + "
                           f"rtol {rtol:g}); it was written, but do not use it")
-    return ExportCheck(fmt, out, diff, rtol, atol, expected.shape[0], runtime)
+    return ExportCheck(fmt, out, diff, float(expected.abs().max()), rtol, atol, expected.shape[0], runtime)
 
 
 def _pt2(net: Network, out: Path) -> ExportCheck:
@@ -129,8 +132,8 @@ def _onnx(net: Network, out: Path) -> ExportCheck:
     import onnx
 
     module, x, dynamic = _traced(net)
-    try:
-        with torch.no_grad():
+    try:  # the exporter prints its progress: keep the command's output to raynas' own lines
+        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
             torch.onnx.export(module, (x,), str(out), dynamo=True, dynamic_shapes=dynamic, input_names=["input"],
                               output_names=["output"], verbose=False, external_data=False)
     except OSError:
