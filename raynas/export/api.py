@@ -24,6 +24,7 @@ KINDS = ("generator", "discriminator", "classifier")
 # the fixed networks of ``raynas.build`` that need no genotype, by the name ``model.generator`` /
 # ``model.discriminator`` gives them, and the role they play
 BASELINES = {"sngan": "generator", "autogan": "discriminator"}
+INIT_SEED = 0  # an untrained network is initialised the same way every time: an export is reproducible
 _SIZE_FLAGS = {"dataset": "--dataset", "layers": "--layers", "channels": "--channels", "width": "--width",
                "latent_dim": "--latent-dim"}
 
@@ -75,6 +76,12 @@ def resolve(source: str | Path, *, part: str | None = None, weights: bool | None
     unknown = sorted(set(sizes) - set(_SIZE_FLAGS))
     if unknown:
         raise ConfigError(f"unknown size {', '.join(unknown)}; sizes are {', '.join(_SIZE_FLAGS)}")
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
+        torch.manual_seed(INIT_SEED)
+        return _resolve(source, part, weights, sizes)
+
+
+def _resolve(source: str | Path, part: str | None, weights: bool | None, sizes: dict[str, Any]) -> Network:
     path = Path(source).expanduser()
     if path.is_dir():
         return _from_run(path, part, weights, sizes)
