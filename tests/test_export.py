@@ -204,6 +204,45 @@ def test_classifier_run_loads_its_trained_weights_and_refuses_sizes(tmp_path):
         resolve(run.path, layers=5)
 
 
+def test_search_runs_give_the_network_they_found(tmp_path, genotype_files, capsys):
+    """A DARTS search found a cell (its weights were a supernet's: the network comes untrained and says so, and
+    `sample`-like callers that need weights are refused); a DARTS-GAL run retrained its pruned network: those
+    weights come with it."""
+    from raynas.checkpoints import save_checkpoint
+    from raynas.methods.dartsgal.genotype import DartsGalGenotype
+    from raynas.spaces import Genotype
+
+    cfg = load_config("quickstart-classify", ["model.layers=3", "model.channels=4"], method="darts")
+    run = RunDir.create(tmp_path, "darts", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    with pytest.raises(Exception, match="without a network found yet"):
+        resolve(run.path)
+    Genotype.load("darts-v2").save(run.path / "best.json")
+    net = resolve(run.path)
+    assert net.kind == "classifier" and net.weights is None and "raynas retrain" in net.note
+    assert net.sizes["layers"] == 3 and net.sizes["channels"] == 4
+    code, out, err = run_cli(capsys, "export", str(run.path), "--format", "state_dict", "--out",
+                             str(tmp_path / "d.pt"))
+    assert code == 0, err
+    assert "untrained weights: the run its search trained a supernet" in out
+    with pytest.raises(Exception, match="no trained weights"):
+        resolve(run.path, weights=True)
+
+    cfg = load_config("quickstart-classify", [], method="darts-gal")
+    pruned = DartsGalGenotype.load(genotype_files["pruned"])
+    gal = RunDir.create(tmp_path, "gal", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    pruned.save(gal.path / "pruned.json")
+    torch.manual_seed(2)
+    trained = resolve(genotype_files["pruned"], dataset="embedded").module
+    for p in trained.parameters():
+        p.data.normal_()
+    save_checkpoint(gal.path / "tune" / "t" / "checkpoint_000002" / "state.pt",
+                    {"phase": "done", "pruned": pruned.to_json(), "trainer": {"model": trained.state_dict()}})
+    net = resolve(gal.path)
+    assert net.family == "darts-gal" and net.weights.endswith(":trainer.model"), net.weights
+    for k, v in trained.state_dict().items():
+        assert torch.equal(net.module.state_dict()[k], v), k
+
+
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     """A trained GAN run, made as a retrain makes it: `raynas train` through Ray at tiny sizes, one epoch."""

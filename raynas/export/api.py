@@ -370,7 +370,7 @@ def _load_run_weights(net: Network, path: Path, fixed: bool) -> None:
         net.module.eval()
         net.weights = f"{file}:{label}"
         return
-    if not candidates:
+    if fixed and not candidates:
         net.note = "it has no checkpoint yet (they appear after its first checkpointed epoch)"
     elif fixed:
         net.note = f"its checkpoint {candidates[-1]} holds no {net.kind}"
