@@ -232,12 +232,12 @@ def _baseline(name: str, part: str | None, sizes: dict[str, Any]) -> Network:
 def run_config(path: Path) -> Any:
     """A run directory's saved config, upgraded from whichever raynas wrote it."""
     from raynas.config import RaynasConfig, from_dict, read_config_file, upgrade_saved_config
-    from raynas.results import RunDir
 
-    run = RunDir.open(path)  # RunDirError: not a run directory
-    if not run.config_path.is_file():
-        raise RunDirError(f"{path} has no config.yaml; pass the run directory printed when the run started")
-    return from_dict(RaynasConfig, upgrade_saved_config(read_config_file(run.config_path)))
+    # the files RunDir.create writes (raynas.results.rundir is not imported here: it imports raynas itself)
+    if not (path / "run.json").is_file() or not (path / "config.yaml").is_file():
+        raise RunDirError(f"{path} is not a raynas run directory (no run.json and config.yaml); pass the run "
+                          "directory printed when the run started, a genotype JSON file or a shipped genotype name")
+    return from_dict(RaynasConfig, upgrade_saved_config(read_config_file(path / "config.yaml")))
 
 
 def _from_run(path: Path, part: str | None, weights: bool | None, sizes: dict[str, Any]) -> Network:
