@@ -202,6 +202,17 @@ def test_classifier_run_loads_its_trained_weights_and_refuses_sizes(tmp_path):
     assert type(raynas.model(str(run.path))) is type(trained)
     with pytest.raises(Exception, match="fixes its network's sizes"):
         resolve(run.path, layers=5)
+    # the card a finished classifier retrain writes: its last test scores, on the test split
+    from raynas.export.card import write_run_card
+
+    run.append([{"run_id": "run", "method": "train", "stage": "train", "epoch": e, "test_acc": acc, "test_top5": 0.9,
+                 "test_loss": 1.0} for e, acc in ((1, 0.25), (2, 0.5))])
+    assert write_run_card(run) == run.path / CARD_JSON
+    card = json.loads((run.path / CARD_JSON).read_text())
+    assert card["metrics"]["test_acc"] == 0.5 and card["metrics"]["epoch"] == 2
+    assert card["metrics"]["protocol"]["split"] == "embedded:test" and card["metrics"]["protocol"]["samples"] == 1000
+    assert card["network"]["sizes"]["layers"] == 3 and card["genotype"]["space"] == "darts"
+    assert card["parameters"] == sum(p.numel() for p in trained.parameters())
 
 
 def test_search_runs_give_the_network_they_found(tmp_path, genotype_files, capsys):

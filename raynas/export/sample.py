@@ -35,7 +35,7 @@ def sample_images(net: Network, n: int, seed: int) -> torch.Tensor:
     chunks = []
     with torch.no_grad():
         for start in range(0, n, BATCH):
-            z = sample_latent(min(BATCH, n - start), net.input_shape[0], "cpu", gen)
+            z = sample_latent(min(BATCH, n - start), net.input_shape[0], "cpu", gen).float()
             chunks.append(module(z).float())
     return (torch.cat(chunks).clamp(-1, 1) + 1) / 2
 
