@@ -86,6 +86,17 @@ def test_model_builds_every_family_in_eval_mode(name, genotype_files):
         assert net.input_shape == (sizes["latent_dim"],)
 
 
+def test_a_coupled_eagan_pair_gives_either_half(tmp_path):
+    from raynas.spaces import get_space
+
+    get_space("eagan-gd").sample(random.Random(1)).save(tmp_path / "gd.json")
+    g = resolve(tmp_path / "gd.json", dataset="mnist", width=8, latent_dim=9)
+    d = resolve(tmp_path / "gd.json", part="discriminator", dataset="mnist", width=8)
+    assert (g.family, g.kind, d.family, d.kind) == ("eagan-g", "generator", "eagan-d", "discriminator")
+    with pytest.raises(Exception, match="generator or discriminator"):
+        resolve(tmp_path / "gd.json", part="classifier")
+
+
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_pt2_and_state_dict_round_trip_every_family(name, genotype_files, tmp_path):
     source, sizes, _ = family(name, genotype_files)
