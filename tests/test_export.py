@@ -249,6 +249,21 @@ def test_search_runs_give_the_network_they_found(tmp_path, genotype_files, capsy
     with pytest.raises(Exception, match="no trained weights"):
         resolve(run.path, weights=True)
 
+    # an EAGAN search kept its found generator's weights (best_G.pt): they come along where the sizes match
+    from raynas.nn.registry import build_network
+
+    for gf_dim, loads in ((16, True), (32, False)):
+        e = load_config("quickstart", [f"model.gf_dim={gf_dim}"], method="eagan")
+        erun = RunDir.create(tmp_path, f"eagan{gf_dim}", config=e.to_dict(), seed=0, preset=e.preset, device="cpu")
+        g = Genotype.load("eagan-cifar10-G")
+        g.save(erun.path / "best_G.json")
+        searched = build_network(g, resolution=32, channels=1, width=16, latent_dim=60)
+        save_checkpoint(erun.path / "best_G.pt", {"genotype": g.to_json(), "G": searched.state_dict()})
+        net = resolve(erun.path)
+        assert (net.weights == f"{erun.path / 'best_G.pt'}:G") == loads, net.weights
+        if not loads:
+            assert f"raynas retrain {erun.path / 'best_G.json'}" in net.note
+
     cfg = load_config("quickstart-classify", [], method="darts-gal")
     pruned = DartsGalGenotype.load(genotype_files["pruned"])
     gal = RunDir.create(tmp_path, "gal", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
@@ -385,4 +400,6 @@ def test_sample_errors(tmp_path, capsys):
                            str(tmp_path / "d"))
     assert_user_error(code, err, "--out", "--folder")
     code, _, err = run_cli(capsys, "sample", "darts-v2", "--out", str(tmp_path / "s.png"))
-    assert_user_error(code, err, "darts-v2")
+    assert_user_error(code, err, "darts-v2 is a genotype, not a run")
+    code, _, err = run_cli(capsys, "sample", str(tmp_path / "gone"), "--out", str(tmp_path / "s.png"))
+    assert_user_error(code, err, "gone is neither a run directory")

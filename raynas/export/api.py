@@ -85,12 +85,13 @@ def _resolve(source: str | Path, part: str | None, weights: bool | None, sizes: 
     path = Path(source).expanduser()
     if path.is_dir():
         return _from_run(path, part, weights, sizes)
+    baseline = str(source) in BASELINES and not path.exists()
+    genotype = None if baseline else _load_genotype(source)  # a missing file: one error naming what fits
     if weights:
-        raise CheckpointError(f"{source} is a genotype, which holds no trained weights; pass the run directory "
-                              "that trained it (raynas retrain GENOTYPE), or leave weights out")
-    if str(source) in BASELINES and not path.exists():
+        raise CheckpointError(f"{source} is a {'baseline network' if baseline else 'genotype'}, not a run: it holds "
+                              "no trained weights; pass the run directory that trained it (raynas train / retrain)")
+    if baseline:
         return _baseline(str(source), part, sizes)
-    genotype = _load_genotype(source)
     genotype, kind = _pick_part(genotype, part, str(source))
     net = _build(genotype, kind, **sizes)
     return dataclasses.replace(net, source=str(source))
@@ -248,9 +249,10 @@ def _from_run(path: Path, part: str | None, weights: bool | None, sizes: dict[st
                           f"{', '.join(_SIZE_FLAGS[k] for k in sizes)}")
     cfg = run_config(path)
     net = _fixed_run_network(cfg, part, path) if cfg.method == FIXED else _search_run_network(cfg, part, path)
+    genotype_file = Path(net.source) if net.source.endswith(".json") else None  # a search's found network
     net.run, net.cfg, net.source = path, cfg, str(path)
     if weights is not False:
-        _load_run_weights(net, path, cfg.method == FIXED)
+        _load_run_weights(net, path, cfg.method == FIXED, genotype_file)
     if weights and net.weights is None:
         raise CheckpointError(f"{path} holds no trained weights for its {net.kind}: {net.note}")
     return net
@@ -342,13 +344,12 @@ def _run_sized(cfg: Any, genotype: Any, kind: str, file: Path) -> Network:
 
 
 # ============================================================================ a run's weights
-def _load_run_weights(net: Network, path: Path, fixed: bool) -> None:
+def _load_run_weights(net: Network, path: Path, fixed: bool, genotype_file: Path | None) -> None:
     """Load the run's weights into ``net.module`` (``net.weights`` says from where), or say in ``net.note``
     why there are none."""
     from raynas.checkpoints import find_state_file, load_checkpoint
 
     candidates: list[Path] = []
-    genotype_file = Path(net.source) if net.source.endswith(".json") else None
     if genotype_file is not None and genotype_file.with_suffix(".pt").is_file():
         candidates.append(genotype_file.with_suffix(".pt"))  # e.g. a search's best_G.pt beside best_G.json
     with contextlib.suppress(CheckpointError):  # none yet: the network comes untrained, and says so
@@ -376,7 +377,7 @@ def _load_run_weights(net: Network, path: Path, fixed: bool) -> None:
         net.note = f"its checkpoint {candidates[-1]} holds no {net.kind}"
     else:
         net.note = ("its search trained a supernet (or the found network at the search's width), not this network; "
-                    f"train it with `raynas retrain {net.source}`")
+                    f"train it with `raynas retrain {genotype_file or path}`")
 
 
 # where a fixed run's trainer keeps each network (raynas.gan.trainer / raynas.classify.trainer state dicts)
