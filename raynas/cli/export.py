@@ -26,6 +26,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     weights = f"weights {net.weights}" if net.weights else "untrained weights"
     if net.note:
         weights += f": the run {net.note}"
+    elif net.run is None:
+        weights += " initialised from seed 0; export a trained run for trained ones"
     say(f"wrote {out} ({args.format}: the {net.family} {net.kind}, input {list(net.input_shape)} per example, "
         f"{weights})")
     say(check.message())
