@@ -16,3 +16,12 @@ if _os.environ.get("RAYNAS_NUMERICS"):  # float64: this process (a CLI, a Ray wo
     from raynas.device import apply_numerics as _apply_numerics
 
     _apply_numerics()
+
+
+def __getattr__(name: str):
+    """``raynas.model`` loads torch only when asked for (``import raynas`` stays light)."""
+    if name == "model":
+        from raynas.export.api import model
+
+        return model
+    raise AttributeError(f"module 'raynas' has no attribute {name!r}")

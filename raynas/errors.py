@@ -52,3 +52,8 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, run_path: object = None):
         super().__init__(str(run_path) if run_path is not None else "")
         self.run_path = run_path
+
+
+class ExportError(RaynasError):
+    """A network that cannot be exported in the asked format (missing packages, an unsupported op, a check
+    that found the exported program computing something else)."""

@@ -121,8 +121,12 @@ def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
 @user_errors_as_results
 def train_fixed(config: dict[str, Any]) -> None:
     """Train; report every epoch and the run's scores when due (``score``); checkpoint; resume."""
+    from raynas.export.card import write_run_card
+
     cfg = config_from_trial(config)
-    fit(config, cfg, open_trial_run(config, cfg), method="gan" if cfg.task == "gan" else "train")
+    run = open_trial_run(config, cfg)
+    fit(config, cfg, run, method="gan" if cfg.task == "gan" else "train")
+    write_run_card(run)  # model_card.json + MODEL_CARD.md: the trained network, its scores, how to get it again
 
 
 # ====================================================================== raynas ablate regan

@@ -16,6 +16,7 @@ from typing import Any
 
 from raynas.config import Section, register_section, register_upgrade
 from raynas.errors import ConfigError
+from raynas.export import register_run_outputs
 
 SHAPES = ("population", "differentiable", "pipeline", "schedule")
 
@@ -104,6 +105,7 @@ def register(method: Method) -> Method:
                              method.title or method.name))
     for upgrade in method.upgrades:
         register_upgrade(upgrade)
+    register_run_outputs(method.name, method.outputs)  # raynas.model(RUN) / raynas export RUN find its network
     return method
 
 
