@@ -166,9 +166,10 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
                       start: Callable[[RaynasConfig], Any] = lambda cfg: None,
                       method: str | None = None) -> Iterator[tuple[Any, RaynasConfig, Any]]:
     """``(run, cfg, started)``: reopen ``--resume RUN_DIR`` with its saved config, or build a new config;
-    ``check`` it (Ray-free), create its run directory and ``start`` (Ray, resource fit). A new directory
-    is removed again when anything fails before its first result, so a run that cannot start leaves none
-    behind; a resumed one is never touched. Ctrl-C becomes ``RunInterrupted`` naming the run to resume."""
+    ``check`` it (Ray-free), ``start`` (Ray, resource fit) and only then create its run directory, so a run
+    that cannot start leaves none behind. A new directory is removed again only when the body fails with an
+    error before it wrote anything; a stop (Ctrl-C, SIGTERM) never removes it, and a resumed one is never
+    touched. A stop becomes ``RunInterrupted`` naming the run to resume."""
     global CURRENT_RUN
     resume = getattr(args, "resume", None)
     if resume:
@@ -180,25 +181,31 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
             with syncing(run):
                 yield run, cfg, start(cfg)
         except KeyboardInterrupt as exc:
-            raise RunInterrupted(run.location) from exc
+            raise _interrupted(run, exc) from exc
         return
     cfg = make_config()
     check(cfg)
+    started = start(cfg)
     run = create_run(cfg, label)
     CURRENT_RUN = run
     announce_run(run, "storing")
     try:
-        started = start(cfg)
         with syncing(run):
             yield run, cfg, started
-    except BaseException as exc:
-        if not run.parts() and not (run.path / "tune").exists():
-            run.remove()  # nothing ran: leave no empty run directory
+    except KeyboardInterrupt as exc:
+        raise _interrupted(run, exc) from exc
+    except Exception:
+        if not run.written():
+            run.remove()  # it failed before writing anything: leave no empty run directory
             CURRENT_RUN = None
-            raise
-        if isinstance(exc, KeyboardInterrupt):
-            raise RunInterrupted(run.location) from exc
         raise
+
+
+def _interrupted(run, exc: KeyboardInterrupt) -> RunInterrupted:
+    """The stop as the run to resume (and the signal that stopped it, for the exit status)."""
+    if isinstance(exc, RunInterrupted) and exc.run_path:
+        return exc
+    return RunInterrupted(run.location, getattr(exc, "signum", None))
 
 
 CURRENT_RUN = None  # the run this command stores (its location is printed again when the command ends)

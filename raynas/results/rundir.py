@@ -308,6 +308,16 @@ class RunDir:
             uploaded.append(rel)
         return uploaded
 
+    def written(self) -> bool:
+        """Whether the run holds anything beyond what ``create`` wrote (config.yaml, run.json, empty folders):
+        result rows, Tune's folder, a checkpoint, a TensorBoard file, a plot. Only a run that wrote nothing may
+        be removed."""
+        if self.parts() or (self.path / "tune").exists():
+            return True
+        created = {CONFIG_FILE, META_FILE}
+        return self.path.is_dir() and any(p.is_file() and p.relative_to(self.path).as_posix() not in created
+                                          for p in self.path.rglob("*"))
+
     def remove(self) -> None:
         """Delete the run (a run that never started): its folder, and for a URI run its remote copy too."""
         import shutil
