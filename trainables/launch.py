@@ -215,6 +215,8 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
     else:
         tune_dir = run.path.resolve() / "tune"
         tune_location, exists = str(tune_dir), tune_dir.exists()
+    if resume and not exists and not run.parts():
+        resume = False  # stopped before Tune began: nothing to restore, the run starts from its beginning
     if resume:
         if not exists:
             raise RunDirError(f"{tune_location} does not exist, so there is nothing to resume; pass the run "

@@ -258,7 +258,7 @@ def end_of_command(ok: bool) -> None:
             print(f"raynas: warning: could not upload the last files to {run.location}: {exc}; they are in "
                   f"{run.path}", flush=True)
             return
-    say(f"run stored at {run.location}" if ok else f"results written so far are kept at {run.location}")
+    say(f"run stored at {run.location}" if ok else f"the run so far is kept at {run.location}")
 
 
 # ============================================================================ Ray

@@ -254,14 +254,15 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         else:
             from trainables.launch import asha_scheduler, record_stopped
 
-            space = None  # a resumed grid is Tune's to restore
-            if not resume:
+            # Tune restores a resumed grid itself; the grid is built for a run stopped before Tune began too
+            space = None
+            if None not in spec["grid"].values():
                 space = (load_object(method.ablation_space)(spec["grid"]) if method.ablation_space else
                          {key: tune.grid_search(values) for key, values in spec["grid"].items()})
-                space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(spec["seeds"])])
-                space["retrain_epochs"] = spec["retrain_epochs"]
+                space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(int(spec.get("seeds") or 1))])
+                space["retrain_epochs"] = spec.get("retrain_epochs")
             asha = spec.get("scheduler") or {}
-            sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha and not resume else None
+            sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha else None
             results = run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,
                                     resume=resume, max_concurrent=getattr(args, "max_concurrent", None) or 0,
                                     scheduler=sched)

@@ -278,8 +278,7 @@ class EaganSearch:
                     continue  # the round runs again from the last completed round's state
                 bar.update(1)
                 bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
-                with signals.deferred():  # Ctrl-C or SIGTERM here waits until the round's files agree
-                    self._commit_round(stage, r, host, searcher, rows, best, state)
+                self._commit_round(stage, r, host, searcher, rows, best, state)
                 r += 1
             bar.close()
             best = Genotype.from_json(state.get(f"last_best_{stage}")["genotype"])
@@ -310,14 +309,15 @@ class EaganSearch:
         """Round ``r``'s rows, then its supernet checkpoint, then the search state that says it is done. The rows
         go first, keyed by round: a kill before the state lands runs the round again on resume (the searcher
         asks the same population), and its rows replace these, so the results never lag the state and never
-        hold a round twice."""
-        self.run.append(rows, key=_round_key(stage, r))
-        ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
-        ray.get(host.save.remote(ckpt))
-        state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
-                     last_rows=rows, **{f"last_best_{stage}": best})
-        self._save_state(state)
-        self._prune_checkpoints(stage, keep=ckpt)
+        hold a round twice. Ctrl-C or SIGTERM meanwhile waits until all three have landed."""
+        with signals.deferred():
+            self.run.append(rows, key=_round_key(stage, r))
+            ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
+            ray.get(host.save.remote(ckpt))
+            state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
+                         last_rows=rows, **{f"last_best_{stage}": best})
+            self._save_state(state)
+            self._prune_checkpoints(stage, keep=ckpt)
 
     def _round(self, stage, r, space, searcher, host, evaluators,
                device) -> tuple[dict[str, Any], list[dict[str, Any]]]:
