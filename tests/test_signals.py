@@ -70,6 +70,34 @@ def test_sigterm_goes_to_a_gentler_ctrl_c_handler_such_as_tunes():
         assert signal.getsignal(signal.SIGTERM) is signals._handler
 
 
+@pytest.mark.slow
+def test_sigterm_during_a_tune_run_is_an_interrupted_run(ray_session, tmp_path):
+    """Tune ends its trials gracefully on Ctrl-C only; SIGTERM takes the same path (before, ray's handler
+    raised SystemExit in the middle of Tune), the run is interrupted with exit status 143, and Tune's own
+    Ctrl-C handler does not outlive its run."""
+    from test_train_tune import make_run, tiny_config
+
+    from raynas.errors import RunInterrupted
+    from trainables.launch import run_trainable
+
+    def stops_the_driver(config):  # sends the driver SIGTERM after its first report, as `ray job stop` would
+        from ray import tune
+
+        tune.report({"epoch": 1})
+        os.kill(config["_driver_pid"], signal.SIGTERM)
+        time.sleep(60)  # Tune ends the trial long before this
+
+    cfg = tiny_config(tmp_path)
+    run = make_run(cfg, "tune-stopped")
+    with signals.stop_signals():
+        with pytest.raises(RunInterrupted) as info:
+            run_trainable(stops_the_driver, cfg, run, resources={"cpu": 1},
+                          param_space={"_driver_pid": os.getpid()})
+        assert info.value.run_path == run.location and signals.exit_status(info.value) == 143
+        assert signal.getsignal(signal.SIGINT) is signals._handler
+    assert (run.path / "tune").is_dir()
+
+
 # ============================================================================ EAGAN, for real
 def _reader(stream, sink: list[str], seen: threading.Event, pattern: str) -> None:
     for line in iter(stream.readline, ""):
