@@ -98,6 +98,34 @@ def test_sigterm_during_a_tune_run_is_an_interrupted_run(ray_session, tmp_path):
     assert (run.path / "tune").is_dir()
 
 
+def test_a_run_stopped_by_sigterm_at_a_uri_gets_its_last_upload(ray_session, tmp_path, capsys, monkeypatch):
+    """`ray job stop` of a run stored at a URI: the files written since the last periodic upload reach the URI,
+    and the resume command names the URI."""
+    from conftest import run_cli
+    from test_train_tune import TINY as TRAIN_TINY
+
+    import trainables.launch
+
+    monkeypatch.setenv("RAYNAS_STAGING", str(tmp_path / "staging"))
+    uri = f"file://{tmp_path / 'store'}"
+
+    def stopped(trainable, cfg, run, **kwargs):  # the trial writes a file, then the job is stopped
+        (run.path / "plots" / "late.txt").write_text("written after the last periodic upload")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises long before this ends
+
+    monkeypatch.setattr(trainables.launch, "run_trainable", stopped)
+    code, out, err = run_cli(capsys, "train", "--preset", "quickstart", *[a for t in TRAIN_TINY for a in ("--set", t)],
+                             "--storage", uri, "--name", "uri-run")
+    assert code == 143, err
+    assert f"raynas: stopped by SIGTERM; results and checkpoints written so far are kept. Continue with: raynas " \
+           f"train --resume {uri}/uri-run" in err
+    assert f"raynas: the run so far is kept at {uri}/uri-run" in out
+    stored = tmp_path / "store" / "uri-run"
+    assert (stored / "plots" / "late.txt").read_text() == "written after the last periodic upload"
+    assert (stored / "config.yaml").is_file() and (stored / "run.json").is_file()
+
+
 # ============================================================================ EAGAN, for real
 def _reader(stream, sink: list[str], seen: threading.Event, pattern: str) -> None:
     for line in iter(stream.readline, ""):

@@ -181,7 +181,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
             with syncing(run):
                 yield run, cfg, start(cfg)
         except KeyboardInterrupt as exc:
-            raise _interrupted(run, exc) from exc
+            raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
         return
     cfg = make_config()
     check(cfg)
@@ -193,19 +193,12 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         with syncing(run):
             yield run, cfg, started
     except KeyboardInterrupt as exc:
-        raise _interrupted(run, exc) from exc
+        raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
     except Exception:
         if not run.written():
             run.remove()  # it failed before writing anything: leave no empty run directory
             CURRENT_RUN = None
         raise
-
-
-def _interrupted(run, exc: KeyboardInterrupt) -> RunInterrupted:
-    """The stop as the run to resume (and the signal that stopped it, for the exit status)."""
-    if isinstance(exc, RunInterrupted) and exc.run_path:
-        return exc
-    return RunInterrupted(run.location, getattr(exc, "signum", None))
 
 
 CURRENT_RUN = None  # the run this command stores (its location is printed again when the command ends)
