@@ -71,31 +71,36 @@ def test_sigterm_goes_to_a_gentler_ctrl_c_handler_such_as_tunes():
 
 
 @pytest.mark.slow
-def test_sigterm_during_a_tune_run_is_an_interrupted_run(ray_session, tmp_path):
+def test_sigterm_during_a_tune_run_is_an_interrupted_run_that_resumes(ray_session, tmp_path):
     """Tune ends its trials gracefully on Ctrl-C only; SIGTERM takes the same path (before, ray's handler
-    raised SystemExit in the middle of Tune), the run is interrupted with exit status 143, and Tune's own
-    Ctrl-C handler does not outlive its run."""
+    raised SystemExit in the middle of Tune), the run is interrupted with exit status 143 and resumes; and
+    Tune's own Ctrl-C handler, which it leaves installed after a run it was not asked to stop, does not outlive
+    fit (a later SIGTERM would only reach it)."""
     from test_train_tune import make_run, tiny_config
 
     from raynas.errors import RunInterrupted
     from trainables.launch import run_trainable
 
-    def stops_the_driver(config):  # sends the driver SIGTERM after its first report, as `ray job stop` would
+    def stops_the_driver_once(config):  # SIGTERM to the driver after the first report, as `ray job stop` would
         from ray import tune
 
         tune.report({"epoch": 1})
-        os.kill(config["_driver_pid"], signal.SIGTERM)
-        time.sleep(60)  # Tune ends the trial long before this
+        if not os.path.exists(config["_marker"]):
+            open(config["_marker"], "w").close()
+            os.kill(config["_driver_pid"], signal.SIGTERM)
+            time.sleep(60)  # Tune ends the trial long before this
+        tune.report({"epoch": 2, "done": True})
 
     cfg = tiny_config(tmp_path)
     run = make_run(cfg, "tune-stopped")
     with signals.stop_signals():
         with pytest.raises(RunInterrupted) as info:
-            run_trainable(stops_the_driver, cfg, run, resources={"cpu": 1},
-                          param_space={"_driver_pid": os.getpid()})
+            run_trainable(stops_the_driver_once, cfg, run, resources={"cpu": 1},
+                          param_space={"_driver_pid": os.getpid(), "_marker": str(tmp_path / "stopped")})
         assert info.value.run_path == run.location and signals.exit_status(info.value) == 143
+        (result,) = list(run_trainable(stops_the_driver_once, cfg, run, resources={"cpu": 1}, resume=True))
+        assert result.metrics["epoch"] == 2 and result.metrics["done"]
         assert signal.getsignal(signal.SIGINT) is signals._handler
-    assert (run.path / "tune").is_dir()
 
 
 def test_a_run_stopped_by_sigterm_at_a_uri_gets_its_last_upload(ray_session, tmp_path, capsys, monkeypatch):
