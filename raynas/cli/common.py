@@ -164,12 +164,14 @@ def saved_config(run_path: Path) -> RaynasConfig:
 def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callable[[], RaynasConfig],
                       check: Callable[[RaynasConfig], Any] = lambda cfg: None,
                       start: Callable[[RaynasConfig], Any] = lambda cfg: None,
-                      method: str | None = None) -> Iterator[tuple[Any, RaynasConfig, Any]]:
+                      method: str | None = None,
+                      created: Callable[[Any], Any] = lambda run: None) -> Iterator[tuple[Any, RaynasConfig, Any]]:
     """``(run, cfg, started)``: reopen ``--resume RUN_DIR`` with its saved config, or build a new config;
-    ``check`` it (Ray-free), ``start`` (Ray, resource fit) and only then create its run directory, so a run
-    that cannot start leaves none behind. A new directory is removed again only when the body fails with an
-    error before it wrote anything; a stop (Ctrl-C, SIGTERM) never removes it, and a resumed one is never
-    touched. A stop becomes ``RunInterrupted`` naming the run to resume."""
+    ``check`` it (Ray-free), create its run directory (``created`` adds what a resume needs besides the
+    config) and ``start`` (Ray, resource fit). A new directory is removed again only when an error ends the
+    command before the run wrote anything, so a run that cannot start leaves none behind; a stop (Ctrl-C,
+    SIGTERM) never removes it, and a resumed one is never touched. A stop becomes ``RunInterrupted`` naming
+    the run to resume."""
     global CURRENT_RUN
     resume = getattr(args, "resume", None)
     if resume:
@@ -185,18 +187,21 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         return
     cfg = make_config()
     check(cfg)
-    started = start(cfg)
     run = create_run(cfg, label)
     CURRENT_RUN = run
     announce_run(run, "storing")
+    definition: set[str] = set()
     try:
+        created(run)
+        definition = run.files()  # a run holding only these has written nothing yet
+        started = start(cfg)
         with syncing(run):
             yield run, cfg, started
     except KeyboardInterrupt as exc:
         raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
     except Exception:
-        if not run.written():
-            run.remove()  # it failed before writing anything: leave no empty run directory
+        if not run.written(besides=definition):
+            run.remove()  # it failed before writing anything: leave no run directory behind
             CURRENT_RUN = None
         raise
 

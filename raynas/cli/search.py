@@ -235,8 +235,11 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         spec = {"grid": grid, "seeds": args.seeds, "retrain_epochs": options.get("retrain_epochs")}
         if scheduler == "asha":
             spec["scheduler"] = {"name": "asha", "metric": args.metric, "grace_period": args.grace_period}
+    def define(run) -> None:  # with the run's config, before Ray starts: a grid stopped that early resumes too
+        (run.path / ABLATION_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+
     with new_run_or_resume(args, f"{method.name}-ablation", make, _check(method), prepare,
-                           method=method.name) as (run, cfg, res):
+                           method=method.name, created=define) as (run, cfg, res):
         cfg = prepare.cfg or cfg
         from trainables.launch import run_trainable
 
@@ -245,8 +248,6 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             spec = json.loads(path.read_text()) if path.is_file() else {
                 "grid": {method.grid_aliases.get(k, k): None for k in
                          (i.partition("=")[0] for i in method.default_grid)}}
-        else:
-            (run.path / ABLATION_FILE).write_text(json.dumps(spec, indent=2) + "\n")
         if method.ablation_runner:  # the method runs its cells itself, one after another
             load_object(method.ablation_runner)(SearchRequest(
                 cfg=cfg, run=run, resources=res, resume=resume,

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -308,15 +308,19 @@ class RunDir:
             uploaded.append(rel)
         return uploaded
 
-    def written(self) -> bool:
-        """Whether the run holds anything beyond what ``create`` wrote (config.yaml, run.json, empty folders):
-        result rows, Tune's folder, a checkpoint, a TensorBoard file, a plot. Only a run that wrote nothing may
-        be removed."""
+    def files(self) -> set[str]:
+        """The files in the run's folder (a URI run's staging copy), as paths relative to it."""
+        if not self.path.is_dir():
+            return set()
+        return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()}
+
+    def written(self, besides: Iterable[str] = ()) -> bool:
+        """Whether the run holds anything beyond its definition (config.yaml, run.json, the files in
+        ``besides``, empty folders): result rows, Tune's folder, a checkpoint, a TensorBoard file, a plot. Only
+        a run that wrote nothing may be removed."""
         if self.parts() or (self.path / "tune").exists():
             return True
-        created = {CONFIG_FILE, META_FILE}
-        return self.path.is_dir() and any(p.is_file() and p.relative_to(self.path).as_posix() not in created
-                                          for p in self.path.rglob("*"))
+        return bool(self.files() - {CONFIG_FILE, META_FILE, *besides})
 
     def remove(self) -> None:
         """Delete the run (a run that never started): its folder, and for a URI run its remote copy too."""
