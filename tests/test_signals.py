@@ -131,6 +131,29 @@ def test_a_run_stopped_by_sigterm_at_a_uri_gets_its_last_upload(ray_session, tmp
     assert (stored / "config.yaml").is_file() and (stored / "run.json").is_file()
 
 
+def test_a_stop_while_ray_starts_keeps_the_new_run_with_what_its_resume_needs(tmp_path, capsys, monkeypatch):
+    """A new run exists from the moment its location is printed: a stop while Ray starts keeps it (before, it
+    was removed), with the grid definition that `--resume` reads."""
+    import json
+
+    from conftest import run_cli
+
+    import raynas.cli.search
+
+    def stopped(args):  # `ray job stop` while Ray starts
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises long before this ends
+
+    monkeypatch.setattr(raynas.cli.search, "start_ray", stopped)
+    code, _, err = run_cli(capsys, "ablate", "damgan", "--grid", "kprime=1,2", "--output-dir", str(tmp_path),
+                           "--name", "grid")
+    run = tmp_path / "grid"
+    assert code == 143, err
+    assert err.endswith(f"Continue with: raynas ablate damgan --resume {run}\n")
+    assert list(json.loads((run / "ablation.json").read_text())["grid"].values()) == [[1, 2]]
+    assert (run / "config.yaml").is_file() and (run / "run.json").is_file()
+
+
 # ============================================================================ EAGAN, for real
 def _reader(stream, sink: list[str], seen: threading.Event, pattern: str) -> None:
     for line in iter(stream.readline, ""):
