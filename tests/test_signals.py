@@ -75,7 +75,8 @@ def test_sigterm_during_a_tune_run_is_an_interrupted_run_that_resumes(ray_sessio
     """Tune ends its trials gracefully on Ctrl-C only; SIGTERM takes the same path (before, ray's handler
     raised SystemExit in the middle of Tune), the run is interrupted with exit status 143 and resumes; and
     Tune's own Ctrl-C handler, which it leaves installed after a run it was not asked to stop, does not outlive
-    fit (a later SIGTERM would only reach it)."""
+    fit (a later SIGTERM would only reach it). A run stopped before Tune began (no tune/ yet) resumes from its
+    start."""
     from test_train_tune import make_run, tiny_config
 
     from raynas.errors import RunInterrupted
@@ -94,8 +95,8 @@ def test_sigterm_during_a_tune_run_is_an_interrupted_run_that_resumes(ray_sessio
     cfg = tiny_config(tmp_path)
     run = make_run(cfg, "tune-stopped")
     with signals.stop_signals():
-        with pytest.raises(RunInterrupted) as info:
-            run_trainable(stops_the_driver_once, cfg, run, resources={"cpu": 1},
+        with pytest.raises(RunInterrupted) as info:  # a resume of a run stopped before Tune began starts it
+            run_trainable(stops_the_driver_once, cfg, run, resources={"cpu": 1}, resume=True,
                           param_space={"_driver_pid": os.getpid(), "_marker": str(tmp_path / "stopped")})
         assert info.value.run_path == run.location and signals.exit_status(info.value) == 143
         (result,) = list(run_trainable(stops_the_driver_once, cfg, run, resources={"cpu": 1}, resume=True))
