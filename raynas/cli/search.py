@@ -235,6 +235,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         spec = {"grid": grid, "seeds": args.seeds, "retrain_epochs": options.get("retrain_epochs")}
         if scheduler == "asha":
             spec["scheduler"] = {"name": "asha", "metric": args.metric, "grace_period": args.grace_period}
+
     def define(run) -> None:  # with the run's config, before Ray starts: a grid stopped that early resumes too
         (run.path / ABLATION_FILE).write_text(json.dumps(spec, indent=2) + "\n")
 
