@@ -47,11 +47,13 @@ class TrainingDiverged(RaynasError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: what was written stays, and the run resumes with ``--resume run_path``."""
+    """Ctrl-C or SIGTERM during a run: what was written stays, and the run resumes with ``--resume run_path``.
+    ``signum`` is the signal that stopped it, where known (the exit status is 128 + it)."""
 
-    def __init__(self, run_path: object = None):
+    def __init__(self, run_path: object = None, signum: int | None = None):
         super().__init__(str(run_path) if run_path is not None else "")
         self.run_path = run_path
+        self.signum = signum
 
 
 class ExportError(RaynasError):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from raynas import signals
 from raynas.config import RaynasConfig
 from raynas.errors import ClusterError, ConfigError, RaynasError, RunDirError
 from raynas.results import RunDir
@@ -57,20 +58,21 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     if dashboard:
         check_dashboard_installed()
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": dashboard}
-    if address:
-        kwargs.pop("include_dashboard")  # the cluster's dashboard is the head's business
-        check_ray_address(address)
-        try:
-            context = ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
-            raise _connect_error(f"{_address_source(address)} {address}", exc) from None
-    else:
-        # address="local": always a new instance of our own, even when a `ray start` cluster runs on this machine
-        # (plain ray.init() would attach to it and could not set num_cpus)
-        if dashboard:
-            kwargs["dashboard_host"] = "127.0.0.1"  # never on a public interface
-        context = ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
-        _EMBEDDED = True
+    with signals.keep_handlers():  # the CLI's Ctrl-C and SIGTERM handling survive ray.init
+        if address:
+            kwargs.pop("include_dashboard")  # the cluster's dashboard is the head's business
+            check_ray_address(address)
+            try:
+                context = ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
+                raise _connect_error(f"{_address_source(address)} {address}", exc) from None
+        else:
+            # address="local": always a new instance of our own, even when a `ray start` cluster runs on this
+            # machine (plain ray.init() would attach to it and could not set num_cpus)
+            if dashboard:
+                kwargs["dashboard_host"] = "127.0.0.1"  # never on a public interface
+            context = ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+            _EMBEDDED = True
     if dashboard:
         url = getattr(context, "dashboard_url", None)
         if url:
@@ -345,6 +347,8 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
     else:
         tune_dir = run.path.resolve() / name
         tune_location, exists = str(tune_dir), tune_dir.exists()
+    if resume and not exists and not run.parts():
+        resume = False  # stopped before Tune began: nothing to restore, the run starts from its beginning
     if resume:
         if not exists:
             raise RunDirError(f"{tune_location} does not exist, so there is nothing to resume; pass the run "
@@ -369,14 +373,15 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
                 verbose=1,
             ),
         )
-    with tune_interrupt_watch() as interrupted:
+    # Tune handles Ctrl-C (and through raynas.signals SIGTERM) itself during fit, and leaves its handler behind
+    with tune_interrupt_watch() as interrupted, signals.keep_handlers():
         results = tuner.fit()
     raise_trial_errors(results)
     # Tune catches the first Ctrl-C itself, saves its state, ends every trial as TERMINATED and returns
     if interrupted.is_set() or results.num_terminated + results.num_errors < len(results):
         from raynas.errors import RunInterrupted
 
-        raise RunInterrupted(run.location)
+        raise RunInterrupted(run.location, signals.received())
     return results
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
+from raynas import signals
 from raynas.cli import common, export, inspect, search, train
 from raynas.cli.common import absolute_paths, config_from_args, user_error_exit
 from raynas.cli.export import cmd_export, cmd_sample
@@ -48,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage mistake (2, already printed)
         return int(exc.code or 0)
+    with signals.stop_signals():  # SIGTERM (`ray job stop`, `kill`) ends a command as Ctrl-C does
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     ok = False
     try:
         code = int(args.func(args) or 0)
@@ -55,11 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except RaynasError as exc:
         return user_error_exit(exc)
-    except KeyboardInterrupt as exc:
-        run = getattr(exc, "run_path", None) or getattr(args, "resume", None)
-        print(f"raynas: interrupted; results and checkpoints written so far are kept. {_resume_hint(args, run)}",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: exit 130 or 143, and how to continue
+        signals.wind_down()
+        run = getattr(exc, "run_path", None) or (common.CURRENT_RUN.location if common.CURRENT_RUN else None)
+        how = "interrupted" if signals.exit_status(exc) == 130 else f"stopped by {_signal_name(exc)}"
+        print(f"raynas: {how}; results and checkpoints written so far are kept. "
+              f"{_resume_hint(args, run or getattr(args, 'resume', None))}", file=sys.stderr, flush=True)
+        return signals.exit_status(exc)
     except BrokenPipeError:
         try:
             sys.stdout.flush()
@@ -68,7 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 141
         raise
     finally:
+        signals.wind_down()  # a second SIGTERM must not cut the last upload short
         common.end_of_command(ok)  # a URI run's last upload; where the run is stored, printed last
+
+
+def _signal_name(exc: BaseException) -> str:
+    return signal.Signals(signals.exit_status(exc) - 128).name
 
 
 def _resume_hint(args: argparse.Namespace, run) -> str:

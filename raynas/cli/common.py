@@ -211,11 +211,14 @@ def saved_config(run_path: Path) -> RaynasConfig:
 def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callable[[], RaynasConfig],
                       check: Callable[[RaynasConfig], Any] = lambda cfg: None,
                       start: Callable[[RaynasConfig], Any] = lambda cfg: None,
-                      method: str | None = None) -> Iterator[tuple[Any, RaynasConfig, Any]]:
+                      method: str | None = None,
+                      created: Callable[[Any], Any] = lambda run: None) -> Iterator[tuple[Any, RaynasConfig, Any]]:
     """``(run, cfg, started)``: reopen ``--resume RUN_DIR`` with its saved config, or build a new config;
-    ``check`` it (Ray-free), create its run directory and ``start`` (Ray, resource fit). A new directory
-    is removed again when anything fails before its first result, so a run that cannot start leaves none
-    behind; a resumed one is never touched. Ctrl-C becomes ``RunInterrupted`` naming the run to resume."""
+    ``check`` it (Ray-free), create its run directory (``created`` adds what a resume needs besides the
+    config) and ``start`` (Ray, resource fit). A new directory is removed again only when an error ends the
+    command before the run wrote anything, so a run that cannot start leaves none behind; a stop (Ctrl-C,
+    SIGTERM) never removes it, and a resumed one is never touched. A stop becomes ``RunInterrupted`` naming
+    the run to resume."""
     global CURRENT_RUN
     resume = getattr(args, "resume", None)
     if resume:
@@ -228,7 +231,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
             with syncing(run):
                 yield run, cfg, start(cfg)
         except KeyboardInterrupt as exc:
-            raise RunInterrupted(run.location) from exc
+            raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
         return
     cfg = make_config()
     check(cfg)
@@ -236,17 +239,19 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     run = create_run(cfg, label)
     CURRENT_RUN = run
     announce_run(run, "storing")
+    definition: set[str] = set()
     try:
+        created(run)
+        definition = run.files()  # a run holding only these has written nothing yet
         started = start(cfg)
         with syncing(run):
             yield run, cfg, started
-    except BaseException as exc:
-        if not run.parts() and not run.tune_dir.exists():
-            run.remove()  # nothing ran: leave no empty run directory
+    except KeyboardInterrupt as exc:
+        raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
+    except Exception:
+        if not run.written(besides=definition):
+            run.remove()  # it failed before writing anything: leave no run directory behind
             CURRENT_RUN = None
-            raise
-        if isinstance(exc, KeyboardInterrupt):
-            raise RunInterrupted(run.location) from exc
         raise
 
 
@@ -300,7 +305,7 @@ def end_of_command(ok: bool) -> None:
             print(f"raynas: warning: could not upload the last files to {run.location}: {exc}; they are in "
                   f"{run.path}", flush=True)
             return
-    say(f"run stored at {run.location}" if ok else f"results written so far are kept at {run.location}")
+    say(f"run stored at {run.location}" if ok else f"the run so far is kept at {run.location}")
 
 
 # ============================================================================ Ray

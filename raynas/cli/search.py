@@ -236,8 +236,12 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         spec = {"grid": grid, "seeds": args.seeds, "retrain_epochs": options.get("retrain_epochs")}
         if scheduler == "asha":
             spec["scheduler"] = {"name": "asha", "metric": args.metric, "grace_period": args.grace_period}
+
+    def define(run) -> None:  # with the run's config, before Ray starts: a grid stopped that early resumes too
+        (run.path / ABLATION_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+
     with new_run_or_resume(args, f"{method.name}-ablation", make, _check(method), prepare,
-                           method=method.name) as (run, cfg, res):
+                           method=method.name, created=define) as (run, cfg, res):
         cfg = prepare.cfg or cfg
         from trainables.launch import run_trainable
 
@@ -246,8 +250,6 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             spec = json.loads(path.read_text()) if path.is_file() else {
                 "grid": {method.grid_aliases.get(k, k): None for k in
                          (i.partition("=")[0] for i in method.default_grid)}}
-        else:
-            (run.path / ABLATION_FILE).write_text(json.dumps(spec, indent=2) + "\n")
         if method.ablation_runner:  # the method runs its cells itself, one after another
             load_object(method.ablation_runner)(SearchRequest(
                 cfg=cfg, run=run, resources=res, resume=resume,
@@ -255,14 +257,15 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         else:
             from trainables.launch import asha_scheduler, record_stopped
 
-            space = None  # a resumed grid is Tune's to restore
-            if not resume:
+            # Tune restores a resumed grid itself; the grid is built for a run stopped before Tune began too
+            space = None
+            if None not in spec["grid"].values():
                 space = (load_object(method.ablation_space)(spec["grid"]) if method.ablation_space else
                          {key: tune.grid_search(values) for key, values in spec["grid"].items()})
-                space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(spec["seeds"])])
-                space["retrain_epochs"] = spec["retrain_epochs"]
+                space["train.seed"] = tune.grid_search([cfg.train.seed + i for i in range(int(spec.get("seeds") or 1))])
+                space["retrain_epochs"] = spec.get("retrain_epochs")
             asha = spec.get("scheduler") or {}
-            sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha and not resume else None
+            sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha else None
             results = run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,
                                     resume=resume, max_concurrent=getattr(args, "max_concurrent", None) or 0,
                                     scheduler=sched)

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +325,20 @@ class RunDir:
             return parts[0] == "results" or tune in parts[:-1] or local.suffix == ".pt"
 
         return storage.upload_changed(self.path, self.remote, self._synced, skip)
+
+    def files(self) -> set[str]:
+        """The files in the run's folder (a URI run's staging copy), as paths relative to it."""
+        if not self.path.is_dir():
+            return set()
+        return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()}
+
+    def written(self, besides: Iterable[str] = ()) -> bool:
+        """Whether the run holds anything beyond its definition (config.yaml, run.json, the files in
+        ``besides``, empty folders): result rows, Tune's folder, a checkpoint, a TensorBoard file, a plot. Only
+        a run that wrote nothing may be removed."""
+        if self.parts() or self.tune_dir.exists():
+            return True
+        return bool(self.files() - {CONFIG_FILE, META_FILE, *besides})
 
     def remove(self) -> None:
         """Delete the run (a run that never started): its folder, and for a URI run its remote copy too."""

@@ -17,6 +17,7 @@ from typing import Any
 import ray
 from tqdm import tqdm
 
+from raynas import signals
 from raynas.checkpoints import load_checkpoint, save_checkpoint
 from raynas.config import RaynasConfig
 from raynas.errors import CheckpointError, RaynasError, RunDirError
@@ -56,6 +57,11 @@ def merge_train_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "images_per_s": images / max(seconds, 1e-9), "batches": batches,
             "min_batches_per_candidate": min(batches, default=0),
             "max_batches_per_candidate": max(batches, default=0)}
+
+
+def _round_key(stage: str, r: int) -> str:
+    """The result part of a round: writing the round again replaces it."""
+    return f"{stage}-round{r:03d}"
 
 
 def _fmt(value: float | None) -> str:
@@ -141,7 +147,7 @@ class EaganSearch:
         self.ckpt_dir = run.path.resolve() / "checkpoints"
         self.ckpt_dir.mkdir(exist_ok=True)
         self.objectives = tuple(self.e.objectives)
-        self.writer = None
+        self._writer = None  # TensorBoard, opened at the first round's log (a run that fails to start writes none)
 
     # ------------------------------------------------------------------ state
     def _fresh_state(self) -> dict[str, Any]:
@@ -202,11 +208,8 @@ class EaganSearch:
 
     # ------------------------------------------------------------------ the search
     def run_search(self) -> dict[str, Path]:
-        from torch.utils.tensorboard import SummaryWriter
-
         state = self._load_state()
         self.hv_ref = state.setdefault("hv_ref", {})  # per stage, fixed at its first round
-        self.writer = SummaryWriter(log_dir=str(self.run.path / "tensorboard"))
         try:
             self._run_stages(state)
         except ray.exceptions.RayError as exc:  # a user mistake raised inside an actor
@@ -215,8 +218,19 @@ class EaganSearch:
                 raise
             raise type(user)(str(user)) from None
         finally:
-            self.writer.close()
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         return self._outputs(state)
+
+    @property
+    def writer(self):
+        """The run's TensorBoard writer, created on first use."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.run.path / "tensorboard"))
+        return self._writer
 
     def _run_stages(self, state: dict[str, Any]) -> None:
         for stage in self.e.stages:
@@ -264,15 +278,7 @@ class EaganSearch:
                     continue  # the round runs again from the last completed round's state
                 bar.update(1)
                 bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
-                ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
-                ray.get(host.save.remote(ckpt))
-                # The state (with this round's rows) lands before the rows do: a kill in between is
-                # healed on resume by _replay_rows, and a round is never written twice.
-                state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
-                             last_rows=rows, **{f"last_best_{stage}": best})
-                self._save_state(state)
-                self.run.append(rows, key=f"{stage}-round{r:03d}")
-                self._prune_checkpoints(stage, keep=ckpt)
+                self._commit_round(stage, r, host, searcher, rows, best, state)
                 r += 1
             bar.close()
             best = Genotype.from_json(state.get(f"last_best_{stage}")["genotype"])
@@ -297,6 +303,21 @@ class EaganSearch:
         finally:
             for actor in [host, *evaluators]:
                 ray.kill(actor)
+
+    def _commit_round(self, stage: str, r: int, host, searcher: NSGA2Searcher, rows: list[dict[str, Any]],
+                      best: dict[str, Any], state: dict[str, Any]) -> None:
+        """Round ``r``'s rows, then its supernet checkpoint, then the search state that says it is done. The rows
+        go first, keyed by round: a kill before the state lands runs the round again on resume (the searcher
+        asks the same population), and its rows replace these, so the results never lag the state and never
+        hold a round twice. Ctrl-C or SIGTERM meanwhile waits until all three have landed."""
+        with signals.deferred():
+            self.run.append(rows, key=_round_key(stage, r))
+            ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
+            ray.get(host.save.remote(ckpt))
+            state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
+                         last_rows=rows, **{f"last_best_{stage}": best})
+            self._save_state(state)
+            self._prune_checkpoints(stage, keep=ckpt)
 
     def _round(self, stage, r, space, searcher, host, evaluators,
                device) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -394,15 +415,16 @@ class EaganSearch:
         return host, searcher
 
     def _replay_rows(self, state: dict[str, Any]) -> None:
-        """Append the last completed round's rows if a kill struck between saving state and writing them."""
+        """The last completed round's rows (the state keeps them), written again under the round's key if any
+        is missing: runs of earlier raynas versions saved the state before the rows, so a kill in between
+        left the rows out."""
         rows = state.get("last_rows") or []
         if not rows:
             return
         df = self.run.read()
         done = set(df["candidate_id"].dropna()) if "candidate_id" in df else set()
-        missing = [row for row in rows if row["candidate_id"] not in done]
-        if missing:
-            self.run.append(missing)
+        if any(row["candidate_id"] not in done for row in rows):
+            self.run.append(rows, key=_round_key(state["stage"], state["round"]))
 
     def _log_round(self, stage, r, scores, ranks, train, eval_seconds, weights, evaluator, best) -> None:
         from torchvision.utils import make_grid
