@@ -45,7 +45,9 @@ def ray_session(_metrics_cache):
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+        # address="local": a Ray of the suite's own, even while a test's `ray start` head (or anything else's)
+        # runs on this machine; plain ray.init() would try to attach to it and refuse num_cpus
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
                  runtime_env={"env_vars": {"RAYNAS_OFFLINE": "1", "RAYNAS_CACHE": os.environ["RAYNAS_CACHE"],
                                            "PYTHONPATH": str(ROOT)}})
     yield ray
