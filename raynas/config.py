@@ -89,6 +89,10 @@ class RunConfig:
     checkpoints_to_keep: int = _f(2, lo=1, hi=1000, doc="checkpoints Tune keeps per trial (the latest)")
     experiment_name: str = _f("tune", doc="Tune's experiment folder inside the run directory (RUN_DIR/NAME)")
 
+    def __post_init__(self) -> None:
+        if not str(self.output_dir).strip():  # an empty value must not quietly mean the working directory
+            raise ConfigError("run.output_dir is empty; give a folder or a URI such as s3://bucket/raynas")
+
 
 # Folders a run directory holds besides Tune's experiment: its name must not be one of them.
 RUN_FOLDERS = ("results", "plots", "checkpoints", "tensorboard", "cells", "select", "retrain", "search", "raynas")
@@ -101,10 +105,6 @@ def check_experiment_name(name: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or "") or name in RUN_FOLDERS:
         raise ConfigError(f"run.experiment_name={name!r}: use a plain folder name (letters, digits, . _ -) other than "
                           f"{', '.join(RUN_FOLDERS)}, e.g. tune")
-
-    def __post_init__(self) -> None:
-        if not str(self.output_dir).strip():  # an empty value must not quietly mean the working directory
-            raise ConfigError("run.output_dir is empty; give a folder or a URI such as s3://bucket/raynas")
 
 
 @dataclass(frozen=True)
