@@ -6,8 +6,8 @@ whole network (``"c1.n2"``; a label ``"c<i>.*"`` puts the node in cell ``i``'s c
 placed in columns by their longest distance from an input, so the picture reads left to right.
 ``none`` edges are drawn dashed grey and unlabelled; dead edges (whose output never reaches the network's
 output, ``dead_edges``) dotted red with a grey label; a legend says which is which. Fonts scale with the
-figure, and edge labels slide along their edge so that no two collide. Matplotlib is used through its Agg canvas directly
-(no pyplot, no global backend switch), so it works headless and in worker processes.
+figure, and edge labels slide along their edge so that no two collide. Matplotlib is used through its Agg
+canvas directly (no pyplot, no global backend switch), so it works headless and in worker processes.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def render_cells(genotype: Genotype, *, title: str | None = None, dpi: int = 120
                 break
         label_at[i] = best[1]
         occupied.append(best[2])
-    for i, ((s, d, op), curve) in enumerate(zip(edges, curves)):
+    for i, ((_, _, op), curve) in enumerate(zip(edges, curves)):
         style = _NONE_STYLE if op == "none" else _DEAD_STYLE if i in dead else _LIVE_STYLE
         ax.add_patch(FancyArrowPatch(curve[1], curve[3], connectionstyle=f"arc3,rad={curve[0]}", arrowstyle="-|>",
                                      mutation_scale=10 + node_fs / 3, shrinkA=shrink, shrinkB=shrink, zorder=1,
