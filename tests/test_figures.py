@@ -169,7 +169,7 @@ def test_grid_axes_are_categories_without_lines(tmp_path, monkeypatch):
 
 
 def test_genotype_diagram_readable_labels_no_collisions_and_a_legend_for_none_and_dead_edges():
-    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.patches import Circle, FancyArrowPatch
 
     from raynas.spaces import get_space
     from raynas.spaces.draw import render_cells
@@ -187,10 +187,11 @@ def test_genotype_diagram_readable_labels_no_collisions_and_a_legend_for_none_an
         assert len(node_texts) == len(nodes)
         assert all(t.get_fontsize() >= min(12.0, 0.5 * width) for t in node_texts)  # grows with the figure
         renderer = fig.canvas.get_renderer()
-        boxes = [t.get_window_extent(renderer) for t in ax.texts if t not in node_texts]
+        boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in ax.texts if t not in node_texts]
+        circles = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, Circle)]
         for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
-                assert not a.overlaps(b), "two edge labels collide"
+            assert not any(a.overlaps(b) for b in boxes[i + 1:]), "two edge labels collide"
+            assert not any(a.overlaps(c) for c in circles), "an edge label covers a node"
         # dead edges are the ones the space itself calls dead (the fixed cross-cell skips are never searched)
         searched = [(s, d) for s, d, op in edges if not op.endswith(" skip")]
         dead = sorted(searched[k] for k in space.dead_edges(space.encode(genotype)))
@@ -227,6 +228,17 @@ def test_report_redraws_every_plot_the_run_drew(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(capsys, "report", str(pruned.path))
     assert code == 0 and f"raynas: plot {pruned.plots_dir / 'pruned.png'}" in out.splitlines(), err
     assert figures[(pruned.plots_dir / "pruned.png").resolve()].suptitle.startswith("darts-gal: 12 of 12 nodes kept")
+
+    edge = RunDir.create(tmp_path, "edge", config={"method": "damgan"}, seed=0, preset="p", device="cpu")
+    edge.append([{"method": "damgan", "stage": "edge", "epoch": 1, "candidate_id": "t", "is_mean": 2.0}])
+    pd.DataFrame({"op": ["conv_1x1", "conv_3x3"], "alpha_weight": [0.2, 0.8], "is_mean": [2.0, 3.0]}).to_parquet(
+        edge.path / "ablation_edge.parquet")
+    (edge.path / "edge_correlation.json").write_text(json.dumps(
+        {"edge": "cell0.normal[0]", "selector": "da", "is": {"pearson": 1.0, "spearman": 1.0}}))
+    code, out, err = run_cli(capsys, "report", str(edge.path))
+    assert code == 0 and f"raynas: plot {edge.plots_dir / 'ablation_edge.png'}" in out.splitlines(), err
+    (points,) = figures[(edge.plots_dir / "ablation_edge.png").resolve()].axes[0].scatters
+    assert points.xy.tolist() == [[0.2, 2.0], [0.8, 3.0]]
 
 
 @pytest.mark.parametrize("stages", [("g", "d")])
