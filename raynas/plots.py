@@ -494,8 +494,10 @@ def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_seeds: int = len(_SEED
     ylim = _alpha_ylim(values, softmax)
     cols = min(7, len(edges))
     nrows = -(-len(edges) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(2.3 * cols, 1.9 * nrows + 1.2), squeeze=False, sharex=True,
-                             sharey=True)
+    legend_count = len(colours) + (len(runs) if len(runs) > 1 else 0)
+    legend_h = 0.22 * -(-legend_count // 8) + 0.15  # inches: the legend's rows, under the x label
+    height = 1.9 * nrows + 0.7 + legend_h + 0.3
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.3 * cols, height), squeeze=False, sharex=True, sharey=True)
     for ax, edge in zip(axes.flat, edges):
         for (epochs, tables, _), style in zip(runs, _SEED_STYLES):
             for i, name in enumerate(op_names[edge]):
@@ -516,7 +518,7 @@ def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_seeds: int = len(_SEED
         handles += [Line2D([], [], color="black", ls=style) for _, style in zip(runs, _SEED_STYLES)]
         legend += [f"{label} ({style})" for label, style in zip(labels, _SEED_STYLES)]
     fig.legend(handles, legend, loc="lower center", ncol=min(8, len(legend)), fontsize=7)
-    fig.supxlabel("search epoch", fontsize=8, y=0.5 / (1.9 * nrows + 1.2) + 0.02)
+    fig.supxlabel("search epoch", fontsize=8, y=(legend_h + 0.05) / height, va="bottom")
     fig.supylabel("softmax(α): the op's weight on the edge" if softmax else "α (architecture weight)", fontsize=8)
     margin = max(_normalised_margin(t[e]) for _, tables, _ in runs for t in tables[-1:] for e in edges)
     title = "α per edge over the search"
@@ -529,8 +531,8 @@ def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_seeds: int = len(_SEED
         title += (f"\nα is still near uniform (largest top1 − top2 margin {margin:.3g} < {NEAR_UNIFORM_MARGIN}): "
                   "the search has not decided yet")
     fig.suptitle(title, fontsize=9)
-    bottom = (0.35 + 0.2 * -(-len(legend) // 8) + 0.35) / (1.9 * nrows + 1.2)
-    fig.tight_layout(rect=(0.01, bottom, 1, 1))
+    top = 1 - (0.22 * (title.count("\n") + 1) + 0.1) / height  # room for the title
+    fig.tight_layout(rect=(0.01, (legend_h + 0.05) / height, 1, top))  # and the legend; the x label fits itself
     return _save(fig, out, dpi=110)
 
 
