@@ -200,7 +200,7 @@ def run_method(run: RunDir, df: pd.DataFrame | None = None) -> str | None:
     return str(values[0]) if len(values) == 1 else None
 
 
-def draw_comparison(run: RunDir, others: Sequence[RunDir], out: Path) -> Path:
+def draw_comparison(run: RunDir, others: Sequence[RunDir], out: Path) -> Path | None:
     """``raynas report A --compare B ...``: the best IS/FID per round of every run, each run's stages in the order
     they ran. Runs of different methods are refused (ConfigError) rather than silently drawn without B."""
     from raynas.errors import ConfigError
@@ -218,10 +218,13 @@ def draw_comparison(run: RunDir, others: Sequence[RunDir], out: Path) -> Path:
         listed = ", ".join(f"{label} ({m or 'unknown method'})" for label, m in methods.items())
         raise ConfigError(f"--compare draws the best IS/FID per round of searches of one method; these runs ran "
                           f"different methods: {listed}. Compare runs of the same method (e.g. two eagan searches)")
-    drawn = draw_learning_curves(runs, out, stages=stages)
-    if drawn is None:
-        raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)")
-    return drawn
+    without = [label for label, df in runs.items() if round_bests(df).empty]
+    if without:  # never a comparison that silently leaves a run out
+        raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)"
+                          if len(without) == len(runs) else
+                          f"{', '.join(without)} has no per-round search results to compare (EAGAN runs do); "
+                          "compare only runs that finished at least one round")
+    return draw_learning_curves(runs, out, stages=stages)  # every run has rounds: always drawn
 
 
 def draw_run_plots(run: RunDir, df: pd.DataFrame | None = None) -> list[Path]:

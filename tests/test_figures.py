@@ -70,6 +70,10 @@ def test_compare_colours_every_stage_of_every_run_and_refuses_other_methods(tmp_
     code, out, err = run_cli(capsys, "report", str(a.path), "--compare", str(other.path))
     assert_user_error(code, err, "different methods", "a (eagan)", "darts-run (darts)")
     assert len(err.strip().splitlines()) == 1
+    empty = RunDir.create(tmp_path, "no-rounds", config={"method": "eagan"}, seed=0, preset="p", device="cpu")
+    empty.append([{"method": "eagan", "stage": "g", "epoch": 0, "candidate_id": "x", "fid": 50.0}])
+    code, out, err = run_cli(capsys, "report", str(a.path), "--compare", str(empty.path))
+    assert_user_error(code, err, "no-rounds has no per-round search results")
 
 
 def _alpha_rows(edges: dict[str, int], epochs: int, value, genotype: str, seeds=(0,)) -> list[dict]:
