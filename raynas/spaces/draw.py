@@ -207,5 +207,5 @@ def render_cells(genotype: Genotype, *, title: str | None = None, dpi: int = 120
         handles.append(Line2D([], [], **_DEAD_STYLE))
         names.append("dead: its output never reaches the network's output")
     fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=edge_fs, frameon=False)
-    fig.suptitle(title or f"{genotype.space} genotype", fontsize=node_fs + 2, y=1 - 0.15 / height, va="top")
+    ax.set_title(title or f"{genotype.space} genotype", fontsize=node_fs + 2, pad=8)
     return fig
