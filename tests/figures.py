@@ -20,6 +20,8 @@ class Series:
     label: str
     xy: np.ndarray
     yerr: np.ndarray | None = None
+    ls: str = ""  # a line's style: "-", "--", ":", "-.", or "None" (markers only, no line joining the points)
+    color: tuple = ()  # a line's RGBA colour
 
     @property
     def x(self) -> list[float]:
@@ -76,6 +78,7 @@ def _label(artist) -> str:
 
 def read_axes(ax) -> AxesData:
     from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.colors import to_rgba
     from matplotlib.container import ErrorbarContainer
     from matplotlib.text import Annotation
 
@@ -89,7 +92,8 @@ def read_axes(ax) -> AxesData:
                 if isinstance(col, LineCollection):
                     yerr = np.array([abs(seg[-1][1] - seg[0][1]) / 2 if len(seg) else np.nan  # NaN: no bar drawn
                                      for seg in col.get_segments()])
-            errorbars.append(Series(_label(c), np.asarray(data_line.get_xydata(), dtype=float), yerr))
+            errorbars.append(Series(_label(c), np.asarray(data_line.get_xydata(), dtype=float), yerr,
+                                    str(data_line.get_linestyle())))
     lines, hlines, vlines = [], [], []
     for line in ax.get_lines():
         if id(line) in bar_lines:
@@ -99,7 +103,8 @@ def read_axes(ax) -> AxesData:
         elif line.get_transform() == ax.get_xaxis_transform():
             vlines.append(float(line.get_xdata()[0]))
         else:
-            lines.append(Series(_label(line), np.asarray(line.get_xydata(), dtype=float)))
+            lines.append(Series(_label(line), np.asarray(line.get_xydata(), dtype=float), None,
+                                str(line.get_linestyle()), tuple(to_rgba(line.get_color()))))
     scatters = [Series(_label(c), np.asarray(c.get_offsets(), dtype=float))
                 for c in ax.collections if isinstance(c, PathCollection)]
     texts = [(t.get_text(), tuple(float(v) for v in (t.xy if isinstance(t, Annotation) else t.get_position())))

@@ -249,7 +249,9 @@ def test_ablation_summaries_aggregate_over_seeds(tmp_path, monkeypatch):
                                (fid_panel, [45.0, 30.0], [math.sqrt(50), 0.0])):
         (series,) = panel.errorbars  # one line per selector, mean ± std over seeds against k'
         assert panel.legend == ["selector=da"] and series.label == "selector=da"
-        assert series.x == [1.0, 4.0] and series.y == pytest.approx(means)
+        # k' is a grid of chosen values: evenly spaced categories, markers with error bars and no joining line
+        assert series.x == [0.0, 1.0] and panel.xticklabels == ["1", "4"] and series.ls == "None"
+        assert series.y == pytest.approx(means)
         assert series.yerr.tolist() == pytest.approx(stds)
 
     edge_rows = [{"stage": "edge", "edge": "cell0.normal[0]", "op": op, "alpha_weight": a, "is_mean": i,
@@ -453,7 +455,8 @@ def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys,
         assert panel.title.startswith(f"{metric} (") and panel.xlabel == "kprime"
         (series,) = panel.errorbars  # the grid has one axis: one unlabelled line
         assert series.label == "" and panel.legend == []
-        assert series.x == [1.0, 2.0] and series.y == pytest.approx(means[f"{metric}_mean"].tolist(), rel=1e-6)
+        assert series.x == [0.0, 1.0] and panel.xticklabels == ["1", "2"] and series.ls == "None"
+        assert series.y == pytest.approx(means[f"{metric}_mean"].tolist(), rel=1e-6)
 
 
 @pytest.mark.slow

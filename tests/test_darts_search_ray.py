@@ -61,17 +61,19 @@ def test_tiny_search_two_seeds_selection_and_retrain_end_to_end(ray_session, tmp
     note = "candidates (validation accuracy after the selection retrain):\n" + cands[
         ["seed", "val_acc", "val_loss", "params"]].to_string(index=False)
     assert note in out
-    # alpha.png: one panel per edge, one line per op: the first trial's α of that op against the search epoch
+    # alpha.png: one panel per edge, one line per op and seed (seed 0 solid, seed 1 dashed): α against the epoch
     plot = run.plots_dir / "alpha.png"
     assert is_png(plot)
     fig = figures[plot.resolve()]
-    assert fig.legends == [list(PRIMITIVES)] and fig.supxlabel == "search epoch"
+    assert fig.legends == [[*PRIMITIVES, "seed=0 (-)", "seed=1 (--)"]] and fig.supxlabel == "search epoch"
+    assert fig.suptitle.startswith("α per edge over the search: seed=0, seed=1")
     panels = fig.visible_axes()
     assert [p.title for p in panels] == list(alpha)  # the 10 edges, in the α table's order
-    tables = {seed: json.loads(t) for seed, t in zip(search["seed"], search["alpha_table"])}
-    plotted = {p.title: [line.y for line in p.lines] for p in panels}
-    assert plotted in [{e: [[w] for w in table[e]] for e in table} for table in tables.values()]
-    assert all(line.x == [1.0] and line.label == op for p in panels for line, op in zip(p.lines, PRIMITIVES))
+    tables = {int(seed): json.loads(t) for seed, t in zip(search["seed"], search["alpha_table"])}
+    for p in panels:
+        assert [(line.label, line.ls) for line in p.lines] == [(op, ls) for ls in ("-", "--") for op in PRIMITIVES]
+        assert [line.y for line in p.lines] == [[w] for seed in (0, 1) for w in tables[seed][p.title]]
+        assert all(line.x == [1.0] for line in p.lines)
 
 
 @pytest.mark.slow

@@ -112,7 +112,8 @@ def test_sparsity_interval_grid_with_baseline(ray_session, capsys, tmp_path, mon
         metric = panel.title.split(" ")[0]
         (series,) = panel.errorbars
         assert panel.xlabel == "sparsity" and series.label == f"interval={on_means['interval'].iloc[0]}"
-        assert series.x == [0.3, 0.5] and series.y == pytest.approx(on_means[f"{metric}_mean"].tolist(), rel=1e-9)
+        assert series.x == [0.0, 1.0] and panel.xticklabels == ["0.3", "0.5"] and series.ls == "None"
+        assert series.y == pytest.approx(on_means[f"{metric}_mean"].tolist(), rel=1e-9)
     # the heatmap: FID of the two Re-GAN cells over sparsity x interval, the baseline's FID in the title
     heat = drawn["regan_fid_heatmap.png"].axes[0]
     (image,) = heat.images

@@ -144,12 +144,14 @@ def test_every_swd_grid_draws_its_best_of_seeds_plot(tmp_path, monkeypatch):
     out = ablation_plots(cells, pd.DataFrame(), ["k"], tmp_path)
     assert out == [tmp_path / "best_of_seeds_k.png"] and is_png(out[0])
     acc, cost = figures[out[0].resolve()].axes
-    # left: every seed's accuracy as a dot, the best per k as the line; right: the mean search time, min-max bars
-    assert [dots.xy.tolist() for dots in acc.scatters] == [[[2, 0.5], [2, 0.6]], [[4, 0.7], [4, 0.65]]]
-    assert acc.line("best of seeds (max)").xy.tolist() == [[2, 0.6], [4, 0.7]]
+    # left: every seed's accuracy as a dot, the best per k as a marker; right: the mean search time, min-max bars.
+    # k is a grid of chosen values: evenly spaced categories (k=2 at 0, k=4 at 1), no line joining them
+    assert [dots.xy.tolist() for dots in acc.scatters] == [[[0, 0.5], [0, 0.6]], [[1, 0.7], [1, 0.65]]]
+    best = acc.line("best of seeds (max)")
+    assert best.xy.tolist() == [[0, 0.6], [1, 0.7]] and best.ls == "None"
     assert (acc.ylabel, acc.xlabel, acc.xticklabels, acc.legend) == ("test_acc", "k", ["2", "4"],
-                                                                     ["best of seeds (max)"])
+                                                                     ["every seed", "best of seeds (max)"])
     (spent,) = cost.errorbars
-    assert spent.xy.tolist() == [[2, 11.0], [4, 8.5]] and spent.yerr.tolist() == [1.0, 0.5]
+    assert spent.xy.tolist() == [[0, 11.0], [1, 8.5]] and spent.yerr.tolist() == [1.0, 0.5] and spent.ls == "None"
     assert (cost.ylabel, cost.xlabel, cost.xticklabels) == ("search cost (seconds, mean, min-max)", "k", ["2", "4"])
     assert ablation_plots(cells.drop(columns="test_acc"), pd.DataFrame(), ["k"], tmp_path / "none") == []

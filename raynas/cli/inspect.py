@@ -122,7 +122,7 @@ def pareto_fronts(df, objectives, every_round: bool = False):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from raynas.plots import draw_learning_curves, draw_run_plots
+    from raynas.plots import draw_comparison, draw_run_plots
     from raynas.results import RunDir
 
     if args.out and not args.compare:
@@ -138,17 +138,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     for p in plots:
         say(f"plot {user_location(p)}")
     if args.compare:
-        runs = {run.path.name: run.read()}
-        for other in args.compare:
-            o = RunDir.open(other)
-            label = o.path.name if o.path.name not in runs else str(other)
-            runs[label if label not in runs else f"{label} ({len(runs) + 1})"] = o.read()
         out = Path(args.out) if args.out else run.path / "plots" / "compare.png"
         with writing(out, "--out" if args.out else "the comparison plot"):
             out.parent.mkdir(parents=True, exist_ok=True)
-            drawn = draw_learning_curves(runs, out)
-        if drawn is None:
-            raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)")
+            draw_comparison(run, [RunDir.open(other) for other in args.compare], out)
         run.sync()
         say(f"plot {user_location(out)}")
     return 0

@@ -20,8 +20,7 @@ from raynas.cli.common import (
 from raynas.errors import ConfigError
 from raynas.methods import all_methods, get_method, load_object
 from raynas.methods.spec import Flag, Method, SearchOutcome, SearchRequest
-
-ABLATION_FILE = "ablation.json"
+from raynas.results.ablation import ABLATION_FILE
 
 
 # ============================================================================ flags → config and options
@@ -288,7 +287,7 @@ def grid_cells(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
 
 def summarize_ablation(method: Method, run, keys: list[str], early_stopping: bool = False) -> None:
-    from raynas.plots import draw_grid
+    from raynas.plots import draw_ablation_plots
     from raynas.results import format_table
     from raynas.results.ablation import grid_summary, summary_name
     from raynas.results.storage import user_location
@@ -306,15 +305,13 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
     print(format_table(cells, columns=[c for c in [*axes, "seed", "stopped", *metrics, "params", "flops",
                                                    "search_gpu_seconds",
                                                    "search_seconds"] if c in cells]))
-    plots = [draw_grid(means, axes, list(method.ablation_metrics), run.plots_dir / f"{name}.png")]
+    plots = draw_ablation_plots(method.name, cells, means, axes, run.plots_dir)
     if not means.empty:
         means.to_parquet(run.path / f"{name}_mean.parquet", index=False)
         print()
         print(format_table(means, columns=[c for c in [*axes, "seeds", *(f"{m}_{s}" for m in metrics
                                                                            for s in ("mean", "std")),
                                                   "search_gpu_seconds_mean", "search_seconds_mean"] if c in means]))
-    if method.ablation_plots:
-        plots += load_object(method.ablation_plots)(cells, means, axes, run.plots_dir)
     print()
     say(f"table  {run.where(f'{name}.parquet')}" + (f"  (means over seeds: {name}_mean.parquet)"
                                                        if not means.empty else ""))

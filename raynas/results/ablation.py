@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+ABLATION_FILE = "ablation.json"  # an ablation run's grid spec (its axes and values, seeds, scheduler)
 _NOT_AVERAGED = {"seed", "epoch", "round", "rank", "retrain_epochs", "search_epochs"}
 
 
