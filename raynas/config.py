@@ -157,6 +157,17 @@ class TrainConfig(gan_training()):
     amp: str = _f("auto", choices=("auto", "true", "false"), doc="bf16 autocast; auto = on for CUDA")
     channels_last: str = _f("auto", choices=("auto", "true", "false"))
     checkpoint_every: int = _f(1, lo=1)
+    augment: str = _f("none", choices=("none", "diffaugment", "ada", "apa"),
+                      doc="what D sees: diffaugment (Zhao et al. 2020), ada (adaptive, Karras et al. 2020) or apa "
+                          "(fakes shown as real with adaptive p, Jiang et al. 2021)")
+    augment_policy: tuple[str, ...] = _f(("color", "translation", "cutout"), choices=("color", "translation", "cutout"),
+                                         doc="augment=diffaugment: its transforms, in order")
+    augment_p: float = _f(0.0, lo=0.0, hi=1.0, doc="augment=ada|apa: the starting probability p")
+    augment_target: float = _f(0.6, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                               doc="augment=ada|apa: the r_t = E[sign(D(real))] that p steers toward")
+    augment_kimg: float = _f(500.0, lo=0.0, lo_open=True,
+                             doc="augment=ada|apa: thousands of real images over which p can move 0 -> 1")
+    augment_interval: int = _f(4, lo=1, doc="augment=ada|apa: D steps between adjustments of p")
 
 
 @dataclass(frozen=True)
