@@ -63,8 +63,10 @@ def check_device_spec(spec: str, where: str = "train.device") -> None:
 @dataclass(frozen=True)
 class DataConfig:
     name: str = _f("embedded", choices=("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10",
-                                        "imagenet"))
-    root: str | None = _f(None, doc="dataset folder; else RAYNAS_DATA, then system locations")
+                                        "imagenet", "folder"),
+                   doc="folder: your own images under data.root (classifiers: DIR/train/<class>, DIR/test/<class>)")
+    root: str | None = _f(None, doc="dataset folder; else RAYNAS_DATA, then system locations (data.name=folder: "
+                                    "required, the folder of your images)")
     split: str = _f("train", doc="training split (stl10: train+unlabeled as the papers use)")
     resolution: int = _f(32, lo=8, hi=256)
     channels: int = _f(3, choices=(1, 3))
@@ -632,8 +634,8 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
     return cfg
 
 
-TASK_DATASETS = {"gan": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10"),
-                 "classify": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet")}
+TASK_DATASETS = {"gan": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10", "folder"),
+                 "classify": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet", "folder")}
 
 
 def _check_dataset(data: dict[str, Any], overrides: list[str], task: str) -> None:
