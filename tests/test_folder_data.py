@@ -169,3 +169,12 @@ def test_tiny_gan_trains_on_a_folder(tmp_path):
     t = GANTrainer(cfg, device=torch.device("cpu"))
     assert t.num_images == 6
     assert np.isfinite(t.train_epoch()["d_loss"])
+
+
+def test_preflight_finds_an_empty_folder_before_training(tmp_path):
+    from raynas.gan.preflight import preflight
+
+    (tmp_path / "sub").mkdir()
+    cfg = load_config("quickstart", ["data.name=folder", f"data.root={tmp_path}"], method="train")
+    with pytest.raises(DatasetError, match=f"{tmp_path}.*holds no images"):
+        preflight(cfg, check_model=False)

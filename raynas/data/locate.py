@@ -205,10 +205,13 @@ def resolve_root(name: str, root: str | os.PathLike | None = None, *, split: str
                                f"fix: {spec.fix}")
         return EMBEDDED_DIR
 
-    if spec.name == "folder":  # your own images: only where data.root says
-        from .imagefolder import folder_root
+    if spec.name == "folder":  # your own images: only where data.root says, and the split must hold images
+        from .imagefolder import folder_root, split_files
 
-        return folder_root(root)
+        path = folder_root(root)
+        if split is not None:
+            split_files(path, split)
+        return path
     what = f"dataset {spec.name!r} ({spec.title}{', split ' + repr(split) if split else ''})"
     if root is not None and str(root) != "":
         base = Path(root).expanduser()
