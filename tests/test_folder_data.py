@@ -178,3 +178,19 @@ def test_preflight_finds_an_empty_folder_before_training(tmp_path):
     cfg = load_config("quickstart", ["data.name=folder", f"data.root={tmp_path}"], method="train")
     with pytest.raises(DatasetError, match=f"{tmp_path}.*holds no images"):
         preflight(cfg, check_model=False)
+
+
+def test_classifier_network_has_one_output_per_class_folder(tmp_path):
+    from raynas.build import build_classifier
+
+    classifier_folder(tmp_path)
+    write(tmp_path / "train" / "eel" / "0.png")
+    write(tmp_path / "test" / "eel" / "0.png")
+    cfg = load_config("quickstart-classify", ["data.name=folder", f"data.root={tmp_path}", "data.resolution=16",
+                                              "model.layers=3", "model.channels=4", "model.auxiliary=false"],
+                      method="train")
+    net = build_classifier(cfg).eval()
+    with torch.no_grad():
+        out = net(torch.zeros(1, cfg.data.channels, 16, 16))
+    logits = out[0] if isinstance(out, tuple) else out
+    assert logits.shape == (1, 3)
