@@ -194,3 +194,14 @@ def test_classifier_network_has_one_output_per_class_folder(tmp_path):
         out = net(torch.zeros(1, cfg.data.channels, 16, 16))
     logits = out[0] if isinstance(out, tuple) else out
     assert logits.shape == (1, 3)
+
+
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    img = np.zeros((4, 4), dtype=np.uint8)
+    img[:, 0] = 255                                   # stored: white left column
+    im = Image.fromarray(img, mode="L")
+    exif = im.getexif()
+    exif[0x0112] = 6                                  # "rotate 90° clockwise to view"
+    im.save(tmp_path / "photo.png", exif=exif)
+    x = load_images("folder", root=tmp_path, resolution=4, channels=1)[0, 0]
+    assert torch.all(x[0] == 255) and torch.all(x[1:] == 0)       # viewed: white top row

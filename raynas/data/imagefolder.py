@@ -65,11 +65,13 @@ def _images_or_fail(folder: Path, what: str = "") -> list[Path]:
 
 
 def read_image(path: Path, resolution: int, channels: int) -> np.ndarray:
-    """One file as uint8 (channels, resolution, resolution): shorter side resized, centre-cropped."""
+    """One file as uint8 (channels, resolution, resolution): turned upright (EXIF orientation), shorter side
+    resized, centre-cropped."""
     from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)  # photos: upright as a viewer shows them
             im = im.convert("L" if channels == 1 else "RGB")
             im = ImageOps.fit(im, (resolution, resolution), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
             arr = np.asarray(im, dtype=np.uint8)
