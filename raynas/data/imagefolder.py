@@ -29,7 +29,7 @@ HOW = "data.name=folder reads DIR given as data.root=DIR (or --data-root DIR)"
 def folder_root(root: str | os.PathLike | None) -> Path:
     """The folder ``data.root`` names; it must exist."""
     if root is None or str(root) == "":
-        raise DatasetError(f"data.name=folder needs the folder of your images: --set data.root=DIR ({HOW})")
+        raise DatasetError("data.name=folder needs the folder of your images: --set data.root=DIR (or --data-root DIR)")
     path = Path(root).expanduser()
     if not path.exists():
         raise DatasetError(f"image folder {path} does not exist; {HOW}")
