@@ -44,7 +44,9 @@ def split_folder(root: Path, split: str) -> Path:
         return root / split
     if split == "train":
         return root
-    raise DatasetError(f"image folder {root} has no {split}/ folder; put the {split} images into {root / split}")
+    raise DatasetError(f"image folder {root} has no {split}/ folder: put the {split} images into {root / split}, or "
+                       f"use split train (every image under {root}), e.g. --set eval.real_split=train to compare "
+                       "a GAN's samples with the training images")
 
 
 def find_images(folder: Path) -> list[Path]:
