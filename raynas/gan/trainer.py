@@ -9,7 +9,9 @@ every epoch (``regan.unit = epoch``, unit = the 0-based epoch) or before every D
 (``iter``, unit = G updates done so far), its hooks around every G step and after every EMA update. Re-GAN
 owns G's learning rate then. Every run counts its training FLOPs (:class:`~raynas.gan.regan.TrainingFlops`,
 pruned weights skipped), and the checkpoint holds Re-GAN's masks, phase and unit counter and the FLOPs
-spent, so a run killed in a sparse phase resumes in that phase with the same masks.
+spent, so a run killed in a sparse phase resumes in that phase with the same masks. ``train.augment``
+(:mod:`raynas.gan.augment`) transforms what D sees in every step; ADA's and APA's probability p and its
+counters are in the checkpoint too, and a checkpoint resumes only a run with the same ``train.augment``.
 """
 
 from __future__ import annotations
