@@ -77,7 +77,7 @@ def latent_dim_of(generator: nn.Module, default: int) -> int:
 
 def build_classifier(cfg) -> nn.Module:
     """The evaluation network of ``cfg.model.genotype`` (any classifier space) for ``cfg.data``'s images."""
-    from raynas.data.specs import get_spec
+    from raynas.data import dataset_classes
     from raynas.spaces import Genotype
 
     m, d = cfg.model, cfg.data
@@ -85,7 +85,7 @@ def build_classifier(cfg) -> nn.Module:
     if genotype.space in GAN_SPACES:
         raise ConfigError(f"model.genotype={m.genotype} is a {genotype.space!r} (GAN) genotype; a classifier needs a "
                           "classifier genotype such as darts-v2, or `raynas retrain` it with a GAN preset")
-    return classifier_for(cfg, genotype, get_spec(d.name).num_classes, auxiliary=m.auxiliary)
+    return classifier_for(cfg, genotype, dataset_classes(d.name, d.root), auxiliary=m.auxiliary)
 
 
 def classifier_for(cfg, genotype: Any, num_classes: int, *, auxiliary: bool) -> nn.Module:

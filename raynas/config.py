@@ -63,8 +63,10 @@ def check_device_spec(spec: str, where: str = "train.device") -> None:
 @dataclass(frozen=True)
 class DataConfig:
     name: str = _f("embedded", choices=("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10",
-                                        "imagenet"))
-    root: str | None = _f(None, doc="dataset folder; else RAYNAS_DATA, then system locations")
+                                        "imagenet", "folder"),
+                   doc="folder: your own images under data.root (classifiers: DIR/train/<class>, DIR/test/<class>)")
+    root: str | None = _f(None, doc="dataset folder; else RAYNAS_DATA, then system locations (data.name=folder: "
+                                    "required, the folder of your images)")
     split: str = _f("train", doc="training split (stl10: train+unlabeled as the papers use)")
     resolution: int = _f(32, lo=8, hi=256)
     channels: int = _f(3, choices=(1, 3))
@@ -157,6 +159,17 @@ class TrainConfig(gan_training()):
     amp: str = _f("auto", choices=("auto", "true", "false"), doc="bf16 autocast; auto = on for CUDA")
     channels_last: str = _f("auto", choices=("auto", "true", "false"))
     checkpoint_every: int = _f(1, lo=1)
+    augment: str = _f("none", choices=("none", "diffaugment", "ada", "apa"),
+                      doc="what D sees: diffaugment (Zhao et al. 2020), ada (adaptive, Karras et al. 2020) or apa "
+                          "(fakes shown as real with adaptive p, Jiang et al. 2021)")
+    augment_policy: tuple[str, ...] = _f(("color", "translation", "cutout"), choices=("color", "translation", "cutout"),
+                                         doc="augment=diffaugment: its transforms, in order")
+    augment_p: float = _f(0.0, lo=0.0, hi=1.0, doc="augment=ada|apa: the starting probability p")
+    augment_target: float = _f(0.6, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                               doc="augment=ada|apa: the r_t = E[sign(D(real))] that p steers toward")
+    augment_kimg: float = _f(500.0, lo=0.0, lo_open=True,
+                             doc="augment=ada|apa: thousands of real images over which p can move 0 -> 1")
+    augment_interval: int = _f(4, lo=1, doc="augment=ada|apa: D steps between adjustments of p")
 
 
 @dataclass(frozen=True)
@@ -621,8 +634,8 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
     return cfg
 
 
-TASK_DATASETS = {"gan": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10"),
-                 "classify": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet")}
+TASK_DATASETS = {"gan": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "stl10", "folder"),
+                 "classify": ("embedded", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet", "folder")}
 
 
 def _check_dataset(data: dict[str, Any], overrides: list[str], task: str) -> None:

@@ -40,7 +40,7 @@ def test_apply_overrides_does_not_mutate_input():
 
 
 @pytest.mark.parametrize("override, fragment", [
-    ("train.epoch=3", "unknown config key train.epoch in 'train'; valid keys are: amp, beta1, beta2,"),
+    ("train.epoch=3", "unknown config key train.epoch in 'train'; valid keys are: amp, augment, augment_interval,"),
     ("trian.epochs=3", "unknown config key trian in the top level; valid keys are: data, eagan, eval,"),
     ("train.epochs=abc", "train.epochs: expected an integer, got 'abc'"),
     ("train.epochs=0", "train.epochs: 0 is below the minimum 1"),

@@ -37,6 +37,7 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "mnist": ((0.1307,), (0.3081,)),
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "embedded": ((0.2860,), (0.3530,)),
+    "folder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # your own photos: ImageNet's statistics
 }
 
 # Datasets whose images must not be mirrored (digits; the Fashion-MNIST family is treated alike).

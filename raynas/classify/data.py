@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from raynas.data import get_spec, load_images, load_labels
+from raynas.data import get_spec, imagefolder, load_images, load_labels, resolve_root
 from raynas.data.folders import FolderIndex, folder_index
 from raynas.errors import ConfigError, DatasetError
 
@@ -277,6 +277,9 @@ class ClassifyData:
         kw = {"root": root, "resolution": resolution, "channels": channels}
         x = load_images(self.name, "train", limit=limit, **kw)
         y = load_labels(self.name, "train", root=root, limit=limit)
+        if self.name == "folder":  # your own images: the classes are the class folders
+            self.classes = imagefolder.class_folders(resolve_root(self.name, root))
+            self.num_classes = len(self.classes)
         keep = subset_indices(len(x), self.fraction, self.seed)
         tr, va = split_indices(keep, self.train_portion)
         test = self.spec.test_split

@@ -5,13 +5,13 @@
 ImageNet is an image folder (``folder_index``), read by ``raynas.classify.data`` through a DataLoader.
 Data is found in this order: explicit root, $RAYNAS_DATA, system folders, a torchvision download
 (unless RAYNAS_OFFLINE=1); otherwise a DatasetError says where it looked and how to fix it.
-The "embedded" dataset needs nothing on disk.
+The "embedded" dataset needs nothing on disk; "folder" is your own images (``raynas.data.imagefolder``).
 """
 
 from __future__ import annotations
 
 from .folders import FolderIndex, folder_index
-from .images import clear_cache, convert_chunk, load_images, load_labels
+from .images import clear_cache, convert_chunk, dataset_classes, load_images, load_labels
 from .locate import cache_dir, offline, resolve_root
 from .sources import (
     BatchSource,
@@ -36,6 +36,7 @@ __all__ = [
     "cache_dir",
     "clear_cache",
     "convert_chunk",
+    "dataset_classes",
     "folder_index",
     "get_spec",
     "load_images",

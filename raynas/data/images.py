@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from raynas.device import compute_dtype
 from raynas.errors import DatasetError
 
-from . import readers
+from . import imagefolder, readers
 from .locate import resolve_root
 from .specs import ALL_DATASETS, DatasetSpec, get_spec
 
@@ -112,8 +112,10 @@ def load_images(name: str, split: str = "train", *, root: str | os.PathLike | No
                 resolution: int | None = None, channels: int | None = None, limit: int = 0) -> torch.Tensor:
     """A dataset split as a uint8 (N, C, H, W) CPU tensor at the requested size.
 
-    Defaults per dataset: CIFAR-10/100 32 px RGB, STL-10 48 px RGB, MNIST, Fashion-MNIST and the embedded
-    subset 32 px gray (28 px padded by 2 px of zeros each side; any other size is resized from 28 px).
+    ``folder`` (``root`` = your image folder, :mod:`raynas.data.imagefolder`) reads every image under it,
+    shorter side resized and centre-cropped to ``resolution``. Defaults per dataset: CIFAR-10/100 32 px RGB,
+    STL-10 48 px RGB, MNIST, Fashion-MNIST and the embedded subset 32 px gray (28 px padded by 2 px of zeros
+    each side; any other size is resized from 28 px).
     ImageNet is not held in memory (DatasetError); ``raynas.classify.data`` reads it with a DataLoader.
     ``limit`` keeps the first N images (0 = all). Results are cached in-process, so a repeated call
     returns the SAME tensor: clone it before modifying it in place.
@@ -122,7 +124,22 @@ def load_images(name: str, split: str = "train", *, root: str | os.PathLike | No
     _check_in_memory(spec)
     res, ch = _check_args(spec, split, resolution, channels, limit)
     folder = resolve_root(spec.name, root, split=split)
+    if spec.name == "folder":  # keyed by the files' stamp: changed files are read again
+        files = _folder_files(folder, split, limit)
+        return _cached_folder_images(str(folder), split, res, ch, limit, imagefolder.content_stamp(files, folder))
     return _cached_images(spec.name, split, str(folder), res, ch, limit)
+
+
+def _folder_files(folder: Path, split: str, limit: int) -> list[Path]:
+    files = imagefolder.split_files(folder, split)
+    return files[:limit] if limit else files
+
+
+@functools.lru_cache(maxsize=6)
+def _cached_folder_images(folder: str, split: str, resolution: int, channels: int, limit: int,
+                          stamp: str) -> torch.Tensor:
+    files = _folder_files(Path(folder), split, limit)
+    return torch.from_numpy(imagefolder.read_images(files, resolution, channels))
 
 
 @functools.lru_cache(maxsize=6)
@@ -153,7 +170,17 @@ def load_labels(name: str, split: str = "train", *, root: str | os.PathLike | No
         raise DatasetError(f"split {split!r} of {spec.name!r} has no labels; labelled splits: "
                            f"{', '.join(spec.labelled_splits)}")
     folder = resolve_root(spec.name, root, split=split)
+    if spec.name == "folder":
+        return torch.tensor(imagefolder.labels(folder, split, _folder_files(folder, split, limit)), dtype=torch.int64)
     return _cached_labels(spec.name, split, str(folder), limit)
+
+
+def dataset_classes(name: str, root: str | os.PathLike | None = None) -> int:
+    """How many classes a classifier has on ``name``: the spec's count, or the class folders of ``folder``."""
+    spec = get_spec(name)
+    if spec.name == "folder":
+        return imagefolder.num_classes(root)
+    return spec.num_classes
 
 
 def clear_cache() -> None:
@@ -161,5 +188,6 @@ def clear_cache() -> None:
     from .folders import clear_folder_cache
 
     _cached_images.cache_clear()
+    _cached_folder_images.cache_clear()
     _cached_labels.cache_clear()
     clear_folder_cache()

@@ -194,7 +194,7 @@ def resolve_root(name: str, root: str | os.PathLike | None = None, *, split: str
     ``root`` may be that folder, its parent (torchvision's ``root``) or a collection folder with
     per-dataset subfolders. With ``split``, a location only counts when it has that split's files.
     The embedded subset always resolves to the package copy; ``root`` and $RAYNAS_DATA are ignored
-    for it because there is nothing to locate.
+    for it because there is nothing to locate. ``folder`` (your own images) is ``root`` itself, which must exist.
     """
     spec = get_spec(name)
     if split is not None:
@@ -205,6 +205,13 @@ def resolve_root(name: str, root: str | os.PathLike | None = None, *, split: str
                                f"fix: {spec.fix}")
         return EMBEDDED_DIR
 
+    if spec.name == "folder":  # your own images: only where data.root says, and the split must hold images
+        from .imagefolder import folder_root, split_files
+
+        path = folder_root(root)
+        if split is not None:
+            split_files(path, split)
+        return path
     what = f"dataset {spec.name!r} ({spec.title}{', split ' + repr(split) if split else ''})"
     if root is not None and str(root) != "":
         base = Path(root).expanduser()

@@ -138,7 +138,19 @@ CLASSIFY_ONLY_DATASETS: dict[str, DatasetSpec] = {
     ),
 }
 
-ALL_DATASETS: dict[str, DatasetSpec] = {**DATASETS, **CLASSIFY_ONLY_DATASETS}
+# Your own images (raynas.data.imagefolder): what and how many classes there are is read from the folder.
+FOLDER_DATASETS: dict[str, DatasetSpec] = {
+    "folder": DatasetSpec(
+        name="folder", title="your image folder",
+        native_resolution=0, native_channels=3, splits=("train", "test"),
+        default_resolution=32, default_channels=3, num_classes=0,
+        labelled_splits=("train", "test"),
+        fix="pass the folder as --set data.root=DIR (or --data-root DIR): every png/jpg/jpeg/webp image under DIR "
+            "trains a GAN; a classifier reads DIR/train/<class>/... and DIR/test/<class>/...",
+    ),
+}
+
+ALL_DATASETS: dict[str, DatasetSpec] = {**DATASETS, **CLASSIFY_ONLY_DATASETS, **FOLDER_DATASETS}
 
 # Datasets with labelled train and test splits, i.e. what task "classify" accepts.
 CLASSIFY_DATASETS: tuple[str, ...] = tuple(

@@ -1,8 +1,10 @@
 """The one GAN training step shared by fixed-network training, EAGAN supernet rounds and DAMGAN.
 
 One call performs one discriminator update and, every ``n_critic`` calls, one generator update
-(followed by the EMA update). Optional ``g_hooks`` (see :class:`GStepHooks`, e.g. Re-GAN's masks in
-:mod:`raynas.gan.regan`) are called around the generator's optimiser step and after the EMA update.
+(followed by the EMA update). An optional ``augment`` (:mod:`raynas.gan.augment`: DiffAugment, ADA, APA)
+transforms every batch D sees and reads D's real logits. Optional ``g_hooks`` (see :class:`GStepHooks`,
+e.g. Re-GAN's masks in :mod:`raynas.gan.regan`) are called around the generator's optimiser step and after
+the EMA update.
 ``g_forward`` / ``d_forward`` let a caller train one path of a weight-sharing supernet
 (e.g. ``lambda z: supernet(z, genotype)``) with the same code.
 """
@@ -20,6 +22,7 @@ from torch import nn
 
 from raynas.device import Precision, at_least_float32
 from raynas.errors import TrainingDiverged
+from raynas.gan.augment import Augment
 from raynas.gan.ema import EMA
 from raynas.gan.losses import d_hinge_loss, g_hinge_loss
 
@@ -115,17 +118,21 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
                    g_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
                    d_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
                    g_hooks: GStepHooks | None = None,
+                   augment: Augment | None = None,
                    ) -> dict[str, float | None]:
     """One D update (and a G update when ``step % n_critic == 0``) with hinge loss.
 
     Returns ``d_loss``, ``g_loss`` (None when G was not updated this step), ``d_real`` and
     ``d_fake`` (mean logits). Raises TrainingDiverged before any optimiser step on a non-finite
     loss. Modules are used in whatever train/eval mode the caller set. ``g_hooks`` (optional, see
-    :class:`GStepHooks`) wrap the G optimiser step and follow the EMA update.
+    :class:`GStepHooks`) wrap the G optimiser step and follow the EMA update. ``augment`` (optional) picks D's
+    real batch (APA), transforms every image D sees, real and fake, in both updates, and observes D's real
+    logits after D's update (the adaptive probability of ADA / APA).
     """
     g_fwd = g_forward if g_forward is not None else G
     d_fwd = d_forward if d_forward is not None else D
     device = precision.device
+    aug = augment if augment is not None else Augment()
 
     # Discriminator: real batch vs detached fakes (no graph through G at all).
     opt_d.zero_grad(set_to_none=True)
@@ -134,8 +141,8 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
     with precision.autocast():
         with torch.no_grad():
             x_fake = precision.images(g_fwd(z))
-        real_logits = d_fwd(x_real)
-        fake_logits = d_fwd(x_fake.detach())
+        real_logits = d_fwd(aug.images(aug.reals_for_d(x_real, x_fake)))
+        fake_logits = d_fwd(aug.images(x_fake.detach()))
         d_loss = d_hinge_loss(real_logits, fake_logits)
     d_loss.backward()
     # One host sync for all three statistics; the check precedes opt_d.step().
@@ -147,6 +154,7 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
         raise _diverged("discriminator", d_loss_v, step, cfg.lr_section)
     opt_d.step()
     opt_d.zero_grad(set_to_none=True)  # free D's gradients while G trains
+    aug.observe(real_logits)
 
     g_loss_v: float | None = None
     if step % cfg.n_critic == 0:
@@ -154,7 +162,7 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
         z = sample_latent(cfg.gen_batch_size, cfg.latent_dim, device)
         with _frozen(D):
             with precision.autocast():
-                g_loss = g_hinge_loss(d_fwd(precision.images(g_fwd(z))))
+                g_loss = g_hinge_loss(d_fwd(aug.images(precision.images(g_fwd(z)))))
             g_loss.backward()
         g_loss_v = float(g_loss.detach().item())
         if not math.isfinite(g_loss_v):

@@ -9,7 +9,9 @@ every epoch (``regan.unit = epoch``, unit = the 0-based epoch) or before every D
 (``iter``, unit = G updates done so far), its hooks around every G step and after every EMA update. Re-GAN
 owns G's learning rate then. Every run counts its training FLOPs (:class:`~raynas.gan.regan.TrainingFlops`,
 pruned weights skipped), and the checkpoint holds Re-GAN's masks, phase and unit counter and the FLOPs
-spent, so a run killed in a sparse phase resumes in that phase with the same masks.
+spent, so a run killed in a sparse phase resumes in that phase with the same masks. ``train.augment``
+(:mod:`raynas.gan.augment`) transforms what D sees in every step; ADA's and APA's probability p and its
+counters are in the checkpoint too, and a checkpoint resumes only a run with the same ``train.augment``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from raynas.build import build_discriminator, build_generator, latent_dim_of
 from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.config import RaynasConfig
 from raynas.errors import CheckpointError
+from raynas.gan.augment import Augment, make_augment
 from raynas.gan.ema import EMA
 from raynas.gan.regan import Regan, TrainingFlops
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
 
-ROW_KEYS = ("d_loss", "g_loss", "lr_g", "train_flops", "train_flops_g", "train_flops_d")
+ROW_KEYS = ("d_loss", "g_loss", "lr_g", "train_flops", "train_flops_g", "train_flops_d", "augment_p")
 
 
 def param_count(module: torch.nn.Module) -> int:
@@ -57,6 +60,7 @@ class GANTrainer:
         self.fixed_z = fixed_latents(64, self.latent_dim, self.device, t.seed)
         regan = getattr(cfg, "regan", None)  # fixed GAN runs only (searches have no regan section)
         self.regan = Regan(self.G, regan) if regan is not None and regan.enabled else None
+        self.augment = make_augment(t)  # train.augment: None, DiffAugment, ADA or APA
         # FLOPs per sample measured on a zero latent: no random numbers drawn, no state changed.
         self.flops = TrainingFlops(self.G, self.D, example_latent=torch.zeros(1, self.latent_dim, device=self.device))
 
@@ -82,7 +86,8 @@ class GANTrainer:
             if per_iter and self.step % n_critic == 0:  # this step updates G: unit = G updates done so far
                 regan.begin_unit(self.step // n_critic, self.opt_g, self.ema.module)
             out = gan_train_step(self.G, self.D, self.opt_g, self.opt_d, self.real, self.step_cfg,
-                                 step=self.step, precision=self.precision, ema=self.ema, g_hooks=regan)
+                                 step=self.step, precision=self.precision, ema=self.ema, g_hooks=regan,
+                                 augment=self.augment)
             sums["d_loss"] += out["d_loss"]
             updated_g = out.get("g_loss") is not None
             if updated_g:
@@ -107,6 +112,8 @@ class GANTrainer:
         }
         if regan is not None:  # the phase, unit and measured sparsity at the end of the epoch
             stats.update(regan.stats())
+        if self.augment is not None:  # ADA / APA: the probability p at the end of the epoch
+            stats.update(self.augment.stats())
         return stats
 
     # ------------------------------------------------------------------ evaluation
@@ -168,6 +175,7 @@ class GANTrainer:
             "sampling": capture_sampling_state(self.real),
             "flops": self.flops.state_dict(),
             **({"regan": self.regan.state_dict()} if self.regan is not None else {}),
+            **({"augment": self.augment.state_dict()} if self.augment is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -187,3 +195,5 @@ class GANTrainer:
                                   + "; resume with the settings the run was started with")
         if self.regan is not None:
             self.regan.load_state_dict(state["regan"])
+        if self.augment is not None or "augment" in state:
+            (self.augment or Augment()).load_state_dict(state.get("augment", {"name": "none"}))

@@ -141,8 +141,13 @@ class DatasetSource(FiniteSource):
         # The resolved location is part of the key: another copy of "cifar10" (--data-root) must not
         # reuse statistics computed from this one.
         where = raynas.data.resolve_root(self.name, self.root, split=self.split, download=False)
-        return {"kind": "dataset", "dataset": self.name, "split": self.split, "resolution": self.resolution,
-                "channels": self.channels, "subset_seed": SUBSET_SEED, "root": str(Path(where).resolve())}
+        identity = {"kind": "dataset", "dataset": self.name, "split": self.split, "resolution": self.resolution,
+                    "channels": self.channels, "subset_seed": SUBSET_SEED, "root": str(Path(where).resolve())}
+        if self.name == "folder":  # your own images: new statistics whenever a file is added, removed or changed
+            from raynas.data import imagefolder
+
+            identity["files_sha256"] = imagefolder.content_stamp(imagefolder.split_files(where, self.split), where)
+        return identity
 
     def load_all(self) -> torch.Tensor:
         import raynas.data
