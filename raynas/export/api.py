@@ -270,7 +270,7 @@ def _fixed_run_network(cfg: Any, part: str | None, path: Path) -> Network:
         genotype = Genotype.load(m.genotype)
         net = build_classifier(cfg)
         shape = _classifier_input(cfg, genotype)
-        sizes = _classifier_sizes(d.name, net, shape[0], d.resolution, _num_classes(d.name))
+        sizes = _classifier_sizes(d.name, net, shape[0], d.resolution, _num_classes(d.name, d.root))
         return Network(net.eval(), "classifier", genotype.space, genotype, shape, "", sizes)
     kind = part or "generator"
     if kind == "classifier":
@@ -287,10 +287,10 @@ def _fixed_run_network(cfg: Any, part: str | None, path: Path) -> Network:
     return Network(net.eval(), kind, family, genotype, _input_shape(net, kind, d.channels, d.resolution), "", sizes)
 
 
-def _num_classes(dataset: str) -> int:
-    from raynas.data.specs import get_spec
+def _num_classes(dataset: str, root: str | None = None) -> int:
+    from raynas.data import dataset_classes
 
-    return get_spec(dataset).num_classes
+    return dataset_classes(dataset, root)  # data.name=folder: the run's class folders
 
 
 def _classifier_input(cfg: Any, genotype: Any) -> tuple[int, int, int]:
@@ -326,7 +326,7 @@ def _run_sized(cfg: Any, genotype: Any, kind: str, file: Path) -> Network:
 
     m, d = cfg.model, cfg.data
     if kind == "classifier":
-        num_classes = _num_classes(d.name)
+        num_classes = _num_classes(d.name, d.root)
         if getattr(genotype, "layers", None) is not None:  # the genotype fixes its network (DARTS-GAL)
             net = build_network(genotype, resolution=d.resolution, num_classes=num_classes)
         else:

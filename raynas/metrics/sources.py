@@ -25,7 +25,7 @@ from torch_fidelity.registry import NOISE_SOURCE_REGISTRY
 from raynas.device import Precision, at_least_float32, resolve_device
 from raynas.errors import MetricsError, RaynasError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 SUBSET_SEED = 0
 NOISE_SEED = 2020  # torch-fidelity's default rng_seed; the same z for every evaluation of a generator
 
@@ -187,7 +187,7 @@ class _ImageFiles(Dataset):
 
 
 class FolderSource(FiniteSource):
-    """A folder of png/jpg images (searched recursively when ``recursive``)."""
+    """A folder of png/jpg/webp images (searched recursively when ``recursive``)."""
 
     def __init__(self, path: str | os.PathLike, recursive: bool = False) -> None:
         self.path = Path(path).expanduser()
