@@ -134,14 +134,19 @@ def gan_training(*, gen_batch_size: int = 64, dis_batch_size: int = 64, lr_g: fl
 
 @dataclass(frozen=True)
 class ModelConfig:
-    generator: str = _f("sngan", choices=("sngan", "genotype"))
-    discriminator: str = _f("autogan", choices=("autogan", "genotype"))
+    generator: str = _f("sngan", choices=("sngan", "genotype", "stylegan2", "progan"))
+    discriminator: str = _f("autogan", choices=("autogan", "genotype", "stylegan2", "progan"))
     g_genotype: str | None = _f(None, doc="genotype JSON path when generator=genotype")
     d_genotype: str | None = _f(None, doc="genotype JSON path when discriminator=genotype")
     latent_dim: int = _f(128, lo=1, hi=4096)
     gf_dim: int = _f(256, lo=4, hi=4096)
     df_dim: int = _f(128, lo=4, hi=4096)
     bottom_width: int = _f(0, lo=0, hi=64, doc="0 = resolution // 8")
+    channel_multiplier: int = _f(2, lo=1, hi=32, doc="stylegan2: channels above 32 px are 16384 / resolution × this")
+    max_channels: int = _f(512, lo=1, hi=512, doc="stylegan2: cap on feature-map channels (512 = the paper; "
+                                                   "smaller only for quick CPU runs)")
+    mapping_layers: int = _f(8, lo=1, hi=32, doc="stylegan2: layers of the mapping network")
+    progan_channels: int = _f(512, lo=1, hi=4096, doc="progan: feature-map channels of every stage")
 
 
 @dataclass(frozen=True)
