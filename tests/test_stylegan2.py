@@ -16,6 +16,15 @@ from raynas.config import DataConfig, ModelConfig, RaynasConfig, from_dict
 from raynas.device import Precision
 from raynas.errors import ConfigError
 from raynas.gan import EMA, StepConfig, gan_train_step
+from raynas.gan.recipe import (
+    Recipe,
+    check_recipe,
+    d_logistic_loss,
+    g_nonsaturating_loss,
+    path_lengths,
+    r1_penalty,
+    recipe_from,
+)
 from raynas.gan.regan import Regan, ReganConfig, TrainingFlops
 from raynas.nn.equalized import EqualConv2d, EqualLinear
 from raynas.nn.profile import count_flops, count_params
@@ -293,3 +302,71 @@ def test_arch_show_prints_the_families_sizes(capsys):
     assert_user_error(code, err, "--channel-multiplier", "progan")
     code, out, err = run_cli(capsys, "arch", "show", "stylegan2", "--resolution", "48")
     assert_user_error(code, err, "power of two")
+
+
+# ---------------------------------------------------------------------------- the StyleGAN2 training recipe
+def test_r1_penalty_equals_the_hand_gradient_and_trains_d():
+    w = torch.tensor([0.5, -1.0, 2.0, 0.0], requires_grad=True)
+    x = torch.tensor([[1.0, 2.0, -1.0, 3.0], [0.0, 1.0, 1.0, -2.0]]).view(2, 1, 2, 2).requires_grad_(True)
+    logits = (w * x.flatten(1) ** 2).sum(1, keepdim=True)  # D(x) = Σ w_i x_i², so ∇_x D = 2 w x
+    penalty = r1_penalty(x, logits)
+    flat = x.detach().flatten(1)
+    hand = (4 * w.detach() ** 2 * flat ** 2).sum(1).mean()
+    torch.testing.assert_close(penalty, hand)
+    penalty.backward()
+    torch.testing.assert_close(w.grad, (8 * w.detach() * flat ** 2).mean(0))  # ∂/∂w of the hand formula
+
+
+def test_logistic_losses_and_the_lazy_schedule():
+    zero = torch.zeros(3, 1)
+    torch.testing.assert_close(d_logistic_loss(zero, zero), torch.tensor(2 * math.log(2.0)))
+    torch.testing.assert_close(g_nonsaturating_loss(torch.full((2, 1), 1.5)), F.softplus(torch.tensor(-1.5)))
+    r = Recipe(loss="nonsaturating", r1_gamma=10.0, pl_weight=2.0, style_mixing=0.9)
+    assert [s for s in range(40) if r.r1_step(s)] == [0, 16, 32]
+    assert [u for u in range(10) if r.pl_step(u)] == [0, 4, 8]
+    assert not Recipe().r1_step(0) and not Recipe().pl_step(0) and not Recipe().styled
+    with pytest.raises(ValueError):
+        Recipe(style_mixing=1.5)
+
+
+def test_path_lengths_by_hand():
+    torch.manual_seed(0)
+    ws = torch.randn(3, 2, 4, requires_grad=True)
+    images = ws.sum(1).view(3, 4, 1, 1)  # J_wᵀ y = y for each of the 2 styles
+    torch.manual_seed(7)
+    lengths = path_lengths(images, ws)
+    torch.manual_seed(7)
+    y = torch.randn(3, 4, 1, 1)  # 1×1 image: the 1/sqrt(HW) scale is 1
+    torch.testing.assert_close(lengths, y.flatten(1).norm(dim=1))
+
+
+def test_style_mixing_uses_two_latents():
+    g, _ = tiny_pair(8)
+    z = torch.randn(2, 16)
+    ws = Recipe(style_mixing=1.0).styles(g, z)
+    assert ws.shape == (2, g.num_ws, 16)
+    assert not torch.equal(ws[:, 0], ws[:, -1]) and torch.equal(ws[:, 0], g.mapping(z))
+    ws = Recipe(style_mixing=0.0, pl_weight=1.0).styles(g, z)
+    assert all(torch.equal(ws[:, i], ws[:, 0]) for i in range(g.num_ws))
+
+
+def test_gan_step_adds_lazy_r1_and_path_length_on_their_steps():
+    g, d = tiny_pair(8)
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+    recipe = Recipe(loss="nonsaturating", r1_gamma=10.0, r1_every=2, pl_weight=2.0, pl_every=2, style_mixing=0.9)
+    cfg = StepConfig(gen_batch_size=4, dis_batch_size=4, latent_dim=16, recipe=recipe)
+    cpu = Precision.for_device(torch.device("cpu"))
+    outs = [gan_train_step(g, d, opt_g, opt_d, _Images(), cfg, step=s, precision=cpu) for s in range(3)]
+    assert ["r1" in o for o in outs] == [True, False, True]
+    assert ["pl_mean" in o for o in outs] == [True, False, True]
+    assert outs[0]["r1"] > 0 and float(g.pl_mean) > 0
+    assert "pl_mean" in g.state_dict()  # checkpoints carry the running mean
+
+
+def test_style_recipes_need_the_stylegan2_generator():
+    cfg = from_dict(RaynasConfig, {"train": {"style_mixing": 0.9}})
+    with pytest.raises(ConfigError, match="model.generator=stylegan2"):
+        check_recipe(cfg)
+    check_recipe(from_dict(RaynasConfig, {"train": {"style_mixing": 0.9}, "model": {"generator": "stylegan2"}}))
+    with pytest.raises(ConfigError, match="style-based"):
+        recipe_from(cfg.train).check_generator(ProGANGenerator(8, 4, 8))

@@ -24,6 +24,7 @@ from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.config import RaynasConfig
 from raynas.errors import CheckpointError
 from raynas.gan.ema import EMA
+from raynas.gan.recipe import recipe_from
 from raynas.gan.regan import Regan, TrainingFlops
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
@@ -50,8 +51,10 @@ class GANTrainer:
         self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), t.lr_g, t.lr_d,
                                                  betas=(t.beta1, t.beta2))
         self.ema = EMA(self.G, t.ema_decay)
+        recipe = recipe_from(t)
+        recipe.check_generator(self.G, f"model.generator={cfg.model.generator}")
         self.step_cfg = StepConfig(gen_batch_size=t.gen_batch_size, dis_batch_size=t.dis_batch_size,
-                                   n_critic=t.n_critic, latent_dim=self.latent_dim)
+                                   n_critic=t.n_critic, latent_dim=self.latent_dim, recipe=recipe)
         self.epoch = 0
         self.step = 0
         self.fixed_z = fixed_latents(64, self.latent_dim, self.device, t.seed)

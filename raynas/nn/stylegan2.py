@@ -211,6 +211,7 @@ class StyleGAN2Generator(nn.Module):
             self.convs.append(StyledConv(ch[2 ** i], ch[2 ** i], latent_dim))
             self.to_rgbs.append(ToRGB(ch[2 ** i], latent_dim, out_channels))
         self.num_noises = 1 + len(self.convs)
+        self.register_buffer("pl_mean", torch.zeros(()))  # path-length regularisation's running mean (recipe.py)
 
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """Latents ``(batch, latent_dim)`` → intermediate latents w of the same shape."""
