@@ -156,8 +156,9 @@ class TrainConfig(gan_training()):
     beta2: float = _f(0.9, lo=0.0, hi=1.0, hi_open=True, doc="Adam β2 (< 1)")
     n_critic: int = _f(1, lo=1, hi=100)
     ema_decay: float = _f(0.999, lo=0.0, hi=1.0)
-    loss: str = _f("hinge", choices=("hinge", "nonsaturating"),
-                   doc="hinge, or nonsaturating (StyleGAN2's logistic loss)")
+    loss: str = _f("hinge", choices=("hinge", "nonsaturating", "wgan-gp"),
+                   doc="hinge, nonsaturating (StyleGAN2's logistic loss) or wgan-gp (ProGAN's)")
+    gp_lambda: float = _f(10.0, lo=0.0, doc="wgan-gp: gradient-penalty weight")
     r1_gamma: float = _f(0.0, lo=0.0, doc="R1 penalty weight γ on real images (StyleGAN2: 10; 0 = off)")
     r1_every: int = _f(16, lo=1, doc="lazy R1: add it on every N-th D step, weighted by N")
     pl_weight: float = _f(0.0, lo=0.0, doc="path-length regularisation weight (StyleGAN2: 2; 0 = off; stylegan2 G)")

@@ -20,6 +20,7 @@ from raynas.gan.recipe import (
     Recipe,
     check_recipe,
     d_logistic_loss,
+    d_wgan_loss,
     g_nonsaturating_loss,
     path_lengths,
     r1_penalty,
@@ -370,3 +371,25 @@ def test_style_recipes_need_the_stylegan2_generator():
     check_recipe(from_dict(RaynasConfig, {"train": {"style_mixing": 0.9}, "model": {"generator": "stylegan2"}}))
     with pytest.raises(ConfigError, match="style-based"):
         recipe_from(cfg.train).check_generator(ProGANGenerator(8, 4, 8))
+
+
+def test_wgan_gp_terms_by_hand_and_a_progan_step():
+    a = torch.tensor([0.0, 1.2, 0.0, 1.6]).view(1, 1, 2, 2)  # ‖a‖ = 2
+
+    def critic(x):
+        return (x * a).flatten(1).sum(1, keepdim=True)  # linear: ∇ = a everywhere, so GP = (2 - 1)² = 1
+
+    real, fake = torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2)
+    real_logits = critic(real)
+    terms = Recipe(loss="wgan-gp", gp_lambda=10.0, drift=0.001).critic_terms(critic, real, fake, real_logits)
+    torch.testing.assert_close(terms, 10.0 + 0.001 * real_logits.pow(2).mean())
+    assert Recipe().critic_terms(critic, real, fake, real_logits) is None
+    torch.testing.assert_close(d_wgan_loss(torch.tensor([[1.0], [3.0]]), torch.tensor([[0.5], [0.5]])),
+                               torch.tensor(-1.5))
+    torch.manual_seed(0)
+    g, d = ProGANGenerator(8, 4, 8), ProGANDiscriminator(4, 8)
+    cfg = StepConfig(gen_batch_size=4, dis_batch_size=4, latent_dim=8, recipe=Recipe(loss="wgan-gp"))
+    out = gan_train_step(g, d, torch.optim.Adam(g.parameters(), 1e-3, betas=(0.0, 0.99)),
+                         torch.optim.Adam(d.parameters(), 1e-3, betas=(0.0, 0.99)), _Images(), cfg, step=0,
+                         precision=Precision.for_device(torch.device("cpu")))
+    assert math.isfinite(out["d_loss"]) and math.isfinite(out["g_loss"])

@@ -11,10 +11,15 @@ to the regular step keeps one optimiser step per update, so Re-GAN's masks and t
 no rescaling. The path-length running mean lives in G (``G.pl_mean``, a buffer) so checkpoints carry it.
 
 **Style mixing**: with probability ``style_mixing`` a batch uses two latents, switching at a random layer.
+
+**WGAN-GP** (``loss="wgan-gp"``, the ProGAN authors' recipe): critic loss ``mean D(G(z)) − mean D(x)`` plus, on every
+D step, ``gp_lambda`` (10) times the gradient penalty at random real–fake interpolates and ``drift`` (0.001) times
+``mean D(x)²``; generator loss ``−mean D(G(z))``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +30,7 @@ from raynas.device import at_least_float32 as _up
 from raynas.errors import ConfigError
 from raynas.gan.losses import d_hinge_loss, g_hinge_loss
 
-LOSSES = ("hinge", "nonsaturating")
+LOSSES = ("hinge", "nonsaturating", "wgan-gp")
 
 
 def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -36,6 +41,22 @@ def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tor
 def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: mean(softplus(-D(G(z))))."""
     return F.softplus(-_up(fake_logits)).mean()
+
+
+def d_wgan_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Critic loss of WGAN: mean(D(G(z))) - mean(D(x)) (the gradient penalty and drift come on top)."""
+    return _up(fake_logits).mean() - _up(real_logits).mean()
+
+
+def g_wgan_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator loss of WGAN: -mean(D(G(z)))."""
+    return -_up(fake_logits).mean()
+
+
+def gradient_penalty(inputs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's ``E(‖∇ D(x̂)‖₂ − 1)²`` at ``inputs`` (which require grad; ``logits = D(inputs)``), with graph."""
+    (grad,) = torch.autograd.grad(_up(logits).sum(), inputs, create_graph=True)
+    return (_up(grad).flatten(1).norm(dim=1) - 1.0).pow(2).mean()
 
 
 def r1_penalty(real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
@@ -64,20 +85,33 @@ class Recipe:
     pl_every: int = 4
     pl_decay: float = 0.01
     style_mixing: float = 0.0
+    gp_lambda: float = 10.0  # wgan-gp: gradient-penalty weight (the ProGAN authors' 10)
+    drift: float = 0.001  # wgan-gp: weight of mean(D(x)²), which keeps the critic's output near 0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.r1_every < 1 or self.pl_every < 1:
             raise ValueError("r1_every and pl_every must be >= 1")
-        if self.r1_gamma < 0 or self.pl_weight < 0 or not 0.0 <= self.style_mixing <= 1.0:
-            raise ValueError("r1_gamma and pl_weight must be >= 0 and style_mixing in [0, 1]")
+        if min(self.r1_gamma, self.pl_weight, self.gp_lambda, self.drift) < 0 or not 0.0 <= self.style_mixing <= 1.0:
+            raise ValueError("r1_gamma, pl_weight, gp_lambda and drift must be >= 0 and style_mixing in [0, 1]")
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return (d_hinge_loss if self.loss == "hinge" else d_logistic_loss)(real_logits, fake_logits)
+        return _D_LOSSES[self.loss](real_logits, fake_logits)
 
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        return (g_hinge_loss if self.loss == "hinge" else g_nonsaturating_loss)(fake_logits)
+        return _G_LOSSES[self.loss](fake_logits)
+
+    def critic_terms(self, d_forward: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor | None:
+        """wgan-gp's per-step terms ``gp_lambda · GP + drift · mean(D(x)²)``, GP at a uniform random point on each
+        real–fake segment; None for the other losses."""
+        if self.loss != "wgan-gp":
+            return None
+        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+        mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+        gp = gradient_penalty(mixed, d_forward(mixed))
+        return self.gp_lambda * gp + self.drift * _up(real_logits).pow(2).mean()
 
     def r1_step(self, step: int) -> bool:
         """Whether D step ``step`` (0-based) carries the R1 term."""
@@ -117,10 +151,14 @@ class Recipe:
         return self.pl_weight * self.pl_every * (lengths - mean).pow(2).mean()
 
 
+_D_LOSSES = {"hinge": d_hinge_loss, "nonsaturating": d_logistic_loss, "wgan-gp": d_wgan_loss}
+_G_LOSSES = {"hinge": g_hinge_loss, "nonsaturating": g_nonsaturating_loss, "wgan-gp": g_wgan_loss}
+
+
 def recipe_from(train: object) -> Recipe:
     """The recipe a ``train`` config section sets (fields ``loss``, ``r1_*``, ``pl_*``, ``style_mixing``; a section
     without them gives the default recipe)."""
-    fields = ("loss", "r1_gamma", "r1_every", "pl_weight", "pl_every", "style_mixing")
+    fields = ("loss", "r1_gamma", "r1_every", "pl_weight", "pl_every", "style_mixing", "gp_lambda")
     return Recipe(**{f: getattr(train, f) for f in fields if hasattr(train, f)})
 
 

@@ -147,9 +147,12 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
         fake_logits = d_fwd(x_fake.detach())
         d_loss = rc.d_loss(real_logits, fake_logits)
         d_total = d_loss
+        critic = rc.critic_terms(d_fwd, x_real, x_fake, real_logits)  # wgan-gp's penalty and drift, else None
+        if critic is not None:
+            d_total = d_total + critic
         if r1:
             penalty = r1_penalty(x_real, real_logits)
-            d_total = d_loss + (rc.r1_gamma / 2 * rc.r1_every) * penalty
+            d_total = d_total + (rc.r1_gamma / 2 * rc.r1_every) * penalty
     d_total.backward()
     # One host sync for all the statistics; the check precedes opt_d.step().
     d_loss_v, d_real_v, d_fake_v, d_total_v = torch.stack(
