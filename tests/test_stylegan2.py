@@ -393,3 +393,12 @@ def test_wgan_gp_terms_by_hand_and_a_progan_step():
                          torch.optim.Adam(d.parameters(), 1e-3, betas=(0.0, 0.99)), _Images(), cfg, step=0,
                          precision=Precision.for_device(torch.device("cpu")))
     assert math.isfinite(out["d_loss"]) and math.isfinite(out["g_loss"])
+
+
+def test_measuring_flops_leaves_the_random_state_alone():
+    g, d = tiny_pair(8)  # G draws its noise inputs in forward
+    torch.manual_seed(3)
+    TrainingFlops(g, d, example_latent=torch.zeros(1, 16))
+    after = torch.rand(2)
+    torch.manual_seed(3)
+    torch.testing.assert_close(after, torch.rand(2))

@@ -448,18 +448,21 @@ class TrainingFlops:
                     handles.append(m.register_forward_hook(hook(name)))
         flags = [(m, m.training) for m in G.modules()]
         G.eval()
-        try:
-            with torch.no_grad():
-                fake = G(z)
-        finally:
-            for h in handles:
-                h.remove()
-            for m, training in flags:
-                m.training = training
-        self.layer_flops: dict[str, int] = per_layer
-        self.g_dense_forward = int(count_flops(G, z))
-        self.g_rest = max(0, self.g_dense_forward - sum(per_layer.values()))
-        self.d_forward = int(count_flops(D, fake)) if D is not None else 0
+        # a generator that draws random numbers in forward (StyleGAN2's noise inputs) must not move the run's RNG
+        cuda = [z.device] if z.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            try:
+                with torch.no_grad():
+                    fake = G(z)
+            finally:
+                for h in handles:
+                    h.remove()
+                for m, training in flags:
+                    m.training = training
+            self.layer_flops: dict[str, int] = per_layer
+            self.g_dense_forward = int(count_flops(G, z))
+            self.g_rest = max(0, self.g_dense_forward - sum(per_layer.values()))
+            self.d_forward = int(count_flops(D, fake)) if D is not None else 0
         self.g = 0.0  # FLOPs spent in G so far
         self.d = 0.0  # FLOPs spent in D so far
 
