@@ -147,6 +147,14 @@ class ModelConfig:
                                                    "smaller only for quick CPU runs)")
     mapping_layers: int = _f(8, lo=1, hi=32, doc="stylegan2: layers of the mapping network")
     progan_channels: int = _f(512, lo=1, hi=4096, doc="progan: feature-map channels of every stage")
+    progan_stage_epochs: tuple[int, ...] = _f((), doc="progan: epochs of each stage from 4×4 up, summing to "
+                                                       "train.epochs (the authors' CIFAR-10: 2,2,2,8); empty = "
+                                                       "no growing")
+
+    def __post_init__(self) -> None:
+        if any(int(n) < 1 for n in self.progan_stage_epochs):
+            raise ConfigError(f"model.progan_stage_epochs {list(self.progan_stage_epochs)}: every stage needs at "
+                              "least 1 epoch")
 
 
 @dataclass(frozen=True)

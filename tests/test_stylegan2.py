@@ -29,7 +29,7 @@ from raynas.gan.recipe import (
 from raynas.gan.regan import Regan, ReganConfig, TrainingFlops
 from raynas.nn.equalized import EqualConv2d, EqualLinear
 from raynas.nn.profile import count_flops, count_params
-from raynas.nn.progan import ProGANDiscriminator, ProGANGenerator, batch_stddev_feature
+from raynas.nn.progan import ProGANDiscriminator, ProGANGenerator, batch_stddev_feature, growth_stage
 from raynas.nn.stylegan2 import (
     ModulatedConv2d,
     StyleGAN2Discriminator,
@@ -402,3 +402,35 @@ def test_measuring_flops_leaves_the_random_state_alone():
     after = torch.rand(2)
     torch.manual_seed(3)
     torch.testing.assert_close(after, torch.rand(2))
+
+
+# ---------------------------------------------------------------------------- ProGAN growing in a fixed run
+def test_growth_stage_follows_the_authors_schedule():
+    stages = (2, 2, 2, 8)
+    assert growth_stage(0.0, stages) == (0, 0.0)
+    assert growth_stage(3.0, stages) == (1, 0.5)
+    assert growth_stage(6.0, stages) == (3, 0.0)
+    assert growth_stage(12.0, stages) == (3, 0.75)
+    assert growth_stage(14.0, stages) == (3, 1.0)
+    with pytest.raises(ValueError):
+        growth_stage(0.0, (1, 0))
+
+
+def test_trainer_grows_progan_and_pools_the_real_images():
+    from raynas.config import load_config
+    from raynas.gan.trainer import GANTrainer
+
+    tiny = ["model.generator=progan", "model.discriminator=progan", "model.progan_channels=4", "model.latent_dim=8",
+            "data.resolution=16", "data.limit=64", "train.iters_per_epoch=2", "train.gen_batch_size=4",
+            "train.dis_batch_size=4", "train.epochs=3", "model.progan_stage_epochs=[1,1,1]", "train.loss=wgan-gp"]
+    t = GANTrainer(load_config("quickstart", tiny, method="train"), device=torch.device("cpu"))
+    assert (t.G.step, t.D.step, t.ema.module.step) == (0, 0, 0) and t.growth.real.sample(2).shape[-1] == 4
+    t.train_epoch()
+    assert (t.G.step, t.G.alpha, t.growth.real.sample(2).shape[-1]) == (1, 0.0, 8)
+    assert t.sample_grid(2).shape == (2, 1, 16, 16)  # drawn at the run's resolution while growing
+    t.train_epoch()
+    t.train_epoch()
+    assert (t.G.step, t.G.alpha, t.D.step, t.ema.module.alpha) == (2, 1.0, 2, 1.0)
+    with pytest.raises(ConfigError, match="one entry per stage"):
+        GANTrainer(load_config("quickstart", [*tiny[:-2], "model.progan_stage_epochs=[1,2]"], method="train"),
+                   device=torch.device("cpu"))

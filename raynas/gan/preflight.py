@@ -22,8 +22,11 @@ def preflight(cfg: RaynasConfig, *, check_model: bool = True, check_regan: bool 
     if check_model:
         _check_model(cfg)
         from raynas.gan.recipe import check_recipe
+        from raynas.gan.trainer import check_growth
 
         check_recipe(cfg)
+        if getattr(cfg, "train", None) is not None and hasattr(cfg.model, "progan_stage_epochs"):
+            check_growth(cfg)
         regan = getattr(cfg, "regan", None)  # fixed GAN runs only: searches have no regan section
         if check_regan and regan is not None:
             from raynas.gan.regan import ReganConfig, check_config, check_generator

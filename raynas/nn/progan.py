@@ -21,6 +21,7 @@ through the previous fromRGB (D). Networks start fully grown (last stage, alpha 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -152,3 +153,19 @@ class ProGANDiscriminator(_Growing):
                     skip = self.from_rgb[index + 1](F.avg_pool2d(x, 2))
                     h = (1.0 - self.alpha) * skip + self.alpha * h
         return self.linear(h.flatten(1))
+
+
+
+def growth_stage(epoch: float, stage_epochs: Sequence[int]) -> tuple[int, float]:
+    """``(step, alpha)`` at training time ``epoch`` (fractional: ``epoch + i / iters_per_epoch``) when stage ``k``
+    (4·2^k px) trains for ``stage_epochs[k]`` epochs. As in the Re-GAN authors' ProGAN code, a stage's fade-in
+    ``alpha = elapsed / stage_epochs[k]`` rises linearly over all of that stage's epochs (their CIFAR-10 schedule:
+    2, 2, 2, 8). Past the end: the last stage, alpha 1."""
+    if not stage_epochs or min(stage_epochs) < 1:
+        raise ValueError(f"stage epochs must be positive, got {list(stage_epochs)}")
+    start = 0.0
+    for step, n in enumerate(stage_epochs):
+        if epoch < start + n:
+            return step, max(0.0, (epoch - start) / n)
+        start += n
+    return len(stage_epochs) - 1, 1.0
