@@ -70,7 +70,7 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     if p0 < 0 or p1 < 0:
         hh, ww = x.shape[2], x.shape[3]
         x = x[:, :, max(-p0, 0): hh - max(-p1, 0), max(-p0, 0): ww - max(-p1, 0)]
-    weight = kernel.flip(0, 1).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
+    weight = kernel.flip(0, 1).to(x.dtype)[None, None].expand(c, 1, *kernel.shape).contiguous()
     x = F.conv2d(x, weight, groups=c)
     return x[:, :, ::down, ::down] if down > 1 else x
 
