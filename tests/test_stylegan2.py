@@ -301,6 +301,10 @@ def test_arch_show_prints_the_families_sizes(capsys):
     assert (doc["G"]["params"], doc["D"]["params"]) == (23_079_436, 20_726_785)
     code, out, err = run_cli(capsys, "arch", "show", "progan", "--channel-multiplier", "2")
     assert_user_error(code, err, "--channel-multiplier", "progan")
+    code, out, err = run_cli(capsys, "arch", "show", "stylegan2", "--width", "64", "--channels", "8")
+    assert_user_error(code, err, "--channels", "--width", "stylegan2")
+    code, out, err = run_cli(capsys, "arch", "show", "eagan-cifar10-G", "--resolution", "64")
+    assert_user_error(code, err, "--resolution", "stylegan2|progan")
     code, out, err = run_cli(capsys, "arch", "show", "stylegan2", "--resolution", "48")
     assert_user_error(code, err, "power of two")
 

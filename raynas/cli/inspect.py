@@ -50,6 +50,12 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
 
     if args.genotype in FAMILY_DEFAULTS:
         return _family_show(args)
+    family_only = [flag for flag, value in (("--resolution", args.resolution), ("--latent", args.latent),
+                                            ("--channel-multiplier", args.channel_multiplier),
+                                            ("--mapping-layers", args.mapping_layers)) if value]
+    if family_only:
+        raise ConfigError(f"{', '.join(family_only)} apply to `arch show stylegan2|progan` only; a genotype's "
+                          "sizes come from --dataset, --width, --layers and --channels")
     from raynas.spaces import Genotype
 
     genotype = Genotype.load(args.genotype)
@@ -90,8 +96,10 @@ def _family_show(args: argparse.Namespace) -> int:
              "mapping_layers": args.mapping_layers, "channels": args.channels}
     sizes = {k: v for k, v in given.items() if v is not None}
     wrong = [f"--{k.replace('_', '-')}" for k in sizes if k not in FAMILY_DEFAULTS[args.genotype]]
-    if wrong or args.png:
-        raise ConfigError(f"{', '.join(wrong) or '--png'} does not apply to {args.genotype}; its settings are "
+    wrong += [flag for flag, value in (("--width", args.width), ("--layers", args.layers), ("--png", args.png))
+              if value]
+    if wrong:
+        raise ConfigError(f"{', '.join(wrong)} does not apply to {args.genotype}; its settings are "
                           + ", ".join(f"--{k.replace('_', '-')}" for k in FAMILY_DEFAULTS[args.genotype]
                                       if k != "image_channels"))
     try:
