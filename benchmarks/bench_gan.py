@@ -43,6 +43,7 @@ def _sync(device: torch.device) -> None:
 def bench_training(cfg, device: torch.device, precision: Precision, steps: int, synthetic: bool) -> dict:
     from raynas.build import build_discriminator, build_generator
     from raynas.data import load_images, make_batch_source
+    from raynas.gan.recipe import recipe_from
     from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
 
     d, t = cfg.data, cfg.train
@@ -56,7 +57,7 @@ def bench_training(cfg, device: torch.device, precision: Precision, steps: int, 
                                  channels_last=precision.channels_last)
     opt_g, opt_d = make_optimizers(G.parameters(), D.parameters(), t.lr_g, t.lr_d, betas=(t.beta1, t.beta2))
     sc = StepConfig(gen_batch_size=t.gen_batch_size, dis_batch_size=t.dis_batch_size, n_critic=t.n_critic,
-                    latent_dim=cfg.model.latent_dim)
+                    latent_dim=cfg.model.latent_dim, recipe=recipe_from(t))
     warmup = max(3, steps // 10)
     for i in range(warmup):
         gan_train_step(G, D, opt_g, opt_d, real, sc, step=i, precision=precision)

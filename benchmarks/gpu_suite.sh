@@ -2,12 +2,12 @@
 # Everything measured on a lent GPU (see benchmarks/RESULTS.md). Run from the repo root on a machine whose
 # python3 has torch but not Ray/pymoo/torch-fidelity: .bundle comes from
 # ../shared/tools/pack-offline-bundle.sh .bundle plus the cffi wheel moocore needs (see RESULTS.md).
-#   ONLY="precision metrics damgan eagan trial darts swd regan" bash benchmarks/gpu_suite.sh   (default: all)
+#   ONLY="precision metrics damgan eagan trial darts swd regan stylegan2" bash benchmarks/gpu_suite.sh   (default: all)
 # No dataset or Inception weights can be downloaded there, so training runs on synthetic on-device
 # images or the embedded subset, and Inception uses Kaiming-random weights (timing only, never scores).
 set -uo pipefail
 OUT=${OUT:-bench-out}; mkdir -p "$OUT"
-ONLY=${ONLY:-"precision metrics damgan eagan trial darts swd regan"}
+ONLY=${ONLY:-"precision metrics damgan eagan trial darts swd regan stylegan2"}
 if ! python3 -c "import ray, pymoo, torch_fidelity" 2>/dev/null; then
   pip install -q --no-index --no-deps --target /tmp/site .bundle/wheels/*.whl 2>/dev/null
   tar -xJf .bundle/ray-min.tar.xz -C /tmp/site
@@ -66,4 +66,14 @@ fi
 if has regan; then  # Re-GAN masking overhead at SNGAN CIFAR-10 sizes (embedded images, no download)
   step python3 benchmarks/bench_regan.py --device cuda --preset regan-sngan-cifar10 --set data.name=embedded \
        --set data.channels=3 --iters 200 --out $J
+fi
+if has stylegan2; then  # StyleGAN2 at the authors' 256 px setting (cm 2, latent 512, 8 mapping layers, batch 16,
+  # full recipe), fp32 / bf16 x channels_last
+  for amp in false true; do for cl in false true; do
+    step python3 benchmarks/bench_gan.py --device cuda --preset sngan-cifar10 --synthetic --amp $amp \
+         --channels-last $cl --set data.resolution=256 --set model.generator=stylegan2 \
+         --set model.discriminator=stylegan2 --set model.latent_dim=512 --set train.dis_batch_size=16 \
+         --set train.gen_batch_size=16 --set train.n_critic=1 --set train.loss=nonsaturating \
+         --set train.r1_gamma=10 --set train.pl_weight=2 --set train.style_mixing=0.9 --steps 30 --skip-metrics --out $J
+  done; done
 fi

@@ -11,10 +11,12 @@ from raynas.config import DataConfig, ModelConfig
 from raynas.errors import ConfigError
 from raynas.nn.discriminators import AutoGANDiscriminator
 from raynas.nn.generators import SNGANGenerator
+from raynas.nn.progan import ProGANDiscriminator, ProGANGenerator
+from raynas.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
 
 def build_generator(model: ModelConfig, data: DataConfig) -> nn.Module:
-    """Baseline SNGAN generator, or the derived network of a genotype file."""
+    """Baseline SNGAN generator, StyleGAN2 or ProGAN generator, or the derived network of a genotype file."""
     if model.generator == "sngan":
         try:
             return SNGANGenerator(model.latent_dim, model.gf_dim, data.resolution, model.bottom_width,
@@ -22,13 +24,33 @@ def build_generator(model: ModelConfig, data: DataConfig) -> nn.Module:
         except ValueError as exc:
             raise ConfigError(f"model/data mismatch: {exc}; set model.bottom_width so that "
                               "data.resolution / bottom_width is a power of two") from None
+    if model.generator == "stylegan2":
+        return _sized(StyleGAN2Generator, "model.generator", data.resolution, model.latent_dim,
+                      model.mapping_layers, model.channel_multiplier, data.channels, max_channels=model.max_channels)
+    if model.generator == "progan":
+        return _sized(ProGANGenerator, "model.generator", model.latent_dim, model.progan_channels, data.resolution,
+                      data.channels)
     return _from_genotype(model.g_genotype, "model.g_genotype", data, model.gf_dim, model.latent_dim)
 
 
 def build_discriminator(model: ModelConfig, data: DataConfig) -> nn.Module:
     if model.discriminator == "autogan":
         return AutoGANDiscriminator(model.df_dim, data.channels)
+    if model.discriminator == "stylegan2":
+        return _sized(StyleGAN2Discriminator, "model.discriminator", data.resolution, model.channel_multiplier,
+                      data.channels, max_channels=model.max_channels)
+    if model.discriminator == "progan":
+        return _sized(ProGANDiscriminator, "model.discriminator", model.progan_channels, data.resolution,
+                      data.channels)
     return _from_genotype(model.d_genotype, "model.d_genotype", data, model.df_dim, None)
+
+
+def _sized(cls: type[nn.Module], key: str, *args: Any, **kwargs: Any) -> nn.Module:
+    """A fixed family network; a size it cannot take (a resolution that is not a power of two) is a ConfigError."""
+    try:
+        return cls(*args, **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}; set data.resolution to a power of two (e.g. 32, 64, 128 or 256)") from None
 
 
 GENERATOR_SPACES = ("eagan-g", "damgan-g")

@@ -136,14 +136,27 @@ def gan_training(*, gen_batch_size: int = 64, dis_batch_size: int = 64, lr_g: fl
 
 @dataclass(frozen=True)
 class ModelConfig:
-    generator: str = _f("sngan", choices=("sngan", "genotype"))
-    discriminator: str = _f("autogan", choices=("autogan", "genotype"))
+    generator: str = _f("sngan", choices=("sngan", "genotype", "stylegan2", "progan"))
+    discriminator: str = _f("autogan", choices=("autogan", "genotype", "stylegan2", "progan"))
     g_genotype: str | None = _f(None, doc="genotype JSON path when generator=genotype")
     d_genotype: str | None = _f(None, doc="genotype JSON path when discriminator=genotype")
     latent_dim: int = _f(128, lo=1, hi=4096)
     gf_dim: int = _f(256, lo=4, hi=4096)
     df_dim: int = _f(128, lo=4, hi=4096)
     bottom_width: int = _f(0, lo=0, hi=64, doc="0 = resolution // 8")
+    channel_multiplier: int = _f(2, lo=1, hi=32, doc="stylegan2: channels above 32 px are 16384 / resolution × this")
+    max_channels: int = _f(512, lo=1, hi=512, doc="stylegan2: cap on feature-map channels (512 = the paper; "
+                                                   "smaller only for quick CPU runs)")
+    mapping_layers: int = _f(8, lo=1, hi=32, doc="stylegan2: layers of the mapping network")
+    progan_channels: int = _f(512, lo=1, hi=4096, doc="progan: feature-map channels of every stage")
+    progan_stage_epochs: tuple[int, ...] = _f((), doc="progan: epochs of each stage from 4×4 up, summing to "
+                                                       "train.epochs (the authors' CIFAR-10: 2,2,2,8); empty = "
+                                                       "no growing")
+
+    def __post_init__(self) -> None:
+        if any(int(n) < 1 for n in self.progan_stage_epochs):
+            raise ConfigError(f"model.progan_stage_epochs {list(self.progan_stage_epochs)}: every stage needs at "
+                              "least 1 epoch")
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,14 @@ class TrainConfig(gan_training()):
     beta2: float = _f(0.9, lo=0.0, hi=1.0, hi_open=True, doc="Adam β2 (< 1)")
     n_critic: int = _f(1, lo=1, hi=100)
     ema_decay: float = _f(0.999, lo=0.0, hi=1.0)
-    loss: str = _f("hinge", choices=("hinge",))
+    loss: str = _f("hinge", choices=("hinge", "nonsaturating", "wgan-gp"),
+                   doc="hinge, nonsaturating (StyleGAN2's logistic loss) or wgan-gp (ProGAN's)")
+    gp_lambda: float = _f(10.0, lo=0.0, doc="wgan-gp: gradient-penalty weight")
+    r1_gamma: float = _f(0.0, lo=0.0, doc="R1 penalty weight γ on real images (StyleGAN2: 10; 0 = off)")
+    r1_every: int = _f(16, lo=1, doc="lazy R1: add it on every N-th D step, weighted by N")
+    pl_weight: float = _f(0.0, lo=0.0, doc="path-length regularisation weight (StyleGAN2: 2; 0 = off; stylegan2 G)")
+    pl_every: int = _f(4, lo=1, doc="lazy path-length term: on every N-th G update, weighted by N")
+    style_mixing: float = _f(0.0, lo=0.0, hi=1.0, doc="probability of mixing two latents (StyleGAN2: 0.9; stylegan2 G)")
     seed: int = _f(0, lo=0)
     device: str = _f("auto", doc=DEVICE_DOC)
     amp: str = _f("auto", choices=("auto", "true", "false"), doc="bf16 autocast; auto = on for CUDA")

@@ -46,7 +46,16 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_arch_show(args: argparse.Namespace) -> int:
-    from raynas.nn.profile import describe, format_any
+    from raynas.nn.profile import FAMILY_DEFAULTS, describe, format_any
+
+    if args.genotype in FAMILY_DEFAULTS:
+        return _family_show(args)
+    family_only = [flag for flag, value in (("--resolution", args.resolution), ("--latent", args.latent),
+                                            ("--channel-multiplier", args.channel_multiplier),
+                                            ("--mapping-layers", args.mapping_layers)) if value]
+    if family_only:
+        raise ConfigError(f"{', '.join(family_only)} apply to `arch show stylegan2|progan` only; a genotype's "
+                          "sizes come from --dataset, --width, --layers and --channels")
     from raynas.spaces import Genotype
 
     genotype = Genotype.load(args.genotype)
@@ -76,6 +85,28 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
                 draw_genotype(g, png)
             if not args.json:
                 say(f"diagram {png}")
+    return 0
+
+
+def _family_show(args: argparse.Namespace) -> int:
+    """``raynas arch show stylegan2|progan``: G and D sizes of a fixed family (the Re-GAN authors' by default)."""
+    from raynas.nn.profile import FAMILY_DEFAULTS, format_family, summarize_family
+
+    given = {"resolution": args.resolution, "channel_multiplier": args.channel_multiplier, "latent": args.latent,
+             "mapping_layers": args.mapping_layers, "channels": args.channels}
+    sizes = {k: v for k, v in given.items() if v is not None}
+    wrong = [f"--{k.replace('_', '-')}" for k in sizes if k not in FAMILY_DEFAULTS[args.genotype]]
+    wrong += [flag for flag, value in (("--width", args.width), ("--layers", args.layers), ("--png", args.png))
+              if value]
+    if wrong:
+        raise ConfigError(f"{', '.join(wrong)} does not apply to {args.genotype}; its settings are "
+                          + ", ".join(f"--{k.replace('_', '-')}" for k in FAMILY_DEFAULTS[args.genotype]
+                                      if k != "image_channels"))
+    try:
+        summary = summarize_family(args.genotype, **sizes)
+    except ValueError as exc:
+        raise ConfigError(f"arch show {args.genotype}: {exc}") from None
+    print(json.dumps(summary, indent=2) if args.json else format_family(summary))
     return 0
 
 
@@ -207,13 +238,20 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
 
     p = sub.add_parser("arch", help="inspect a genotype: parameters, FLOPs, per-cell summary, diagram")
     asub = p.add_subparsers(dest="arch_command", required=True)
-    s = asub.add_parser("show", help="summarise the derived network of a genotype JSON file")
-    s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them)")
+    s = asub.add_parser("show", help="summarise the derived network of a genotype JSON file, or the stylegan2 / "
+                                     "progan G and D")
+    s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them), or "
+                                    "stylegan2 or progan")
     s.add_argument("--dataset", default="cifar10", help="sets resolution, channels and classes (default cifar10)")
     s.add_argument("--width", type=positive_int,
                    help="GAN genotypes: channel width (default: the paper's retrain width)")
     s.add_argument("--channels", type=positive_int,
-                   help="classifier genotypes: initial channels C (default 36, ImageNet 48)")
+                   help="classifier genotypes: initial channels C (default 36, ImageNet 48); progan: channels of "
+                        "every stage (default 512)")
+    s.add_argument("--resolution", type=positive_int, help="stylegan2 (default 256) / progan (default 32): image size")
+    s.add_argument("--channel-multiplier", type=positive_int, help="stylegan2: channel multiplier (default 2)")
+    s.add_argument("--latent", type=positive_int, help="stylegan2 / progan: latent size (default 512)")
+    s.add_argument("--mapping-layers", type=positive_int, help="stylegan2: mapping layers (default 8)")
     s.add_argument("--layers", type=positive_int, help="classifier genotypes: cells (default 20, ImageNet 14)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON (keys include params, flops)")
     s.add_argument("--png", help="also draw the genotype diagram to this PNG")

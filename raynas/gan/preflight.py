@@ -21,6 +21,12 @@ def preflight(cfg: RaynasConfig, *, check_model: bool = True, check_regan: bool 
     resolve_extractor(cfg.eval.extractor, cfg.eval.inception_weights)
     if check_model:
         _check_model(cfg)
+        from raynas.gan.recipe import check_recipe
+        from raynas.gan.trainer import check_growth
+
+        check_recipe(cfg)
+        if getattr(cfg, "train", None) is not None and hasattr(cfg.model, "progan_stage_epochs"):
+            check_growth(cfg)
         regan = getattr(cfg, "regan", None)  # fixed GAN runs only: searches have no regan section
         if check_regan and regan is not None:
             from raynas.gan.regan import ReganConfig, check_config, check_generator
@@ -37,6 +43,16 @@ def _check_model(cfg: RaynasConfig) -> None:
     from raynas.build import load_gan_genotype
 
     m = cfg.model
+    if {m.generator, m.discriminator} & {"stylegan2", "progan"}:  # sizes only: built without memory
+        import torch
+
+        from raynas.build import build_discriminator, build_generator
+
+        with torch.device("meta"):
+            if m.generator in ("stylegan2", "progan"):
+                build_generator(m, cfg.data)
+            if m.discriminator in ("stylegan2", "progan"):
+                build_discriminator(m, cfg.data)
     if m.generator == "genotype" or m.discriminator == "genotype":
         from raynas.build import build_discriminator, build_generator
 

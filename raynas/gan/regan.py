@@ -76,7 +76,8 @@ go on calling ``begin_unit`` with the next unit.
 
 **Training FLOPs** (:class:`TrainingFlops`): the forward FLOPs per sample (2 per multiply-add, the
 :mod:`raynas.nn.profile` convention) of every ``Conv*``/``ConvTranspose*``/``Linear`` layer of G are measured
-once with forward hooks on one latent; the rest of G's matmul/conv work (what
+once with forward hooks on one latent (and of every layer that reports its own through ``layer_flops``, such as
+StyleGAN2's modulated convs); the rest of G's matmul/conv work (what
 :func:`raynas.nn.profile.count_flops` counts beyond those layers, e.g. attention products) and all of D are
 counted dense. With ``d_l`` the kept fraction of layer ``l``'s weight (1 outside sparse units):
 
@@ -393,8 +394,17 @@ def _weight_param(m: nn.Module) -> nn.Parameter:
     return m.weight
 
 
+def _counted(m: nn.Module) -> bool:
+    """A layer whose FLOPs scale with its weight's density: torch's conv / linear layers, and any module with a
+    ``weight`` parameter that reports its own FLOPs (``layer_flops``: equalised-lr and modulated convs)."""
+    return isinstance(m, _LAYERS) or (callable(getattr(m, "layer_flops", None))
+                                      and isinstance(getattr(m, "weight", None), nn.Parameter))
+
+
 def _layer_flops(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     """Forward FLOPs (2 per multiply-add) of one call of a conv / linear layer, over the whole batch."""
+    if not isinstance(m, _LAYERS):
+        return int(m.layer_flops(x, y))
     if isinstance(m, nn.Linear):
         return 2 * y.numel() * m.in_features
     k = math.prod(m.kernel_size)
@@ -432,24 +442,27 @@ class TrainingFlops:
             return record
 
         for m in G.modules():
-            if isinstance(m, _LAYERS):
+            if _counted(m):
                 name = names.get(id(_weight_param(m)))
                 if name is not None:
                     handles.append(m.register_forward_hook(hook(name)))
         flags = [(m, m.training) for m in G.modules()]
         G.eval()
-        try:
-            with torch.no_grad():
-                fake = G(z)
-        finally:
-            for h in handles:
-                h.remove()
-            for m, training in flags:
-                m.training = training
-        self.layer_flops: dict[str, int] = per_layer
-        self.g_dense_forward = int(count_flops(G, z))
-        self.g_rest = max(0, self.g_dense_forward - sum(per_layer.values()))
-        self.d_forward = int(count_flops(D, fake)) if D is not None else 0
+        # a generator that draws random numbers in forward (StyleGAN2's noise inputs) must not move the run's RNG
+        cuda = [z.device] if z.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            try:
+                with torch.no_grad():
+                    fake = G(z)
+            finally:
+                for h in handles:
+                    h.remove()
+                for m, training in flags:
+                    m.training = training
+            self.layer_flops: dict[str, int] = per_layer
+            self.g_dense_forward = int(count_flops(G, z))
+            self.g_rest = max(0, self.g_dense_forward - sum(per_layer.values()))
+            self.d_forward = int(count_flops(D, fake)) if D is not None else 0
         self.g = 0.0  # FLOPs spent in G so far
         self.d = 0.0  # FLOPs spent in D so far
 

@@ -24,7 +24,7 @@ from raynas.device import Precision, at_least_float32
 from raynas.errors import TrainingDiverged
 from raynas.gan.augment import Augment
 from raynas.gan.ema import EMA
-from raynas.gan.losses import d_hinge_loss, g_hinge_loss
+from raynas.gan.recipe import Recipe, r1_penalty
 
 
 class BatchSource(Protocol):
@@ -42,6 +42,7 @@ class StepConfig:
     latent_dim: int
     n_critic: int = 1
     lr_section: str = "train"  # config section whose lr_g/lr_d drive this step (named in divergence advice)
+    recipe: Recipe = Recipe()  # loss and lazy regularisers (default: hinge, none)
 
     def __post_init__(self) -> None:
         for name in ("gen_batch_size", "dis_batch_size", "latent_dim", "n_critic"):
@@ -120,38 +121,55 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
                    g_hooks: GStepHooks | None = None,
                    augment: Augment | None = None,
                    ) -> dict[str, float | None]:
-    """One D update (and a G update when ``step % n_critic == 0``) with hinge loss.
+    """One D update (and a G update when ``step % n_critic == 0``) with ``cfg.recipe``'s loss (hinge by default)
+    and, on their steps, its lazy R1 / path-length terms and style mixing (:mod:`raynas.gan.recipe`).
 
-    Returns ``d_loss``, ``g_loss`` (None when G was not updated this step), ``d_real`` and
-    ``d_fake`` (mean logits). Raises TrainingDiverged before any optimiser step on a non-finite
-    loss. Modules are used in whatever train/eval mode the caller set. ``g_hooks`` (optional, see
-    :class:`GStepHooks`) wrap the G optimiser step and follow the EMA update. ``augment`` (optional) picks D's
-    real batch (APA), transforms every image D sees, real and fake, in both updates, and observes D's real
-    logits after D's update (the adaptive probability of ADA / APA).
+    Returns ``d_loss``, ``g_loss`` (None when G was not updated this step; both without the regularisers), ``d_real``
+    and ``d_fake`` (mean logits), plus ``r1`` (the unweighted penalty) and ``pl_mean`` (the path lengths' running
+    mean) on the steps that add them. Raises TrainingDiverged before any optimiser step on a non-finite loss.
+    Modules are used in whatever train/eval mode the caller set. ``g_hooks`` (optional, see :class:`GStepHooks`)
+    wrap the G optimiser step and follow the EMA update. ``augment`` (optional) picks D's real batch (APA),
+    transforms every image D sees, real and fake, in both updates, and observes D's real logits after D's update
+    (the adaptive probability of ADA / APA).
     """
     g_fwd = g_forward if g_forward is not None else G
     d_fwd = d_forward if d_forward is not None else D
     device = precision.device
     aug = augment if augment is not None else Augment()
+    rc = cfg.recipe
+    styled = rc.styled and g_forward is None  # a supernet path (g_forward) has no style inputs
+    extra: dict[str, float] = {}
 
     # Discriminator: real batch vs detached fakes (no graph through G at all).
     opt_d.zero_grad(set_to_none=True)
     x_real = precision.images(real.sample(cfg.dis_batch_size).to(device, non_blocking=True))
     z = sample_latent(cfg.dis_batch_size, cfg.latent_dim, device)
+    r1 = rc.r1_step(step)
+    if r1:
+        x_real = x_real.detach().requires_grad_(True)
     with precision.autocast():
         with torch.no_grad():
-            x_fake = precision.images(g_fwd(z))
+            x_fake = precision.images(G.synthesis(rc.styles(G, z)) if styled else g_fwd(z))
         real_logits = d_fwd(aug.images(aug.reals_for_d(x_real, x_fake)))
         fake_logits = d_fwd(aug.images(x_fake.detach()))
-        d_loss = d_hinge_loss(real_logits, fake_logits)
-    d_loss.backward()
-    # One host sync for all three statistics; the check precedes opt_d.step().
-    d_loss_v, d_real_v, d_fake_v = torch.stack(
+        d_loss = rc.d_loss(real_logits, fake_logits)
+        d_total = d_loss
+        critic = rc.critic_terms(d_fwd, x_real, x_fake, real_logits)  # wgan-gp's penalty and drift, else None
+        if critic is not None:
+            d_total = d_total + critic
+        if r1:
+            penalty = r1_penalty(x_real, real_logits)
+            d_total = d_total + (rc.r1_gamma / 2 * rc.r1_every) * penalty
+    d_total.backward()
+    # One host sync for all the statistics; the check precedes opt_d.step().
+    d_loss_v, d_real_v, d_fake_v, d_total_v = torch.stack(
         [d_loss.detach(), at_least_float32(real_logits.detach()).mean(),
-         at_least_float32(fake_logits.detach()).mean()]).tolist()
-    if not math.isfinite(d_loss_v):
+         at_least_float32(fake_logits.detach()).mean(), d_total.detach()]).tolist()
+    if r1:
+        extra["r1"] = float(penalty.detach())
+    if not math.isfinite(d_total_v):
         opt_d.zero_grad(set_to_none=True)
-        raise _diverged("discriminator", d_loss_v, step, cfg.lr_section)
+        raise _diverged("discriminator", d_total_v, step, cfg.lr_section)
     opt_d.step()
     opt_d.zero_grad(set_to_none=True)  # free D's gradients while G trains
     aug.observe(real_logits)
@@ -160,14 +178,23 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
     if step % cfg.n_critic == 0:
         opt_g.zero_grad(set_to_none=True)
         z = sample_latent(cfg.gen_batch_size, cfg.latent_dim, device)
+        pl = styled and rc.pl_step(step // cfg.n_critic)
         with _frozen(D):
             with precision.autocast():
-                g_loss = g_hinge_loss(d_fwd(aug.images(precision.images(g_fwd(z)))))
-            g_loss.backward()
-        g_loss_v = float(g_loss.detach().item())
-        if not math.isfinite(g_loss_v):
+                if styled:
+                    ws = rc.styles(G, z)
+                    images = G.synthesis(ws)
+                else:
+                    images = g_fwd(z)
+                g_loss = rc.g_loss(d_fwd(aug.images(precision.images(images))))
+                g_total = g_loss + rc.path_length_term(G, images, ws) if pl else g_loss
+            g_total.backward()
+        g_loss_v, g_total_v = torch.stack([g_loss.detach(), g_total.detach()]).tolist()
+        if pl:
+            extra["pl_mean"] = float(G.pl_mean)
+        if not math.isfinite(g_total_v):
             opt_g.zero_grad(set_to_none=True)
-            raise _diverged("generator", g_loss_v, step, cfg.lr_section)
+            raise _diverged("generator", g_total_v, step, cfg.lr_section)
         if g_hooks is not None:
             g_hooks.before_g_step()
         opt_g.step()
@@ -179,4 +206,4 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
             if g_hooks is not None:
                 g_hooks.after_ema_update(ema.module)
 
-    return {"d_loss": d_loss_v, "g_loss": g_loss_v, "d_real": d_real_v, "d_fake": d_fake_v}
+    return {"d_loss": d_loss_v, "g_loss": g_loss_v, "d_real": d_real_v, "d_fake": d_fake_v, **extra}

@@ -24,9 +24,10 @@ import torch
 from raynas.build import build_discriminator, build_generator, latent_dim_of
 from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.config import RaynasConfig
-from raynas.errors import CheckpointError
+from raynas.errors import CheckpointError, ConfigError
 from raynas.gan.augment import Augment, make_augment
 from raynas.gan.ema import EMA
+from raynas.gan.recipe import recipe_from
 from raynas.gan.regan import Regan, TrainingFlops
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
@@ -53,8 +54,10 @@ class GANTrainer:
         self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), t.lr_g, t.lr_d,
                                                  betas=(t.beta1, t.beta2))
         self.ema = EMA(self.G, t.ema_decay)
+        recipe = recipe_from(t)
+        recipe.check_generator(self.G, f"model.generator={cfg.model.generator}")
         self.step_cfg = StepConfig(gen_batch_size=t.gen_batch_size, dis_batch_size=t.dis_batch_size,
-                                   n_critic=t.n_critic, latent_dim=self.latent_dim)
+                                   n_critic=t.n_critic, latent_dim=self.latent_dim, recipe=recipe)
         self.epoch = 0
         self.step = 0
         self.fixed_z = fixed_latents(64, self.latent_dim, self.device, t.seed)
@@ -63,6 +66,8 @@ class GANTrainer:
         self.augment = make_augment(t)  # train.augment: None, DiffAugment, ADA or APA
         # FLOPs per sample measured on a zero latent: no random numbers drawn, no state changed.
         self.flops = TrainingFlops(self.G, self.D, example_latent=torch.zeros(1, self.latent_dim, device=self.device))
+        # ProGAN growing (after the FLOPs, which are counted for the grown networks)
+        self.growth = _Growth.of(cfg, self.G, (self.G, self.D, self.ema.module), self.real)
 
     # ------------------------------------------------------------------ training
     def train_epoch(self, progress: bool = False) -> dict[str, float]:
@@ -82,10 +87,13 @@ class GANTrainer:
         if regan is not None and not per_iter:
             regan.begin_unit(self.epoch, self.opt_g, self.ema.module)
         gen_bs, dis_bs = self.step_cfg.gen_batch_size, self.step_cfg.dis_batch_size
-        for _ in iterator:
+        real = self.growth.real if self.growth is not None else self.real
+        for i in iterator:
+            if self.growth is not None:
+                self.growth.at(self.epoch + i / self.iters_per_epoch)
             if per_iter and self.step % n_critic == 0:  # this step updates G: unit = G updates done so far
                 regan.begin_unit(self.step // n_critic, self.opt_g, self.ema.module)
-            out = gan_train_step(self.G, self.D, self.opt_g, self.opt_d, self.real, self.step_cfg,
+            out = gan_train_step(self.G, self.D, self.opt_g, self.opt_d, real, self.step_cfg,
                                  step=self.step, precision=self.precision, ema=self.ema, g_hooks=regan,
                                  augment=self.augment)
             sums["d_loss"] += out["d_loss"]
@@ -100,6 +108,8 @@ class GANTrainer:
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
         self.epoch += 1
+        if self.growth is not None:
+            self.growth.at(self.epoch)  # evaluation and checkpoints see the stage the next epoch starts in
         images = self.iters_per_epoch * self.step_cfg.dis_batch_size
         stats = {
             "epoch": self.epoch,
@@ -123,7 +133,7 @@ class GANTrainer:
 
         e, d = self.cfg.eval, self.cfg.data
         real = DatasetSource(d.name, e.real_split, root=d.root, resolution=d.resolution, channels=d.channels)
-        return evaluate_generator(self.ema.module, self.latent_dim, real, metrics=e.metrics, protocol=e.protocol,
+        return evaluate_generator(self._sampler(), self.latent_dim, real, metrics=e.metrics, protocol=e.protocol,
                                   num_samples=e.num_samples or None, extractor=e.extractor,
                                   inception_weights=e.inception_weights, device=self.device,
                                   batch_size=e.batch_size, progress=progress)
@@ -131,10 +141,16 @@ class GANTrainer:
     @torch.no_grad()
     def sample_grid(self, n: int = 64) -> torch.Tensor:
         """EMA-G samples for the fixed latent batch, in [0, 1] for image logging."""
-        g = self.ema.module
+        g = self._sampler()
         with self.precision.autocast():
             x = g(self.fixed_z[:n])
         return (x.float().clamp(-1, 1) + 1) / 2
+
+    def _sampler(self) -> torch.nn.Module:
+        """EMA-G; while ProGAN grows, its images up-sampled (nearest) to the run's resolution."""
+        if self.growth is None:
+            return self.ema.module
+        return _Upsampled(self.ema.module, self.cfg.data.resolution)
 
     def params(self) -> dict[str, int]:
         return {"params_g": param_count(self.G), "params_d": param_count(self.D)}
@@ -186,6 +202,8 @@ class GANTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
+        if self.growth is not None:
+            self.growth.at(self.epoch)
         restore_sampling_state(state["sampling"], self.real)
         if "flops" in state:  # checkpoints written before FLOPs were counted start from 0
             self.flops.load_state_dict(state["flops"])
@@ -197,3 +215,76 @@ class GANTrainer:
             self.regan.load_state_dict(state["regan"])
         if self.augment is not None or "augment" in state:
             (self.augment or Augment()).load_state_dict(state.get("augment", {"name": "none"}))
+
+
+class _Downsampled:
+    """A real-image batch source whose batches are average-pooled by ``factor`` (ProGAN's smaller stages)."""
+
+    def __init__(self, real: Any) -> None:
+        self.source, self.factor = real, 1
+
+    def sample(self, n: int) -> torch.Tensor:
+        x = self.source.sample(n)
+        return torch.nn.functional.avg_pool2d(x, self.factor) if self.factor > 1 else x
+
+
+class _Upsampled(torch.nn.Module):
+    """``G``'s images up-sampled (nearest) to ``resolution``: a growing ProGAN scored and drawn at the run's size."""
+
+    def __init__(self, G: torch.nn.Module, resolution: int) -> None:
+        super().__init__()
+        self.G, self.resolution = G, resolution
+        self.latent_dim = getattr(G, "latent_dim", None)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.G(z)
+        return x if x.shape[-1] == self.resolution else torch.nn.functional.interpolate(x, size=self.resolution)
+
+
+class _Growth:
+    """ProGAN's progressive growing in a fixed run (``model.progan_stage_epochs``): sets every network's stage and
+    fade-in from the training time and pools the real batches to the stage's resolution."""
+
+    def __init__(self, stage_epochs: tuple[int, ...], nets: tuple[torch.nn.Module, ...], real: Any) -> None:
+        self.stage_epochs, self.nets, self.real = stage_epochs, nets, _Downsampled(real)
+        self.last = len(stage_epochs) - 1
+
+    @staticmethod
+    def of(cfg: RaynasConfig, G: torch.nn.Module, nets: tuple[torch.nn.Module, ...], real: Any) -> _Growth | None:
+        stages = tuple(getattr(cfg.model, "progan_stage_epochs", ()) or ())
+        if not stages:
+            return None
+        check_growth(cfg, G)
+        growth = _Growth(stages, nets, real)
+        growth.at(0)
+        return growth
+
+    def at(self, epoch: float) -> None:
+        from raynas.nn.progan import growth_stage
+
+        step, alpha = growth_stage(epoch, self.stage_epochs)
+        for net in self.nets:
+            net.set_stage(step, alpha)
+        self.real.factor = 2 ** (self.last - step)
+
+
+def check_growth(cfg: RaynasConfig, G: torch.nn.Module | None = None) -> None:
+    """``model.progan_stage_epochs`` needs progan G and D, one entry per stage, summing to ``train.epochs``."""
+    from raynas.nn.progan import num_stages
+
+    m, stages = cfg.model, tuple(cfg.model.progan_stage_epochs)
+    if not stages:
+        return
+    if m.generator != "progan" or m.discriminator != "progan":
+        raise ConfigError("model.progan_stage_epochs grows ProGAN: it needs model.generator=progan and "
+                          "model.discriminator=progan (or leave it empty)")
+    try:
+        n = num_stages(cfg.data.resolution)
+    except ValueError as exc:
+        raise ConfigError(f"model.progan_stage_epochs: {exc}") from None
+    if len(stages) != n or sum(stages) != cfg.train.epochs:
+        e = cfg.train.epochs
+        hint = f", e.g. {[1] * (n - 1) + [e - n + 1]}" if e >= n else f"; train.epochs must then be at least {n}"
+        raise ConfigError(f"model.progan_stage_epochs {list(stages)} must give one entry per stage from 4×4 to "
+                          f"{cfg.data.resolution}×{cfg.data.resolution} ({n} entries) summing to train.epochs "
+                          f"({e}){hint}")

@@ -202,3 +202,58 @@ def format_classifier_summary(summary: dict[str, Any]) -> str:
                      f"{c['params']:>12,}  {ops}  concat {list(c['concat'])}")
     lines.append(f"{'other':<6}{'':<8}{'':>5}{'':>6}{summary['other_params']:>12,}  (stem, classifier)")
     return "\n".join(lines)
+
+
+# ============================================================================ fixed families: `arch show stylegan2`
+FAMILY_DEFAULTS: dict[str, dict[str, int]] = {
+    "stylegan2": {"resolution": 256, "channel_multiplier": 2, "latent": 512, "mapping_layers": 8, "image_channels": 3},
+    "progan": {"resolution": 32, "channels": 512, "latent": 512, "image_channels": 3},
+}
+
+
+def family_sizes(family: str, **sizes: int | None) -> dict[str, int]:
+    """``sizes`` over the family's defaults (``None`` = default); an unknown family or size is a ValueError."""
+    if family not in FAMILY_DEFAULTS:
+        raise ValueError(f"unknown network family {family!r}; choose one of {', '.join(FAMILY_DEFAULTS)}")
+    unknown = set(sizes) - set(FAMILY_DEFAULTS[family])
+    if unknown:
+        raise ValueError(f"{family} has no size {', '.join(sorted(unknown))}")
+    return {**FAMILY_DEFAULTS[family], **{k: v for k, v in sizes.items() if v is not None}}
+
+
+def family_networks(family: str, **sizes: int | None) -> tuple[nn.Module, nn.Module]:
+    """G and D of a fixed family (``stylegan2`` or ``progan``) at ``sizes`` (keys of ``FAMILY_DEFAULTS``; missing
+    ones take the defaults: the Re-GAN authors' settings), built on the current default device."""
+    from raynas.nn.progan import ProGANDiscriminator, ProGANGenerator
+    from raynas.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+
+    s = family_sizes(family, **sizes)
+    if family == "stylegan2":
+        return (StyleGAN2Generator(s["resolution"], s["latent"], s["mapping_layers"], s["channel_multiplier"],
+                                   s["image_channels"]),
+                StyleGAN2Discriminator(s["resolution"], s["channel_multiplier"], s["image_channels"]))
+    return (ProGANGenerator(s["latent"], s["channels"], s["resolution"], s["image_channels"]),
+            ProGANDiscriminator(s["channels"], s["resolution"], s["image_channels"]))
+
+
+def summarize_family(family: str, **sizes: int | None) -> dict[str, Any]:
+    """Parameters and FLOPs per image of a fixed family's G and D (``raynas arch show stylegan2|progan``).
+
+    The networks are built on the meta device: no memory, no weights, only shapes, so even 1024 px is quick.
+    """
+    s = family_sizes(family, **sizes)
+    with torch.device("meta"):
+        g, d = family_networks(family, **s)
+        z = torch.empty(1, s["latent"])
+        img = torch.empty(1, s["image_channels"], s["resolution"], s["resolution"])
+        return {"family": family, **s, "G": {"params": count_params(g), "flops": count_flops(g, z)},
+                "D": {"params": count_params(d), "flops": count_flops(d, img)}}
+
+
+def format_family(summary: dict[str, Any]) -> str:
+    sizes = ", ".join(f"{k} {v}" for k, v in summary.items() if k not in ("family", "G", "D"))
+    lines = [f"{summary['family']}  {sizes}"]
+    for k in ("G", "D"):
+        p, f = summary[k]["params"], summary[k]["flops"]
+        lines.append(f"{k}  params {p:,} ({_human(p)})   FLOPs/image {f:,} ({_human(f)}; 2 per multiply-add)")
+    return "\n".join(lines)
