@@ -8,6 +8,10 @@ threads (the search's whole reservation, capped at the node's cores); ``--old`` 
 too. Calls are interleaved (in-process, actor, actor-old, ...) and each reports ms per D step (the median of
 ``--repeats`` epochs of ``--iters`` steps). Prints one JSON line per measurement and a summary.
 
+The actor picks its thread count per round from the cores the machine has idle (``raynas.device.threads_for``);
+the in-process trainer keeps ``--cores`` threads throughout, as the host did before, so under ``--load`` the two
+paths compare the fixed and the adaptive thread count.
+
 ``--load N`` runs the same measurement on a busy machine: the benchmark starts N busy-looping processes of its
 own (each stops after ``--load-seconds`` at the latest, and all are stopped when it ends). Threads that wait
 for work by spinning (OpenMP's active wait) collapsed there; raynas sets ``OMP_WAIT_POLICY=PASSIVE`` (see
