@@ -322,7 +322,7 @@ def _redraw_edge_ablation(run: RunDir) -> list[Path | None]:
     """DAMGAN's edge ablation (``ablation_edge.png``) from the table and correlation it saved."""
     import json
 
-    from raynas.methods.damgan.edges import EDGE_CORRELATION, EDGE_SUMMARY
+    from raynas.results.ablation import EDGE_CORRELATION, EDGE_SUMMARY
 
     table, corr = run.path / EDGE_SUMMARY, run.path / EDGE_CORRELATION
     if not (table.is_file() and corr.is_file()):

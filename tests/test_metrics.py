@@ -327,7 +327,7 @@ def test_folders(tmp_path):
     with pytest.raises(MetricsError, match="does not exist"):
         FolderSource(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MetricsError, match="no png/jpg/jpeg images"):
+    with pytest.raises(MetricsError, match="no png/jpg/jpeg/webp images"):
         parse_source(f"folder:{tmp_path / 'empty'}")
     folder = tmp_path / "imgs"
     folder.mkdir()

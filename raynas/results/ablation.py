@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 ABLATION_FILE = "ablation.json"  # an ablation run's grid spec (its axes and values, seeds, scheduler)
+EDGE_SUMMARY = "ablation_edge.parquet"  # DAMGAN's edge ablation: its table and its α–IS correlation
+EDGE_CORRELATION = "edge_correlation.json"
 _NOT_AVERAGED = {"seed", "epoch", "round", "rank", "retrain_epochs", "search_epochs"}
 
 

@@ -13,8 +13,6 @@ from raynas.spaces import Genotype
 from raynas.spaces.damgan import N_CELLS, NORMAL_EDGES, SPACE, UP_EDGES
 
 EDGE_SPEC = "edge_ablation.json"
-EDGE_SUMMARY = "ablation_edge.parquet"
-EDGE_CORRELATION = "edge_correlation.json"
 
 _EDGE_SPEC = re.compile(r"^cell(\d+):(\d+)->(\d+)$")
 
