@@ -32,38 +32,6 @@ def apply_numerics(mode: str | None = None) -> str:
     return mode
 
 
-def idle_cores(window: float = 0.1, stat: str = "/proc/stat") -> float | None:
-    """Cores the machine left idle over ``window`` seconds (from ``/proc/stat``); None where it cannot tell."""
-    import time
-
-    def read() -> tuple[int, int] | None:
-        try:
-            with open(stat) as f:
-                fields = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)  # idle + iowait, total
-
-    first = read()
-    time.sleep(window)
-    second = read()
-    if first is None or second is None or second[1] <= first[1]:
-        return None
-    return (os.cpu_count() or 1) * (second[0] - first[0]) / (second[1] - first[1])
-
-
-def threads_for(reserved: int, idle: float | None = None) -> int:
-    """Intra-op threads for a training burst: the reserved cores the machine has idle now, at least 1.
-
-    Each parallel region waits for its slowest thread; on a core shared with another busy process that
-    thread runs a time slice late, so 2 threads on a loaded 2-core machine ran many times slower than 1.
-    Fewer threads than cores costs a loaded machine nothing and an idle one its parallelism, so ask."""
-    idle = idle_cores() if idle is None else idle
-    if idle is None:
-        return max(1, reserved)
-    return max(1, min(reserved, int(idle + 0.5)))
-
-
 def compute_dtype() -> torch.dtype:
     """The floating dtype images become when they leave uint8 (float32 unless ``apply_numerics`` said 64)."""
     return torch.get_default_dtype()

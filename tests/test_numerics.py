@@ -60,22 +60,3 @@ def test_losses_upcast_only_half_precision():
     assert d_hinge_loss(real, fake).dtype == torch.float64
     assert d_hinge_loss(real, fake).item() == pytest.approx((0 + 0.5) / 2 + (0 + 1.25) / 2)
     assert g_hinge_loss(fake).item() == pytest.approx(-(-3.0 + 0.25) / 2)
-
-
-def test_training_threads_follow_the_idle_cores(tmp_path, monkeypatch):
-    import time
-
-    from raynas.device import idle_cores, threads_for
-
-    assert threads_for(2, idle=2.0) == 2  # an idle 2-core machine: both reserved cores
-    assert threads_for(2, idle=0.3) == 1  # both cores busy elsewhere: one thread, never zero
-    assert threads_for(4, idle=2.6) == 3 and threads_for(1, idle=8.0) == 1  # never above the reservation
-    # /proc/stat's idle share of the elapsed ticks, times the cores (a stat file that does not move: unknown)
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
-    assert idle_cores(window=0.0, stat=str(stat)) is None
-    assert threads_for(3, idle=None) in (1, 2, 3)
-    assert idle_cores(window=0.0, stat=str(tmp_path / "missing")) is None
-    # 200 ticks pass, 150 of them idle or waiting on I/O: three quarters of the machine's cores were idle
-    monkeypatch.setattr(time, "sleep", lambda s: stat.write_text("cpu  130 0 120 920 30 0 0 0 0 0\n"))
-    assert idle_cores(window=0.1, stat=str(stat)) == pytest.approx(0.75 * (os.cpu_count() or 1))

@@ -15,7 +15,7 @@ import torch
 
 from raynas.checkpoints import load_checkpoint, save_checkpoint
 from raynas.config import RaynasConfig, from_dict
-from raynas.device import threads_for, training_setup
+from raynas.device import training_setup
 from raynas.errors import RaynasError
 from raynas.methods.eagan.setup import build_search_discriminator, build_search_generator, search_step_config
 from raynas.spaces import Genotype, get_space
@@ -107,8 +107,7 @@ class SupernetHost(_Checked):
         if genotypes is not None:
             self._maybe_die()
         before = torch.get_num_threads()
-        # the search's cores, as many as the machine has idle now (a busy machine: fewer, not slower)
-        torch.set_num_threads(max(1, threads_for(self.train_threads)))
+        torch.set_num_threads(max(before, self.train_threads))
         try:
             return self.trainer.train(genotypes, epochs)
         finally:
