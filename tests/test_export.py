@@ -403,3 +403,42 @@ def test_sample_errors(tmp_path, capsys):
     assert_user_error(code, err, "darts-v2 is a genotype, not a run")
     code, _, err = run_cli(capsys, "sample", str(tmp_path / "gone"), "--out", str(tmp_path / "s.png"))
     assert_user_error(code, err, "gone is neither a run directory")
+
+
+@pytest.mark.parametrize("family", ["stylegan2", "progan"])
+@pytest.mark.parametrize("part", ["generator", "discriminator"])
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_stylegan2_and_progan_export_for_any_batch(family, part, fmt, tmp_path):
+    """StyleGAN2's G exports with its noise fixed and its modulated convs unfused (no batch-sized group count);
+    its D takes batches that are multiples of its minibatch-std group; ProGAN exports as it is."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxscript")
+    latent = {"latent_dim": 16} if part == "generator" else {}
+    net = resolve(family, part=part, width=8, dataset="fashion-mnist", **latent)
+    check = export_network(net, fmt, tmp_path / f"m.{fmt}")
+    assert check.batch == (12 if (family, part) == ("stylegan2", "discriminator") else 3)
+    rtol, atol = TOLERANCES[fmt]
+    assert check.max_abs_diff <= atol + rtol * check.max_abs_output
+
+
+def test_unfused_modulated_convs_and_fixed_noise_compute_the_generator():
+    """What the export holds is the generator: the unfused form equals the grouped one, and the fixed noise is
+    the generator's own noise input."""
+    from raynas.export.formats import FixedNoise
+    from raynas.nn.stylegan2 import ModulatedConv2d
+
+    torch.manual_seed(0)
+    for upsample in (False, True):
+        for demodulate in (True, False):
+            conv = ModulatedConv2d(3, 5, 3, 7, demodulate=demodulate, upsample=upsample)
+            x, style = torch.randn(4, 3, 8, 8), torch.randn(4, 7)
+            fused = conv(x, style)
+            conv.fused = False
+            torch.testing.assert_close(conv(x, style), fused, rtol=1e-5, atol=1e-5)
+    G = resolve("stylegan2", width=8, latent_dim=16).module
+    wrapped = FixedNoise(G).eval()
+    z = torch.randn(3, 16)
+    noise = [getattr(wrapped, f"noise{k}").expand(3, -1, -1, -1) for k in range(G.num_noises)]
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(z), G(z, noise=noise), rtol=1e-5, atol=1e-5)
+    assert all(m.fused for m in G.modules() if isinstance(m, ModulatedConv2d))  # the caller's G is untouched

@@ -23,7 +23,9 @@ from raynas.errors import CheckpointError, ConfigError, GenotypeError, RunDirErr
 KINDS = ("generator", "discriminator", "classifier")
 # the fixed networks of ``raynas.build`` that need no genotype, by the name ``model.generator`` /
 # ``model.discriminator`` gives them, and the role they play
-BASELINES = {"sngan": "generator", "autogan": "discriminator"}
+# (the first role is the default; stylegan2 and progan name a generator and a discriminator, ``part`` picks)
+BASELINES = {"sngan": ("generator",), "autogan": ("discriminator",), "stylegan2": ("generator", "discriminator"),
+             "progan": ("generator", "discriminator")}
 INIT_SEED = 0  # an untrained network is initialised the same way every time: an export is reproducible
 _SIZE_FLAGS = {"dataset": "--dataset", "layers": "--layers", "channels": "--channels", "width": "--width",
                "latent_dim": "--latent-dim"}
@@ -211,20 +213,28 @@ def _baseline(name: str, part: str | None, sizes: dict[str, Any]) -> Network:
     from raynas.build import build_discriminator, build_generator
     from raynas.config import DataConfig, ModelConfig
 
-    kind = BASELINES[name]
-    if part is not None and part != kind:
-        raise ConfigError(f"{name} is the baseline {kind}, not a {part}")
+    roles = BASELINES[name]
+    if part is not None and part not in roles:
+        raise ConfigError(f"{name} is the baseline {roles[0]}, not a {part}")
+    kind = part or roles[0]
     _refuse(sizes, ("layers", "channels"), f"they size classifier cells; the {name} {kind} takes --width")
     if kind == "discriminator":
         _refuse(sizes, ("latent_dim",), "a discriminator takes images")
     dataset = sizes.get("dataset", "cifar10")
     resolution, image_channels = _gan_shape(dataset)
     defaults = ModelConfig()
-    m = ModelConfig(latent_dim=sizes.get("latent_dim", defaults.latent_dim),
-                    gf_dim=sizes.get("width", defaults.gf_dim), df_dim=sizes.get("width", defaults.df_dim))
+    width = sizes.get("width")
+    # --width: sngan/autogan's channels; stylegan2's channel cap (max_channels); progan's channels per stage
+    families = {"generator": name if name in ("stylegan2", "progan") else defaults.generator,
+                "discriminator": name if name in ("stylegan2", "progan") else defaults.discriminator}
+    widths = ({"max_channels": width} if name == "stylegan2" else {"progan_channels": width} if name == "progan"
+              else {"gf_dim": width, "df_dim": width}) if width is not None else {}
+    latent = sizes.get("latent_dim", 512 if name in ("stylegan2", "progan") else defaults.latent_dim)
+    m = ModelConfig(**families, latent_dim=latent, **widths)
     d = DataConfig(resolution=resolution, channels=image_channels)
     net = build_generator(m, d) if kind == "generator" else build_discriminator(m, d)
-    width = m.gf_dim if kind == "generator" else m.df_dim
+    width = {"stylegan2": m.max_channels, "progan": m.progan_channels}.get(
+        name, m.gf_dim if kind == "generator" else m.df_dim)
     return Network(net.eval(), kind, name, None, _input_shape(net, kind, image_channels, resolution), name,
                    _gan_sizes(dataset, resolution, image_channels, width, net, kind))
 

@@ -66,6 +66,33 @@ class Logits(nn.Module):
         return y[0] if isinstance(y, tuple) else y
 
 
+class FixedNoise(nn.Module):
+    """A StyleGAN2 generator with its per-pixel noise inputs fixed (drawn once from a seed, stored as buffers) and
+    its modulated convs in their unfused form (no group count that depends on the batch): an exported program
+    is a function of z alone for any batch, and the export's check compares like with like."""
+
+    def __init__(self, generator: nn.Module, seed: int = 0):
+        super().__init__()
+        self.generator = copy.deepcopy(generator)
+        for m in self.generator.modules():  # the batch-free form of the modulated convs (same function)
+            if hasattr(m, "fused"):
+                m.fused = False
+        gen = torch.Generator().manual_seed(seed)
+        sides = [4] + [4 * 2 ** (1 + k // 2) for k in range(generator.num_noises - 1)]  # conv0, then 2 per size
+        for k, side in enumerate(sides):
+            self.register_buffer(f"noise{k}", torch.randn(1, 1, side, side, generator=gen))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z, noise=[getattr(self, f"noise{k}") for k in range(self.generator.num_noises)])
+
+
+def exportable(net: Network) -> Network:
+    """The network an exported program holds: a StyleGAN2 generator with fixed noise, anything else as it is."""
+    if hasattr(net.module, "num_noises") and not isinstance(net.module, FixedNoise):
+        return dataclasses.replace(net, module=FixedNoise(net.module).eval())
+    return net
+
+
 def eager_output(net: Network, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return Logits(net.module).eval()(x)
@@ -84,6 +111,8 @@ def export_network(net: Network, fmt: str, out: str | Path) -> ExportCheck:
             raise ExportError(f"ONNX export needs the {' and '.join(missing)} package(s); install them with "
                               "pip install 'raynas[export]' (or pip install onnx onnxscript), or export --format pt2")
     net.module.eval()
+    if fmt != "state_dict":
+        net = exportable(net)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         return {"pt2": _pt2, "onnx": _onnx, "state_dict": _state_dict}[fmt](net, out)
@@ -92,9 +121,20 @@ def export_network(net: Network, fmt: str, out: str | Path) -> ExportCheck:
                           "can write to") from None
 
 
+def batch_multiple(net: Network) -> int:
+    """The batch sizes an exported program takes are multiples of this: a StyleGAN2 D's minibatch-std group."""
+    return int(getattr(net.module, "stddev_group", 1))
+
+
+def check_batch(net: Network) -> int:
+    return CHECK_BATCH * batch_multiple(net)
+
+
 def _traced(net: Network) -> tuple[nn.Module, torch.Tensor, Any]:
-    dynamic = ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
-    return Logits(net.module).eval(), net.example_input(2, seed=0), dynamic
+    k = batch_multiple(net)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH // k)
+    dynamic = ({0: batch if k == 1 else k * batch},)
+    return Logits(net.module).eval(), net.example_input(2 * k, seed=0), dynamic
 
 
 def _export_program(net: Network) -> torch.export.ExportedProgram:
@@ -121,7 +161,7 @@ def _compare(fmt: str, out: Path, expected: torch.Tensor, got: Any, runtime: str
 def _pt2(net: Network, out: Path) -> ExportCheck:
     program = _export_program(net)
     torch.export.save(program, str(out))
-    x = net.example_input(CHECK_BATCH, seed=1)
+    x = net.example_input(check_batch(net), seed=1)
     loaded = torch.export.load(str(out)).module()
     with torch.no_grad():
         got = loaded(x)
@@ -142,17 +182,23 @@ def _onnx(net: Network, out: Path) -> ExportCheck:
         raise ExportError(f"torch's ONNX exporter cannot convert this {net.family} {net.kind}: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:300] if str(exc) else ''}") from None
     onnx.checker.check_model(str(out))
-    x = net.example_input(CHECK_BATCH, seed=1)
+    x = net.example_input(check_batch(net), seed=1)
     feed = x.detach().cpu().numpy()
-    if importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime
+    runtime = "onnxruntime" if importlib.util.find_spec("onnxruntime") is not None else "onnx.reference"
+    try:
+        if runtime == "onnxruntime":
+            import onnxruntime
 
-        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        got, runtime = session.run(None, {"input": feed})[0], "onnxruntime"
-    else:
-        from onnx.reference import ReferenceEvaluator
+            session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            got = session.run(None, {"input": feed})[0]
+        else:
+            from onnx.reference import ReferenceEvaluator
 
-        got, runtime = ReferenceEvaluator(str(out)).run(None, {"input": feed})[0], "onnx.reference"
+            got = ReferenceEvaluator(str(out)).run(None, {"input": feed})[0]
+    except Exception as exc:  # the file converted but does not run: a limitation of this network in ONNX
+        raise ExportError(f"the exported ONNX file {out} of this {net.family} {net.kind} does not run in {runtime} "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); it was "
+                          "written, but do not use it; export --format pt2 instead") from None
     return _compare("onnx", out, eager_output(net, x), torch.from_numpy(got), runtime)
 
 
@@ -166,6 +212,6 @@ def _state_dict(net: Network, out: Path) -> ExportCheck:
         for v in clone.state_dict().values():
             v.zero_()  # nothing of the original survives unless the file brings it back
     clone.load_state_dict(torch.load(str(out), weights_only=True), strict=True)
-    x = net.example_input(CHECK_BATCH, seed=1)
+    x = net.example_input(check_batch(net), seed=1)
     return _compare("state_dict", out, eager_output(net, x), eager_output(dataclasses.replace(net, module=clone), x),
                     "torch.load + load_state_dict")

@@ -33,7 +33,8 @@ def sample_images(net: Network, n: int, seed: int) -> torch.Tensor:
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     module = net.module.float().cpu().eval()
     chunks = []
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))  # what a generator draws itself (StyleGAN2's noise inputs) follows the seed
         for start in range(0, n, BATCH):
             z = sample_latent(min(BATCH, n - start), net.input_shape[0], "cpu", gen).float()
             chunks.append(module(z).float())

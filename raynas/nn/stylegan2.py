@@ -119,7 +119,11 @@ class ModulatedConv2d(nn.Module):
             w = w * torch.rsqrt(w.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
         return w
 
+    fused = True  # False: the same function as a plain conv between input scaling and output demodulation
+
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if not self.fused:
+            return self._unfused(x, style)
         b, c, h, w_ = x.shape
         w = self.modulated_weight(style)
         k, o = self.kernel_size, self.out_channels
@@ -130,6 +134,22 @@ class ModulatedConv2d(nn.Module):
             return self.blur(out.reshape(b, o, out.shape[2], out.shape[3]))
         out = F.conv2d(x, w.reshape(b * o, c, k, k), padding=k // 2, groups=b)
         return out.reshape(b, o, out.shape[2], out.shape[3])
+
+    def _unfused(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Scale the input channels by the style, convolve with the shared weight, scale each output channel by
+        its demodulation factor: one conv for the whole batch with no batch-sized group count, which ONNX and
+        batch-free exports need (StyleGAN2's "unfused" form)."""
+        s = self.modulation(style) * self.scale  # (b, in)
+        k = self.kernel_size
+        x = x * s[:, :, None, None]
+        if self.upsample:
+            out = self.blur(F.conv_transpose2d(x, self.weight.transpose(0, 1), stride=2))
+        else:
+            out = F.conv2d(x, self.weight, padding=k // 2)
+        if self.demodulate:  # sum over in, k, k of (w[o,i] s[b,i])²: the squared weight norms times s²
+            d = torch.rsqrt(s.pow(2) @ self.weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)  # (b, out)
+            out = out * d[:, :, None, None]
+        return out
 
     def layer_flops(self, x: torch.Tensor, y: torch.Tensor) -> int:
         """Forward FLOPs (2 per multiply-add) of the conv over the whole batch; the modulation layer counts its own
@@ -290,7 +310,9 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_features: int = 1
     The group is the largest divisor of the batch up to ``group_size``, so any batch size works.
     """
     b, c, h, w = x.shape
-    g = max(d for d in range(1, min(group_size, b) + 1) if b % d == 0)
+    # a whole number of full groups takes the first branch without looking at other divisors, so a program
+    # exported for batches that are multiples of group_size (raynas export) needs no guard on the batch
+    g = group_size if b % group_size == 0 else max(d for d in range(1, min(group_size, b) + 1) if b % d == 0)
     y = x.reshape(g, -1, num_features, c // num_features, h, w)
     y = torch.sqrt(y.var(dim=0, unbiased=False) + 1e-8)  # (b/g, F, c/F, h, w)
     y = y.mean(dim=(2, 3, 4))[:, :, None, None]  # (b/g, F, 1, 1)
