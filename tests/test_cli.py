@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from conftest import assert_user_error, run_cli
+from conftest import ROOT, assert_user_error, run_cli
 
 
 def test_presets_and_config_keys(capsys):
@@ -292,3 +293,21 @@ def test_dead_edges_follow_the_networks_downsample_setting():
     assert {"cell1.down[0]", "cell2.down[1]"} <= set(default["dead_edges"])
     every = summarize(d, resolution=32, channels=1, width=8, downsample=(True, True, True))
     assert not any(".down[" in e for e in every["dead_edges"])
+
+
+def test_version_and_a_reader_that_leaves_early(capsys):
+    """`raynas --version` answers; `raynas arch show ... | head` ends quietly when head stops reading."""
+    import subprocess
+    import sys
+
+    from raynas import __version__
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"raynas {__version__}"
+    command = [sys.executable, "-m", "raynas", "arch", "show", "darts-v2", "--dataset", "cifar10"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -36,6 +36,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser, with each command bound to this module's ``cmd_*`` attribute at build time."""
     parser = _Parser(prog="raynas", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"raynas {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = sys.modules[__name__]
     train.register(sub, commands)
@@ -50,8 +51,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage mistake (2, already printed)
         return int(exc.code or 0)
-    with signals.stop_signals():  # SIGTERM (`ray job stop`, `kill`) ends a command as Ctrl-C does
-        return _run(args)
+    try:
+        with signals.stop_signals():  # SIGTERM (`ray job stop`, `kill`) ends a command as Ctrl-C does
+            code = _run(args)
+        sys.stdout.flush()  # a pipe's buffered output is written here, where a closed reader can be caught
+        return code
+    except BrokenPipeError:  # `raynas arch show ... | head`: the reader left; that is not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not raise again
+        return 0
+
+
+def _version() -> str:
+    """The installed distribution's version, else the package's own (a source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("raynas")
+    except PackageNotFoundError:
+        from raynas import __version__
+
+        return __version__
 
 
 def _run(args: argparse.Namespace) -> int:
