@@ -26,6 +26,9 @@ KINDS = ("generator", "discriminator", "classifier")
 # (the first role is the default; stylegan2 and progan name a generator and a discriminator, ``part`` picks)
 BASELINES = {"sngan": ("generator",), "autogan": ("discriminator",), "stylegan2": ("generator", "discriminator"),
              "progan": ("generator", "discriminator")}
+# the setting --width gives each baseline: channels (sngan, autogan), the channel cap (stylegan2), channels per
+# stage (progan)
+WIDTH_KEYS = {"sngan": "gf_dim", "autogan": "df_dim", "stylegan2": "max_channels", "progan": "progan_channels"}
 INIT_SEED = 0  # an untrained network is initialised the same way every time: an export is reproducible
 _SIZE_FLAGS = {"dataset": "--dataset", "layers": "--layers", "channels": "--channels", "width": "--width",
                "latent_dim": "--latent-dim"}
@@ -222,19 +225,14 @@ def _baseline(name: str, part: str | None, sizes: dict[str, Any]) -> Network:
         _refuse(sizes, ("latent_dim",), "a discriminator takes images")
     dataset = sizes.get("dataset", "cifar10")
     resolution, image_channels = _gan_shape(dataset)
-    defaults = ModelConfig()
-    width = sizes.get("width")
-    # --width: sngan/autogan's channels; stylegan2's channel cap (max_channels); progan's channels per stage
-    families = {"generator": name if name in ("stylegan2", "progan") else defaults.generator,
-                "discriminator": name if name in ("stylegan2", "progan") else defaults.discriminator}
-    widths = ({"max_channels": width} if name == "stylegan2" else {"progan_channels": width} if name == "progan"
-              else {"gf_dim": width, "df_dim": width}) if width is not None else {}
-    latent = sizes.get("latent_dim", 512 if name in ("stylegan2", "progan") else defaults.latent_dim)
-    m = ModelConfig(**families, latent_dim=latent, **widths)
+    paired = len(roles) == 2  # stylegan2, progan: one name for G and D, latent 512 as in their papers
+    key = WIDTH_KEYS[name]
+    m = ModelConfig(**({"generator": name, "discriminator": name} if paired else {}),
+                    latent_dim=sizes.get("latent_dim", 512 if paired else ModelConfig().latent_dim),
+                    **({key: sizes["width"]} if "width" in sizes else {}))
     d = DataConfig(resolution=resolution, channels=image_channels)
     net = build_generator(m, d) if kind == "generator" else build_discriminator(m, d)
-    width = {"stylegan2": m.max_channels, "progan": m.progan_channels}.get(
-        name, m.gf_dim if kind == "generator" else m.df_dim)
+    width = getattr(m, key)
     return Network(net.eval(), kind, name, None, _input_shape(net, kind, image_channels, resolution), name,
                    _gan_sizes(dataset, resolution, image_channels, width, net, kind))
 
