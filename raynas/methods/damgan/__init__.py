@@ -12,21 +12,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from raynas.config import MAX_EPOCHS, _f, gan_training
+from raynas.config import MAX_EPOCHS, gan_training, setting
 from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Ablation, Flag, Method, register
 
 
 @dataclass(frozen=True)
 class DamganConfig(gan_training()):
-    kprime: int = _f(4, lo=1, doc="k' : each edge's ops see the top C/k' maps by up-attention")
-    search_gf_dim: int = _f(256, lo=4, doc="C: supernet node width while searching")
-    selector: str = _f("da", choices=("da", "darts"), doc="da = down-attention; darts = softmax arch params")
-    bilevel: bool = _f(False, doc="darts selector only: alternate arch-param steps on held-out batches")
-    arch_lr: float = _f(3e-4, lo=0.0, hi=1.0)
-    reduction: int = _f(16, lo=1, doc="attention MLP bottleneck ratio")
-    epochs: int = _f(100, lo=1, hi=MAX_EPOCHS, doc="supernet search epochs (retrain uses train.*)")
-    n_critic: int = _f(1, lo=1, hi=100, doc="n_D: D steps per G step while searching")
-    eval_every: int = _f(10, lo=0, doc="IS/FID of the derived subnet every N search epochs (0 = last only)")
+    kprime: int = setting(4, lo=1, doc="k' : each edge's ops see the top C/k' maps by up-attention")
+    search_gf_dim: int = setting(256, lo=4, doc="C: supernet node width while searching")
+    selector: str = setting("da", choices=("da", "darts"), doc="da = down-attention; darts = softmax arch params")
+    bilevel: bool = setting(False, doc="darts selector only: alternate arch-param steps on held-out batches")
+    arch_lr: float = setting(3e-4, lo=0.0, hi=1.0)
+    reduction: int = setting(16, lo=1, doc="attention MLP bottleneck ratio")
+    epochs: int = setting(100, lo=1, hi=MAX_EPOCHS, doc="supernet search epochs (retrain uses train.*)")
+    n_critic: int = setting(1, lo=1, hi=100, doc="n_D: D steps per G step while searching")
+    eval_every: int = setting(10, lo=0, doc="IS/FID of the derived subnet every N search epochs (0 = last only)")
 
 
 _SELECTOR = Flag("--selector", "da = down-attention (the paper); darts = softmax architecture parameters "

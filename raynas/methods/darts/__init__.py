@@ -10,30 +10,15 @@ retrain (the evaluation network: 20 cells, C=36, 600 epochs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from raynas.config import MAX_EPOCHS, _f
+from raynas.config import SearchTraining, search_section, setting
 from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
 
 
-@dataclass(frozen=True)
-class DartsConfig:
-    order: int = _f(2, choices=(1, 2), doc="1 = first-order α gradient; 2 = DARTS' unrolled second order")
-    layers: int = _f(8, lo=3, doc="cells of the search network")
-    channels: int = _f(16, lo=1, doc="C of the search network")
-    steps: int = _f(4, lo=1, doc="intermediate nodes per cell")
-    multiplier: int = _f(4, lo=1, doc="nodes concatenated into a cell's output")
-    epochs: int = _f(50, lo=1, hi=MAX_EPOCHS)
-    batch_size: int = _f(64, lo=1)
-    lr: float = _f(0.025, lo=0.0, hi=10.0, lo_open=True)
-    lr_min: float = _f(0.001, lo=0.0, hi=10.0)
-    momentum: float = _f(0.9, lo=0.0, hi=1.0)
-    weight_decay: float = _f(3e-4, lo=0.0, hi=1.0)
-    grad_clip: float = _f(5.0, lo=0.0, doc="global norm of the weight gradients; 0 = off")
-    arch_lr: float = _f(3e-4, lo=0.0, hi=1.0)
-    arch_weight_decay: float = _f(1e-3, lo=0.0, hi=1.0)
-    select_epochs: int = _f(100, lo=1, doc="--seeds N: epochs of the retrain on the validation split that picks "
-                                           "the best of the N cells")
+@search_section(lead=("order",))
+class DartsConfig(SearchTraining):
+    order: int = setting(2, choices=(1, 2), doc="1 = first-order α gradient; 2 = DARTS' unrolled second order")
+    arch_lr: float = setting(3e-4, lo=0.0, hi=1.0)
+    arch_weight_decay: float = setting(1e-3, lo=0.0, hi=1.0)
 
 
 DARTS = register(Method(

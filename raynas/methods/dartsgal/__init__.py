@@ -14,47 +14,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raynas.config import _f
+from raynas.config import setting
 from raynas.errors import ConfigError
 from raynas.methods.spec import Flag, Method, register
 
 
 @dataclass(frozen=True)
 class DartsGalConfig:
-    genotype: str = _f("darts-v2", doc="source cells: a shipped name, a darts or swd-nas genotype JSON (a search's "
-                                       "best.json)")
-    from_run: str = _f("", doc="a finished darts or swd-nas search run directory: start from its best.json "
-                               "(replaces genotype)")
-    teacher: str = _f("", doc="a trained baseline (state.pt, Tune checkpoint, trial or run folder of a `raynas "
-                              "retrain`/darts-gal run): skip the baseline phase")
-    layers: int = _f(5, lo=1, doc="cells of the network")
-    channels: int = _f(16, lo=1, doc="C: initial channels")
-    reduction_positions: tuple[int, ...] = _f((), doc="0-based reduction cells; empty = DARTS' rule "
-                                                      "(layers // 3 and 2 * layers // 3)")
-    baseline_epochs: int = _f(0, lo=0, doc="epochs of the baseline; 0 = train.epochs")
-    retrain_epochs: int = _f(0, lo=0, doc="epochs of the retrain; 0 = the baseline's")
-    prune_epochs: int = _f(100, lo=1, doc="epochs of GAL pruning (GAL: 100; the paper is silent)")
-    prune_batch_size: int = _f(100, lo=1, doc="pruning batch (paper §4: 100)")
-    lr: float = _f(0.01, lo=0.0, hi=10.0, lo_open=True, doc="SGD lr of the student and the discriminator")
-    momentum: float = _f(0.9, lo=0.0, hi=1.0)
-    weight_decay: float = _f(2e-4, lo=0.0, hi=1.0, doc="R(W_G) = ½‖W_G‖² (and D's) as SGD weight decay (GAL 2e-4)")
-    lr_decay_step: int = _f(30, lo=1, doc="epochs between lr decays by 0.1 (student, D, masks; GAL StepLR(30))")
-    lam: float = _f(0.6, lo=0.0, doc="λ of the sparsity term λ‖s‖₁ (GAL ResNet-56: 0.6)")
-    miu: float = _f(1.0, lo=0.0, doc="weight of the data loss (GAL's miu)")
-    adv_loss: str = _f("wgan", choices=("wgan", "bce"), doc="wgan (paper §3.4, with a gradient penalty) or bce "
-                                                            "(GAL's code)")
-    n_critic: int = _f(5, lo=1, hi=100, doc="D steps per student step (paper §3.4: 5; GAL's code: 1)")
-    gp_weight: float = _f(10.0, lo=0.0, doc="wgan: gradient-penalty weight, the critic's regulariser R(W_D)")
-    d_reg: float = _f(1.0, lo=0.0, doc="bce: weight of GAL's R(W_D) = BCE(D(G(x)), real) in the D loss")
-    mask_init: str = _f("1.0", doc="initial soft masks: a number, or 'normal' for GAL's N(0,1) sample (about "
-                                   "half then die at the first mask step, T-G5)")
-    mask_step: int = _f(200, lo=1, doc="batches between FISTA steps on the masks (GAL: 200)")
-    mask_lr: float = _f(0.01, lo=0.0, hi=10.0, lo_open=True, doc="FISTA step size of the masks (GAL: = lr)")
-    threshold: float = _f(0.0, doc="a node whose final mask is <= threshold is pruned (GAL: 0)")
-    teacher_bn: str = _f("batch", choices=("batch", "eval"), doc="the teacher's BN statistics while pruning: batch "
-                                                                "(as the student's; GAL's code) or eval (running)")
-    eval_every: int = _f(1, lo=0, doc="baseline and retrain: test scores every N epochs (reported only, never "
-                                      "selected on); 0 = last epoch only")
+    genotype: str = setting("darts-v2", doc="source cells: a shipped name, a darts or swd-nas genotype JSON (a "
+                                            "search's best.json)")
+    from_run: str = setting("", doc="a finished darts or swd-nas search run directory: start from its best.json "
+                                    "(replaces genotype)")
+    teacher: str = setting("", doc="a trained baseline (state.pt, Tune checkpoint, trial or run folder of a `raynas "
+                                   "retrain`/darts-gal run): skip the baseline phase")
+    layers: int = setting(5, lo=1, doc="cells of the network")
+    channels: int = setting(16, lo=1, doc="C: initial channels")
+    reduction_positions: tuple[int, ...] = setting((), doc="0-based reduction cells; empty = DARTS' rule "
+                                                           "(layers // 3 and 2 * layers // 3)")
+    baseline_epochs: int = setting(0, lo=0, doc="epochs of the baseline; 0 = train.epochs")
+    retrain_epochs: int = setting(0, lo=0, doc="epochs of the retrain; 0 = the baseline's")
+    prune_epochs: int = setting(100, lo=1, doc="epochs of GAL pruning (GAL: 100; the paper is silent)")
+    prune_batch_size: int = setting(100, lo=1, doc="pruning batch (paper §4: 100)")
+    lr: float = setting(0.01, lo=0.0, hi=10.0, lo_open=True, doc="SGD lr of the student and the discriminator")
+    momentum: float = setting(0.9, lo=0.0, hi=1.0)
+    weight_decay: float = setting(2e-4, lo=0.0, hi=1.0,
+                                  doc="R(W_G) = ½‖W_G‖² (and D's) as SGD weight decay (GAL 2e-4)")
+    lr_decay_step: int = setting(30, lo=1, doc="epochs between lr decays by 0.1 (student, D, masks; GAL StepLR(30))")
+    lam: float = setting(0.6, lo=0.0, doc="λ of the sparsity term λ‖s‖₁ (GAL ResNet-56: 0.6)")
+    miu: float = setting(1.0, lo=0.0, doc="weight of the data loss (GAL's miu)")
+    adv_loss: str = setting("wgan", choices=("wgan", "bce"), doc="wgan (paper §3.4, with a gradient penalty) or bce "
+                                                                 "(GAL's code)")
+    n_critic: int = setting(5, lo=1, hi=100, doc="D steps per student step (paper §3.4: 5; GAL's code: 1)")
+    gp_weight: float = setting(10.0, lo=0.0, doc="wgan: gradient-penalty weight, the critic's regulariser R(W_D)")
+    d_reg: float = setting(1.0, lo=0.0, doc="bce: weight of GAL's R(W_D) = BCE(D(G(x)), real) in the D loss")
+    mask_init: str = setting("1.0", doc="initial soft masks: a number, or 'normal' for GAL's N(0,1) sample (about "
+                                        "half then die at the first mask step, T-G5)")
+    mask_step: int = setting(200, lo=1, doc="batches between FISTA steps on the masks (GAL: 200)")
+    mask_lr: float = setting(0.01, lo=0.0, hi=10.0, lo_open=True, doc="FISTA step size of the masks (GAL: = lr)")
+    threshold: float = setting(0.0, doc="a node whose final mask is <= threshold is pruned (GAL: 0)")
+    teacher_bn: str = setting("batch", choices=("batch", "eval"), doc="the teacher's BN statistics while pruning: "
+                                                                     "batch (as the student's; GAL's code) or eval "
+                                                                     "(running)")
+    eval_every: int = setting(1, lo=0, doc="baseline and retrain: test scores every N epochs (reported only, never "
+                                           "selected on); 0 = last epoch only")
 
     def __post_init__(self) -> None:
         if self.mask_init.strip().lower() != "normal":

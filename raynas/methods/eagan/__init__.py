@@ -11,35 +11,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from raynas.config import _f, gan_training
+from raynas.config import gan_training, setting
 from raynas.methods.spec import Flag, Method, register
 
 
 @dataclass(frozen=True)
 class EaganConfig(gan_training(gen_batch_size=40, dis_batch_size=80)):
-    population: int = _f(32, lo=4, doc="P: candidates per round (even); keeps P/2, breeds P/2")
-    rounds: int = _f(18, lo=1, doc="R: evolution rounds per stage")
-    epochs_per_round: int = _f(10, lo=1, doc="E: supernet training epochs per round")
-    warmup_epochs: int = _f(50, lo=0, doc="uniformly random subnets per batch before round 0")
-    stages: tuple[str, ...] = _f(("g", "d"), choices=("g", "d", "gd"),
-                                 doc="g = stage 1 (search G, fixed D); d = stage 2 (search D); "
-                                     "gd alone = the coupled baseline (G and D evolved together, Fig. 6)")
-    search_gf_dim: int = _f(64, lo=4, doc="G supernet width while searching (retrain uses model.gf_dim)")
-    search_df_dim: int = _f(64, lo=4, doc="D supernet width while searching")
-    fixed_d_genotype: str | None = _f(None, doc="stage g's fixed D as an eagan-d genotype JSON (e.g. an earlier "
-                                                "run's best_D.json: the paper's EAGAN-GD3); None = AutoGAN D")
-    stage_g_n_critic: int = _f(1, lo=1, hi=100, doc="stage g (and the coupled stage gd): D steps per G step")
-    stage_d_n_critic: int = _f(1, lo=1, hi=100, doc="stage d: D steps per G step (retrain uses train.n_critic)")
-    objectives: tuple[str, ...] = _f(("is", "fid", "params"), choices=("is", "fid", "kid", "params"))
-    crossover_prob: float = _f(0.3, lo=0.0, hi=1.0)
-    mutation_prob: float = _f(0.5, lo=0.0, hi=1.0)
-    weight_resetting: bool = _f(True, doc="stage 2: reset every G copy to the best pair's G after each round")
-    select_by: str = _f("fid", choices=("fid", "is"), doc="picks best_G/best_D from the final Pareto front")
-    workers: int = _f(2, lo=1, hi=256, doc="parallel Evaluator actors")
-    evaluator_gpu: float = _f(0.125, lo=0.0, hi=1.0, doc="GPU fraction per Evaluator when GPUs exist")
-    evaluator_cpu: float = _f(1.0, lo=0.0)
-    host_gpu: float = _f(0.5, lo=0.0, hi=1.0, doc="GPU for the SupernetHost when GPUs exist")
-    host_cpu: float = _f(1.0, lo=0.0)
+    population: int = setting(32, lo=4, doc="P: candidates per round (even); keeps P/2, breeds P/2")
+    rounds: int = setting(18, lo=1, doc="R: evolution rounds per stage")
+    epochs_per_round: int = setting(10, lo=1, doc="E: supernet training epochs per round")
+    warmup_epochs: int = setting(50, lo=0, doc="uniformly random subnets per batch before round 0")
+    stages: tuple[str, ...] = setting(("g", "d"), choices=("g", "d", "gd"),
+                                      doc="g = stage 1 (search G, fixed D); d = stage 2 (search D); "
+                                          "gd alone = the coupled baseline (G and D evolved together, Fig. 6)")
+    search_gf_dim: int = setting(64, lo=4, doc="G supernet width while searching (retrain uses model.gf_dim)")
+    search_df_dim: int = setting(64, lo=4, doc="D supernet width while searching")
+    fixed_d_genotype: str | None = setting(None, doc="stage g's fixed D as an eagan-d genotype JSON (e.g. an earlier "
+                                                     "run's best_D.json: the paper's EAGAN-GD3); None = AutoGAN D")
+    stage_g_n_critic: int = setting(1, lo=1, hi=100, doc="stage g (and the coupled stage gd): D steps per G step")
+    stage_d_n_critic: int = setting(1, lo=1, hi=100, doc="stage d: D steps per G step (retrain uses train.n_critic)")
+    objectives: tuple[str, ...] = setting(("is", "fid", "params"), choices=("is", "fid", "kid", "params"))
+    crossover_prob: float = setting(0.3, lo=0.0, hi=1.0)
+    mutation_prob: float = setting(0.5, lo=0.0, hi=1.0)
+    weight_resetting: bool = setting(True, doc="stage 2: reset every G copy to the best pair's G after each round")
+    select_by: str = setting("fid", choices=("fid", "is"), doc="picks best_G/best_D from the final Pareto front")
+    workers: int = setting(2, lo=1, hi=256, doc="parallel Evaluator actors")
+    evaluator_gpu: float = setting(0.125, lo=0.0, hi=1.0, doc="GPU fraction per Evaluator when GPUs exist")
+    evaluator_cpu: float = setting(1.0, lo=0.0)
+    host_gpu: float = setting(0.5, lo=0.0, hi=1.0, doc="GPU for the SupernetHost when GPUs exist")
+    host_cpu: float = setting(1.0, lo=0.0)
 
 
 def _per_stage_n_critic(data: dict[str, Any]) -> None:

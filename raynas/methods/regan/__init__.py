@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from raynas.config import _f
+from raynas.config import setting
 from raynas.errors import ConfigError
 from raynas.methods.spec import Method, register
 
@@ -39,14 +39,14 @@ def check_pattern(pattern: str, where: str) -> None:
 class ReganConfig:
     """The ``regan`` config section (defaults: the authors' SNGAN code)."""
 
-    enabled: bool = _f(False, doc="prune and regrow the generator during training (Re-GAN)")
-    sparsity: float = _f(0.3, doc="s in [0, 1): fraction of each pruned tensor masked")
-    interval: int = _f(5, lo=1, doc="g: sparse units, then as many dense units, per cycle")
-    unit: str = _f("epoch", choices=UNITS, doc="epoch = trainer epochs; iter = generator updates")
-    warmup: int = _f(100, lo=0, doc="dense warm-up units before the first sparse unit")
-    dense_lr_factor: float = _f(0.1, doc="G lr multiplier during dense units, in (0, 1]")
-    include: tuple[str, ...] = _f(("*",), doc="G parameter names to prune: globs, or re:REGEX")
-    exclude: tuple[str, ...] = _f((), doc="G parameter names never pruned, e.g. *to_rgb*")
+    enabled: bool = setting(False, doc="prune and regrow the generator during training (Re-GAN)")
+    sparsity: float = setting(0.3, doc="s in [0, 1): fraction of each pruned tensor masked")
+    interval: int = setting(5, lo=1, doc="g: sparse units, then as many dense units, per cycle")
+    unit: str = setting("epoch", choices=UNITS, doc="epoch = trainer epochs; iter = generator updates")
+    warmup: int = setting(100, lo=0, doc="dense warm-up units before the first sparse unit")
+    dense_lr_factor: float = setting(0.1, doc="G lr multiplier during dense units, in (0, 1]")
+    include: tuple[str, ...] = setting(("*",), doc="G parameter names to prune: globs, or re:REGEX")
+    exclude: tuple[str, ...] = setting((), doc="G parameter names never pruned, e.g. *to_rgb*")
 
     def __post_init__(self) -> None:
         if not (isinstance(self.sparsity, (int, float)) and 0.0 <= self.sparsity < 1.0):

@@ -10,43 +10,33 @@ networks ``raynas/nn/swd_net.py``, the space ``raynas/spaces/swd.py``. ``train.*
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from raynas.config import _f
+from raynas.config import SearchTraining, search_section, setting
 from raynas.errors import ConfigError
 from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
 from raynas.spaces.swd import POOLINGS
 
 
-@dataclass(frozen=True)
-class SwdConfig:
-    k: int = _f(4, lo=1, doc="each edge's ops see the top C/k channels by upper attention; must divide C "
-                              "(paper: 4; the authors' code hard-codes 16)")
-    layers: int = _f(5, lo=5, doc="cells of the search network (N, R, N, R, N at 5; Fig. 8 compares 8)")
-    channels: int = _f(16, lo=1, doc="C of the search network")
-    steps: int = _f(4, lo=1, doc="intermediate nodes per cell")
-    multiplier: int = _f(4, lo=1, doc="nodes concatenated into a cell's output")
-    epochs: int = _f(30, lo=1)
-    batch_size: int = _f(64, lo=1)
-    lr: float = _f(0.025, lo=0.0, hi=10.0, lo_open=True)
-    lr_min: float = _f(0.001, lo=0.0, hi=10.0)
-    momentum: float = _f(0.9, lo=0.0, hi=1.0)
-    weight_decay: float = _f(3e-4, lo=0.0, hi=1.0)
-    grad_clip: float = _f(5.0, lo=0.0, doc="global norm of the gradients; 0 = off")
-    ua: bool = _f(True, doc="upper attention; false = every channel goes to the ops (Table IV's 'UA off')")
-    ua_pool: str = _f("gap+gmp", choices=POOLINGS, doc="UA pooling (Table III; paper's best: gap+gmp)")
-    la_pool: str = _f("gap", choices=POOLINGS, doc="LA pooling (Table III; paper's best: gap)")
-    ua_reduction: int = _f(2, lo=1, doc="UA MLP bottleneck ratio (paper silent; authors' code: 2)")
-    la_reduction: int = _f(8, lo=1, doc="LA MLP bottleneck ratio (paper silent; authors' code: 8)")
-    attention_bias: bool = _f(True, doc="biases in the attention MLPs (paper eq. 5: yes; authors' code: no)")
-    awn: bool = _f(True, doc="architectural weight normalisation (eq. 11); false = softmax (the authors' parser)")
-    residual: bool = _f(True, doc="the authors' code-only residual auxiliary_op on every edge (identity / "
-                                  "FactorizedReduce); the paper does not describe it")
-    stats: str = _f("val", choices=("val", "train"),
-                    doc="where each epoch's attention statistics are accumulated: val = a pass over the validation "
-                        "split after the epoch (the authors' code), train = the training steps themselves")
-    select_epochs: int = _f(100, lo=1, doc="--seeds N: epochs of the retrain on the validation split that picks "
-                                           "the best of the N cells")
+@search_section(lead=("k",))
+class SwdConfig(SearchTraining):
+    k: int = setting(4, lo=1, doc="each edge's ops see the top C/k channels by upper attention; must divide C "
+                                  "(paper: 4; the authors' code hard-codes 16)")
+    layers: int = setting(5, lo=5, doc="cells of the search network (N, R, N, R, N at 5; Fig. 8 compares 8)")
+    epochs: int = setting(30, lo=1)
+    grad_clip: float = setting(5.0, lo=0.0, doc="global norm of the gradients; 0 = off")
+    ua: bool = setting(True, doc="upper attention; false = every channel goes to the ops (Table IV's 'UA off')")
+    ua_pool: str = setting("gap+gmp", choices=POOLINGS, doc="UA pooling (Table III; paper's best: gap+gmp)")
+    la_pool: str = setting("gap", choices=POOLINGS, doc="LA pooling (Table III; paper's best: gap)")
+    ua_reduction: int = setting(2, lo=1, doc="UA MLP bottleneck ratio (paper silent; authors' code: 2)")
+    la_reduction: int = setting(8, lo=1, doc="LA MLP bottleneck ratio (paper silent; authors' code: 8)")
+    attention_bias: bool = setting(True, doc="biases in the attention MLPs (paper eq. 5: yes; authors' code: no)")
+    awn: bool = setting(True, doc="architectural weight normalisation (eq. 11); false = softmax (the authors' "
+                                  "parser)")
+    residual: bool = setting(True, doc="the authors' code-only residual auxiliary_op on every edge (identity / "
+                                       "FactorizedReduce); the paper does not describe it")
+    stats: str = setting("val", choices=("val", "train"),
+                         doc="where each epoch's attention statistics are accumulated: val = a pass over the "
+                             "validation split after the epoch (the authors' code), train = the training steps "
+                             "themselves")
 
     def __post_init__(self) -> None:
         if self.multiplier > self.steps:
