@@ -1,5 +1,6 @@
 """Config loading: presets, overrides, and clear errors for every kind of bad value."""
 
+import dataclasses
 import re
 
 import pytest
@@ -183,3 +184,54 @@ def test_a_list_override_means_the_same_with_or_without_quotes(capsys, tmp_path)
                            "--set", "regan.exclude=[*]")
     assert_user_error(code, err, "regan.exclude=['*']", "selects no parameter")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_config_pickles_by_reference_without_the_package_writing_its_globals():
+    """Each (task, method) run class is built on demand; pickle finds it by name through raynas.config, in this
+    process and in a fresh one (a Ray worker) that never built it, and the package's globals stay untouched."""
+    import pickle
+    import subprocess
+    import sys
+
+    import raynas.config
+
+    cfg = load_config("quickstart-classify", ["darts.epochs=3"], method="darts")
+    name = type(cfg).__name__
+    assert name == "ClassifyDartsRunConfig" and type(cfg).__module__ == "raynas.config"
+    assert name not in vars(raynas.config)  # no globals() mutation
+    assert getattr(raynas.config, name) is type(cfg)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    with pytest.raises(AttributeError):
+        raynas.config.NoSuchRunConfig  # noqa: B018
+    code = ("import pickle, sys\nimport raynas\n"
+            "cfg = pickle.loads(sys.stdin.buffer.read())\n"
+            "print(type(cfg).__name__, cfg.darts.epochs, cfg.to_dict() == cfg.__class__().to_dict())")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(cfg), capture_output=True, check=True)
+    assert out.stdout.decode().split() == [name, "3", "False"]
+
+
+def test_darts_and_swd_sections_share_search_training_and_keep_their_field_order():
+    from raynas.config import SearchTraining, search_section, setting
+    from raynas.methods.darts import DartsConfig
+    from raynas.methods.swdnas import SwdConfig
+
+    shared = ["layers", "channels", "steps", "multiplier", "epochs", "batch_size", "lr", "lr_min", "momentum",
+              "weight_decay", "grad_clip"]
+    assert issubclass(DartsConfig, SearchTraining) and issubclass(SwdConfig, SearchTraining)
+    assert [f.name for f in dataclasses.fields(DartsConfig)] == ["order", *shared, "arch_lr", "arch_weight_decay",
+                                                                 "select_epochs"]
+    assert [f.name for f in dataclasses.fields(SwdConfig)] == [
+        "k", *shared, "ua", "ua_pool", "la_pool", "ua_reduction", "la_reduction", "attention_bias", "awn",
+        "residual", "stats", "select_epochs"]
+    assert set(vars(DartsConfig)["__annotations__"]) == {"order", "arch_lr", "arch_weight_decay"}  # only its own
+    assert repr(DartsConfig()).startswith("DartsConfig(order=2, layers=8, channels=16,")
+    # SWD-NAS changes three shared defaults in place; the rest are DARTS' values
+    assert (SwdConfig().layers, SwdConfig().epochs, DartsConfig().layers, DartsConfig().epochs) == (5, 30, 8, 50)
+    assert SwdConfig().lr == DartsConfig().lr == 0.025
+    keys = describe_keys()
+    assert keys.index("darts.order = 2   # 1 = first-order α gradient; 2 = DARTS' unrolled second order") + 1 == \
+        keys.index("darts.layers = 8   # cells of the search network")
+    with pytest.raises(TypeError, match="not its own fields"):
+        @search_section(lead=("lr",))
+        class _Bad(SearchTraining):
+            extra: int = setting(1)
