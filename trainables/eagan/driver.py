@@ -23,8 +23,9 @@ from raynas.config import RaynasConfig
 from raynas.errors import CheckpointError, RaynasError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results import RunDir
+from raynas.results.pareto import hypervolume
 from raynas.spaces import Genotype, get_space
-from searchers.nsga2 import NSGA2Searcher, hypervolume
+from searchers.nsga2 import NSGA2Searcher
 from trainables.eagan.actors import Evaluator, SupernetHost
 from trainables.hparams import log_population
 from trainables.launch import check_fits, find_user_error

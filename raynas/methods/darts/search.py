@@ -1,4 +1,4 @@
-"""One DARTS search trial in plain PyTorch: the supernet, its weight steps (``raynas.classify.search``) and
+"""One DARTS search trial in plain PyTorch: the supernet, its weight steps (``searchers.classifier_search``) and
 its α steps (``searchers.architect``), in DARTS' order: an α step on a validation batch, then a weight step
 on a training batch."""
 
@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from raynas.classify.search import ClassifierSearch
 from raynas.config import RaynasConfig
 from raynas.errors import ConfigError
 from raynas.nn.darts_search import DartsSupernet
 from searchers.architect import Architect
+from searchers.classifier_search import ClassifierSearch
 
 
 class DartsSearch(ClassifierSearch):

@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from raynas.classify.search import ClassifierSearch
 from raynas.classify.step import evaluate_classifier
 from raynas.config import RaynasConfig
 from raynas.nn.swd import SwdSupernet
+from searchers.classifier_search import ClassifierSearch
 
 
 def build_search_network(cfg: RaynasConfig, num_classes: int) -> SwdSupernet:
