@@ -50,7 +50,7 @@ def build_search_network(cfg: RaynasConfig, num_classes: int) -> DartsSupernet:
 def check_search(cfg: RaynasConfig) -> None:
     """Before anything runs: the search network's shape, the dataset, and the retrain network's genotype
     route (the search's output becomes ``model.genotype``)."""
-    from raynas.classify.checks import preflight_search
+    from raynas.classify.preflight import preflight_search
 
     d = cfg.darts
     if d.multiplier > d.steps:

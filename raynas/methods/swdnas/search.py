@@ -70,7 +70,7 @@ class SwdSearch(ClassifierSearch):
 def check_search(cfg: RaynasConfig) -> None:
     """Before anything runs: the search network's shape (k against every cell's channels, the depth), the
     dataset and its validation part."""
-    from raynas.classify.checks import preflight_search
+    from raynas.classify.preflight import preflight_search
 
     preflight_search(cfg, lambda: build_search_network(cfg, 10))
 
