@@ -242,7 +242,7 @@ def run_config(path: Path) -> Any:
     """A run directory's saved config, upgraded from whichever raynas wrote it."""
     from raynas.config import RaynasConfig, from_dict, read_config_file, upgrade_saved_config
 
-    # the files RunDir.create writes (raynas.results.rundir is not imported here: it imports raynas itself)
+    # the files RunDir.create writes
     if not (path / "run.json").is_file() or not (path / "config.yaml").is_file():
         raise RunDirError(f"{path} is not a raynas run directory (no run.json and config.yaml); pass the run "
                           "directory printed when the run started, a genotype JSON file or a shipped genotype name")
