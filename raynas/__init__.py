@@ -1,8 +1,8 @@
 """raynas: Ray-based neural architecture search for GANs and image classifiers."""
 
-__version__ = "0.1.0"
-
 import os as _os  # noqa: E402
+
+from raynas.version import __version__  # noqa: F401  (the one place it is set: raynas/version.py)
 
 # OpenMP threads that wait by spinning turn a busy machine's lost core into a 4-17x slowdown (every parallel
 # region waits on a descheduled spinner); sleeping waiters slow a run in proportion to the cores it lost.

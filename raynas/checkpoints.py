@@ -1,5 +1,6 @@
 """The one checkpoint module: atomic, versioned saves; safe loading; RNG capture for exact resume; and
-finding a run's checkpoints outside Tune (``raynas metrics checkpoint:PATH``).
+finding a run's newest checkpoint outside Tune. Rebuilding a network from a checkpoint needs the run's config and
+``raynas.build``: that is ``raynas.export.api`` (``load_generator`` for ``raynas metrics checkpoint:PATH``).
 
 A checkpoint is written to a temporary file in the target directory, fsynced and renamed over the
 target, so a crash mid-save leaves the previous checkpoint intact. Every file carries a format marker
@@ -16,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from raynas.errors import CheckpointError
 
@@ -180,32 +180,3 @@ def find_state_file(path: str | Path) -> Path:
         raise CheckpointError(f"no {STATE_FILE} under {p}; checkpoints appear after the first "
                               "checkpointed epoch of a run")
     return candidates[-1]
-
-
-def find_run_config(state_file: Path) -> Path:
-    for parent in state_file.resolve().parents:
-        if (parent / "config.yaml").is_file() and (parent / "run.json").is_file():
-            return parent / "config.yaml"
-    raise CheckpointError(f"cannot find the run's config.yaml above {state_file}; keep checkpoints inside "
-                          "their run directory")
-
-
-def load_generator(path: str | Path, device: torch.device | None = None) -> tuple[torch.nn.Module, int]:
-    """The EMA generator saved in a trainer checkpoint, rebuilt from its run's config."""
-    from raynas.build import build_generator, latent_dim_of
-    from raynas.config import RaynasConfig, from_dict
-
-    state_file = find_state_file(path)
-    cfg = from_dict(RaynasConfig, yaml.safe_load(find_run_config(state_file).read_text()))
-    state = load_checkpoint(state_file)
-    G = build_generator(cfg.model, cfg.data)
-    weights = state.get("G_ema", {})
-    weights = weights.get("module", weights) if isinstance(weights, dict) else weights
-    try:
-        G.load_state_dict(weights)
-    except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{state_file} does not hold a generator matching its run config: {exc}") from None
-    G.eval()
-    if device is not None:
-        G = G.to(device)
-    return G, latent_dim_of(G, cfg.model.latent_dim)

@@ -60,6 +60,6 @@ def check_fixed(cfg: RaynasConfig) -> None:
 
         preflight(cfg)
         return
-    from raynas.classify.checks import preflight as classify_preflight
+    from raynas.classify.preflight import preflight as classify_preflight
 
     classify_preflight(cfg)

@@ -4,14 +4,9 @@ A genotype is a vector of integers, one per edge (``vector[k]`` indexes the cand
 the searcher never sees op names or networks, and never imports Ray. The caller evaluates what
 ``ask()`` returns and hands the objective values back with ``tell()``.
 
-Operators (EAGAN, Sec. 4.3), each a pymoo component:
-
-* ``RandomGenotypeSampling``: uniform choice per edge; the caller's ``repair`` makes it valid.
-* ``EdgeSwapCrossover`` (probability 0.3): two parents exchange the op of ONE edge. The edge is
-  drawn among the positions where the parents differ, so a crossover never produces two clones.
-* ``SingleEdgeMutation`` (probability 0.5): ONE edge takes a different op, uniformly among the others.
-* ``CallableRepair``: wraps ``repair(vector, rng) -> vector`` (e.g. ``SearchSpace.repair``).
-* ``GenotypeDuplicateElimination``: offspring equal to each other or to a parent are dropped.
+EAGAN's operators (sampling, edge-swap crossover, single-edge mutation, repair, duplicate elimination) are
+pymoo components in ``searchers.genotype_operators``; the Pareto math (``pareto_ranks``, ``hypervolume``) is
+the core's, ``raynas.results.pareto``.
 
 pymoo's ``Mating`` repeats selection -> crossover(p=0.3) -> mutation(p=0.5) -> repair -> duplicate
 elimination until enough new, valid, distinct children exist; that is exactly EAGAN's "repeatedly
@@ -51,75 +46,31 @@ from typing import Any
 
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2, binary_tournament
-from pymoo.core.crossover import Crossover
-from pymoo.core.duplicate import ElementwiseDuplicateElimination
-from pymoo.core.mutation import Mutation
 from pymoo.core.population import Population
-from pymoo.core.problem import Problem
-from pymoo.core.repair import Repair
-from pymoo.core.sampling import Sampling
 from pymoo.core.termination import NoTermination
-from pymoo.indicators.hv import HV
 from pymoo.operators.selection.rnd import RandomSelection
 from pymoo.operators.selection.tournament import TournamentSelection
 from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
-from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from raynas.errors import CheckpointError, ConfigError, GenotypeError
+from raynas.errors import CheckpointError, ConfigError
+from raynas.results.pareto import hypervolume, objective_signs, pareto_ranks
+from searchers.genotype_operators import (
+    CallableRepair,
+    EdgeSwapCrossover,
+    GenotypeDuplicateElimination,
+    GenotypeProblem,
+    RandomGenotypeSampling,
+    RepairFn,
+    SingleEdgeMutation,
+)
 
-__all__ = [
-    "CallableRepair",
-    "EdgeSwapCrossover",
-    "GenotypeDuplicateElimination",
-    "NSGA2Searcher",
-    "RandomGenotypeSampling",
-    "SingleEdgeMutation",
-    "hypervolume",
-    "pareto_ranks",
-]
+__all__ = ["DEFAULT_OBJECTIVES", "NSGA2Searcher"]
 
-RepairFn = Callable[[list[int], random.Random], Sequence[int]]
 DEFAULT_OBJECTIVES: tuple[tuple[str, str], ...] = (("is", "max"), ("fid", "min"), ("params", "min"))
 _STATE_VERSION = 1
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def pareto_ranks(F: np.ndarray) -> np.ndarray:
-    """Non-dominated rank (0 = Pareto front) of each row of ``F``; every column is minimised."""
-    F = np.asarray(F, dtype=float)
-    if F.ndim != 2:
-        raise ValueError(f"pareto_ranks expects a 2-D array (points x objectives), got shape {F.shape}")
-    if len(F) == 0:
-        return np.zeros(0, dtype=int)
-    if np.isnan(F).any():
-        raise ValueError("pareto_ranks got NaN objective values; replace them by a worst value first")
-    _, rank = NonDominatedSorting().do(F, return_rank=True)
-    return np.asarray(rank, dtype=int)
-
-
-def _signs(directions: Sequence[str]) -> np.ndarray:
-    bad = [d for d in directions if d not in ("min", "max")]
-    if bad:
-        raise ConfigError(f"objective directions must be 'min' or 'max', got {bad}")
-    return np.array([1.0 if d == "min" else -1.0 for d in directions])
-
-
-def hypervolume(points: Any, ref: Sequence[float], directions: Sequence[str]) -> float:
-    """Hypervolume dominated by ``points`` w.r.t. ``ref``, all in natural units (``directions`` says
-    which objectives are maximised). Points that do not strictly beat ``ref`` on every objective, or
-    hold non-finite values, add nothing."""
-    sign = _signs(directions)
-    P = np.asarray(points, dtype=float).reshape(-1, len(sign))
-    r = np.asarray(ref, dtype=float).reshape(-1)
-    if r.shape != sign.shape:
-        raise ValueError(f"reference point has {r.size} values, expected {sign.size}")
-    pts, ref_min = P * sign, r * sign
-    keep = np.isfinite(pts).all(axis=1) & (pts < ref_min).all(axis=1)
-    if not keep.any():
-        return 0.0
-    return float(HV(ref_point=ref_min).do(pts[keep]))
-
-
 def _sanitize(F: np.ndarray) -> np.ndarray:
     """Replace non-finite entries (min convention) by a value worse than every finite one."""
     F = np.array(F, dtype=float, copy=True)
@@ -153,104 +104,6 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
-
-
-# ---------------------------------------------------------------------------------------------- operators
-class _GenotypeProblem(Problem):
-    """Bounds only: ``vector[k]`` in ``[0, n_choices[k])``. Never evaluated here (ask/tell)."""
-
-    def __init__(self, n_choices: Sequence[int], n_obj: int) -> None:
-        n = np.asarray(n_choices, dtype=int)
-        super().__init__(n_var=len(n), n_obj=n_obj, xl=np.zeros(len(n), dtype=int), xu=n - 1, vtype=int)
-
-    def _evaluate(self, x: Any, out: dict, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("genotypes are evaluated by the caller: use NSGA2Searcher.ask()/tell()")
-
-
-def _n_choices(problem: Problem) -> np.ndarray:
-    return np.asarray(problem.xu, dtype=int) + 1
-
-
-class RandomGenotypeSampling(Sampling):
-    """Each edge picks one of its candidates uniformly (repair runs afterwards)."""
-
-    def _do(self, problem: Problem, n_samples: int, *args: Any, random_state: Any = None, **kwargs: Any):
-        n = _n_choices(problem)
-        return np.column_stack([random_state.integers(0, c, size=n_samples) for c in n]).astype(int)
-
-
-class EdgeSwapCrossover(Crossover):
-    """EAGAN crossover: two parents exchange the op on one edge (among the edges where they differ)."""
-
-    def __init__(self, prob: float = 0.3, **kwargs: Any) -> None:
-        super().__init__(n_parents=2, n_offsprings=2, prob=prob, **kwargs)
-
-    def _do(self, problem: Problem, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any):
-        _, n_matings, n_var = X.shape
-        Y = X.copy()
-        for k in range(n_matings):
-            a, b = X[0, k], X[1, k]
-            diff = np.flatnonzero(a != b)
-            pool = diff if diff.size else np.arange(n_var)
-            e = int(pool[random_state.integers(pool.size)])
-            Y[0, k, e], Y[1, k, e] = b[e], a[e]
-        return Y
-
-
-class SingleEdgeMutation(Mutation):
-    """EAGAN mutation: one edge (with >1 candidate) switches to a different op, uniformly."""
-
-    def __init__(self, prob: float = 0.5, **kwargs: Any) -> None:
-        super().__init__(prob=prob, **kwargs)
-
-    def _do(self, problem: Problem, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any):
-        n = _n_choices(problem)
-        mutable = np.flatnonzero(n > 1)
-        Y = np.array(X, copy=True)
-        if mutable.size == 0:
-            return Y
-        for i in range(len(Y)):
-            e = int(mutable[random_state.integers(mutable.size)])
-            shift = int(random_state.integers(1, n[e]))
-            Y[i, e] = (int(Y[i, e]) + shift) % n[e]
-        return Y
-
-
-class CallableRepair(Repair):
-    """Applies ``fn(vector, rng)`` row by row and checks that the result is still a genotype vector."""
-
-    def __init__(self, fn: RepairFn, rng: random.Random) -> None:
-        super().__init__()
-        self.fn = fn
-        self.rng = rng
-
-    def _do(self, problem: Problem, X: np.ndarray, **kwargs: Any) -> np.ndarray:
-        X = np.asarray(X)
-        if X.size == 0:
-            return X
-        n = _n_choices(problem)
-        out = np.empty((len(X), len(n)), dtype=int)
-        for i, row in enumerate(X):
-            v = [int(x) for x in self.fn([int(x) for x in row], self.rng)]
-            if len(v) != len(n) or any(not 0 <= x < c for x, c in zip(v, n)):
-                raise GenotypeError(f"repair returned {v}, which is not a genotype vector with choices "
-                                    f"{n.tolist()}; the repair callable must return one index per edge")
-            out[i] = v
-        return out
-
-
-class GenotypeDuplicateElimination(ElementwiseDuplicateElimination):
-    """Two individuals are duplicates when their canonical vectors are equal (``canonical`` masks edges
-    that cannot change the network; without it, the raw integer vectors are compared)."""
-
-    def __init__(self, canonical: Callable[[Sequence[int]], Sequence[int]] | None = None) -> None:
-        super().__init__()
-        self.canonical = canonical
-
-    def is_equal(self, a: Any, b: Any) -> bool:
-        if self.canonical is None:
-            return bool(np.array_equal(a.X, b.X))
-        return tuple(self.canonical(a.X.tolist())) == tuple(self.canonical(b.X.tolist()))
 
 
 class _RoundNSGA2(NSGA2):
@@ -297,7 +150,7 @@ class NSGA2Searcher:
         names = [n for n, _ in self.objectives]
         if not names or len(set(names)) != len(names):
             raise ConfigError(f"objectives must be non-empty with distinct names, got {names}")
-        self._sign = _signs([d for _, d in self.objectives])
+        self._sign = objective_signs([d for _, d in self.objectives])
         self.pop_size = int(pop_size)
         self.reevaluate_survivors = bool(reevaluate_survivors)
         if self.reevaluate_survivors and (self.pop_size < 4 or self.pop_size % 2):
@@ -324,7 +177,7 @@ class NSGA2Searcher:
 
         self.round = 0
         self._py_rng = random.Random(self.seed)
-        self._problem = _GenotypeProblem(self.n_choices, len(self.objectives))
+        self._problem = GenotypeProblem(self.n_choices, len(self.objectives))
         self._algo = self._build_algorithm()
         self._asked: Population | None = None      # offspring handed out by pymoo, not yet told
         self._asked_vectors: list[list[int]] | None = None

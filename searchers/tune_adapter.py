@@ -24,7 +24,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain
 
 from raynas.errors import CheckpointError, ConfigError
-from searchers.nsga2 import NSGA2Searcher, RepairFn
+from searchers.genotype_operators import RepairFn
+from searchers.nsga2 import NSGA2Searcher
 
 __all__ = ["NSGA2TuneSearcher"]
 

@@ -379,8 +379,8 @@ def test_then_retrain_trains_the_found_genotype_with_the_foundation_trainable(se
     df = retrain.read()
     assert df["method"].tolist() == ["gan"] and df["epoch"].tolist() == [1]
     assert Genotype.from_json(df["genotype"].iloc[0]) == Genotype.load(run.path / "best_G.json")
-    from raynas.checkpoints import load_generator
     from raynas.config import RaynasConfig, from_dict
+    from raynas.export.api import load_generator
     from raynas.methods.damgan.search import derived_params
     from raynas.metrics import DatasetSource, evaluate_generator
 

@@ -331,7 +331,7 @@ def test_stage_lists_that_cannot_run_are_refused_up_front(tmp_path, capsys):
 
 
 def test_round_stats_merge_epoch_by_epoch_parts():
-    from trainables.eagan.driver import merge_train_stats
+    from trainables.eagan.round_results import merge_train_stats
 
     parts = [{"d_loss": 1.0, "g_loss": 3.0, "train_seconds": 2.0, "images_per_s": 50.0, "batches": [3, 1]},
              {"d_loss": 2.0, "g_loss": float("nan"), "train_seconds": 1.0, "images_per_s": 200.0, "batches": [0, 4]}]

@@ -13,15 +13,10 @@ import numpy as np
 import pytest
 
 from raynas.errors import CheckpointError, ConfigError, GenotypeError
+from raynas.results.pareto import hypervolume, pareto_ranks
 from raynas.spaces.genotype import Cell, EdgeGroup, Genotype, SearchSpace
-from searchers.nsga2 import (
-    EdgeSwapCrossover,
-    NSGA2Searcher,
-    SingleEdgeMutation,
-    _GenotypeProblem,
-    hypervolume,
-    pareto_ranks,
-)
+from searchers.genotype_operators import EdgeSwapCrossover, GenotypeProblem, SingleEdgeMutation
+from searchers.nsga2 import NSGA2Searcher
 
 
 # ------------------------------------------------------------------------------------------ test problem
@@ -138,7 +133,7 @@ def test_hypervolume_by_hand():
 
 # ------------------------------------------------------------------------------------------ operators
 def test_crossover_swaps_exactly_one_differing_edge():
-    problem = _GenotypeProblem(N_CHOICES, 2)
+    problem = GenotypeProblem(N_CHOICES, 2)
     rng = np.random.default_rng(0)
     X = np.stack([np.array([rng.integers(0, c, size=300) for c in N_CHOICES]).T for _ in range(2)])
     Y = EdgeSwapCrossover(prob=1.0)._do(problem, X, random_state=rng)
@@ -155,7 +150,7 @@ def test_crossover_swaps_exactly_one_differing_edge():
 
 
 def test_crossover_and_mutation_fire_with_their_probabilities():
-    problem = _GenotypeProblem(N_CHOICES, 2)
+    problem = GenotypeProblem(N_CHOICES, 2)
     from pymoo.core.population import Population
 
     rng = np.random.default_rng(1)
@@ -174,7 +169,7 @@ def test_crossover_and_mutation_fire_with_their_probabilities():
 
 def test_mutation_changes_exactly_one_edge_to_another_choice():
     n_choices = [3, 1, 4, 2, 1]                    # single-choice edges can never mutate
-    problem = _GenotypeProblem(n_choices, 2)
+    problem = GenotypeProblem(n_choices, 2)
     rng = np.random.default_rng(0)
     X = np.array([rng.integers(0, c, size=500) for c in n_choices]).T
     Y = SingleEdgeMutation(prob=1.0)._do(problem, X, random_state=rng)

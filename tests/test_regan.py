@@ -1,4 +1,5 @@
-"""Re-GAN (raynas.gan.regan): schedule, magnitude masks, truly sparse steps, regrowth, state, FLOPs."""
+"""Re-GAN (raynas.gan.regan, regan_schedule, regan_masks, training_flops): schedule, magnitude masks, truly sparse
+steps, regrowth, state, FLOPs."""
 
 from __future__ import annotations
 
@@ -15,15 +16,10 @@ from raynas.config import from_dict
 from raynas.device import Precision
 from raynas.errors import CheckpointError, ConfigError
 from raynas.gan import EMA, StepConfig, gan_train_step
-from raynas.gan.regan import (
-    Regan,
-    ReganConfig,
-    ReganSchedule,
-    TrainingFlops,
-    magnitude_mask,
-    num_pruned,
-    select_parameters,
-)
+from raynas.gan.regan import Regan
+from raynas.gan.regan_masks import magnitude_mask, num_pruned, select_parameters
+from raynas.gan.regan_schedule import ReganConfig, ReganSchedule
+from raynas.gan.training_flops import TrainingFlops
 
 LATENT = 8
 CPU = Precision.for_device(torch.device("cpu"))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from raynas.config import load_config
-from raynas.gan.regan import num_pruned
+from raynas.gan.regan_masks import num_pruned
 from raynas.gan.trainer import GANTrainer
 
 CPU = torch.device("cpu")

@@ -26,7 +26,9 @@ from raynas.gan.recipe import (
     r1_penalty,
     recipe_from,
 )
-from raynas.gan.regan import Regan, ReganConfig, TrainingFlops
+from raynas.gan.regan import Regan
+from raynas.gan.regan_schedule import ReganConfig
+from raynas.gan.training_flops import TrainingFlops
 from raynas.nn.equalized import EqualConv2d, EqualLinear
 from raynas.nn.profile import count_flops, count_params
 from raynas.nn.progan import ProGANDiscriminator, ProGANGenerator, batch_stddev_feature, growth_stage

@@ -55,7 +55,7 @@ def test_two_trials_report_and_checkpoint(ray_session, tmp_path):
     assert list((run.path / "tune").rglob("events.out.tfevents*"))
     # `raynas metrics checkpoint:...` rebuilds the EMA generator from the checkpoint and reproduces the
     # FID the trial reported (torch-fidelity draws the same latents; the real statistics are cached).
-    from raynas.checkpoints import load_generator
+    from raynas.export.api import load_generator
     from raynas.metrics import DatasetSource, evaluate_generator
 
     first = list(results)[0]

@@ -54,7 +54,7 @@ def write_scalars(writer, values: dict[str, Any], epoch: int) -> None:
     """Numeric epoch values as TensorBoard scalars; Re-GAN's phase as its index in ``PHASES``."""
     for key, value in values.items():
         if key == "regan_phase" and value:
-            from raynas.methods.regan import PHASES
+            from raynas.gan.regan_schedule import PHASES
 
             writer.add_scalar("regan/phase", PHASES.index(value), epoch)
             continue

@@ -179,8 +179,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from raynas.checkpoints import load_generator
     from raynas.device import resolve_device
+    from raynas.export.api import load_generator
     from raynas.metrics import compute_metrics, parse_source
 
     device = resolve_device(args.device)

@@ -1,6 +1,7 @@
 """Take a network away: ``raynas.model`` (a ``torch.nn.Module`` from a genotype or a run), ``raynas export``
-(a ``torch.export`` program, an ONNX file or a plain state dict), ``raynas sample`` (images from a GAN run) and
-the model card that goes with each.
+(a ``torch.export`` program, an ONNX file or a plain state dict), ``raynas sample`` (images from a GAN run),
+the model card that goes with each, and the EMA generator of a checkpoint for ``raynas metrics checkpoint:PATH``
+(``api.load_generator``).
 
 This package is torch-free at import: the torch parts live in ``api``, ``formats``, ``card`` and ``sample``,
 imported when used. Methods tell it which files a finished search leaves (``register_run_outputs``, called by

@@ -242,11 +242,44 @@ def run_config(path: Path) -> Any:
     """A run directory's saved config, upgraded from whichever raynas wrote it."""
     from raynas.config import RaynasConfig, from_dict, read_config_file, upgrade_saved_config
 
-    # the files RunDir.create writes (raynas.results.rundir is not imported here: it imports raynas itself)
+    # the files RunDir.create writes
     if not (path / "run.json").is_file() or not (path / "config.yaml").is_file():
         raise RunDirError(f"{path} is not a raynas run directory (no run.json and config.yaml); pass the run "
                           "directory printed when the run started, a genotype JSON file or a shipped genotype name")
     return from_dict(RaynasConfig, upgrade_saved_config(read_config_file(path / "config.yaml")))
+
+
+def _run_config_above(state_file: Path) -> Path:
+    for parent in state_file.resolve().parents:
+        if (parent / "config.yaml").is_file() and (parent / "run.json").is_file():
+            return parent / "config.yaml"
+    raise CheckpointError(f"cannot find the run's config.yaml above {state_file}; keep checkpoints inside "
+                          "their run directory")
+
+
+def load_generator(path: str | Path, device: torch.device | None = None) -> tuple[torch.nn.Module, int]:
+    """The EMA generator saved in a trainer checkpoint (a state.pt, a Tune checkpoint, trial or run folder),
+    rebuilt from its run's config: what ``raynas metrics checkpoint:PATH`` evaluates."""
+    import yaml
+
+    from raynas.build import build_generator, latent_dim_of
+    from raynas.checkpoints import find_state_file, load_checkpoint
+    from raynas.config import RaynasConfig, from_dict
+
+    state_file = find_state_file(path)
+    cfg = from_dict(RaynasConfig, yaml.safe_load(_run_config_above(state_file).read_text()))
+    state = load_checkpoint(state_file)
+    G = build_generator(cfg.model, cfg.data)
+    weights = state.get("G_ema", {})
+    weights = weights.get("module", weights) if isinstance(weights, dict) else weights
+    try:
+        G.load_state_dict(weights)
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{state_file} does not hold a generator matching its run config: {exc}") from None
+    G.eval()
+    if device is not None:
+        G = G.to(device)
+    return G, latent_dim_of(G, cfg.model.latent_dim)
 
 
 def _from_run(path: Path, part: str | None, weights: bool | None, sizes: dict[str, Any]) -> Network:

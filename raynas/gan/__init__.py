@@ -1,25 +1,36 @@
-"""GAN training core: hinge losses, EMA, augmentation, the shared training step (no Ray); checkpoints re-exported."""
+"""GAN training core: hinge losses, EMA, augmentation, the shared training step (no Ray); checkpoints re-exported.
 
-from raynas.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from raynas.gan.augment import Augment, make_augment
-from raynas.gan.ema import EMA
-from raynas.gan.losses import d_hinge_loss, g_hinge_loss
-from raynas.gan.step import BatchSource, GStepHooks, StepConfig, gan_train_step, make_optimizers, sample_latent
+The names below load on first use (PEP 562), so a torch-free module of this package (Re-GAN's settings and
+schedule, :mod:`raynas.gan.regan_schedule`, which the CLI reads with every config) imports without torch.
+"""
 
-__all__ = [
-    "EMA",
-    "Augment",
-    "BatchSource",
-    "GStepHooks",
-    "StepConfig",
-    "capture_rng_state",
-    "d_hinge_loss",
-    "g_hinge_loss",
-    "gan_train_step",
-    "load_checkpoint",
-    "make_augment",
-    "make_optimizers",
-    "restore_rng_state",
-    "sample_latent",
-    "save_checkpoint",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOMES = {
+    "EMA": "raynas.gan.ema",
+    "Augment": "raynas.gan.augment",
+    "BatchSource": "raynas.gan.step",
+    "GStepHooks": "raynas.gan.step",
+    "StepConfig": "raynas.gan.step",
+    "capture_rng_state": "raynas.checkpoints",
+    "d_hinge_loss": "raynas.gan.losses",
+    "g_hinge_loss": "raynas.gan.losses",
+    "gan_train_step": "raynas.gan.step",
+    "load_checkpoint": "raynas.checkpoints",
+    "make_augment": "raynas.gan.augment",
+    "make_optimizers": "raynas.gan.step",
+    "restore_rng_state": "raynas.checkpoints",
+    "sample_latent": "raynas.gan.step",
+    "save_checkpoint": "raynas.checkpoints",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'raynas.gan' has no attribute {name!r}")

@@ -29,7 +29,8 @@ def preflight(cfg: RaynasConfig, *, check_model: bool = True, check_regan: bool 
             check_growth(cfg)
         regan = getattr(cfg, "regan", None)  # fixed GAN runs only: searches have no regan section
         if check_regan and regan is not None:
-            from raynas.gan.regan import ReganConfig, check_config, check_generator
+            from raynas.gan.regan_masks import check_config, check_generator
+            from raynas.gan.regan_schedule import ReganConfig
 
             if regan.enabled:
                 check_config(cfg)

@@ -1,38 +1,12 @@
 """Re-GAN (Saxena et al., CVPR 2023): prune and regrow the generator's weights while the GAN trains.
 
 Plain PyTorch, works for any generator raynas builds (SNGAN, EAGAN and DAMGAN genotypes, or any
-``nn.Module``). Only the generator is pruned; the discriminator stays dense. The config section
-(:class:`ReganConfig`) and the schedule (:class:`ReganSchedule`) are plain Python in :mod:`raynas.methods.regan`
-(re-exported here); :class:`raynas.gan.trainer.GANTrainer` drives the controller below in every fixed GAN run
-with ``regan.enabled``.
-
-**Schedule** (:class:`ReganSchedule`, a pure function of a unit counter ``u = 0, 1, 2, ...``): ``warmup``
-dense units at the base lr, then repeated cycles of ``interval`` (g) *sparse* units at the base lr and g
-*dense* units at ``lr * dense_lr_factor``. So warmup 2, g 3 gives ``W W S S S D D D S S S D D D ...``.
-The lr returns to the base lr at the first sparse unit of every cycle. What a unit is, the caller decides
-and counts (``ReganConfig.unit``):
-
-* ``"epoch"`` -- unit ``u`` is the trainer's epoch ``u`` (0-based), the authors' SNGAN/ProGAN/AutoGAN setting;
-* ``"iter"`` -- unit ``u`` is the generator's update number ``u`` (0-based count of G optimiser steps, not
-  of D steps: with ``n_critic = 5`` there are 5 D steps per unit), the authors' StyleGAN2 setting.
-
-**Masks** (:func:`magnitude_mask`): unstructured magnitude pruning, uniform per tensor. For each pruned
-tensor of ``n`` elements exactly ``k = floor(s * n)`` elements are masked (``s`` read as the decimal the user
-wrote, so ``0.29 * 100`` gives 29, not 28): those with the smallest ``|w|``, ties at the threshold broken by
-the lower flat (row-major) index first. ``k < n`` whenever ``s < 1``, so no tensor is ever fully pruned and a
-1-element tensor is never pruned. The threshold comes from ``torch.kthvalue`` on the flattened magnitudes,
-which works at any tensor size (the authors' ``torch.quantile`` refuses more than 2**24 elements in the
-torch releases they used). Masks are bool tensors,
-**True = kept**, keyed by ``named_parameters()`` name. They are recomputed at the start of every sparse
-unit. Note that pruned weights are exactly 0 during a sparse phase and thus stay among the smallest, so
-a recomputation inside one sparse phase only changes which exact zeros are masked when a tensor holds
-more zeros than ``k`` (e.g. zero-initialised biases).
-
-Which parameters: every ``G.named_parameters()`` name matched by one ``include`` pattern and by no
-``exclude`` pattern. Patterns are shell globs on the dotted name (``fnmatch``, ``*`` crosses dots, e.g.
-``*to_rgb*``), or regular expressions when prefixed by ``re:`` (``re.search``, e.g. ``re:\\.bias$``). By
-default every parameter of G is pruned, biases and BN affines included, as in the authors' code. A pattern
-set that selects nothing raises :class:`~raynas.errors.ConfigError` listing G's parameter names.
+``nn.Module``). Only the generator is pruned; the discriminator stays dense. This module is the
+controller the trainer drives (:class:`Regan`: phases, masking, regrowth, its saved state);
+:class:`raynas.gan.trainer.GANTrainer` drives it in every fixed GAN run with ``regan.enabled``. The config
+section (:class:`~raynas.gan.regan_schedule.ReganConfig`) and the schedule are
+:mod:`raynas.gan.regan_schedule`; the masks :mod:`raynas.gan.regan_masks`; the FLOPs estimate
+:mod:`raynas.gan.training_flops`.
 
 **Truly sparse** (fixes the authors' T-R1): while a sparse unit runs, the gradient is masked before every G
 optimiser step, the weight right after it, and the EMA copy of G right after the EMA update, so a masked
@@ -73,141 +47,26 @@ the right lr; Re-GAN owns the G learning rate while it is enabled.
 the base lrs, as plain tensors, numbers, strings, lists and dicts (``torch.load(weights_only=True)``
 reads it). Resume: build ``Regan(G, cfg)``, load G/optimiser/EMA and ``regan.load_state_dict(...)``, then
 go on calling ``begin_unit`` with the next unit.
-
-**Training FLOPs** (:class:`TrainingFlops`): the forward FLOPs per sample (2 per multiply-add, the
-:mod:`raynas.nn.profile` convention) of every ``Conv*``/``ConvTranspose*``/``Linear`` layer of G are measured
-once with forward hooks on one latent (and of every layer that reports its own through ``layer_flops``, such as
-StyleGAN2's modulated convs); the rest of G's matmul/conv work (what
-:func:`raynas.nn.profile.count_flops` counts beyond those layers, e.g. attention products) and all of D are
-counted dense. With ``d_l`` the kept fraction of layer ``l``'s weight (1 outside sparse units):
-
-* ``G_fwd = rest + sum_l F_l * d_l`` per sample; a pruned weight's multiply-adds are skipped;
-* one G update with batch ``b``: ``3 * G_fwd * b`` (forward + backward, the backward about twice the
-  forward and equally sparse) plus ``2 * D_fwd * b`` (D forward and its input-gradient backward; D is frozen);
-* one D update with batch ``b``: ``G_fwd * b`` (fakes, no grad) plus ``3 * D_fwd * 2b`` (real and fake).
-
-Element-wise work (activations, normalisation, bias adds, the optimisers, the masking itself) is not
-counted. This is an estimate of the work a sparse kernel could skip, not of dense-GPU time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-from collections.abc import Iterable, Mapping
-from fnmatch import fnmatchcase
-from fractions import Fraction
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from raynas.errors import CheckpointError, ConfigError
-from raynas.methods.regan import PHASES, UNITS, ReganConfig, ReganSchedule, check_pattern
+from raynas.errors import CheckpointError
+from raynas.gan.regan_masks import magnitude_mask, num_pruned, select_parameters
+from raynas.gan.regan_schedule import ReganConfig
 
-__all__ = ["PHASES", "UNITS", "Regan", "ReganConfig", "ReganSchedule", "TrainingFlops", "check_config",
-           "check_generator", "magnitude_mask", "num_pruned", "select_parameters"]
+__all__ = ["STATE_FORMAT", "Regan"]
 
 STATE_FORMAT = "raynas.regan/1"
 
 
-# ============================================================================ masks
-def _matches(pattern: str, name: str) -> bool:
-    if pattern.startswith("re:"):
-        return re.search(pattern[3:], name) is not None
-    return fnmatchcase(name, pattern)
-
-
-def select_parameters(G: nn.Module, include: Iterable[str] = ("*",),
-                      exclude: Iterable[str] = ()) -> dict[str, nn.Parameter]:
-    """G's parameters matched by an ``include`` pattern and by no ``exclude`` pattern, by name, in order.
-
-    Raises ConfigError listing every parameter name of G when nothing is selected.
-    """
-    include, exclude = tuple(include), tuple(exclude)
-    for key, patterns in (("include", include), ("exclude", exclude)):
-        for pattern in patterns:
-            check_pattern(pattern, f"regan.{key}")
-    named = list(G.named_parameters())
-    chosen = {n: p for n, p in named
-              if any(_matches(pat, n) for pat in include) and not any(_matches(pat, n) for pat in exclude)}
-    if not chosen:
-        names = ", ".join(n for n, _ in named) or "(none: the generator has no parameters)"
-        raise ConfigError(f"regan.include={list(include)} with regan.exclude={list(exclude)} selects no parameter "
-                          f"of the generator ({type(G).__name__}); its parameters are: {names}. Patterns are "
-                          "globs on these names (e.g. '*weight', '*to_rgb*') or 're:REGEX'.")
-    return chosen
-
-
-def check_generator(cfg: Any) -> dict[str, int]:
-    """Build ``cfg``'s generator on the meta device (no memory, no weights drawn) and select its pruned
-    parameters with ``cfg.regan``: patterns that select nothing raise ConfigError listing G's parameter
-    names, before any trial starts. Returns ``{name: numel}`` of the parameters Re-GAN would prune."""
-    from raynas.build import build_generator
-
-    with torch.device("meta"):
-        G = build_generator(cfg.model, cfg.data)
-    return {n: p.numel() for n, p in select_parameters(G, cfg.regan.include, cfg.regan.exclude).items()}
-
-
-def check_config(cfg: Any) -> None:
-    """Re-GAN's checks of a run config before any trial starts: the patterns select parameters of this
-    generator (:func:`check_generator`) and lose at least one weight at regan.sparsity, and a warning when the
-    run never reaches a sparse unit."""
-    import sys
-
-    selected = check_generator(cfg)
-    r, t = cfg.regan, cfg.train
-    if r.sparsity > 0 and not any(num_pruned(n, r.sparsity) for n in selected.values()):
-        raise ConfigError(f"regan.sparsity={r.sparsity} prunes no weight of the selected parameters "
-                          f"({', '.join(f'{k}: {n}' for k, n in selected.items())} weights): each is too small to "
-                          "lose one. Select larger tensors with regan.include/regan.exclude, or raise regan.sparsity")
-    if r.unit == "epoch":
-        units, what = t.epochs, f"train.epochs={t.epochs}"
-    elif t.iters_per_epoch:
-        units = -(-t.epochs * t.iters_per_epoch // t.n_critic)
-        what = f"the run's {units} generator updates"
-    else:
-        return  # one pass over the data per epoch: the count is known once the data is loaded
-    if r.warmup >= units:
-        print(f"raynas: warning: regan.warmup={r.warmup} {r.unit}s >= {what}, so the run never leaves the dense "
-              f"warm-up and nothing is pruned; lower regan.warmup (e.g. --set regan.warmup={units // 4})",
-              file=sys.stderr, flush=True)
-
-
-def num_pruned(numel: int, sparsity: float) -> int:
-    """``floor(s * n)`` with ``s`` taken as the decimal it prints as (so 0.29 * 100 = 29)."""
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must lie in [0, 1), got {sparsity}")
-    return math.floor(Fraction(repr(float(sparsity))) * int(numel))
-
-
-@torch.no_grad()
-def magnitude_mask(w: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """Bool mask shaped (and laid out) like ``w``, True = kept; ``floor(s * n)`` smallest ``|w|`` are False.
-
-    Ties at the threshold are pruned lowest flat (row-major) index first, so the count is exact and the
-    result deterministic. Uses ``kthvalue`` (no size limit, unlike older ``torch.quantile``) and no host sync.
-    """
-    keep = torch.ones_like(w, dtype=torch.bool)
-    k = num_pruned(w.numel(), sparsity)
-    if k == 0:
-        return keep
-    mag = w.detach().reshape(-1).abs()
-    if mag.dtype not in (torch.float32, torch.float64):
-        mag = mag.float()
-    threshold = torch.kthvalue(mag, k).values
-    below = mag < threshold
-    at = mag == threshold
-    need = k - below.sum()  # >= 1: the k-th smallest value itself sits at the threshold
-    rank = torch.cumsum(at, 0, dtype=torch.int32 if mag.numel() < 2**31 else torch.int64)  # 1-based among ties
-    pruned = below | (at & (rank <= need))
-    keep.copy_((~pruned).view(w.shape))
-    return keep
-
-
-# ============================================================================ controller
 class Regan:
     """Re-GAN masks + schedule for one generator (see the module docstring for the call order).
 
@@ -380,118 +239,3 @@ class Regan:
         self.phase = str(state["phase"]) or None
         self.base_lrs = [float(x) for x in state["base_lrs"]] or None
         self._lr_factor = float(state.get("lr_factor", 1.0))
-
-
-# ============================================================================ FLOPs
-_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
-
-def _weight_param(m: nn.Module) -> nn.Parameter:
-    """The trainable tensor behind ``m.weight`` (the original under a spectral-norm parametrization)."""
-    parametrizations = getattr(m, "parametrizations", None)
-    if parametrizations is not None and "weight" in parametrizations:
-        return parametrizations.weight.original
-    return m.weight
-
-
-def _counted(m: nn.Module) -> bool:
-    """A layer whose FLOPs scale with its weight's density: torch's conv / linear layers, and any module with a
-    ``weight`` parameter that reports its own FLOPs (``layer_flops``: equalised-lr and modulated convs)."""
-    return isinstance(m, _LAYERS) or (callable(getattr(m, "layer_flops", None))
-                                      and isinstance(getattr(m, "weight", None), nn.Parameter))
-
-
-def _layer_flops(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    """Forward FLOPs (2 per multiply-add) of one call of a conv / linear layer, over the whole batch."""
-    if not isinstance(m, _LAYERS):
-        return int(m.layer_flops(x, y))
-    if isinstance(m, nn.Linear):
-        return 2 * y.numel() * m.in_features
-    k = math.prod(m.kernel_size)
-    if isinstance(m, nn.modules.conv._ConvTransposeNd):
-        return 2 * x.numel() * (m.out_channels // m.groups) * k
-    return 2 * y.numel() * (m.in_channels // m.groups) * k
-
-
-class TrainingFlops:
-    """Training FLOPs spent so far by a GAN run, counting pruned generator weights as skipped.
-
-    See the module docstring for the approximation. ``layer_flops`` holds each conv / linear layer's forward
-    FLOPs per sample keyed by its weight parameter's name (the keys of :meth:`Regan.densities`);
-    ``g_rest`` the rest of G's forward FLOPs per sample, ``d_forward`` D's (0 without D).
-    """
-
-    def __init__(self, G: nn.Module, D: nn.Module | None = None, *, latent_dim: int | None = None,
-                 example_latent: torch.Tensor | None = None) -> None:
-        from raynas.nn.profile import count_flops
-
-        if example_latent is None:
-            dim = latent_dim if latent_dim is not None else getattr(G, "latent_dim", None)
-            if not isinstance(dim, int):
-                raise ValueError("TrainingFlops needs latent_dim (G has no integer latent_dim attribute)")
-            device = next(iter(G.parameters())).device
-            example_latent = torch.randn(1, dim, device=device)
-        z = example_latent[:1]
-        names = {id(p): n for n, p in G.named_parameters()}
-        per_layer: dict[str, int] = {}
-        handles = []
-
-        def hook(name: str):
-            def record(m: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-                per_layer[name] = per_layer.get(name, 0) + _layer_flops(m, inputs[0], output)
-            return record
-
-        for m in G.modules():
-            if _counted(m):
-                name = names.get(id(_weight_param(m)))
-                if name is not None:
-                    handles.append(m.register_forward_hook(hook(name)))
-        flags = [(m, m.training) for m in G.modules()]
-        G.eval()
-        # a generator that draws random numbers in forward (StyleGAN2's noise inputs) must not move the run's RNG
-        cuda = [z.device] if z.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            try:
-                with torch.no_grad():
-                    fake = G(z)
-            finally:
-                for h in handles:
-                    h.remove()
-                for m, training in flags:
-                    m.training = training
-            self.layer_flops: dict[str, int] = per_layer
-            self.g_dense_forward = int(count_flops(G, z))
-            self.g_rest = max(0, self.g_dense_forward - sum(per_layer.values()))
-            self.d_forward = int(count_flops(D, fake)) if D is not None else 0
-        self.g = 0.0  # FLOPs spent in G so far
-        self.d = 0.0  # FLOPs spent in D so far
-
-    def g_forward(self, density: Mapping[str, float] | None = None) -> float:
-        """G's forward FLOPs per sample with layer weights kept at ``density`` (name → kept fraction)."""
-        density = density or {}
-        return self.g_rest + sum(f * density.get(n, 1.0) for n, f in self.layer_flops.items())
-
-    def count_step(self, dis_batch_size: int, gen_batch_size: int = 0,
-                   density: Mapping[str, float] | None = None) -> float:
-        """Add one ``gan_train_step``: a D update with ``dis_batch_size`` and, when ``gen_batch_size`` > 0,
-        a G update with that batch. Returns the FLOPs added."""
-        g_fwd = self.g_forward(density)
-        g = g_fwd * dis_batch_size + 3.0 * g_fwd * gen_batch_size
-        d = 3.0 * self.d_forward * 2 * dis_batch_size + 2.0 * self.d_forward * gen_batch_size
-        self.g += g
-        self.d += d
-        return g + d
-
-    @property
-    def total(self) -> float:
-        return self.g + self.d
-
-    def stats(self) -> dict[str, float]:
-        return {"train_flops": self.total, "train_flops_g": self.g, "train_flops_d": self.d}
-
-    def state_dict(self) -> dict[str, float]:
-        return {"g": self.g, "d": self.d}
-
-    def load_state_dict(self, state: Mapping[str, float]) -> None:
-        self.g = float(state["g"])
-        self.d = float(state["d"])

@@ -7,7 +7,7 @@ With ``regan.enabled`` (the ``regan`` section of fixed GAN runs) the generator i
 :class:`raynas.gan.regan.Regan` in the call order that module documents: ``begin_unit`` at the start of
 every epoch (``regan.unit = epoch``, unit = the 0-based epoch) or before every D step that updates G
 (``iter``, unit = G updates done so far), its hooks around every G step and after every EMA update. Re-GAN
-owns G's learning rate then. Every run counts its training FLOPs (:class:`~raynas.gan.regan.TrainingFlops`,
+owns G's learning rate then. Every run counts its training FLOPs (:class:`~raynas.gan.training_flops.TrainingFlops`,
 pruned weights skipped), and the checkpoint holds Re-GAN's masks, phase and unit counter and the FLOPs
 spent, so a run killed in a sparse phase resumes in that phase with the same masks. ``train.augment``
 (:mod:`raynas.gan.augment`) transforms what D sees in every step; ADA's and APA's probability p and its
@@ -28,9 +28,10 @@ from raynas.errors import CheckpointError, ConfigError
 from raynas.gan.augment import Augment, make_augment
 from raynas.gan.ema import EMA
 from raynas.gan.recipe import recipe_from
-from raynas.gan.regan import Regan, TrainingFlops
+from raynas.gan.regan import Regan
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
+from raynas.gan.training_flops import TrainingFlops
 
 ROW_KEYS = ("d_loss", "g_loss", "lr_g", "train_flops", "train_flops_g", "train_flops_d", "augment_p")
 

@@ -1,8 +1,5 @@
-"""Run directories: resolved config, provenance and an append-only Parquet results table.
-
-Each ``append`` writes a brand-new ``results/part-*.parquet`` (temporary file, fsync, rename), so
-concurrent writers (Ray trials) never collide and a crash can at worst lose the rows being
-written, never earlier ones. ``read`` unions all parts, tolerating columns that differ by part.
+"""Run directories: one run's folder, its resolved config (config.yaml), provenance (run.json, written by
+``raynas.results.provenance``) and results (append-only Parquet parts, ``raynas.results.rows``).
 
 A run stored at a URI (``s3://…``; see ``raynas.results.storage``) has ``remote`` set: ``path`` is then its
 local staging copy, result parts go straight to the URI, and ``sync`` uploads the rest.
@@ -11,18 +8,9 @@ local staging copy, result parts go straight to the URI, and ``sync`` uploads th
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime as _dt
 import json
-import math
 import os
-import platform
-import socket
-import threading
-import time
-import uuid
-import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,85 +18,18 @@ import pandas as pd
 
 from raynas.errors import RunDirError
 from raynas.results import storage
+from raynas.results.provenance import package_versions, plain, run_meta_text
+from raynas.results.rows import RESULT_COLUMNS, list_parts, read_rows, write_rows
 from raynas.results.storage import Location, write_atomic
 
-RESULT_COLUMNS = [
-    "run_id", "method", "stage", "epoch", "round", "candidate_id", "genotype", "params",
-    "is_mean", "is_std", "fid", "kid_mean", "kid_std", "extractor", "num_samples", "wall_seconds", "device",
-]
+__all__ = ["CONFIG_FILE", "META_FILE", "RESULT_COLUMNS", "TUNE_DIR", "RunDir", "package_versions"]
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
 TUNE_DIR = "tune"  # Tune's experiment folder in a run, unless its config says otherwise (run.experiment_name)
-_PART_GLOB = "part-*.parquet"
-
-# distribution name -> key in run.json; looked up through package metadata so nothing is imported
-_VERSIONED = {
-    "torch": "torch", "torchvision": "torchvision", "ray": "ray", "pymoo": "pymoo",
-    "torch-fidelity": "torch_fidelity", "numpy": "numpy", "pandas": "pandas", "pyarrow": "pyarrow",
-}
-
-
-def package_versions() -> dict[str, str | None]:
-    """Versions of python and the libraries that change results; None for any not installed."""
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for dist, key in _VERSIONED.items():
-        try:
-            versions[key] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[key] = None
-    try:
-        from raynas import __version__
-
-        versions["raynas"] = __version__
-    except ImportError:  # pragma: no cover - raynas is always importable here
-        versions["raynas"] = None
-    return versions
-
-
-def _plain(obj: Any) -> Any:
-    """Turn configs (dataclasses, tuples, paths, numpy scalars) into YAML/JSON-safe builtins."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _plain(dataclasses.asdict(obj))
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        try:
-            return obj.item()
-        except (ValueError, RuntimeError):
-            pass
-    return str(obj)
-
-
-def _cell(value: Any) -> Any:
-    """Normalise one result value for Parquet: genotypes and containers become JSON strings."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "to_json") and callable(value.to_json):
-        return value.to_json()
-    if isinstance(value, (Mapping, list, tuple)):
-        return json.dumps(_plain(value), sort_keys=True)
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return value.item()
-        except (ValueError, RuntimeError):
-            pass
-    return str(value)
-
 
 class RunDir:
     """One run's folder: config.yaml, run.json, results/, checkpoints/, tensorboard/, plots/."""
-
-    _lock = threading.Lock()
-    _last_ns = 0
 
     def __init__(self, path: str | os.PathLike, remote: Location | None = None) -> None:
         self.path = Path(path)
@@ -216,9 +137,9 @@ class RunDir:
             path.mkdir(parents=True, exist_ok=True)
             for d in (run.results_dir, run.plots_dir):  # checkpoints/ and tensorboard/ appear when a run writes them
                 d.mkdir(exist_ok=True)
-            cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
+            cfg_text = yaml.safe_dump(plain(config), sort_keys=False, default_flow_style=False)
             write_atomic(run.config_path, lambda f: f.write(cfg_text.encode()))
-            meta_text = _meta_text(name, seed, preset, device)
+            meta_text = run_meta_text(name, seed, preset, device)
             write_atomic(run.meta_path, lambda f: f.write(meta_text.encode()))
         except OSError as e:
             raise RunDirError(f"Cannot create run directory {path}: {e.strerror or e}. Choose a writable "
@@ -244,8 +165,8 @@ class RunDir:
                 shutil.rmtree(run.path, ignore_errors=True)
             for d in (run.results_dir, run.plots_dir):
                 d.mkdir(parents=True, exist_ok=True)
-            cfg_text = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
-            meta_text = _meta_text(loc.name, seed, preset, device)
+            cfg_text = yaml.safe_dump(plain(config), sort_keys=False, default_flow_style=False)
+            meta_text = run_meta_text(loc.name, seed, preset, device)
             for target, text in ((run.config_path, cfg_text), (run.meta_path, meta_text)):
                 run._write_staged(target.name, text.encode())
                 loc.child(target.name).write_bytes(text.encode())
@@ -394,98 +315,20 @@ class RunDir:
             raise RunDirError(f"Cannot read {self.config_path}: {e}. The run directory is damaged.") from e
 
     # ------------------------------------------------------------------ results
-    @classmethod
-    def _stamp(cls) -> str:
-        """Strictly increasing nanosecond stamp within a process, so part names sort by write order."""
-        with cls._lock:
-            ns = max(time.time_ns(), cls._last_ns + 1)
-            cls._last_ns = ns
-        return f"{ns:020d}"
-
     def append(self, rows: list[dict[str, Any]], key: str | None = None) -> Path | None:
         """Write ``rows`` as a new Parquet part; returns its path (None when ``rows`` is empty).
 
         ``key`` makes the write idempotent: the part is named after it, so writing the same rows again (a
         trial that re-runs the epoch after its last checkpoint) replaces the file instead of adding one."""
-        if not rows:
-            return None
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        records = []
-        for row in rows:
-            rec = {str(k): _cell(v) for k, v in row.items()}
-            rec.setdefault("run_id", self.name)
-            records.append(rec)
-        df = pd.DataFrame.from_records(records)
-        try:
-            table = pa.Table.from_pandas(df, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise ValueError(f"Result rows have a column with mixed, unconvertible types: {e}") from e
-        if key is not None:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
-            part = self.results_dir / f"part-k-{safe}.parquet"
-        else:
-            part = self.results_dir / f"part-{self._stamp()}-{uuid.uuid4().hex[:12]}.parquet"
-        if self.remote is not None:  # straight to the URI: rows from any node land in one place
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink)
-            target = self.remote.child("results", part.name)
-            try:
-                target.write_bytes(sink.getvalue().to_pybytes())
-            except OSError as e:
-                raise RunDirError(f"Cannot write results to {target.uri}: {e}. Check the storage credentials; "
-                                  "earlier results are untouched.") from e
-            return part
-        try:
-            self.results_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(part, lambda f: pq.write_table(table, f))
-        except OSError as e:
-            raise RunDirError(f"Cannot write results to {self.results_dir}: {e.strerror or e}. "
-                              "Check free disk space and permissions; earlier results are untouched.") from e
-        return part
+        return write_rows(self.results_dir, self.remote, self.name, rows, key)
 
     def parts(self) -> list[Path]:
-        """Finished result files in write order (temporary files from a crash are ignored); for a URI run
-        their paths on the run's filesystem."""
-        if self.remote is not None:
-            import fnmatch
-
-            found = self.remote.child("results").files()
-            return [Path(p) for p in sorted(found, key=lambda p: p.rsplit("/", 1)[-1])
-                    if fnmatch.fnmatch(p.rsplit("/", 1)[-1], _PART_GLOB)]
-        if not self.results_dir.is_dir():
-            return []
-        return sorted(self.results_dir.glob(_PART_GLOB))
+        """Finished result files in write order; for a URI run their paths on the run's filesystem."""
+        return list_parts(self.results_dir, self.remote)
 
     def read(self, *, require_rows: bool = False) -> pd.DataFrame:
         """All result rows as one table; every RESULT_COLUMNS column is present (NaN when unknown)."""
-        import pyarrow.parquet as pq
-
-        frames = []
-        fs = self.remote.fs if self.remote is not None else None
-        for part in self.parts():
-            try:
-                frames.append(pq.read_table(part.as_posix() if fs else part, filesystem=fs).to_pandas())
-            except Exception as e:  # a damaged part must not hide every other result
-                warnings.warn(f"Skipping unreadable results file {part}: {e}", RuntimeWarning, stacklevel=2)
-        frames = [f for f in frames if len(f)]
-        if frames:
-            with warnings.catch_warnings():
-                # pandas warns about all-NA columns in concat; the union of columns is what we want
-                warnings.simplefilter("ignore", FutureWarning)
-                df = pd.concat(frames, ignore_index=True, sort=False)
-        else:
-            df = pd.DataFrame()
-        if require_rows and df.empty:
-            raise RunDirError(f"Run directory {self.path} has no results yet "
-                              f"(nothing in {self.results_dir}). Results appear after the first "
-                              "evaluated candidate or epoch.")
-        for col in RESULT_COLUMNS:
-            if col not in df.columns:
-                df[col] = math.nan if len(df) else pd.Series(dtype="float64")
-        ordered = RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS]
-        return _latest_per_key(df[ordered])
+        return read_rows(self.results_dir, self.remote, self.path, require_rows=require_rows)
 
 
 def _remote_of(spec: str | os.PathLike | Location) -> Location | None:
@@ -495,28 +338,3 @@ def _remote_of(spec: str | os.PathLike | Location) -> Location | None:
     if storage.is_uri(os.fspath(spec)):
         return Location.parse(os.fspath(spec))
     return storage.remote_for(spec)
-
-
-def _meta_text(name: str, seed: int, preset: str, device: str) -> str:
-    meta = {
-        "run_id": name,
-        "seed": int(seed),
-        "preset": preset,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "hostname": socket.gethostname(),
-        "device": str(device),
-        "versions": package_versions(),
-    }
-    return json.dumps(meta, indent=2) + "\n"
-
-
-ROW_KEY = ["candidate_id", "stage", "round", "epoch"]
-
-
-def _latest_per_key(df: pd.DataFrame) -> pd.DataFrame:
-    """A resumed run may re-run the epoch after its last checkpoint and append its row again; the later
-    row (parts are read oldest first) replaces the earlier one. Rows without a candidate_id are kept."""
-    if df.empty or df["candidate_id"].isna().all():
-        return df
-    dup = df.duplicated(subset=ROW_KEY, keep="last") & df["candidate_id"].notna()
-    return df[~dup].reset_index(drop=True)

@@ -1,5 +1,9 @@
 """EAGAN two-stage search on Ray: a SupernetHost trains, Evaluators score, NSGA-II selects.
 
+This module is the stage and round loop and the actors' lifecycle (placement, restarts); the search state and
+resume are ``search_state``, TensorBoard and progress lines ``reporting``, a round's plain arithmetic
+(objectives, best pick, merged stats) ``round_results``.
+
 This is a driver loop rather than a Tune trial because the whole population shares one supernet:
 the unit of work is a round (train E epochs where the weights live, publish them once, score P
 candidates in parallel), not an independent trial. Every completed round is checkpointed (host
@@ -9,7 +13,6 @@ state + searcher state + population), so a killed search resumes at the next rou
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -18,68 +21,25 @@ import ray
 from tqdm import tqdm
 
 from raynas import signals
-from raynas.checkpoints import load_checkpoint, save_checkpoint
+from raynas.checkpoints import save_checkpoint
 from raynas.config import RaynasConfig
-from raynas.errors import CheckpointError, RaynasError, RunDirError
+from raynas.errors import RaynasError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
-from searchers.nsga2 import NSGA2Searcher, hypervolume
+from searchers.nsga2 import NSGA2Searcher
 from trainables.eagan.actors import Evaluator, SupernetHost
+from trainables.eagan.reporting import RoundReporting, fmt
+from trainables.eagan.round_results import (
+    DIRECTIONS,
+    SPACE_OF_STAGE,
+    merge_train_stats,
+    objective_values,
+    pick_best,
+)
+from trainables.eagan.search_state import STATE_FILE, SearchState, round_key
 from trainables.hparams import log_population
 from trainables.launch import check_fits, find_user_error
-
-STATE_FILE = "search_state.pt"
-SPACE_OF_STAGE = {"g": "eagan-g", "d": "eagan-d", "gd": "eagan-gd"}
-DIRECTIONS = {"is": "max", "fid": "min", "kid": "min", "params": "min"}
-RESULT_KEY = {"is": "is_mean", "fid": "fid", "kid": "kid_mean", "params": "params"}
-
-
-def _objective_values(row: dict[str, Any], objectives: tuple[str, ...]) -> dict[str, float]:
-    out = {}
-    for name in objectives:
-        value = row.get(RESULT_KEY[name])
-        out[name] = float(value) if value is not None else math.nan
-    return out
-
-
-def merge_train_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One round's training stats from its per-epoch parts: times and batch counts add up, losses average."""
-    seconds = sum(p["train_seconds"] for p in parts)
-    images = sum(p["images_per_s"] * p["train_seconds"] for p in parts)
-    batches = [sum(b) for b in zip(*(p["batches"] for p in parts))] if parts else []
-
-    def mean(key: str) -> float:
-        values = [p[key] for p in parts if math.isfinite(p[key])]
-        return sum(values) / len(values) if values else math.nan
-
-    return {"d_loss": mean("d_loss"), "g_loss": mean("g_loss"), "train_seconds": seconds,
-            "images_per_s": images / max(seconds, 1e-9), "batches": batches,
-            "min_batches_per_candidate": min(batches, default=0),
-            "max_batches_per_candidate": max(batches, default=0)}
-
-
-def _round_key(stage: str, r: int) -> str:
-    """The result part of a round: writing the round again replaces it."""
-    return f"{stage}-round{r:03d}"
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
-def _pick_best(population: list[Genotype], scores: list[dict[str, Any]], ranks: list[int], select_by: str) -> int:
-    """Index of the best rank-0 candidate by ``select_by`` (FID lowest or IS highest)."""
-    key = RESULT_KEY[select_by]
-    front = [i for i, r in enumerate(ranks) if r == 0] or list(range(len(population)))
-
-    def badness(i: int) -> float:
-        v = scores[i].get(key)
-        if v is None or not math.isfinite(v):
-            return math.inf
-        return v if DIRECTIONS[select_by] == "min" else -v
-
-    return min(front, key=badness)
 
 
 def actor_options(cfg: RaynasConfig, workers: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
@@ -127,7 +87,7 @@ def run_eagan(request: SearchRequest) -> SearchOutcome:
                                 f"TensorBoard: tensorboard --logdir {run.where('tensorboard')}"))
 
 
-class EaganSearch:
+class EaganSearch(SearchState, RoundReporting):
     """One EAGAN search run: stages g then d, rounds, checkpoints, outputs."""
 
     MAX_RESTARTS = 3  # per stage, host and Evaluators each: beyond that something is wrong with the node
@@ -148,26 +108,6 @@ class EaganSearch:
         self.ckpt_dir.mkdir(exist_ok=True)
         self.objectives = tuple(self.e.objectives)
         self._writer = None  # TensorBoard, opened at the first round's log (a run that fails to start writes none)
-
-    # ------------------------------------------------------------------ state
-    def _fresh_state(self) -> dict[str, Any]:
-        return {"done_stages": [], "stage": None, "round": -1, "searcher": None, "best_g": None,
-                "best_d": None, "host_checkpoint": None, "last_rows": []}
-
-    def _load_state(self) -> dict[str, Any]:
-        if not self.state_path.exists():
-            return self._fresh_state()
-        state = load_checkpoint(self.state_path)
-        missing = sorted(set(self._fresh_state()) - set(state))
-        stages = state.get("done_stages")
-        if missing or not isinstance(stages, list) or not all(s in SPACE_OF_STAGE for s in stages):
-            raise CheckpointError(f"{self.state_path} is not an EAGAN search state (missing or bad: "
-                                  f"{', '.join(missing) or 'done_stages'}); resume a run directory written by "
-                                  "`raynas search eagan`, or start a new search")
-        return state
-
-    def _save_state(self, state: dict[str, Any]) -> None:
-        save_checkpoint(self.state_path, state)
 
     # ------------------------------------------------------------------ actors
     def actor_options(self) -> tuple[dict[str, float], dict[str, float]]:
@@ -223,15 +163,6 @@ class EaganSearch:
                 self._writer = None
         return self._outputs(state)
 
-    @property
-    def writer(self):
-        """The run's TensorBoard writer, created on first use."""
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(log_dir=str(self.run.path / "tensorboard"))
-        return self._writer
-
     def _run_stages(self, state: dict[str, Any]) -> None:
         for stage in self.e.stages:
             if stage in state["done_stages"]:
@@ -277,7 +208,7 @@ class EaganSearch:
                     host, searcher = self._recover_host(stage, r, state, exc)
                     continue  # the round runs again from the last completed round's state
                 bar.update(1)
-                bar.set_postfix(best_fid=_fmt(best.get("fid")), best_is=_fmt(best.get("is_mean")))
+                bar.set_postfix(best_fid=fmt(best.get("fid")), best_is=fmt(best.get("is_mean")))
                 self._commit_round(stage, r, host, searcher, rows, best, state)
                 r += 1
             bar.close()
@@ -311,7 +242,7 @@ class EaganSearch:
         asks the same population), and its rows replace these, so the results never lag the state and never
         hold a round twice. Ctrl-C or SIGTERM meanwhile waits until all three have landed."""
         with signals.deferred():
-            self.run.append(rows, key=_round_key(stage, r))
+            self.run.append(rows, key=round_key(stage, r))
             ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
             ray.get(host.save.remote(ckpt))
             state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
@@ -330,9 +261,9 @@ class EaganSearch:
         eval_start = time.perf_counter()
         scores = self._score(evaluators, weights, pop_json, f"round {r} scoring")
         eval_seconds = time.perf_counter() - eval_start
-        searcher.tell(vectors, [_objective_values(s, self.objectives) for s in scores])
+        searcher.tell(vectors, [objective_values(s, self.objectives) for s in scores])
         ranks = searcher.ranks()
-        best_i = _pick_best(population, scores, ranks, self.e.select_by)
+        best_i = pick_best(population, scores, ranks, self.e.select_by)
         wall = time.perf_counter() - started
         rows = []
         for i, (g, s) in enumerate(zip(pop_json, scores)):
@@ -413,74 +344,6 @@ class EaganSearch:
         elif self.e.warmup_epochs:
             self._train_epochs(host, None, self.e.warmup_epochs, f"stage {stage} warm-up (again)")
         return host, searcher
-
-    def _replay_rows(self, state: dict[str, Any]) -> None:
-        """The last completed round's rows (the state keeps them), written again under the round's key if any
-        is missing: runs of earlier raynas versions saved the state before the rows, so a kill in between
-        left the rows out."""
-        rows = state.get("last_rows") or []
-        if not rows:
-            return
-        df = self.run.read()
-        done = set(df["candidate_id"].dropna()) if "candidate_id" in df else set()
-        if any(row["candidate_id"] not in done for row in rows):
-            self.run.append(rows, key=_round_key(state["stage"], state["round"]))
-
-    def _log_round(self, stage, r, scores, ranks, train, eval_seconds, weights, evaluator, best) -> None:
-        from torchvision.utils import make_grid
-
-        tag = f"stage_{stage}"
-        finite = [s for s in scores if s.get("fid") is not None and math.isfinite(s["fid"])]
-        self.writer.add_scalar(f"{tag}/best_fid", min((s["fid"] for s in finite), default=math.nan), r)
-        is_values = [s["is_mean"] for s in scores if s.get("is_mean") is not None and math.isfinite(s["is_mean"])]
-        self.writer.add_scalar(f"{tag}/best_is", max(is_values, default=math.nan), r)
-        self.writer.add_scalar(f"{tag}/d_loss", train["d_loss"], r)
-        self.writer.add_scalar(f"{tag}/g_loss", train["g_loss"], r)
-        self.writer.add_scalar(f"{tag}/train_seconds", train["train_seconds"], r)
-        self.writer.add_scalar(f"{tag}/eval_seconds", eval_seconds, r)
-        front = [_objective_values(s, self.objectives) for s, rk in zip(scores, ranks) if rk == 0]
-        points = [[f[o] for o in self.objectives] for f in front
-                  if all(math.isfinite(f[o]) for o in self.objectives)]
-        if points:
-            ref = self.hv_ref.setdefault(stage, self._hv_reference(scores))
-            hv = hypervolume(points, ref, [DIRECTIONS[o] for o in self.objectives])
-            self.writer.add_scalar(f"{tag}/hypervolume", hv, r)
-        try:
-            grid = ray.get(evaluator.samples.remote(weights, best["index"], best["genotype"]))
-            self.writer.add_image(f"{tag}/best_samples", make_grid(grid, nrow=8), r)
-        except ray.exceptions.RayActorError:  # the round's scores stand; only its sample grid is skipped
-            self._say(f"stage {stage} round {r}: no sample grid (its Evaluator died)")
-        self.writer.flush()
-        self._say(f"stage {stage} round {r}: best FID {_fmt(best.get('fid'))} IS {_fmt(best.get('is_mean'))} "
-                  f"params {best['params']:,} | train {train['train_seconds']:.1f}s eval {eval_seconds:.1f}s")
-
-    def _hv_reference(self, scores) -> list[float]:
-        """A generous reference point, fixed at a stage's first round (saved in the search state) so the
-        hypervolume curve is comparable across rounds and across a resume."""
-        ref = []
-        for o in self.objectives:
-            if o == "is":
-                ref.append(0.0)
-            elif o == "params":
-                ref.append(2.0 * max(s["params"] for s in scores))
-            else:
-                ref.append(1000.0)
-        return ref
-
-    def _host_checkpoint(self, state: dict[str, Any]) -> Path:
-        """The last completed round's supernet checkpoint, in this run directory wherever it has moved (older
-        runs stored an absolute path)."""
-        return self.ckpt_dir / Path(str(state["host_checkpoint"])).name
-
-    def _prune_checkpoints(self, stage: str, keep: str) -> None:
-        old = list(self.ckpt_dir.glob(f"stage{stage}_round*.pt"))  # the name before stage-{stage}_round
-        for p in [*self.ckpt_dir.glob(f"stage-{stage}_round*.pt"), *old]:
-            if str(p) != keep:
-                p.unlink(missing_ok=True)
-
-    def _say(self, message: str) -> None:
-        if self.progress:
-            tqdm.write(f"raynas: {message}")
 
     def _outputs(self, state: dict[str, Any]) -> dict[str, Path]:
         out = {"run": self.run.path, "results": self.run.results_dir}

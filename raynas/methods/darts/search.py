@@ -1,4 +1,4 @@
-"""One DARTS search trial in plain PyTorch: the supernet, its weight steps (``raynas.classify.search``) and
+"""One DARTS search trial in plain PyTorch: the supernet, its weight steps (``searchers.classifier_search``) and
 its α steps (``searchers.architect``), in DARTS' order: an α step on a validation batch, then a weight step
 on a training batch."""
 
@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from raynas.classify.search import ClassifierSearch
 from raynas.config import RaynasConfig
 from raynas.errors import ConfigError
 from raynas.nn.darts_search import DartsSupernet
 from searchers.architect import Architect
+from searchers.classifier_search import ClassifierSearch
 
 
 class DartsSearch(ClassifierSearch):
@@ -50,7 +50,7 @@ def build_search_network(cfg: RaynasConfig, num_classes: int) -> DartsSupernet:
 def check_search(cfg: RaynasConfig) -> None:
     """Before anything runs: the search network's shape, the dataset, and the retrain network's genotype
     route (the search's output becomes ``model.genotype``)."""
-    from raynas.classify.checks import preflight_search
+    from raynas.classify.preflight import preflight_search
 
     d = cfg.darts
     if d.multiplier > d.steps:

@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from raynas.classify.search import ClassifierSearch
 from raynas.classify.step import evaluate_classifier
 from raynas.config import RaynasConfig
 from raynas.nn.swd import SwdSupernet
+from searchers.classifier_search import ClassifierSearch
 
 
 def build_search_network(cfg: RaynasConfig, num_classes: int) -> SwdSupernet:
@@ -70,7 +70,7 @@ class SwdSearch(ClassifierSearch):
 def check_search(cfg: RaynasConfig) -> None:
     """Before anything runs: the search network's shape (k against every cell's channels, the depth), the
     dataset and its validation part."""
-    from raynas.classify.checks import preflight_search
+    from raynas.classify.preflight import preflight_search
 
     preflight_search(cfg, lambda: build_search_network(cfg, 10))
 

@@ -1,6 +1,7 @@
 """What every classifier cell search shares (DARTS, SWD-NAS): the train/validation split of the training
 set, the weight optimiser (SGD, cosine to ``lr_min``, grad clip), validation scores of the supernet, and the
-size of the network a genotype retrains as. Plain PyTorch, on ``searchers.differentiable``."""
+size of the network a genotype retrains as. Plain PyTorch, on ``searchers.differentiable``; a strategy, so it
+lives beside it, above the classify task core it drives."""
 
 from __future__ import annotations
 

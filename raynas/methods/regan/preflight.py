@@ -11,7 +11,7 @@ def check_ablation(cfg: RaynasConfig) -> None:
     always run here (patterns against this generator, the schedule); then the GAN preflight (dataset,
     extractor, genotype files)."""
     from raynas.gan.preflight import preflight
-    from raynas.gan.regan import check_config
+    from raynas.gan.regan_masks import check_config
 
     check_config(cfg)
     preflight(cfg, check_regan=False)
