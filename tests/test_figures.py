@@ -137,7 +137,8 @@ def test_darts_alpha_plot_keeps_uniform_weights_on_a_wide_axis_says_so_and_draws
 
 
 def test_curves_are_labelled_by_seed_and_regan_titles_name_no_trial(tmp_path, monkeypatch):
-    from raynas.plots import draw_regan_curves, draw_training_curves
+    from raynas.methods.regan.figures import draw_regan_curves
+    from raynas.plots import draw_training_curves
 
     rows = [{"candidate_id": f"30b1d_0000{s}", "seed": s, "stage": "train", "epoch": e, "fid": 50.0 - e - s,
              "regan_phase": "sparse" if e == 2 else "dense", "regan_sparsity": 0.3, "regan_sparsity_min": 0.1,
