@@ -11,13 +11,10 @@ from typing import TYPE_CHECKING
 
 from raynas.errors import ConfigError
 from raynas.methods.spec import Method, get_method, load_object
-from raynas.plots.registry import ABLATIONS, register_run_figure
+from raynas.plots.registry import ABLATIONS, Run, register_run_figure
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from raynas.results import RunDir
-
 
 def draw_method_ablation(method: Method, cells: pd.DataFrame, means: pd.DataFrame, axes: list[str],
                          plots_dir: Path) -> list[Path]:
@@ -28,13 +25,13 @@ def draw_method_ablation(method: Method, cells: pd.DataFrame, means: pd.DataFram
     return draw_ablation_plots(cells, means, axes, plots_dir, method.ablation_metrics, extra)
 
 
-def _is_ablation(run: RunDir, df: pd.DataFrame) -> bool:
+def _is_ablation(run: Run, df: pd.DataFrame) -> bool:
     from raynas.plots.grids import ablation_axes
 
     return ablation_axes(run) is not None
 
 
-def _redraw(run: RunDir, df: pd.DataFrame) -> list[Path]:
+def _redraw(run: Run, df: pd.DataFrame) -> list[Path]:
     """An ablation run's grid plots from the tables it saved, or from its results when it has not summarised."""
     from raynas.plots.common import run_method
     from raynas.plots.grids import ablation_axes, ablation_tables

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from raynas.results import RunDir  # noqa: E402
+from raynas.plots.registry import Run  # noqa: E402
 
 
 def save(fig: Any, out: Path, dpi: int = 120) -> Path:
@@ -64,7 +64,7 @@ def trial_labels(groups: Sequence[tuple[Any, pd.DataFrame]], prefer: Sequence[st
     return labels
 
 
-def run_method(run: RunDir, df: pd.DataFrame | None = None) -> str | None:
+def run_method(run: Run, df: pd.DataFrame | None = None) -> str | None:
     """The method a run ran (its config's ``method``, else its results' ``method`` column)."""
     method = run.config.get("method")
     if method:

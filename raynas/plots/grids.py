@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from raynas.plots.common import category, numeric, plt, save
-from raynas.results import RunDir
+from raynas.plots.registry import Run
 
 #: ``extra(cells, means, axes, plots_dir)``: a method's own grid figures (its spec's ``ablation_plots``).
 GridFigures = Callable[[pd.DataFrame, pd.DataFrame, list[str], Path], Sequence[Path | None]]
 
 
-def ablation_axes(run: RunDir) -> list[str] | None:
+def ablation_axes(run: Run) -> list[str] | None:
     """The grid axes of an ablation run (its ``ablation.json``), None for any other run."""
     from raynas.results.ablation import ABLATION_FILE
 
@@ -30,7 +30,7 @@ def ablation_axes(run: RunDir) -> list[str] | None:
     return [k.rsplit(".", 1)[-1] for k in grid]
 
 
-def ablation_tables(run: RunDir, df: pd.DataFrame, axes: list[str],
+def ablation_tables(run: Run, df: pd.DataFrame, axes: list[str],
                     stage: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An ablation run's (cells, means over seeds): the tables it saved (``ablation_<axes>[_mean].parquet``), or
     its results' rows of ``stage`` summarised when it has not summarised yet."""

@@ -13,18 +13,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from raynas.results import RunDir
+
+class Run(Protocol):
+    """What a figure reads of a run (a ``raynas.results.RunDir``): typed by use, so that registering a figure
+    never imports the results layer."""
+
+    path: Path
+    config: dict[str, Any]
+
+    @property
+    def plots_dir(self) -> Path: ...
+
+    def read(self) -> pd.DataFrame: ...
+
 
 #: ``draw(run, df)``: the figure(s) drawn into ``run.plots_dir`` from the run's files and results ``df``: a path,
 #: several, or None (nothing to draw after all).
-RunFigureDrawer = Callable[["RunDir", "pd.DataFrame"], "Path | Iterable[Path | None] | None"]
+RunFigureDrawer = Callable[["Run", "pd.DataFrame"], "Path | Iterable[Path | None] | None"]
 #: ``applies(run, df)``: whether the figure belongs to this run at all (its columns or files are there).
-RunFigureTest = Callable[["RunDir", "pd.DataFrame"], bool]
+RunFigureTest = Callable[["Run", "pd.DataFrame"], bool]
 
 # Where a figure comes in a report's list (lower first; ties: the order they registered), so that the list
 # reads the same whichever module was imported first: a search's curves, then its weights, then architectures.
@@ -35,7 +47,7 @@ ARCHITECTURES = 40
 ABLATIONS = 50
 
 
-def _always(run: RunDir, df: pd.DataFrame) -> bool:
+def _always(run: Run, df: pd.DataFrame) -> bool:
     return True
 
 
@@ -83,7 +95,7 @@ def run_figures() -> list[RunFigure]:
 
 # ============================================================================ stage order
 #: ``stages(run)``: the order a run's stages ran in, from its config (empty or None: this provider has no say).
-StageOrder = Callable[["RunDir"], "Sequence[str] | None"]
+StageOrder = Callable[["Run"], "Sequence[str] | None"]
 _STAGE_ORDERS: dict[str, StageOrder] = {}
 
 
@@ -93,7 +105,7 @@ def register_stage_order(name: str, stages: StageOrder) -> None:
     _STAGE_ORDERS[name] = stages
 
 
-def run_stages(run: RunDir) -> list[str]:
+def run_stages(run: Run) -> list[str]:
     """The order a run's stages ran in: the first registered provider that knows ([] when none does)."""
     _load()
     for stages in _STAGE_ORDERS.values():
@@ -125,6 +137,6 @@ def _load() -> None:
     load_plugins()
 
 
-__all__ = ["ABLATIONS", "ARCHITECTURES", "CORE_FIGURE_MODULES", "CURVES", "METHOD_CURVES", "WEIGHTS", "RunFigure",
-           "RunFigureDrawer", "RunFigureTest", "StageOrder", "alpha_ops", "register_alpha_ops", "register_run_figure",
-           "register_stage_order", "run_figures", "run_stages", "unregister_run_figure"]
+__all__ = ["ABLATIONS", "ARCHITECTURES", "CORE_FIGURE_MODULES", "CURVES", "METHOD_CURVES", "WEIGHTS", "Run",
+           "RunFigure", "RunFigureDrawer", "RunFigureTest", "StageOrder", "alpha_ops", "register_alpha_ops",
+           "register_run_figure", "register_stage_order", "run_figures", "run_stages", "unregister_run_figure"]

@@ -7,13 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from raynas.plots.registry import ABLATIONS, register_run_figure
+from raynas.plots.registry import ABLATIONS, Run, register_run_figure
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from raynas.results import RunDir
-
 
 def draw_edge_ablation(table: pd.DataFrame, corr: dict, out: Path) -> Path | None:
     """Retrained IS against one edge's α weight, one labelled point per op (DAMGAN's Figs. 9–10)."""
@@ -42,13 +39,13 @@ def draw_edge_ablation(table: pd.DataFrame, corr: dict, out: Path) -> Path | Non
     return save(fig, out)
 
 
-def _saved(run: RunDir, df: pd.DataFrame) -> bool:
+def _saved(run: Run, df: pd.DataFrame) -> bool:
     from raynas.results.ablation import EDGE_CORRELATION, EDGE_SUMMARY
 
     return (run.path / EDGE_SUMMARY).is_file() and (run.path / EDGE_CORRELATION).is_file()
 
 
-def _redraw(run: RunDir, df: pd.DataFrame) -> Path | None:
+def _redraw(run: Run, df: pd.DataFrame) -> Path | None:
     import json
 
     import pandas as pd

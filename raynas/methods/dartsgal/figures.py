@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from raynas.plots.genotypes import genotype_figure
-from raynas.plots.registry import ARCHITECTURES, WEIGHTS, register_run_figure
+from raynas.plots.registry import ARCHITECTURES, WEIGHTS, Run, register_run_figure
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from raynas.results import RunDir
-
 
 def draw_mask_evolution(df: pd.DataFrame, out: Path, threshold: float = 0.0) -> Path | None:
     """Every node's soft mask against the pruning epoch, one panel per cell (first trial). A node whose last mask
@@ -107,7 +104,7 @@ def draw_pruning_tradeoff(cells: pd.DataFrame, axes: list[str], out: Path, x: st
     return save(fig, out)
 
 
-def _masks(run: RunDir, df: pd.DataFrame) -> Path | None:
+def _masks(run: Run, df: pd.DataFrame) -> Path | None:
     threshold = (run.config.get("dartsgal") or {}).get("threshold", 0.0)
     return draw_mask_evolution(df, run.plots_dir / "masks.png", float(threshold))
 

@@ -5,15 +5,11 @@ Pareto panels, the per-round curves and ``--compare`` follow it. Registers itsel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from raynas.plots.registry import register_stage_order
-
-if TYPE_CHECKING:
-    from raynas.results import RunDir
+from raynas.plots.registry import Run, register_stage_order
 
 
-def run_stages(run: RunDir) -> Sequence[str] | str | None:
+def run_stages(run: Run) -> Sequence[str] | str | None:
     """The run's ``eagan.stages`` (None for a run without them)."""
     return (run.config.get("eagan") or {}).get("stages")
 

@@ -8,13 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from raynas.plots.registry import METHOD_CURVES, register_run_figure
+from raynas.plots.registry import METHOD_CURVES, Run, register_run_figure
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from raynas.results import RunDir
-
 
 _PHASE_COLORS = {"warmup": "0.85", "sparse": "tab:orange", "dense": "tab:blue"}
 
@@ -113,7 +110,7 @@ def draw_regan_ablation(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str
     return [p for p in out if p is not None]
 
 
-def _curves(run: RunDir, df: pd.DataFrame) -> Path | None:
+def _curves(run: Run, df: pd.DataFrame) -> Path | None:
     from raynas.plots.grids import ablation_axes
 
     return draw_regan_curves(df, run.plots_dir / "regan.png", label_by=ablation_axes(run) or ())
