@@ -227,7 +227,7 @@ def test_edge_correlation_matches_reference_formulas():
 
 def test_ablation_summaries_aggregate_over_seeds(tmp_path, monkeypatch):
     from raynas.methods.damgan.edges import draw_kprime, edge_summary, kprime_summary
-    from raynas.plots import draw_edge_ablation as draw_edge
+    from raynas.methods.damgan.figures import draw_edge_ablation as draw_edge
 
     rows = [{"stage": "search", "kprime": 1, "selector": "da", "seed": 0, "epoch": 1, "is_mean": 9.0}]
     for k, seed, is_, fid in [(1, 0, 2.0, 50.0), (1, 1, 4.0, 40.0), (4, 0, 5.0, 30.0)]:

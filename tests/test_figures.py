@@ -137,7 +137,8 @@ def test_darts_alpha_plot_keeps_uniform_weights_on_a_wide_axis_says_so_and_draws
 
 
 def test_curves_are_labelled_by_seed_and_regan_titles_name_no_trial(tmp_path, monkeypatch):
-    from raynas.plots import draw_regan_curves, draw_training_curves
+    from raynas.methods.regan.figures import draw_regan_curves
+    from raynas.plots import draw_training_curves
 
     rows = [{"candidate_id": f"30b1d_0000{s}", "seed": s, "stage": "train", "epoch": e, "fid": 50.0 - e - s,
              "regan_phase": "sparse" if e == 2 else "dense", "regan_sparsity": 0.3, "regan_sparsity_min": 0.1,
@@ -252,3 +253,62 @@ def test_stage_order_from_the_config_else_the_usual_order(stages):
     df = pd.DataFrame({"stage": ["d", "g", "retrain", "search"]})
     assert stage_order(df, stages) == ["g", "d", "search", "retrain"]
     assert stage_order(df, ["d", "g"]) == ["d", "g", "search", "retrain"]
+
+
+@pytest.fixture
+def toy_figure():
+    """A figure registered from this test module (as a method's figures module would), drawn only for runs
+    with a ``toy_score`` column, listed between the genotype diagrams and the ablation grids; forgotten after."""
+    from raynas.plots import register_run_figure, unregister_run_figure
+    from raynas.plots.common import plt, save
+    from raynas.plots.registry import ARCHITECTURES
+
+    drawn: list[str] = []
+
+    def draw(run: RunDir, df: pd.DataFrame):
+        drawn.append(run.path.name)
+        fig, ax = plt.subplots()
+        ax.plot(df["epoch"], df["toy_score"], label="toy score")
+        return save(fig, run.plots_dir / "toy.png")
+
+    register_run_figure("toy", draw, lambda run, df: "toy_score" in df, order=ARCHITECTURES + 5)
+    yield drawn
+    unregister_run_figure("toy")
+
+
+def test_a_registered_figure_is_drawn_by_report_where_it_applies_and_nowhere_else(tmp_path, capsys, monkeypatch,
+                                                                                  toy_figure):
+    from raynas.plots import draw_run_plots
+
+    toy = RunDir.create(tmp_path, "toy", config={"method": "darts"}, seed=0, preset="p", device="cpu")
+    toy.append([{"method": "darts", "stage": "search", "epoch": e, "candidate_id": "t", "val_acc": 0.5,
+                 "toy_score": 2.0 * e} for e in (1, 2)])
+    figures = capture_figures(monkeypatch)
+    code, out, err = run_cli(capsys, "report", str(toy.path))
+    assert code == 0, err
+    plots = [line for line in out.splitlines() if line.startswith("raynas: plot ")]
+    assert plots == [f"raynas: plot {toy.plots_dir / name}" for name in ("curves.png", "toy.png")]  # in order
+    assert figures[(toy.plots_dir / "toy.png").resolve()].axes[0].line("toy score").y == [2.0, 4.0]
+    assert toy_figure == ["toy"]
+
+    other = RunDir.create(tmp_path, "other", config={"method": "darts"}, seed=0, preset="p", device="cpu")
+    other.append([{"method": "darts", "stage": "search", "epoch": 1, "candidate_id": "t", "val_acc": 0.5}])
+    assert draw_run_plots(other) == [other.plots_dir / "curves.png"]  # not a run it applies to: never drawn
+    assert toy_figure == ["toy"] and not (other.plots_dir / "toy.png").exists()
+
+
+def test_plots_never_import_a_method_a_searcher_or_a_trainable():
+    """The shared plot code names no method: what a method adds comes through the registry."""
+    import ast
+    from pathlib import Path
+
+    import raynas.plots
+
+    for path in Path(raynas.plots.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in ("searchers", "trainables", "ray") and not name.startswith("raynas.methods"), (
+                    path.name, name)

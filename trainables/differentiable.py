@@ -397,7 +397,7 @@ def run_edge_ablation(request: SearchRequest) -> SearchOutcome:
     """DAMGAN's edge ablation: search once (or reuse ``--search-run``), then retrain the derived genotype with
     each op of the edge as a Tune grid and correlate the edge's α with the retrained IS."""
     from raynas.methods.damgan.edges import EDGE_SPEC, edge_summary, search_outcome
-    from raynas.plots import draw_edge_ablation
+    from raynas.methods.damgan.figures import draw_edge_ablation
     from raynas.results import format_table
     from raynas.results.ablation import EDGE_CORRELATION, EDGE_SUMMARY
 

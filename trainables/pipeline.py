@@ -249,8 +249,8 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     """``raynas search darts-gal``: one pipeline trial; then the genotypes, the before/after summary and the
     mask plot in the run directory."""
     from raynas.errors import RaynasError
+    from raynas.methods.dartsgal.figures import draw_mask_evolution
     from raynas.methods.dartsgal.report import unreduced_warning
-    from raynas.plots import draw_mask_evolution
     from raynas.spaces.draw import draw_genotype
 
     cfg, run = request.cfg, request.run

@@ -287,7 +287,7 @@ def grid_cells(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
 
 def summarize_ablation(method: Method, run, keys: list[str], early_stopping: bool = False) -> None:
-    from raynas.plots import draw_ablation_plots
+    from raynas.methods.figures import draw_method_ablation
     from raynas.results import format_table
     from raynas.results.ablation import grid_summary, summary_name
     from raynas.results.storage import user_location
@@ -305,7 +305,7 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
     print(format_table(cells, columns=[c for c in [*axes, "seed", "stopped", *metrics, "params", "flops",
                                                    "search_gpu_seconds",
                                                    "search_seconds"] if c in cells]))
-    plots = draw_ablation_plots(method.name, cells, means, axes, run.plots_dir)
+    plots = draw_method_ablation(method, cells, means, axes, run.plots_dir)
     if not means.empty:
         means.to_parquet(run.path / f"{name}_mean.parquet", index=False)
         print()

@@ -20,3 +20,5 @@ from raynas.methods.spec import (
 
 __all__ = ["Ablation", "Flag", "Method", "SearchOutcome", "SearchRequest", "all_methods", "get_method",
            "load_object", "register"]
+
+from raynas.methods import figures as _figures  # noqa: E402,F401  (every spec's ablation grid figure)

@@ -62,3 +62,5 @@ DAMGAN = register(Method(
                      "model.gf_dim=8", "model.df_dim=8", "data.limit=64", "eval.num_samples=16",
                      "eval.batch_size=16"),
 ))
+
+from raynas.methods.damgan import figures as _figures  # noqa: E402,F401  (registers its figures)

@@ -38,3 +38,5 @@ DARTS = register(Method(
                      "darts.epochs=1", "darts.batch_size=8", "data.limit=32", "model.layers=3", "model.channels=4"),
     quickstart="quickstart-classify",
 ))
+
+from raynas.methods.darts import figures as _figures  # noqa: E402,F401  (registers its figures)

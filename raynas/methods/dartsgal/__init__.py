@@ -97,3 +97,5 @@ DARTS_GAL = register(Method(
                      "data.test_limit=32", "model.layers=3", "model.channels=4"),
     quickstart="quickstart-classify",
 ))
+
+from raynas.methods.dartsgal import figures as _figures  # noqa: E402,F401  (registers its figures)

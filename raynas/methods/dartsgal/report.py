@@ -1,5 +1,5 @@
 """DARTS-GAL's report: the ablation's accuracy against parameters with the baseline marked (drawn by
-``raynas.plots``, like the mask plot), and the warning for unreduced cells."""
+``figures``, like the mask plot), and the warning for unreduced cells."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def unreduced_warning(unreduced: list[int], flops: float, baseline_flops: float)
 
 def ablation_plots(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str], plots_dir: Path) -> list[Path | None]:
     """``Method.ablation_plots``: retrained test accuracy against parameters per grid cell, the baseline marked."""
-    from raynas.plots import draw_pruning_tradeoff
+    from raynas.methods.dartsgal.figures import draw_pruning_tradeoff
     from raynas.results.ablation import summary_name
 
     return [draw_pruning_tradeoff(cells, axes, plots_dir / f"{summary_name(axes)}_tradeoff.png")]

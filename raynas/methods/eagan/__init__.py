@@ -73,3 +73,5 @@ EAGAN = register(Method(
                      "eval.num_samples=16", "eval.batch_size=16", "data.limit=64", "eval.metrics=is,fid",
                      "eagan.stages=[g]"),
 ))
+
+from raynas.methods.eagan import figures as _figures  # noqa: E402,F401  (registers its figures)

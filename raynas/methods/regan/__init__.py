@@ -27,9 +27,11 @@ REGAN = register(Method(
     ablation_space="trainables.train:regan_space",
     ablation_stage="final",
     ablation_metrics=(("fid", "min"), ("is_mean", "max"), ("train_flops", "min")),
-    ablation_plots="raynas.plots:draw_regan_ablation",
+    ablation_plots="raynas.methods.regan.figures:draw_regan_ablation",
     default_grid=("sparsity=0.1,0.3,0.5", "interval=1,5,10"),
     grid_aliases={"sparsity": "regan.sparsity", "interval": "regan.interval", "g": "regan.interval",
                   "fraction": "data.fraction", "data_ratio": "data.fraction"},
     check="raynas.methods.regan.preflight:check_ablation",
 ))
+
+from raynas.methods.regan import figures as _figures  # noqa: E402,F401  (registers its figures)

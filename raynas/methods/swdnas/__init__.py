@@ -70,3 +70,5 @@ SWD = register(Method(
                      "swd.batch_size=8", "data.limit=32", "model.layers=5", "model.channels=4"),
     quickstart="quickstart-classify",
 ))
+
+from raynas.methods.swdnas import figures as _figures  # noqa: E402,F401  (registers its figures)
