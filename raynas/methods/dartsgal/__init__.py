@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from raynas.config import _f
 from raynas.errors import ConfigError
 from raynas.methods.spec import Flag, Method, register
+from raynas.results.schema import register_columns
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,4 @@ DARTS_GAL = register(Method(
                      "data.test_limit=32", "model.layers=3", "model.channels=4"),
     quickstart="quickstart-classify",
 ))
+register_columns("darts-gal", ("network", "params", "flops", "test_acc", "kept_nodes", "epochs"))
