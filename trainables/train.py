@@ -16,7 +16,9 @@ from typing import Any
 import torch
 
 from raynas.config import FIXED, RaynasConfig
+from raynas.methods import get_method
 from raynas.results import RunDir
+from raynas.results.schema import result_columns
 from raynas.train import fixed_trainer
 from trainables.common import (
     image_writer,
@@ -149,10 +151,6 @@ def regan_space(grid: dict[str, list[Any]]) -> dict[str, Any]:
     return {"cell": tune.grid_search(cells)}
 
 
-_FINAL_KEYS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "num_samples", "train_flops", "train_flops_g",
-               "train_flops_d", "regan_sparsity", "regan_sparsity_min", "regan_sparsity_max", "regan_phase")
-
-
 @user_errors_as_results
 def regan_cell(config: dict[str, Any]) -> None:
     """One cell of ``raynas ablate regan``: train the fixed GAN (Re-GAN on or off) with per-epoch rows, then one
@@ -160,6 +158,8 @@ def regan_cell(config: dict[str, Any]) -> None:
     ``enabled``), the seed, IS/FID, the total training FLOPs and the final measured sparsity."""
     cfg = trial_config(config)
     run = open_trial_run(config, cfg)
+    method = get_method(cfg.method)
+    keys = result_columns(method.name)  # what the outcome row takes from the last epoch's result
     values = trial_values(config, config["raynas"])
     fields = {k.rsplit(".", 1)[-1]: v for k, v in values.items() if k != "train.seed"}
     fields["enabled"] = bool(cfg.regan.enabled)
@@ -169,15 +169,9 @@ def regan_cell(config: dict[str, Any]) -> None:
         out = {k: v for k, v in row.items() if k in ("run_id", "method", "candidate_id", "genotype", "params",
                                                      "device", "epoch")}
         out.update(fields)
-        out.update({k: result.get(k, row.get(k)) for k in _FINAL_KEYS if result.get(k, row.get(k)) is not None})
-        out.update(stage=_final_stage(), round=None, wall_seconds=row["total_wall_seconds"],
+        out.update({k: result.get(k, row.get(k)) for k in keys if result.get(k, row.get(k)) is not None})
+        out.update(stage=method.ablation_stage, round=None, wall_seconds=row["total_wall_seconds"],
                    train_epochs=cfg.train.epochs, warmup=cfg.regan.warmup if cfg.regan.enabled else None)
         return [out]
 
     fit(config, cfg, run, method=cfg.method, fields=fields, last_rows=final)
-
-
-def _final_stage() -> str:
-    from raynas.methods import get_method
-
-    return get_method("regan").ablation_stage

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from raynas.config import _f
 from raynas.errors import ConfigError
 from raynas.methods.spec import Method, register
+from raynas.results.schema import register_columns
 
 PHASES = ("warmup", "sparse", "dense")
 UNITS = ("epoch", "iter")
@@ -111,3 +112,6 @@ REGAN = register(Method(
                   "fraction": "data.fraction", "data_ratio": "data.fraction"},
     check="raynas.methods.regan.checks:check_ablation",
 ))
+register_columns("regan", ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "num_samples", "train_flops",
+                           "train_flops_g", "train_flops_d", "regan_sparsity", "regan_sparsity_min",
+                           "regan_sparsity_max", "regan_phase"))  # what a grid cell's outcome row carries
