@@ -5,7 +5,7 @@ first or second order, see ``searchers.architect``) or α read off attention sta
 down-attention, SWD-NAS's lower attention). This class owns what every such search shares: the epoch
 loop, loss averaging, timing, and the state a killed trial resumes from; a method supplies
 ``train_step`` (one weight update, plus its α update when due) and the architecture read-outs. It never
-imports Ray: the trainables in ``trainables/differentiable.py`` report and checkpoint around it.
+imports Ray: the trainables in ``trainables/search_trial.py`` and ``grid_cell.py`` report and checkpoint around it.
 """
 
 from __future__ import annotations

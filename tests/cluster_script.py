@@ -100,7 +100,7 @@ def node_reporting(config):
     import ray
     from ray import tune
 
-    from trainables.differentiable import search_trial
+    from trainables.search_trial import search_trial
 
     search_trial(config)
     tune.report({"node_id": ray.get_runtime_context().get_node_id()})

@@ -411,7 +411,7 @@ def test_kprime_grid_two_cells_resumes_after_kill(ray_session, tmp_path, capsys,
     from ray import tune
 
     from raynas.errors import RaynasError
-    from trainables.differentiable import ablation_cell as damgan_ablation_cell
+    from trainables.grid_cell import ablation_cell as damgan_ablation_cell
     from trainables.launch import run_trainable
 
     marker = tmp_path / "crashed.txt"

@@ -50,24 +50,24 @@ def test_a_trained_gan_is_scored_in_eval_mode_without_moving_its_batchnorm_stati
 
 
 def test_each_damgan_search_row_holds_the_alpha_of_its_own_epoch_only(tmp_path, monkeypatch):
-    """The trainable's search epoch (``trainables.differentiable._search_epoch``, what a DAMGAN trial runs) over
+    """The trainable's search epoch (``trainables.search_trial.search_epoch``, what a DAMGAN trial runs) over
     two epochs: the α table in epoch 2's row is the mean of the DA attention recorded during epoch 2's batches
     alone (eq. 4 averaged over one epoch), computed here from each forward's own contribution. Bug caught: α
     not reset at the start of each epoch (then epoch 2's row averages both epochs)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    import trainables.differentiable as differentiable
+    import trainables.search_trial as search_trial
     from raynas.nn.attention import AttentionEdge
 
     (tmp_path / "trial").mkdir()
-    monkeypatch.setattr(differentiable, "trial_dir", lambda: tmp_path / "trial")  # as inside a Tune trial
+    monkeypatch.setattr(search_trial, "trial_dir", lambda: tmp_path / "trial")  # as inside a Tune trial
 
     cfg = load_config("quickstart", ["damgan.search_gf_dim=8", "damgan.kprime=2", "damgan.reduction=4",
                                      "damgan.iters_per_epoch=2", "damgan.gen_batch_size=4", "damgan.dis_batch_size=4",
                                      "damgan.epochs=3", "damgan.eval_every=0", "model.latent_dim=16", "model.df_dim=8",
                                      "data.limit=32", "train.device=cpu"], method="damgan")
     run = RunDir.create(tmp_path, "damgan", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
-    search = differentiable.new_search(cfg)
+    search = search_trial.new_search(cfg)
     edges = {name: edge for name, edge in search.G.named_edges()}
     assert edges and all(isinstance(e, AttentionEdge) for e in edges.values())
     recorded: dict[str, list[torch.Tensor]] = {name: [] for name in edges}
@@ -84,11 +84,11 @@ def test_each_damgan_search_row_holds_the_alpha_of_its_own_epoch_only(tmp_path, 
         edge.register_forward_hook(post)
     cost = {"search_seconds": 0.0, "search_gpu_seconds": 0.0}
     writer = SummaryWriter(log_dir=str(tmp_path / "tb"))
-    differentiable._search_epoch(search, cfg, run, "t0", 0.0, writer, cost)
+    search_trial.search_epoch(search, cfg, run, "t0", 0.0, writer, cost)
     epoch1 = {name: list(parts) for name, parts in recorded.items()}
     for parts in recorded.values():
         parts.clear()
-    differentiable._search_epoch(search, cfg, run, "t0", 0.0, writer, cost)
+    search_trial.search_epoch(search, cfg, run, "t0", 0.0, writer, cost)
     writer.close()
 
     rows = run.read().sort_values("epoch")

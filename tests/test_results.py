@@ -294,3 +294,44 @@ def test_keyed_parts_make_a_replayed_epoch_idempotent_on_disk(tmp_path):
     run.append([{"candidate_id": "t", "epoch": 1, "fid": 30.0}], key="t-e1")
     run.append([{"candidate_id": "t", "epoch": 1, "fid": 29.0}], key="t-e1")  # the epoch ran again
     assert len(run.parts()) == 1 and run.read()["fid"].tolist() == [29.0]
+
+
+def test_result_columns_are_what_each_method_registered_and_a_miss_loads_the_plugins(monkeypatch):
+    """The search outcome tables show the columns each method registered from its own package (the same ones,
+    in the same order, the shared list showed before); a name not registered yet loads the plugins once and is
+    then found, and a name nobody registers is one clear error. Bug caught: a per-method column list kept in
+    the shared runner (a new method's columns would need an edit there)."""
+    import raynas.methods  # noqa: F401  (every method registers itself)
+    import raynas.plugins
+    from raynas.errors import ConfigError
+    from raynas.results import schema
+
+    assert schema.result_columns("damgan") == ("seed", "epoch", "d_loss", "g_loss", "alpha_entropy_mean",
+                                               "alpha_margin_mean", "is_mean", "fid", "params", "wall_seconds")
+    classify = ("seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "alpha_entropy_mean",
+                "alpha_margin_mean", "params", "wall_seconds")
+    assert schema.result_columns("darts") == schema.result_columns("swd-nas") == classify
+    assert schema.result_columns("darts-gal") == ("network", "params", "flops", "test_acc", "kept_nodes", "epochs")
+    assert schema.result_columns("damgan-edge") == ("op", "alpha_weight", "is_mean", "fid", "params")
+    assert schema.result_columns("regan")[-4:] == ("regan_sparsity", "regan_sparsity_min", "regan_sparsity_max",
+                                                   "regan_phase")  # what a Re-GAN cell's outcome row carries
+
+    df = pd.DataFrame({"epoch": [1, 2], "seed": [0, 0], "fid": [None, None], "val_acc": [0.5, 0.6],
+                       "extra": [1, 2]})
+    assert schema.shown_columns(df, "darts") == ("seed", "epoch", "val_acc")  # registered order; empty fid left out
+
+    monkeypatch.setattr(schema, "_COLUMNS", dict(schema._COLUMNS))
+    loads = []
+
+    def load_plugins() -> None:
+        loads.append(1)
+        schema.register_columns("toy", ["epoch", "toy_score"])
+
+    monkeypatch.setattr(raynas.plugins, "load_plugins", load_plugins)
+    assert schema.result_columns("toy") == ("epoch", "toy_score") and loads == [1]
+    assert schema.result_columns("toy") == ("epoch", "toy_score") and loads == [1]  # found now: no second load
+    with pytest.raises(ConfigError, match="no result columns registered for 'nobody'.*register_columns"):
+        schema.result_columns("nobody")
+    for bad in ((), "epoch", ("epoch", "epoch"), ("epoch", "")):
+        with pytest.raises(ValueError):
+            schema.register_columns("toy", bad)

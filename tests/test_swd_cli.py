@@ -104,7 +104,7 @@ def test_presets_hold_the_paper_settings_and_retrain_the_shipped_genotype():
 def test_tiny_search_end_to_end_in_ray(ray_session, capsys, tmp_path):
     from raynas.nn.registry import build_network
     from raynas.results import RunDir
-    from trainables.differentiable import search_columns
+    from raynas.results.schema import shown_columns
 
     code, out, err = run_cli(capsys, "search", "swd-nas", "--preset", "quickstart-classify", *TINY,
                              "--output-dir", str(tmp_path), "--name", "tiny")
@@ -128,7 +128,7 @@ def test_tiny_search_end_to_end_in_ray(ray_session, capsys, tmp_path):
     (result_file,) = list((run / "tune").rglob("result.json"))
     last = json.loads(result_file.read_text().strip().splitlines()[-1])
     assert (rows["val_acc"].iloc[0], rows["val_loss"].iloc[0]) == (last["val_acc"], last["val_loss"])
-    assert format_table(rows, columns=list(search_columns(rows))) in out
+    assert format_table(rows, columns=list(shown_columns(rows, "swd-nas"))) in out
     assert f"raynas: swd-nas search finished: {run}" in out.splitlines()
 
 

@@ -128,6 +128,33 @@ def test_ctrl_c_during_tune_is_an_interrupted_run_that_resumes(ray_session, tmp_
     assert "raynas: results" not in out + err  # nothing is reported as finished
 
 
+def test_every_trainable_turns_its_trial_config_into_a_config_the_same_way():
+    """Search trials, grid cells, Re-GAN cells, the seed selection and fixed runs share one conversion
+    (``trainables.common.trial_config``): the run's resolved config plus the trial's dotted keys, the method's
+    short grid aliases (``kprime``, ``seed``) and a ``cell`` dict of dotted keys; a user's flat config of
+    ``--set`` keys too. Bug caught: three conversions that each knew only some of these (a search ignored a
+    ``cell`` dict, a fixed run or Re-GAN cell ignored the aliases), so a key meant something in one trainable
+    and nothing in the next."""
+    from raynas.config import FIXED
+    from trainables.common import trial_config, trial_values
+
+    damgan = load_config("quickstart", [], method="damgan").to_dict()
+    assert trial_config({"raynas": damgan, "run_dir": "x"}).to_dict() == damgan  # no trial values: as resolved
+    cfg = trial_config({"raynas": damgan, "run_dir": "x", "kprime": 2, "seed": 7, "train.lr_g": 1e-3,
+                        "retrain_epochs": 1, "_crash_after_epoch": None, "cell": {"damgan.selector": "darts"}})
+    assert (cfg.damgan.kprime, cfg.train.seed, cfg.train.lr_g, cfg.damgan.selector) == (2, 7, 1e-3, "darts")
+    regan = load_config("quickstart", [], method="regan").to_dict()
+    cell = {"raynas": regan, "run_dir": "x", "cell": {"regan.sparsity": 0.5, "regan.enabled": True},
+            "train.seed": 3, "sparsity": None, "retrain_epochs": None}
+    cfg = trial_config(cell)
+    assert (cfg.regan.sparsity, cfg.regan.enabled, cfg.train.seed) == (0.5, True, 3)
+    assert trial_values(cell, regan) == {"train.seed": 3, "regan.sparsity": 0.5, "regan.enabled": True}
+    fixed = trial_config({"preset": "quickstart", "train.epochs": 2, "seed": 5}, FIXED)  # no method: no aliases
+    assert (fixed.method, fixed.train.epochs, fixed.train.seed) == (FIXED, 2, 0)
+    flat = trial_config({"preset": "quickstart", "method": "damgan", "kprime": 8, "train.seed": 4})
+    assert (flat.method, flat.damgan.kprime, flat.train.seed) == ("damgan", 8, 4)
+
+
 def test_trainer_state_round_trip(tmp_path):
     cfg = tiny_config(tmp_path, "train.epochs=2")
     a = GANTrainer(cfg, device=torch.device("cpu"))

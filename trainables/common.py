@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
@@ -16,8 +17,12 @@ from raynas.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from raynas.config import RaynasConfig, from_dict
-from raynas.errors import CheckpointError, RaynasError, TrainingDiverged
+from raynas.config import RaynasConfig, apply_overrides, from_dict
+from raynas.errors import CheckpointError, ConfigError, RaynasError, TrainingDiverged
+from raynas.methods import get_method
+
+if TYPE_CHECKING:
+    import torch
 
 
 def launched_by_raynas(config: dict[str, Any]) -> bool:
@@ -66,8 +71,6 @@ def trial_raynas_dict(config: dict[str, Any], method: str | None = None) -> dict
     paths in it: a trial runs in its own working directory."""
     if config.get("raynas") is not None:
         return config["raynas"]
-    import json
-
     from raynas.config import load_config
 
     overrides = [f"{k}={json.dumps(v)}" for k, v in config.items()
@@ -84,19 +87,45 @@ def load_state_or_explain(obj: Any, state: dict[str, Any]) -> None:
                               "the same preset and --set overrides it was made with") from None
 
 
-def config_from_trial(config: dict[str, Any]) -> RaynasConfig:
-    """Trial configs carry the resolved raynas config as a plain dict (plus Tune-sampled overrides), or are a
-    user's flat config of ``--set`` keys (fixed training)."""
-    import json
+def trial_values(config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """This trial's own config values by dotted key, on top of the run's resolved config ``data``: top-level
+    dotted keys of a config section (a grid axis such as ``damgan.kprime``, ``train.seed``), the method's short
+    grid aliases (``kprime`` → ``damgan.kprime``, ``seed`` → ``train.seed``) and a ``cell`` dict of dotted keys
+    (one grid point of several axes at once, as ``raynas ablate regan`` builds them)."""
+    try:
+        aliases = {**get_method(data.get("method")).grid_aliases, "seed": "train.seed"}
+    except ConfigError:  # fixed training (method "train"): no method, no aliases
+        aliases = {}
+    values = {aliases.get(k, k): v for k, v in config.items()
+              if k in aliases or ("." in k and not k.startswith("_") and k.split(".")[0] in data)}
+    return {**values, **(config.get("cell") or {})}
 
-    from raynas.config import FIXED, apply_overrides
 
-    if config.get("raynas") is None:  # a flat config: trial_raynas_dict applies every key already
-        return from_dict(RaynasConfig, trial_raynas_dict(config, FIXED))
-    data = config["raynas"]
-    grid = [f"{k}={json.dumps(v)}" for k, v in config.items()  # a grid over config keys, e.g. train.seed
-            if "." in k and not k.startswith("_") and v is not None and k.split(".")[0] in data]
-    return from_dict(RaynasConfig, apply_overrides(data, grid) if grid else data)
+def trial_config(config: dict[str, Any], method: str | None = None) -> RaynasConfig:
+    """The one way a trial config becomes a ``RaynasConfig``: the run's resolved config (``raynas``; or a user's
+    flat config of ``--set`` keys, see ``trial_raynas_dict``, ``method`` naming its method when the config does
+    not) with this trial's values (``trial_values``) applied and re-validated."""
+    data = trial_raynas_dict(config, method)
+    overrides = [f"{k}={json.dumps(v)}" for k, v in trial_values(config, data).items() if v is not None]
+    return from_dict(RaynasConfig, apply_overrides(data, overrides) if overrides else data)
+
+
+def gpu_fraction(device: torch.device) -> float:
+    """Share of one GPU this trial holds (Tune's resource request), 0 on CPU: for GPU-seconds."""
+    if device.type != "cuda":
+        return 0.0
+    try:
+        gpus = float(tune.get_context().get_trial_resources().required_resources.get("GPU", 0.0))
+    except Exception:  # outside a Tune trial (or an old Tune without the API)
+        gpus = 0.0
+    return gpus if gpus > 0 else 1.0
+
+
+def base_row(run, cfg: RaynasConfig, tid: str, stage: str, device: torch.device,
+             fields: dict[str, Any]) -> dict[str, Any]:
+    """The columns every result row of a search-shaped trial starts with (``fields``: its grid values)."""
+    return {"run_id": run.path.name, "method": cfg.method, "stage": stage, "round": None, "candidate_id": tid,
+            "device": str(device), "seed": cfg.train.seed, **fields}
 
 
 def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:

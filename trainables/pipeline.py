@@ -28,17 +28,20 @@ from raynas.config import RaynasConfig
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.methods.dartsgal.genotype import DartsGalGenotype
 from raynas.methods.dartsgal.pipeline import AllPruned, DartsGalPipeline, load_teacher
+from raynas.results.schema import result_columns
 from trainables.common import (
+    base_row,
+    gpu_fraction,
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
     open_trial_run,
     report,
     restore_state,
+    trial_config,
     trial_id,
     user_errors_as_results,
 )
-from trainables.differentiable import _base_row, gpu_fraction, trial_config
 from trainables.launch import run_trainable
 
 SUMMARY_FILE = "dartsgal.json"
@@ -73,7 +76,7 @@ class _Trial:
 
     def row(self, stage: str, epoch: int, phase_epoch: int, device: torch.device, values: dict[str, Any]
             ) -> dict[str, Any]:
-        return {**_base_row(self.run, self.cfg, self.tid, stage, device, self.fields), "epoch": epoch,
+        return {**base_row(self.run, self.cfg, self.tid, stage, device, self.fields), "epoch": epoch,
                 "phase_epoch": phase_epoch, **values}
 
     def scalars(self, stage: str, epoch: int, values: dict[str, Any]) -> None:
@@ -254,6 +257,7 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     from raynas.spaces.draw import draw_genotype
 
     cfg, run = request.cfg, request.run
+    columns = result_columns(cfg.method)  # a method that registered none fails now, not after its trial
     results = run_trainable(pipeline_trial, cfg, run, resources=request.resources, resume=request.resume)
     done = [r for r in results if (r.metrics or {}).get("final")]
     if not done:
@@ -292,7 +296,6 @@ def run_pipeline(request: SearchRequest) -> SearchOutcome:
     warning = unreduced_warning(pruned.unreduced_cells(), m["flops"], m["baseline_flops"])
     if warning:
         notes.append(warning)
-    return SearchOutcome(outputs=outputs, table=table, columns=("network", "params", "flops", "test_acc",
-                                                                "kept_nodes", "epochs"),
+    return SearchOutcome(outputs=outputs, table=table, columns=columns,
                          retrain=f"raynas retrain {run.where('pruned.json')} --preset {cfg.preset}",
                          notes=tuple(notes))

@@ -9,18 +9,18 @@ directory, next to the sample grids.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from raynas.config import RaynasConfig, apply_overrides, from_dict
+from raynas.config import FIXED, RaynasConfig
+from raynas.methods import get_method
 from raynas.results import RunDir
+from raynas.results.schema import result_columns
 from raynas.train import fixed_trainer
 from trainables.common import (
-    config_from_trial,
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
@@ -28,7 +28,9 @@ from trainables.common import (
     open_trial_run,
     report,
     restore_state,
+    trial_config,
     trial_id,
+    trial_values,
     user_errors_as_results,
 )
 
@@ -123,7 +125,7 @@ def train_fixed(config: dict[str, Any]) -> None:
     """Train; report every epoch and the run's scores when due (``score``); checkpoint; resume."""
     from raynas.export.card import write_run_card
 
-    cfg = config_from_trial(config)
+    cfg = trial_config(config, FIXED)
     run = open_trial_run(config, cfg)
     fit(config, cfg, run, method="gan" if cfg.task == "gan" else "train")
     write_run_card(run)  # model_card.json + MODEL_CARD.md: the trained network, its scores, how to get it again
@@ -149,32 +151,16 @@ def regan_space(grid: dict[str, list[Any]]) -> dict[str, Any]:
     return {"cell": tune.grid_search(cells)}
 
 
-def cell_overrides(config: dict[str, Any]) -> dict[str, Any]:
-    """A cell's config values by dotted key: its ``cell`` dict and top-level dotted keys (``train.seed``)."""
-    sections = set(config["raynas"])
-    values = {k: v for k, v in config.items() if "." in k and k.split(".")[0] in sections}
-    return {**values, **(config.get("cell") or {})}
-
-
-def cell_config(config: dict[str, Any]) -> RaynasConfig:
-    """The run's config with this cell's values applied and re-validated."""
-    data = config["raynas"]  # apply_overrides copies it
-    overrides = [f"{k}={json.dumps(v)}" for k, v in cell_overrides(config).items() if v is not None]
-    return from_dict(RaynasConfig, apply_overrides(data, overrides))
-
-
-_FINAL_KEYS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "num_samples", "train_flops", "train_flops_g",
-               "train_flops_d", "regan_sparsity", "regan_sparsity_min", "regan_sparsity_max", "regan_phase")
-
-
 @user_errors_as_results
 def regan_cell(config: dict[str, Any]) -> None:
     """One cell of ``raynas ablate regan``: train the fixed GAN (Re-GAN on or off) with per-epoch rows, then one
     ``final`` row with the grid values (last key component: ``sparsity``, ``interval``, ``fraction``,
     ``enabled``), the seed, IS/FID, the total training FLOPs and the final measured sparsity."""
-    cfg = cell_config(config)
+    cfg = trial_config(config)
     run = open_trial_run(config, cfg)
-    values = cell_overrides(config)
+    method = get_method(cfg.method)
+    keys = result_columns(method.name)  # what the outcome row takes from the last epoch's result
+    values = trial_values(config, config["raynas"])
     fields = {k.rsplit(".", 1)[-1]: v for k, v in values.items() if k != "train.seed"}
     fields["enabled"] = bool(cfg.regan.enabled)
     fields["seed"] = cfg.train.seed
@@ -183,15 +169,9 @@ def regan_cell(config: dict[str, Any]) -> None:
         out = {k: v for k, v in row.items() if k in ("run_id", "method", "candidate_id", "genotype", "params",
                                                      "device", "epoch")}
         out.update(fields)
-        out.update({k: result.get(k, row.get(k)) for k in _FINAL_KEYS if result.get(k, row.get(k)) is not None})
-        out.update(stage=_final_stage(), round=None, wall_seconds=row["total_wall_seconds"],
+        out.update({k: result.get(k, row.get(k)) for k in keys if result.get(k, row.get(k)) is not None})
+        out.update(stage=method.ablation_stage, round=None, wall_seconds=row["total_wall_seconds"],
                    train_epochs=cfg.train.epochs, warmup=cfg.regan.warmup if cfg.regan.enabled else None)
         return [out]
 
     fit(config, cfg, run, method=cfg.method, fields=fields, last_rows=final)
-
-
-def _final_stage() -> str:
-    from raynas.methods import get_method
-
-    return get_method("regan").ablation_stage

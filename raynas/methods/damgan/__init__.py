@@ -3,8 +3,8 @@
 
 Science: ``search`` (the search on the generic differentiable loop), ``edges`` (the per-edge ablation of
 the paper's Figs. 9–10); networks in ``raynas/nn/damgan_g.py`` and ``raynas/nn/attention.py``, the space in
-``raynas/spaces/damgan.py``. Orchestration: ``trainables/differentiable.py`` (search trial, grid cell,
-edge cell).
+``raynas/spaces/damgan.py``. Orchestration: ``trainables/search_trial.py``, ``grid_cell.py``,
+``edge_ablation.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from raynas.config import MAX_EPOCHS, gan_training, setting
 from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Ablation, Flag, Method, register
+from raynas.results.schema import register_columns
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ DAMGAN = register(Method(
     name="damgan", section="damgan", task="gan", config=DamganConfig, shape="differentiable",
     summary="DAMGAN differentiable G search with up/down attention (one Tune trial per seed)",
     spaces=("damgan-g",),
-    runner="trainables.differentiable:run_search",
-    ablation_cell="trainables.differentiable:ablation_cell",
+    runner="trainables.search_trial:run_search",
+    ablation_cell="trainables.grid_cell:ablation_cell",
     default_grid=("kprime=1,2,4,8,16",),
     grid_aliases={"kprime": "damgan.kprime", "selector": "damgan.selector"},
     check="raynas.methods.damgan.search:check_search",
@@ -48,7 +49,7 @@ DAMGAN = register(Method(
     flags=(_SELECTOR, _RETRAIN_EPOCHS, THEN_RETRAIN),
     ablations=(Ablation(
         "damgan-edge", "retrain each op of one edge; correlate its α weights with IS (Figs. 9-10)",
-        runner="trainables.differentiable:run_edge_ablation",
+        runner="trainables.edge_ablation:run_edge_ablation",
         check="raynas.methods.damgan.edges:prepare_edge_ablation",
         flags=(Flag("--edge", "cellI:S->D (default cell0:1->3, the paper's example) or an edge name like "
                     "cell1.skip[0]", default="cell0:1->3", commands=("damgan-edge",)),
@@ -62,5 +63,8 @@ DAMGAN = register(Method(
                      "model.gf_dim=8", "model.df_dim=8", "data.limit=64", "eval.num_samples=16",
                      "eval.batch_size=16"),
 ))
+register_columns("damgan", ("seed", "epoch", "d_loss", "g_loss", "alpha_entropy_mean", "alpha_margin_mean",
+                             "is_mean", "fid", "params", "wall_seconds"))
+register_columns("damgan-edge", ("op", "alpha_weight", "is_mean", "fid", "params"))
 
 from raynas.methods.damgan import figures as _figures  # noqa: E402,F401  (registers its figures)

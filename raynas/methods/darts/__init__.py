@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from raynas.config import SearchTraining, search_section, setting
 from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
+from raynas.results.schema import register_columns
 
 
 @search_section(lead=("order",))
@@ -25,8 +26,8 @@ DARTS = register(Method(
     name="darts", section="darts", task="classify", config=DartsConfig, shape="differentiable",
     summary="DARTS cell search for classifiers (first or second order), one Tune trial per seed",
     spaces=("darts",),
-    runner="trainables.differentiable:run_search",
-    ablation_cell="trainables.differentiable:ablation_cell",
+    runner="trainables.search_trial:run_search",
+    ablation_cell="trainables.grid_cell:ablation_cell",
     ablation_metrics=(("test_acc", "max"), ("params", "min")),
     default_grid=("order=1,2",),
     search="raynas.methods.darts.search:DartsSearch",
@@ -38,5 +39,7 @@ DARTS = register(Method(
                      "darts.epochs=1", "darts.batch_size=8", "data.limit=32", "model.layers=3", "model.channels=4"),
     quickstart="quickstart-classify",
 ))
+register_columns("darts", ("seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "alpha_entropy_mean",
+                            "alpha_margin_mean", "params", "wall_seconds"))
 
 from raynas.methods.darts import figures as _figures  # noqa: E402,F401  (registers its figures)

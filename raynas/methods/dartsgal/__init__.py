@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from raynas.config import setting
 from raynas.errors import ConfigError
 from raynas.methods.spec import Flag, Method, register
+from raynas.results.schema import register_columns
 
 
 @dataclass(frozen=True)
@@ -97,5 +98,6 @@ DARTS_GAL = register(Method(
                      "data.test_limit=32", "model.layers=3", "model.channels=4"),
     quickstart="quickstart-classify",
 ))
+register_columns("darts-gal", ("network", "params", "flops", "test_acc", "kept_nodes", "epochs"))
 
 from raynas.methods.dartsgal import figures as _figures  # noqa: E402,F401  (registers its figures)

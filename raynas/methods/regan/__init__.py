@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from raynas.gan.regan_schedule import ReganConfig
 from raynas.methods.spec import Method, register
+from raynas.results.schema import register_columns
 
 # ============================================================================ registration
 REGAN = register(Method(
@@ -33,5 +34,8 @@ REGAN = register(Method(
                   "fraction": "data.fraction", "data_ratio": "data.fraction"},
     check="raynas.methods.regan.preflight:check_ablation",
 ))
+register_columns("regan", ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "num_samples", "train_flops",
+                           "train_flops_g", "train_flops_d", "regan_sparsity", "regan_sparsity_min",
+                           "regan_sparsity_max", "regan_phase"))  # what a grid cell's outcome row carries
 
 from raynas.methods.regan import figures as _figures  # noqa: E402,F401  (registers its figures)

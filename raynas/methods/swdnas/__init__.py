@@ -13,6 +13,7 @@ from __future__ import annotations
 from raynas.config import SearchTraining, search_section, setting
 from raynas.errors import ConfigError
 from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
+from raynas.results.schema import register_columns
 from raynas.spaces.swd import POOLINGS
 
 
@@ -56,8 +57,8 @@ SWD = register(Method(
     summary="SWD-NAS: dual-attention (UA + LA) classifier search with AWN, five distinct cells, one Tune trial "
             "per seed",
     spaces=("swd-nas",),
-    runner="trainables.differentiable:run_search",
-    ablation_cell="trainables.differentiable:ablation_cell",
+    runner="trainables.search_trial:run_search",
+    ablation_cell="trainables.grid_cell:ablation_cell",
     ablation_metrics=(("test_acc", "max"), ("params", "min")),
     ablation_plots="raynas.methods.swdnas.ablation:ablation_plots",
     default_grid=("k=2,4,8,16",),
@@ -70,5 +71,7 @@ SWD = register(Method(
                      "swd.batch_size=8", "data.limit=32", "model.layers=5", "model.channels=4"),
     quickstart="quickstart-classify",
 ))
+register_columns("swd-nas", ("seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                              "alpha_entropy_mean", "alpha_margin_mean", "params", "wall_seconds"))
 
 from raynas.methods.swdnas import figures as _figures  # noqa: E402,F401  (registers its figures)
