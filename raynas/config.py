@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from raynas.errors import ConfigError
+from raynas.plugins import load_plugins
 
 PRESET_DIR = Path(__file__).parent / "presets"
 TASKS = ("gan", "classify")
@@ -315,11 +316,13 @@ def register_upgrade(upgrade: typing.Callable[[dict[str, Any]], None]) -> None:
 
 def method_task(method: str) -> str | None:
     """The task of a registered method (None for ``train`` and unknown names)."""
+    load_plugins()
     name = _METHOD_SECTION.get(method)
     return _SECTIONS[name].task if name else None
 
 
 def registered_methods() -> list[str]:
+    load_plugins()
     return sorted(_METHOD_SECTION)
 
 
@@ -327,6 +330,7 @@ def registered_methods() -> list[str]:
 def config_class(task: str, method: str) -> type:
     """The frozen dataclass of a ``(task, method)`` run: common + task sections + the method's section +
     the task's modifier sections. One class per pair, so equal configs compare equal."""
+    load_plugins()
     if task not in TASK_SECTIONS:
         raise ConfigError(f"task {task!r} has no sections registered; tasks: {', '.join(TASK_SECTIONS)}")
     fields: list[tuple[str, type, Any]] = [(name, cls, field(default_factory=cls))
@@ -462,6 +466,7 @@ def _dotted_keys(cls: type, prefix: str = "") -> list[str]:
 
 def key_metadata(key: str) -> dict[str, Any]:
     """Validation metadata of a dotted key (empty when unknown)."""
+    load_plugins()
     section, _, name = key.partition(".")
     classes = [s.cls for s in _SECTIONS.values() if s.name == section]
     classes += [secs[section] for secs in TASK_SECTIONS.values() if section in secs]
@@ -475,6 +480,7 @@ def key_metadata(key: str) -> dict[str, Any]:
 
 def all_keys() -> list[str]:
     """Every dotted key of every task and registered section (for suggestions)."""
+    load_plugins()
     keys = _dotted_keys(RaynasConfig)
     for sections in TASK_SECTIONS.values():
         for name, cls in sections.items():
@@ -578,6 +584,7 @@ def upgrade_saved_config(data: dict[str, Any] | None) -> dict[str, Any]:
     """A config written by an earlier raynas, with what has changed since filled in as that version ran:
     ``method: gan`` (fixed training) became ``method: train`` and ``task`` was added; each method adds
     the keys it introduced later (``register_upgrade``)."""
+    load_plugins()
     data = _deep_copy(data or {})
     if not isinstance(data, dict):
         raise ConfigError("a saved config must be a mapping of config sections")
@@ -607,6 +614,7 @@ def _preset_task(data: dict[str, Any]) -> str:
 
 def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] | tuple[str, ...] | None,
              task: str | None = None) -> RaynasConfig:
+    load_plugins()
     overrides = list(overrides or ())
     named = {keys[0] for keys in (parse_override(o)[0] for o in overrides) if keys}
     if method is None:
@@ -711,6 +719,7 @@ def _check_splits(cfg: RaynasConfig) -> None:
 
 def describe_keys(cls: type | None = None, prefix: str = "") -> list[str]:
     """Every dotted key with its default, for ``raynas config keys`` (every task and method by default)."""
+    load_plugins()
     if cls is None:
         out = describe_keys(RaynasConfig)
         out.append("# every run")

@@ -6,8 +6,8 @@ from raynas.spaces.genotype import (
     Genotype,
     SearchSpace,
     get_space,
-    load_builtin_spaces,
+    load_spaces,
     register_space,
 )
 
-__all__ = ["Cell", "EdgeGroup", "Genotype", "SearchSpace", "get_space", "load_builtin_spaces", "register_space"]
+__all__ = ["Cell", "EdgeGroup", "Genotype", "SearchSpace", "get_space", "load_spaces", "register_space"]

@@ -100,6 +100,7 @@ class _EaganSpace(SearchSpace):
 
 class EaganGSpace(_EaganSpace):
     name = "eagan-g"
+    role = "generator"
     layout = tuple(
         (EdgeGroup("up", len(G_UP_EDGES), UP_CANDIDATES), EdgeGroup("normal", len(G_NORMAL_EDGES), NORMAL_CANDIDATES))
         for _ in range(N_CELLS)
@@ -157,6 +158,7 @@ class EaganGSpace(_EaganSpace):
 
 class EaganDSpace(_EaganSpace):
     name = "eagan-d"
+    role = "discriminator"
     layout = tuple(
         (EdgeGroup("normal", len(D_NORMAL_EDGES), NORMAL_CANDIDATES),
          EdgeGroup("down", len(D_DOWN_EDGES), DOWN_CANDIDATES))
@@ -212,6 +214,7 @@ class EaganGDSpace(SearchSpace):
     repair and dead edges are those of the two parts."""
 
     name = "eagan-gd"
+    role = "pair"
 
     def __init__(self, g_space: SearchSpace, d_space: SearchSpace):
         self.g_space, self.d_space = g_space, d_space

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raynas.config import MAX_EPOCHS, _f
-from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
+from raynas.methods.spec import Method, register
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,11 @@ DARTS = register(Method(
     name="darts", section="darts", task="classify", config=DartsConfig, shape="differentiable",
     summary="DARTS cell search for classifiers (first or second order), one Tune trial per seed",
     spaces=("darts",),
-    runner="trainables.differentiable:run_search",
-    ablation_cell="trainables.differentiable:ablation_cell",
-    ablation_metrics=(("test_acc", "max"), ("params", "min")),
     default_grid=("order=1,2",),
     search="raynas.methods.darts.search:DartsSearch",
     check="raynas.methods.darts.search:check_search",
     outputs=("best.json", "alpha.json"),
-    flags=(THEN_RETRAIN, RETRAIN_EPOCHS),
     smoke="raynas.methods.darts.search:smoke",
     smoke_overrides=("darts.order=1", "darts.layers=3", "darts.channels=4", "darts.steps=2", "darts.multiplier=2",
                      "darts.epochs=1", "darts.batch_size=8", "data.limit=32", "model.layers=3", "model.channels=4"),
-    quickstart="quickstart-classify",
 ))

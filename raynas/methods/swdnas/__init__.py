@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from raynas.config import _f
 from raynas.errors import ConfigError
-from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
+from raynas.methods.spec import Method, register
 from raynas.spaces.swd import POOLINGS
 
 
@@ -66,17 +66,12 @@ SWD = register(Method(
     summary="SWD-NAS: dual-attention (UA + LA) classifier search with AWN, five distinct cells, one Tune trial "
             "per seed",
     spaces=("swd-nas",),
-    runner="trainables.differentiable:run_search",
-    ablation_cell="trainables.differentiable:ablation_cell",
-    ablation_metrics=(("test_acc", "max"), ("params", "min")),
     ablation_plots="raynas.methods.swdnas.ablation:ablation_plots",
     default_grid=("k=2,4,8,16",),
     search="raynas.methods.swdnas.search:SwdSearch",
     check="raynas.methods.swdnas.search:check_search",
     outputs=("best.json", "alpha.json"),
-    flags=(THEN_RETRAIN, RETRAIN_EPOCHS),
     smoke="raynas.methods.swdnas.search:smoke",
     smoke_overrides=("swd.channels=4", "swd.k=2", "swd.steps=2", "swd.multiplier=2", "swd.epochs=1",
                      "swd.batch_size=8", "data.limit=32", "model.layers=5", "model.channels=4"),
-    quickstart="quickstart-classify",
 ))
