@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 from conftest import ROOT, plain_shell_env
 
 from raynas.errors import ConfigError
