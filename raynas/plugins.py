@@ -44,8 +44,10 @@ def _source_entry_points() -> list[str]:
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     if not pyproject.is_file():
         return []
-    import tomllib
-
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: an installed raynas has its entry points in its metadata
+        return []
     try:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project") or {}
     except (OSError, tomllib.TOMLDecodeError):
