@@ -48,10 +48,8 @@ def register_supernet(space_name: str, builder: NetworkBuilder) -> NetworkBuilde
 
 
 def load_networks(space_name: str | None = None) -> None:
-    """Register the core spaces' networks, the plugins' and, for ``space_name``, the module its space names
-    (``network_module``: a method package keeps its torch parts out of its light import)."""
-    from raynas.nn import damgan_g, darts_net, darts_search, eagan_d, eagan_g, swd, swd_net  # noqa: F401
-
+    """Register the plugins' networks and, for ``space_name``, the module its space names (``network_module``: a
+    method package keeps its torch parts out of its light import). The core's registered with ``raynas.nn``."""
     load_plugins()
     if space_name is not None:
         with contextlib.suppress(GenotypeError):  # an unknown space: the lookup that follows names the known ones
@@ -110,9 +108,7 @@ def register_family(name: str, role: str, build: Callable[[Any, Any], nn.Module]
 def build_family(name: str, role: str, model: Any, data: Any) -> nn.Module:
     """The ``role`` network of family ``name`` at the config's sizes."""
     if (role, name) not in _FAMILIES:
-        from raynas.nn import discriminators, generators, progan, stylegan2  # noqa: F401  (the core families)
-
-        load_plugins()
+        load_plugins()  # the core families registered with raynas.nn
     if (role, name) not in _FAMILIES:
         known = sorted(n for r, n in _FAMILIES if r == role)
         raise ConfigError(f"model.{role}={name!r} is not a {role} family; known: {', '.join([*known, 'genotype'])}")

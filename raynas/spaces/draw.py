@@ -63,8 +63,7 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = N
     ``eagan-d``, whose drawing depends on which cells down-sample).
     """
     if genotype.space not in _DRAWERS:
-        from raynas.plugins import load_plugins
-        from raynas.spaces import draw_darts, swd  # noqa: F401  (the core drawers register on import)
+        from raynas.plugins import load_plugins  # the core's registered with raynas.spaces
 
         load_plugins()
     if genotype.space in _DRAWERS:

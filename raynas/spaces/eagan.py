@@ -247,6 +247,10 @@ class EaganGDSpace(SearchSpace):
         return Genotype(self.name, g.cells + d.cells)
 
 
+G_SPACE = register_space(EaganGSpace())
+D_SPACE = register_space(EaganDSpace())
+GD_SPACE = register_space(EaganGDSpace(G_SPACE, D_SPACE))
+
 # EAGAN's searched generator G* (Fig. 3 of the paper; the same architecture is used for CIFAR-10 and
 # STL-10). Read off the figure's extracted text: every up edge is bilinear, and the 15 normal edges
 # hold 6 'none', 3 'skip_connect', 4 'conv_3x3', one 'conv_1x1' and one 'dil_conv_3x3', exactly
@@ -258,7 +262,3 @@ class EaganGDSpace(SearchSpace):
 # paper's G* carries 0.66M unused parameters in its 7.14M, or the figure's edge order differs.
 # Shipped as raynas/genotypes/eagan-cifar10-G.json (``raynas retrain eagan-cifar10-G ...``).
 EAGAN_CIFAR10_G: Genotype = Genotype.from_json((BUILTIN_GENOTYPE_DIR / "eagan-cifar10-G.json").read_text())
-
-G_SPACE = register_space(EaganGSpace())
-D_SPACE = register_space(EaganDSpace())
-GD_SPACE = register_space(EaganGDSpace(G_SPACE, D_SPACE))

@@ -163,7 +163,7 @@ def _genotype_format(d: Any) -> type | None:
     space = d.get("space") if isinstance(d, dict) else None
     if not isinstance(space, str):
         return None
-    if space not in _FORMATS:
+    if space not in _FORMATS and space not in _SPACES:  # a registered space's JSON is plain {"space", "cells"}
         load_spaces()
     return _FORMATS.get(space)
 
@@ -318,8 +318,7 @@ def register_space(space: SearchSpace) -> SearchSpace:
 def load_spaces() -> None:
     """Register every space and genotype format: the core's (eagan-g/-d/-gd, damgan-g, darts, swd-nas) and the
     plugins' (a method's own format registers from its package, ``raynas.plugins``)."""
-    from raynas.plugins import load_plugins
-    from raynas.spaces import damgan, darts, eagan, swd  # noqa: F401  (each registers its spaces on import)
+    from raynas.plugins import load_plugins  # the core's registered with the package (raynas/spaces/__init__.py)
 
     load_plugins()
 
