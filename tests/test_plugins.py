@@ -93,3 +93,20 @@ def test_fixed_families_are_looked_up_by_name_and_role():
     assert isinstance(build_family("stylegan2", "discriminator", cfg.model, cfg.data), StyleGAN2Discriminator)
     with pytest.raises(ConfigError, match=r"model.generator='autogan' is not a generator family; known: .*sngan"):
         build_family("autogan", "generator", cfg.model, cfg.data)
+
+
+def test_a_method_format_builds_and_draws_through_the_modules_it_names(tmp_path):
+    """DARTS-GAL's format and drawer register with its package (torch-free); the network module its format names
+    is imported when a network is first built: the core names neither."""
+    code = ("import sys\n"
+            "from raynas.spaces import Genotype\n"
+            "from raynas.methods.dartsgal.genotype import DartsGalGenotype, load_source\n"
+            "g = Genotype.from_json(DartsGalGenotype.full(load_source('darts-v2'), 3, 4, 1).to_json())\n"
+            "assert 'raynas.methods.dartsgal.network' not in sys.modules and 'torch' not in sys.modules\n"
+            "from raynas.nn.registry import build_network\n"
+            "net = build_network(g, num_classes=10)\n"
+            "assert type(net).__module__ == 'raynas.methods.dartsgal.network'\n"
+            "from raynas.spaces.draw import draw_genotype\n"
+            f"print(draw_genotype(g, {str(tmp_path / 'gal.png')!r}).stat().st_size > 0)")
+    done = _python(code)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr

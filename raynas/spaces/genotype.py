@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from raynas.errors import GenotypeError
 
@@ -48,14 +48,7 @@ ROLES = ("generator", "discriminator", "pair", "classifier")  # what a space's g
 
 
 class JsonGenotype:
-    """JSON in and out for every genotype format (each provides ``to_dict``, ``from_dict``, ``validate``).
-
-    A format says what its genotypes build (``role``, one of ``ROLES``) and may name the module that registers its
-    torch parts (``network_module``: network builder, supernet, size summary), imported on their first lookup, so
-    the package that registers the format stays free of torch."""
-
-    role: ClassVar[str] = "classifier"
-    network_module: ClassVar[str] = ""
+    """JSON in and out for every genotype format (each provides ``to_dict``, ``from_dict``, ``validate``)."""
 
     @classmethod
     def from_json(cls, text: str):
@@ -154,7 +147,10 @@ _FORMATS: dict[str, type] = {}
 def register_genotype_format(space: str, cls: type) -> type:
     """Make ``Genotype.from_dict/from_json/load`` return ``cls.from_dict(d)`` for JSON whose space is ``space``.
 
-    ``cls`` provides ``from_dict``, ``to_dict``/``to_json``, ``save`` and ``validate`` like ``Genotype``."""
+    ``cls`` provides ``from_dict``, ``to_dict``/``to_json``, ``save`` and ``validate`` like ``Genotype``. Like a
+    ``SearchSpace`` it may say what its genotypes build (class attribute ``role``, one of ``ROLES``; default
+    classifier) and name the module that registers its torch parts (``network_module``: network builder, supernet,
+    size summary), imported on their first lookup, so the package that registers the format stays free of torch."""
     _FORMATS[space] = cls
     return cls
 
@@ -335,18 +331,18 @@ def _space_or_format(name: str) -> Any:
 
 def space_role(name: str) -> str:
     """What the genotypes of space ``name`` build: generator, discriminator, pair (a coupled G+D) or classifier."""
-    return str(_space_or_format(name).role)
+    return str(getattr(_space_or_format(name), "role", "classifier"))
 
 
 def spaces_with_role(role: str) -> list[str]:
     """Every registered space (and genotype format) whose genotypes build a ``role``."""
     load_spaces()
-    return sorted(n for n, s in {**_FORMATS, **_SPACES}.items() if s.role == role)
+    return sorted(n for n, s in {**_FORMATS, **_SPACES}.items() if getattr(s, "role", "classifier") == role)
 
 
 def network_module(name: str) -> str:
     """The module that registers space ``name``'s networks ("" when a core module or the plugin itself does)."""
-    return str(_space_or_format(name).network_module)
+    return str(getattr(_space_or_format(name), "network_module", ""))
 
 
 def get_space(name: str) -> SearchSpace:
