@@ -18,7 +18,8 @@ from raynas.spaces import Genotype
 @pytest.mark.slow
 def test_a_toy_method_from_outside_raynas_searches_shows_and_reports(ray_session, tmp_path, capsys):
     code, out, err = run_cli(capsys, "search", "toy", "--output-dir", str(tmp_path), "--name", "toy",
-                             "--resources", "cpu=1", "--set", "data.limit=64", "--set", "toy.channels=3")
+                             "--resources", "cpu=1", "--set", "data.limit=64", "--set", "data.test_limit=16",
+                             "--set", "toy.channels=3")
     assert code == 0, err
     run = RunDir.open(tmp_path / "toy")
     best = Genotype.load(run.path / "best.json")  # the toy space's genotype, validated by its registered space
