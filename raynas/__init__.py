@@ -10,8 +10,6 @@ from raynas.version import __version__  # noqa: F401  (the one place it is set: 
 # inherited by the workers of an embedded Ray. A user's own OMP_WAIT_POLICY wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import raynas.methods  # noqa: E402,F401  (registers every method's config section before any config is read)
-
 if _os.environ.get("RAYNAS_NUMERICS"):  # float64: this process (a CLI, a Ray worker) computes in float64
     from raynas.device import apply_numerics as _apply_numerics
 

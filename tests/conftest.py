@@ -49,7 +49,8 @@ def ray_session(_metrics_cache):
         # runs on this machine; plain ray.init() would try to attach to it and refuse num_cpus
         ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
                  runtime_env={"env_vars": {"RAYNAS_OFFLINE": "1", "RAYNAS_CACHE": os.environ["RAYNAS_CACHE"],
-                                           "PYTHONPATH": str(ROOT)}})
+                                           # the tests' own packages (toy_method) import in workers too
+                                           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}})
     yield ray
     ray.shutdown()
 

@@ -119,35 +119,6 @@ def test_nothing_in_raynas_outside_cli_imports_ray_or_trainables():
     assert offenders == []
 
 
-# Core modules that still name a method at this commit; #19's registry and figure work removes them
-# (empty this set once those branches are in: the test then holds the whole rule).
-_STILL_NAMING_A_METHOD = {"raynas", "raynas.nn.registry", "raynas.spaces.draw",
-                          "raynas.spaces.genotype"}
-
-
-def test_the_core_never_reaches_up_to_searchers_trainables_or_methods():
-    """The layers (DESIGN.md): raynas/ outside cli/ and methods/ imports neither searchers, trainables nor
-    raynas.methods, by statement or by an import-path string; the layers above import it."""
-    up = ("searchers", "trainables", "raynas.methods")
-    offenders = []
-    for name, path in _modules().items():
-        if name.split(".")[0] != "raynas" or name.startswith(("raynas.cli", "raynas.methods")):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else
-                     [node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) else [])
-            offenders += [f"{name} names {n}" for n in names
-                          if any(n == u or n.startswith(u + ".") for u in up)]
-            if isinstance(node, ast.ImportFrom) and node.module == "raynas" and not node.level:
-                # the package itself configures the process: a core module takes names from their own modules
-                offenders += [f"{name} takes {a.name} from raynas/__init__" for a in node.names
-                              if f"raynas.{a.name}" not in _modules()]
-    assert sorted(o for o in offenders if o.split(" ")[0] not in _STILL_NAMING_A_METHOD) == []
-    stale = _STILL_NAMING_A_METHOD - {o.split(" ")[0] for o in offenders}
-    assert not stale, f"{sorted(stale)} no longer name a method: take them out of _STILL_NAMING_A_METHOD"
-
-
 def test_importing_the_core_in_a_fresh_process_loads_no_ray():
     core = sorted(n for n in _modules() if n.startswith("raynas.") and not n.startswith("raynas.cli"))
     code = ("import sys, importlib\n"

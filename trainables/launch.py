@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -340,7 +341,7 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
     from trainables.common import user_errors_as_results
 
     name = cfg.run.experiment_name
-    wrapped = tune.with_resources(user_errors_as_results(trainable), resources)
+    wrapped = tune.with_resources(with_method_homes(user_errors_as_results(trainable)), resources)
     if run.remote is not None:
         tune_location, exists = run.remote.child(name).uri, run.remote.child(name).exists()
         (run.path / name).mkdir(parents=True, exist_ok=True)  # marks "Tune ran here" in the staging copy
@@ -383,6 +384,25 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
 
         raise RunInterrupted(run.location, signals.received())
     return results
+
+
+def with_method_homes(trainable: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """``trainable``, importing first, in the trial's worker, every module that registered a method here
+    (``Method.home``): a method from outside the plugin entry points (a test's, a notebook's) is known to the
+    trial too. Same name as ``trainable`` (functools.wraps), so Tune restores runs started before this wrapper."""
+    from raynas.methods import all_methods
+
+    homes = tuple(sorted({m.home for m in all_methods() if m.home}))
+
+    @functools.wraps(trainable)
+    def wrapped(config: dict[str, Any]) -> None:
+        from raynas.plugins import import_plugin
+
+        for home in homes:
+            import_plugin(home)
+        trainable(config)
+
+    return wrapped
 
 
 @contextlib.contextmanager

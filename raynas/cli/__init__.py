@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage mistake (2, already printed)
         return int(exc.code or 0)
+    except RaynasError as exc:  # the parser is built from the plugins' methods: one that cannot be imported
+        return user_error_exit(exc)
     try:
         with signals.stop_signals():  # SIGTERM (`ray job stop`, `kill`) ends a command as Ctrl-C does
             code = _run(args)

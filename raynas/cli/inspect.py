@@ -62,10 +62,12 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
     if args.png:
         check_writable(args.png, "--png")
     options = {"dataset": args.dataset, "width": args.width, "layers": args.layers, "channels": args.channels}
-    if genotype.space == "eagan-gd":  # a coupled-search pair: describe each half
+    from raynas.spaces.genotype import space_role
+
+    if space_role(genotype.space) == "pair":  # a coupled-search pair: describe each half
         from raynas.spaces import get_space
 
-        halves = dict(zip("GD", get_space("eagan-gd").split(genotype)))
+        halves = dict(zip("GD", get_space(genotype.space).split(genotype)))
     else:
         halves = {"": genotype}
     summaries = {k: describe(g, **options) for k, g in halves.items()}

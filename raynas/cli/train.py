@@ -34,12 +34,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     """Train a found genotype from scratch: its space decides the task and the network."""
-    from raynas.build import GAN_SPACES
     from raynas.spaces import Genotype
+    from raynas.spaces.genotype import space_role
     from raynas.train import genotype_overrides
 
     genotype = Genotype.load(args.genotype)
-    task = "gan" if genotype.space in GAN_SPACES else "classify"
+    task = "classify" if space_role(genotype.space) == "classifier" else "gan"
     extra = [f"{section}.{key}={value}" for section, values in genotype_overrides(task, args.genotype).items()
              for key, value in values.items()]
     if args.d_genotype:

@@ -12,6 +12,7 @@ from typing import Any
 from raynas.config.overrides import copy_plain
 from raynas.config.run_config import FIXED, TASK_SECTIONS, TASKS, RaynasConfig
 from raynas.errors import ConfigError
+from raynas.plugins import load_plugins
 
 PICKLE_MODULE = "raynas.config"  # where pickle looks run-config classes up (the package's __getattr__)
 
@@ -51,21 +52,25 @@ def register_upgrade(upgrade: Callable[[dict[str, Any]], None]) -> None:
 
 def registered_sections() -> list[Section]:
     """Every registered section, in registration order."""
+    load_plugins()
     return list(_SECTIONS.values())
 
 
 def section_named(name: str) -> Section | None:
     """The section registered under the key ``name`` (None when no method registered one)."""
+    load_plugins()
     return _SECTIONS.get(name)
 
 
 def method_task(method: str) -> str | None:
     """The task of a registered method (None for ``train`` and unknown names)."""
+    load_plugins()
     name = _METHOD_SECTION.get(method)
     return _SECTIONS[name].task if name else None
 
 
 def registered_methods() -> list[str]:
+    load_plugins()
     return sorted(_METHOD_SECTION)
 
 
@@ -84,6 +89,7 @@ def run_class_name(task: str, method: str) -> str:
 def config_class(task: str, method: str) -> type:
     """The frozen dataclass of a ``(task, method)`` run: common + task sections + the method's section +
     the task's modifier sections. One class per pair, so equal configs compare equal."""
+    load_plugins()
     if task not in TASK_SECTIONS:
         raise ConfigError(f"task {task!r} has no sections registered; tasks: {', '.join(TASK_SECTIONS)}")
     fields: list[tuple[str, type, Any]] = [(name, cls, field(default_factory=cls))
@@ -102,6 +108,7 @@ def run_config_class(name: str) -> type | None:
     """The run-config class pickled as ``raynas.config.NAME``: the one built under that name, else (a process
     that unpickles a config before it built one) the class of the registered ``(task, method)`` pair the
     name stands for; None when no pair has that name."""
+    load_plugins()
     if name in _RUN_CLASSES:
         return _RUN_CLASSES[name]
     for task in TASK_SECTIONS:
@@ -115,6 +122,7 @@ def upgrade_saved_config(data: dict[str, Any] | None) -> dict[str, Any]:
     """A config written by an earlier raynas, with what has changed since filled in as that version ran:
     ``method: gan`` (fixed training) became ``method: train`` and ``task`` was added; each method adds
     the keys it introduced later (``register_upgrade``)."""
+    load_plugins()
     data = copy_plain(data or {})
     if not isinstance(data, dict):
         raise ConfigError("a saved config must be a mapping of config sections")

@@ -22,4 +22,8 @@ def register_run_outputs(method: str, files: tuple[str, ...]) -> None:
 
 def run_outputs(method: str) -> tuple[str, ...]:
     """The files ``method``'s searches leave (empty for a method that registered none)."""
+    if method not in _RUN_OUTPUTS:
+        from raynas.plugins import load_plugins
+
+        load_plugins()
     return _RUN_OUTPUTS.get(method, ())

@@ -116,18 +116,17 @@ def _load_genotype(source: str | Path) -> Any:
 
 def kind_of(space: str) -> str:
     """The role of a space's networks: generator, discriminator or classifier."""
-    from raynas.build import DISCRIMINATOR_SPACES, GENERATOR_SPACES
+    from raynas.spaces.genotype import space_role
 
-    if space in GENERATOR_SPACES:
-        return "generator"
-    return "discriminator" if space in DISCRIMINATOR_SPACES else "classifier"
+    role = space_role(space)
+    return role if role in ("generator", "discriminator") else "classifier"
 
 
 def _pick_part(genotype: Any, part: str | None, where: str) -> tuple[Any, str]:
     """The genotype of the network asked for: a coupled pair's half (generator unless ``part`` says otherwise)."""
-    from raynas.build import DISCRIMINATOR_SPACES, GAN_SPACES, GENERATOR_SPACES
+    from raynas.spaces.genotype import space_role
 
-    if genotype.space in GAN_SPACES and genotype.space not in (*GENERATOR_SPACES, *DISCRIMINATOR_SPACES):
+    if space_role(genotype.space) == "pair":
         from raynas.spaces import get_space
 
         if part == "classifier":

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.nn.ops import maybe_sn
+from raynas.nn.registry import register_family
 
 
 class OptimizedDisBlock(nn.Module):
@@ -73,3 +74,6 @@ def xavier_init(module: nn.Module) -> None:
             nn.init.xavier_uniform_(weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+register_family("autogan", "discriminator", lambda model, data: AutoGANDiscriminator(model.df_dim, data.channels))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from raynas.errors import ConfigError
 from raynas.nn.discriminators import xavier_init
+from raynas.nn.registry import register_family
 
 
 class GenBlock(nn.Module):
@@ -60,3 +63,14 @@ class SNGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.l1(z).view(-1, self.gf_dim, self.bottom_width, self.bottom_width)
         return self.to_rgb(self.blocks(h))
+
+
+def _build_sngan(model: Any, data: Any) -> nn.Module:
+    try:
+        return SNGANGenerator(model.latent_dim, model.gf_dim, data.resolution, model.bottom_width, data.channels)
+    except ValueError as exc:
+        raise ConfigError(f"model/data mismatch: {exc}; set model.bottom_width so that "
+                          "data.resolution / bottom_width is a power of two") from None
+
+
+register_family("sngan", "generator", _build_sngan)

@@ -160,9 +160,9 @@ def register_summary(space: str, summarize_fn: Any, format_fn: Any) -> None:
 
 def _space_summary(space: str) -> tuple[Any, Any] | None:
     if space not in _SPACE_SUMMARIES:
-        from raynas.nn.registry import registered_networks
+        from raynas.nn.registry import load_networks
 
-        registered_networks()  # imports the built-in network modules, which register their summaries
+        load_networks(space)  # imports the network modules, which register their summaries
     return _SPACE_SUMMARIES.get(space)
 
 

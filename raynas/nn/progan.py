@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.nn.equalized import EqualConv2d, EqualLinear, PixelNorm, pixel_norm
+from raynas.nn.registry import register_family, sized
 
 GAIN = math.sqrt(2.0)
 SLOPE = 0.1
@@ -169,3 +170,9 @@ def growth_stage(epoch: float, stage_epochs: Sequence[int]) -> tuple[int, float]
             return step, max(0.0, (epoch - start) / n)
         start += n
     return len(stage_epochs) - 1, 1.0
+
+
+register_family("progan", "generator", lambda model, data: sized(
+    ProGANGenerator, "model.generator", model.latent_dim, model.progan_channels, data.resolution, data.channels))
+register_family("progan", "discriminator", lambda model, data: sized(
+    ProGANDiscriminator, "model.discriminator", model.progan_channels, data.resolution, data.channels))

@@ -14,27 +14,25 @@ state dict, its parameters, and a ``SubnetView`` that trains like an ordinary mo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import importlib.util
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from raynas.errors import GenotypeError
-from raynas.spaces.genotype import Genotype, get_space
+from raynas.errors import ConfigError, GenotypeError
+from raynas.plugins import load_plugins
+from raynas.spaces.genotype import Genotype, get_space, network_module
 
 NetworkBuilder = Callable[..., nn.Module]
 
 _NETWORKS: dict[str, NetworkBuilder] = {}
 _SUPERNETS: dict[str, NetworkBuilder] = {}
-# modules that register builders for the built-in spaces; imported on first lookup
-_BUILTIN_MODULES = ("raynas.nn.eagan_g", "raynas.nn.eagan_d", "raynas.nn.damgan_g", "raynas.nn.darts_net",
-                    "raynas.nn.darts_search", "raynas.nn.swd_net", "raynas.nn.swd",
-                    "raynas.methods.dartsgal.network")
 
 
 def register_network(space_name: str, builder: NetworkBuilder) -> NetworkBuilder:
@@ -49,17 +47,20 @@ def register_supernet(space_name: str, builder: NetworkBuilder) -> NetworkBuilde
     return builder
 
 
-def _load_builtins() -> None:
-    for mod in _BUILTIN_MODULES:
-        # a built-in network module another part of the project has not written yet is skipped;
-        # one that exists but fails to import is a bug and raises
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod)
+def load_networks(space_name: str | None = None) -> None:
+    """Register the plugins' networks and, for ``space_name``, the module its space names (``network_module``: a
+    method package keeps its torch parts out of its light import). The core's registered with ``raynas.nn``."""
+    load_plugins()
+    if space_name is not None:
+        with contextlib.suppress(GenotypeError):  # an unknown space: the lookup that follows names the known ones
+            module = network_module(space_name)
+            if module:
+                importlib.import_module(module)
 
 
 def _lookup(table: dict[str, NetworkBuilder], space_name: str, what: str) -> NetworkBuilder:
     if space_name not in table:
-        _load_builtins()
+        load_networks(space_name)
     if space_name not in table:
         get_space(space_name)  # unknown space: raises GenotypeError listing the known ones
         raise GenotypeError(f"space {space_name!r} has no registered {what}; known: {', '.join(sorted(table))}")
@@ -78,8 +79,48 @@ def build_supernet(space_name: str, **kwargs: Any) -> nn.Module:
 
 
 def registered_networks() -> list[str]:
-    _load_builtins()
+    load_networks()
     return sorted(_NETWORKS)
+
+
+# ============================================================================ fixed network families
+@dataclass(frozen=True)
+class Family:
+    """A fixed network family that ``model.generator`` / ``model.discriminator`` names (SNGAN, StyleGAN2, ...):
+    ``build(model, data)`` makes its ``role`` network from the config's model and data sections."""
+
+    name: str
+    role: str  # generator | discriminator
+    build: Callable[[Any, Any], nn.Module]
+
+
+_FAMILIES: dict[tuple[str, str], Family] = {}
+
+
+def register_family(name: str, role: str, build: Callable[[Any, Any], nn.Module]) -> Family:
+    """Called by the module that defines the family's network, at import."""
+    if role not in ("generator", "discriminator"):
+        raise ValueError(f"family {name!r}: role {role!r} is not generator or discriminator")
+    family = _FAMILIES[(role, name)] = Family(name, role, build)
+    return family
+
+
+def build_family(name: str, role: str, model: Any, data: Any) -> nn.Module:
+    """The ``role`` network of family ``name`` at the config's sizes."""
+    if (role, name) not in _FAMILIES:
+        load_plugins()  # the core families registered with raynas.nn
+    if (role, name) not in _FAMILIES:
+        known = sorted(n for r, n in _FAMILIES if r == role)
+        raise ConfigError(f"model.{role}={name!r} is not a {role} family; known: {', '.join([*known, 'genotype'])}")
+    return _FAMILIES[(role, name)].build(model, data)
+
+
+def sized(cls: Callable[..., nn.Module], key: str, *args: Any, **kwargs: Any) -> nn.Module:
+    """A fixed family network; a size it cannot take (a resolution that is not a power of two) is a ConfigError."""
+    try:
+        return cls(*args, **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}; set data.resolution to a power of two (e.g. 32, 64, 128 or 256)") from None
 
 
 _EDGE_KEY = re.compile(r"^cells\.(\d+)\.([A-Za-z_]+)\.(\d+)\.([^.]+)(?:\.|$)")

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.nn.equalized import EqualConv2d, EqualLinear, PixelNorm, bias_lrelu
+from raynas.nn.registry import register_family, sized
 
 RESOLUTIONS = tuple(2 ** i for i in range(3, 11))  # 8 … 1024
 FIR = (1.0, 3.0, 3.0, 1.0)
@@ -339,3 +340,11 @@ class StyleGAN2Discriminator(nn.Module):
         h = self.blocks(self.from_rgb(x))
         h = self.final_conv(minibatch_stddev(h, self.stddev_group))
         return self.out(self.final_linear(h.flatten(1)))
+
+
+register_family("stylegan2", "generator", lambda model, data: sized(
+    StyleGAN2Generator, "model.generator", data.resolution, model.latent_dim, model.mapping_layers,
+    model.channel_multiplier, data.channels, max_channels=model.max_channels))
+register_family("stylegan2", "discriminator", lambda model, data: sized(
+    StyleGAN2Discriminator, "model.discriminator", data.resolution, model.channel_multiplier, data.channels,
+    max_channels=model.max_channels))

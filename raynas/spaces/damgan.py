@@ -45,6 +45,7 @@ def skip_scale(cell: int, source_cell: int) -> int:
 
 class DamganSpace(SearchSpace):
     name = "damgan-g"
+    role = "generator"
     layout = tuple(
         (
             EdgeGroup("up", len(UP_EDGES), UP_CANDIDATES),

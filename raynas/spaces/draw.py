@@ -48,7 +48,6 @@ def _columns(edges: list[tuple[str, str, str]]) -> dict[str, int]:
 
 
 _DRAWERS: dict[str, Any] = {}
-BUILTIN_DRAWERS = ("raynas.spaces.draw_darts", "raynas.spaces.swd", "raynas.methods.dartsgal.draw")
 
 
 def register_drawer(space: str, draw: Any) -> None:
@@ -64,10 +63,9 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str | None = N
     ``eagan-d``, whose drawing depends on which cells down-sample).
     """
     if genotype.space not in _DRAWERS:
-        import importlib
+        from raynas.plugins import load_plugins  # the core's registered with raynas.spaces
 
-        for module in BUILTIN_DRAWERS:
-            importlib.import_module(module)
+        load_plugins()
     if genotype.space in _DRAWERS:
         return Path(_DRAWERS[genotype.space](genotype, path, title=title))
     fig = render_cells(genotype, title=title, dpi=dpi, **edge_options)

@@ -100,6 +100,7 @@ class _EaganSpace(SearchSpace):
 
 class EaganGSpace(_EaganSpace):
     name = "eagan-g"
+    role = "generator"
     layout = tuple(
         (EdgeGroup("up", len(G_UP_EDGES), UP_CANDIDATES), EdgeGroup("normal", len(G_NORMAL_EDGES), NORMAL_CANDIDATES))
         for _ in range(N_CELLS)
@@ -157,6 +158,7 @@ class EaganGSpace(_EaganSpace):
 
 class EaganDSpace(_EaganSpace):
     name = "eagan-d"
+    role = "discriminator"
     layout = tuple(
         (EdgeGroup("normal", len(D_NORMAL_EDGES), NORMAL_CANDIDATES),
          EdgeGroup("down", len(D_DOWN_EDGES), DOWN_CANDIDATES))
@@ -212,6 +214,7 @@ class EaganGDSpace(SearchSpace):
     repair and dead edges are those of the two parts."""
 
     name = "eagan-gd"
+    role = "pair"
 
     def __init__(self, g_space: SearchSpace, d_space: SearchSpace):
         self.g_space, self.d_space = g_space, d_space
@@ -244,6 +247,10 @@ class EaganGDSpace(SearchSpace):
         return Genotype(self.name, g.cells + d.cells)
 
 
+G_SPACE = register_space(EaganGSpace())
+D_SPACE = register_space(EaganDSpace())
+GD_SPACE = register_space(EaganGDSpace(G_SPACE, D_SPACE))
+
 # EAGAN's searched generator G* (Fig. 3 of the paper; the same architecture is used for CIFAR-10 and
 # STL-10). Read off the figure's extracted text: every up edge is bilinear, and the 15 normal edges
 # hold 6 'none', 3 'skip_connect', 4 'conv_3x3', one 'conv_1x1' and one 'dil_conv_3x3', exactly
@@ -255,7 +262,3 @@ class EaganGDSpace(SearchSpace):
 # paper's G* carries 0.66M unused parameters in its 7.14M, or the figure's edge order differs.
 # Shipped as raynas/genotypes/eagan-cifar10-G.json (``raynas retrain eagan-cifar10-G ...``).
 EAGAN_CIFAR10_G: Genotype = Genotype.from_json((BUILTIN_GENOTYPE_DIR / "eagan-cifar10-G.json").read_text())
-
-G_SPACE = register_space(EaganGSpace())
-D_SPACE = register_space(EaganDSpace())
-GD_SPACE = register_space(EaganGDSpace(G_SPACE, D_SPACE))

@@ -44,6 +44,9 @@ def read_genotype_text(path: str | Path) -> str:
                             "genotype JSON such as a run's best_G.json or best.json") from None
 
 
+ROLES = ("generator", "discriminator", "pair", "classifier")  # what a space's genotypes build (``space_role``)
+
+
 class JsonGenotype:
     """JSON in and out for every genotype format (each provides ``to_dict``, ``from_dict``, ``validate``)."""
 
@@ -139,25 +142,25 @@ def write_genotype_file(path: str | Path, text: str) -> None:
 
 # Genotype classes by space name, for spaces whose JSON is not ``{"space", "cells"}`` (e.g. ``darts``).
 _FORMATS: dict[str, type] = {}
-_BUILTIN_FORMATS_LOADED = False
 
 
 def register_genotype_format(space: str, cls: type) -> type:
     """Make ``Genotype.from_dict/from_json/load`` return ``cls.from_dict(d)`` for JSON whose space is ``space``.
 
-    ``cls`` provides ``from_dict``, ``to_dict``/``to_json``, ``save`` and ``validate`` like ``Genotype``."""
+    ``cls`` provides ``from_dict``, ``to_dict``/``to_json``, ``save`` and ``validate`` like ``Genotype``. Like a
+    ``SearchSpace`` it may say what its genotypes build (class attribute ``role``, one of ``ROLES``; default
+    classifier) and name the module that registers its torch parts (``network_module``: network builder, supernet,
+    size summary), imported on their first lookup, so the package that registers the format stays free of torch."""
     _FORMATS[space] = cls
     return cls
 
 
 def _genotype_format(d: Any) -> type | None:
-    global _BUILTIN_FORMATS_LOADED
     space = d.get("space") if isinstance(d, dict) else None
     if not isinstance(space, str):
         return None
-    if space not in _FORMATS and not _BUILTIN_FORMATS_LOADED:
-        _BUILTIN_FORMATS_LOADED = True
-        load_builtin_spaces()
+    if space not in _FORMATS and space not in _SPACES:  # a registered space's JSON is plain {"space", "cells"}
+        load_spaces()
     return _FORMATS.get(space)
 
 
@@ -189,6 +192,8 @@ class SearchSpace:
 
     name: str = ""
     layout: tuple[tuple[EdgeGroup, ...], ...] = ()
+    role: str = "classifier"  # what its genotypes build: one of ROLES (a pair: ``split(genotype)`` gives G and D)
+    network_module: str = ""  # the module that registers its networks, imported on their first lookup
 
     # ------------------------------------------------------------ edges and encodings
     def edges(self) -> list[tuple[int, str, int, tuple[str, ...]]]:
@@ -306,23 +311,43 @@ def register_space(space: SearchSpace) -> SearchSpace:
     return space
 
 
-BUILTIN_SPACE_MODULES = ("raynas.spaces.eagan", "raynas.spaces.damgan", "raynas.spaces.darts",
-                         "raynas.spaces.swd",
-                         "raynas.methods.dartsgal.genotype")
+def load_spaces() -> None:
+    """Register every space and genotype format: the core's (eagan-g/-d/-gd, damgan-g, darts, swd-nas) and the
+    plugins' (a method's own format registers from its package, ``raynas.plugins``)."""
+    from raynas.plugins import load_plugins  # the core's registered with the package (raynas/spaces/__init__.py)
+
+    load_plugins()
 
 
-def load_builtin_spaces() -> None:
-    """Import the modules that register the built-in spaces (eagan-g, eagan-d, damgan-g) and genotype formats
-    (darts)."""
-    import importlib
+def _space_or_format(name: str) -> Any:
+    if name not in _SPACES and name not in _FORMATS:
+        load_spaces()
+    if name in _SPACES:
+        return _SPACES[name]
+    if name in _FORMATS:
+        return _FORMATS[name]
+    raise GenotypeError(f"unknown search space {name!r}; known spaces: {', '.join(sorted({*_SPACES, *_FORMATS}))}")
 
-    for mod in BUILTIN_SPACE_MODULES:
-        importlib.import_module(mod)
+
+def space_role(name: str) -> str:
+    """What the genotypes of space ``name`` build: generator, discriminator, pair (a coupled G+D) or classifier."""
+    return str(getattr(_space_or_format(name), "role", "classifier"))
+
+
+def spaces_with_role(role: str) -> list[str]:
+    """Every registered space (and genotype format) whose genotypes build a ``role``."""
+    load_spaces()
+    return sorted(n for n, s in {**_FORMATS, **_SPACES}.items() if getattr(s, "role", "classifier") == role)
+
+
+def network_module(name: str) -> str:
+    """The module that registers space ``name``'s networks ("" when a core module or the plugin itself does)."""
+    return str(getattr(_space_or_format(name), "network_module", ""))
 
 
 def get_space(name: str) -> SearchSpace:
     if name not in _SPACES:
-        load_builtin_spaces()
+        load_spaces()
     if name not in _SPACES:
         raise GenotypeError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(_SPACES))}")
     return _SPACES[name]

@@ -39,8 +39,6 @@ DAMGAN = register(Method(
     name="damgan", section="damgan", task="gan", config=DamganConfig, shape="differentiable",
     summary="DAMGAN differentiable G search with up/down attention (one Tune trial per seed)",
     spaces=("damgan-g",),
-    runner="trainables.search_trial:run_search",
-    ablation_cell="trainables.grid_cell:ablation_cell",
     default_grid=("kprime=1,2,4,8,16",),
     grid_aliases={"kprime": "damgan.kprime", "selector": "damgan.selector"},
     check="raynas.methods.damgan.search:check_search",

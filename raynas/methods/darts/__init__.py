@@ -11,7 +11,7 @@ retrain (the evaluation network: 20 cells, C=36, 600 epochs).
 from __future__ import annotations
 
 from raynas.config import SearchTraining, search_section, setting
-from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
+from raynas.methods.spec import Method, register
 from raynas.results.schema import register_columns
 
 
@@ -26,18 +26,13 @@ DARTS = register(Method(
     name="darts", section="darts", task="classify", config=DartsConfig, shape="differentiable",
     summary="DARTS cell search for classifiers (first or second order), one Tune trial per seed",
     spaces=("darts",),
-    runner="trainables.search_trial:run_search",
-    ablation_cell="trainables.grid_cell:ablation_cell",
-    ablation_metrics=(("test_acc", "max"), ("params", "min")),
     default_grid=("order=1,2",),
     search="raynas.methods.darts.search:DartsSearch",
     check="raynas.methods.darts.search:check_search",
     outputs=("best.json", "alpha.json"),
-    flags=(THEN_RETRAIN, RETRAIN_EPOCHS),
     smoke="raynas.methods.darts.search:smoke",
     smoke_overrides=("darts.order=1", "darts.layers=3", "darts.channels=4", "darts.steps=2", "darts.multiplier=2",
                      "darts.epochs=1", "darts.batch_size=8", "data.limit=32", "model.layers=3", "model.channels=4"),
-    quickstart="quickstart-classify",
 ))
 register_columns("darts", ("seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "alpha_entropy_mean",
                             "alpha_margin_mean", "params", "wall_seconds"))

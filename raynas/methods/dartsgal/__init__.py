@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from raynas.config import setting
 from raynas.errors import ConfigError
+from raynas.methods.dartsgal import draw, genotype  # noqa: F401  (register the darts-gal format and its drawer)
 from raynas.methods.spec import Flag, Method, register
 from raynas.results.schema import register_columns
 
@@ -81,9 +82,6 @@ DARTS_GAL = register(Method(
     name="darts-gal", section="dartsgal", task="classify", config=DartsGalConfig, shape="pipeline",
     summary="DARTS-GAL: train stacked cells, prune their nodes by generative adversarial learning, retrain",
     spaces=("darts-gal",),
-    runner="trainables.pipeline:run_pipeline",
-    ablation_cell="trainables.pipeline:ablation_cell",
-    ablation_stage="final",
     ablation_metrics=(("test_acc", "max"), ("kept_nodes", "min")),  # params: in every table and the trade-off
     default_grid=("lam=1e-3,1e-2,0.1,0.6",),
     check="raynas.methods.dartsgal.pipeline:check_pipeline",
@@ -96,7 +94,6 @@ DARTS_GAL = register(Method(
                      "dartsgal.prune_epochs=1", "dartsgal.retrain_epochs=1", "dartsgal.prune_batch_size=8",
                      "dartsgal.mask_step=1", "dartsgal.n_critic=1", "train.batch_size=8", "data.limit=32",
                      "data.test_limit=32", "model.layers=3", "model.channels=4"),
-    quickstart="quickstart-classify",
 ))
 register_columns("darts-gal", ("network", "params", "flops", "test_acc", "kept_nodes", "epochs"))
 

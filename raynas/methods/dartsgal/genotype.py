@@ -178,6 +178,7 @@ class DartsGalGenotype(JsonGenotype):
     masks: tuple[tuple[float, ...], ...] | None = None
     stem_multiplier: int = 3
     space: ClassVar[str] = SPACE
+    network_module: ClassVar[str] = "raynas.methods.dartsgal.network"  # registers its network (torch) when built
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:

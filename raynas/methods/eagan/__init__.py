@@ -57,7 +57,6 @@ EAGAN = register(Method(
     spaces=("eagan-g", "eagan-d", "eagan-gd"),
     runner="trainables.eagan.driver:run_eagan",
     ablation_runner="trainables.eagan.driver:run_grid",
-    ablation_stage="final",
     default_grid=("eagan.crossover_prob=0.3,0.9",),
     check="raynas.methods.eagan.setup:preflight_eagan",
     placement="trainables.eagan.driver:check_placement",

@@ -26,7 +26,6 @@ REGAN = register(Method(
             "with a Re-GAN-off baseline cell)",
     ablation_cell="trainables.train:regan_cell",
     ablation_space="trainables.train:regan_space",
-    ablation_stage="final",
     ablation_metrics=(("fid", "min"), ("is_mean", "max"), ("train_flops", "min")),
     ablation_plots="raynas.methods.regan.figures:draw_regan_ablation",
     default_grid=("sparsity=0.1,0.3,0.5", "interval=1,5,10"),

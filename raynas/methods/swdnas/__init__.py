@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from raynas.config import SearchTraining, search_section, setting
 from raynas.errors import ConfigError
-from raynas.methods.spec import RETRAIN_EPOCHS, THEN_RETRAIN, Method, register
+from raynas.methods.spec import Method, register
 from raynas.results.schema import register_columns
 from raynas.spaces.swd import POOLINGS
 
@@ -57,19 +57,14 @@ SWD = register(Method(
     summary="SWD-NAS: dual-attention (UA + LA) classifier search with AWN, five distinct cells, one Tune trial "
             "per seed",
     spaces=("swd-nas",),
-    runner="trainables.search_trial:run_search",
-    ablation_cell="trainables.grid_cell:ablation_cell",
-    ablation_metrics=(("test_acc", "max"), ("params", "min")),
     ablation_plots="raynas.methods.swdnas.ablation:ablation_plots",
     default_grid=("k=2,4,8,16",),
     search="raynas.methods.swdnas.search:SwdSearch",
     check="raynas.methods.swdnas.search:check_search",
     outputs=("best.json", "alpha.json"),
-    flags=(THEN_RETRAIN, RETRAIN_EPOCHS),
     smoke="raynas.methods.swdnas.search:smoke",
     smoke_overrides=("swd.channels=4", "swd.k=2", "swd.steps=2", "swd.multiplier=2", "swd.epochs=1",
                      "swd.batch_size=8", "data.limit=32", "model.layers=5", "model.channels=4"),
-    quickstart="quickstart-classify",
 ))
 register_columns("swd-nas", ("seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc",
                               "alpha_entropy_mean", "alpha_margin_mean", "params", "wall_seconds"))
