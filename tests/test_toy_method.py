@@ -21,6 +21,7 @@ def test_a_toy_method_from_outside_raynas_searches_shows_and_reports(ray_session
                              "--resources", "cpu=1", "--set", "data.limit=64", "--set", "data.test_limit=16",
                              "--set", "toy.channels=3")
     assert code == 0, err
+    assert "toy_score" in out  # the outcome table shows the column the toy registered
     run = RunDir.open(tmp_path / "toy")
     best = Genotype.load(run.path / "best.json")  # the toy space's genotype, validated by its registered space
     assert best.space == "toy" and len(best.cells[0]["edge"]) == 2
@@ -42,8 +43,10 @@ def test_a_toy_method_from_outside_raynas_searches_shows_and_reports(ray_session
     assert shown["space"] == "toy" and shown["ops"] == list(best.cells[0]["edge"]) and shown["params"] == params
     assert (tmp_path / "arch.png").read_bytes()[:4] == b"\x89PNG"
 
-    figure = run.path / "plots" / "best.png"
-    figure.unlink(missing_ok=True)
+    figures = [run.path / "plots" / "best.png", run.path / "plots" / "toy_score.png"]  # its diagram, its run figure
+    for figure in figures:
+        figure.unlink(missing_ok=True)
     code, out, err = run_cli(capsys, "report", str(run.path))
     assert code == 0, err
-    assert figure.read_bytes()[:4] == b"\x89PNG" and "best.png" in out + err
+    for figure in figures:
+        assert figure.read_bytes()[:4] == b"\x89PNG" and figure.name in out + err

@@ -9,7 +9,8 @@ What each module registers when imported:
 * ``space``: the ``toy`` genotype space (two edges choosing among three ops) and its drawer; torch-free, and it
   names ``network`` as the module with its networks (imported on their first lookup);
 * ``network``: the supernet, the derived network and its ``arch show`` summary (torch);
-* ``search``: the search a Tune trial runs; its rows carry the toy's own result column ``toy_score``.
+* ``search``: the search a Tune trial runs; its rows carry the toy's own result column ``toy_score``, which
+  its outcome table shows (``register_columns``) and its run figure draws (``figures``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 
 from raynas.config import setting
 from raynas.methods.spec import Method, register
+from raynas.results.schema import register_columns
 
-from . import space  # noqa: F401  (registers the toy space and its drawer)
+from . import figures, space  # noqa: F401  (register the toy's run figure, its space and its drawer)
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,4 @@ TOY = register(Method(
     search=f"{__name__}.search:ToySearch",
     outputs=("best.json", "alpha.json"),
 ))
+register_columns("toy", ("seed", "epoch", "val_acc", "toy_score", "params"))  # its outcome table
