@@ -4,7 +4,7 @@
     python benchmarks/bench_damgan.py --device cuda --preset damgan-cifar10 --synthetic --out bench.jsonl
 
 Each k' runs in a fresh child process (so CPU peak RSS is that k' alone) through the real search loop
-(:class:`raynas.methods.damgan.search.DamganSearch`: D step + G step with the attention supernet, α
+(:class:`raynas.methods.damgan.generator_search.DamganSearch`: D step + G step with the attention supernet, α
 recording included). Throughput counts real images seen by D per second. Peak memory is
 ``torch.cuda.max_memory_allocated`` on CUDA and the child's peak resident set size on CPU. bf16
 autocast + channels_last follow ``--amp`` (default: on for CUDA). Prints a Markdown table and appends
@@ -51,7 +51,7 @@ def bench_one(args: dict) -> dict:
 
     from raynas.config import load_config
     from raynas.device import resolve_device
-    from raynas.methods.damgan.search import DamganSearch
+    from raynas.methods.damgan.generator_search import DamganSearch
 
     if args["threads"]:
         torch.set_num_threads(args["threads"])

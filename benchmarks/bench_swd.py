@@ -6,7 +6,7 @@ per k, plus what one full search would cost at that throughput.
 
 Table V (paper: "50 inferences for each model ... initial channel 16, 10 output classes, input (1, 3, 32, 32)"):
 the DARTS search supernet (8 cells, softmax mixture of the 8 ops, ``raynas.nn.darts_search``) against the SWD-NAS
-search network at depth 5 and 8 (``raynas.nn.swd``, k=4, the paper's settings), each in eval mode without
+search network at depth 5 and 8 (``raynas.nn.swd_search``, k=4, the paper's settings), each in eval mode without
 gradients. The three models run round robin (one forward of each per round, after ``--warmup`` rounds) so load
 on a shared machine hits them alike; mean and median milliseconds per forward and the ratios to DARTS are
 reported (paper: DARTS 107.823 ms, SWD depth 5 114.481 ms = 1.06×, depth 8 167.655 ms = 1.55×).
@@ -44,7 +44,7 @@ def inference_table(device, runs: int, warmup: int) -> list[dict]:
     import torch
 
     from raynas.nn.darts_search import DartsSupernet
-    from raynas.nn.swd import SwdSupernet
+    from raynas.nn.swd_search import SwdSupernet
 
     torch.manual_seed(0)
     models = {"darts (8 cells)": DartsSupernet(16, 10, 8), "swd depth 5": SwdSupernet(16, 10, 5, k=4),
@@ -76,7 +76,7 @@ def throughput_table(device, ks: list[int], batch: int, steps: int, warmup: int,
     import torch
 
     from raynas.classify.step import classify_train_step
-    from raynas.nn.swd import SwdSupernet
+    from raynas.nn.swd_search import SwdSupernet
 
     rows = []
     for k in ks:

@@ -71,7 +71,7 @@ def _epoch(stats: dict, *keys: str) -> dict:
 def damgan() -> dict:
     """Two epochs per selector: α is recomputed from each epoch's attention alone (it must restart)."""
     from raynas.config import load_config
-    from raynas.methods.damgan.search import DamganSearch
+    from raynas.methods.damgan.generator_search import DamganSearch
 
     out = {}
     for selector in ("da", "darts"):
@@ -102,7 +102,7 @@ def _classifier_search(search_cls: Callable, overrides: list[str], method: str, 
 
 def darts() -> dict:
     """Two search steps (an α step on a validation batch, then a weight step) per order, and the genotype."""
-    from raynas.methods.darts.search import DartsSearch
+    from raynas.methods.darts.cell_search import DartsSearch
 
     out = {}
     for order in (1, 2):
@@ -114,7 +114,7 @@ def darts() -> dict:
 
 def swd() -> dict:
     """Two weight steps, the validation pass that turns lower attention into AWN weights, and the five cells."""
-    from raynas.methods.swdnas.search import SwdSearch
+    from raynas.methods.swdnas.attention_search import SwdSearch
 
     search, rows = _classifier_search(SwdSearch, SWD, "swd-nas")
     extra = search.end_epoch()

@@ -63,7 +63,7 @@ def test_every_range_accepts_its_bounds_unless_it_says_they_are_excluded():
 
 
 def test_damgan_alpha_covers_exactly_one_epoch(tmp_path):
-    from raynas.methods.damgan.search import DamganSearch
+    from raynas.methods.damgan.generator_search import DamganSearch
 
     cfg = load_config("quickstart", ["damgan.search_gf_dim=8", "damgan.kprime=2", "damgan.reduction=4",
                                      "damgan.iters_per_epoch=2", "damgan.gen_batch_size=4", "damgan.dis_batch_size=4",

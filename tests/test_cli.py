@@ -257,7 +257,7 @@ def test_review_fixes_for_names_paths_reports_and_old_configs(capsys, tmp_path):
     from raynas.config import RaynasConfig, from_dict, load_config, to_dict, upgrade_saved_config
     from raynas.spaces import get_space
     from raynas.spaces.eagan import EAGAN_CIFAR10_G
-    from trainables.train import _genotype_json
+    from trainables.fixed_trial import _genotype_json
 
     # A retrain by a shipped name reaches the trainable as that genotype.
     assert _genotype_json("eagan-cifar10-G") == EAGAN_CIFAR10_G.to_json()

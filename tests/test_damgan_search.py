@@ -20,7 +20,7 @@ from raynas.config import load_config
 from raynas.errors import ConfigError, GenotypeError
 from raynas.gan.preflight import preflight
 from raynas.methods.damgan.edges import check_edge_ops, edge_correlation, parse_edge, with_edge_op
-from raynas.methods.damgan.search import DamganSearch
+from raynas.methods.damgan.generator_search import DamganSearch
 from raynas.nn.attention import AttentionEdge
 from raynas.nn.damgan_g import DamganSupernet, SupernetSubnet
 from raynas.results import RunDir, format_table
@@ -381,7 +381,7 @@ def test_then_retrain_trains_the_found_genotype_with_the_foundation_trainable(se
     assert Genotype.from_json(df["genotype"].iloc[0]) == Genotype.load(run.path / "best_G.json")
     from raynas.config import RaynasConfig, from_dict
     from raynas.export.api import load_generator
-    from raynas.methods.damgan.search import derived_params
+    from raynas.methods.damgan.generator_search import derived_params
     from raynas.metrics import DatasetSource, evaluate_generator
 
     rcfg = from_dict(RaynasConfig, retrain.config)

@@ -79,8 +79,8 @@ def test_tiny_search_two_seeds_selection_and_retrain_end_to_end(ray_session, tmp
 @pytest.mark.slow
 def test_a_killed_classifier_retrain_resumes_where_it_stopped(ray_session, tmp_path, capsys):
     from raynas.cli.common import create_run
+    from trainables.fixed_trial import train_fixed
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed
 
     marker = tmp_path / "crashed.txt"
     fixed = [o for o in TINY if not o.startswith("darts.")]

@@ -284,8 +284,8 @@ def test_search_runs_give_the_network_they_found(tmp_path, genotype_files, capsy
 def gan_run(tmp_path_factory):
     """A trained GAN run, made as a retrain makes it: `raynas train` through Ray at tiny sizes, one epoch."""
     pytest.importorskip("ray")
+    from trainables.fixed_trial import train_fixed
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed
 
     tmp = tmp_path_factory.mktemp("gan-run")
     cfg = load_config("quickstart", ["model.gf_dim=8", "model.df_dim=8", "model.latent_dim=16", "train.epochs=1",

@@ -102,8 +102,8 @@ def test_train_resume_with_a_poisoned_tune_checkpoint_exits_2_inside_the_worker(
     """The same refusal inside a Ray worker (train, retrain and DAMGAN resumes all restore through it)."""
     from raynas.cli.common import create_run
     from raynas.config import load_config
+    from trainables.fixed_trial import train_fixed
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed
 
     cfg = load_config("quickstart", ["train.epochs=2", "train.iters_per_epoch=1", "model.gf_dim=8",
                                      "model.df_dim=8", "model.latent_dim=8", "data.limit=64", "eval.every=0",

@@ -82,5 +82,5 @@ def test_the_scan_sees_imports_and_import_path_strings(tmp_path):
                      "import searchers.nsga2\n"
                      "from raynas.methods import get_method\n"
                      "from raynas import methods\n"
-                     'MODS = ("trainables.train:train_fixed", "raynas/methods/x")\n')
-    assert reaches_up(probe) == {"searchers.nsga2", "raynas.methods", "trainables.train", "raynas.methods.x"}
+                     'MODS = ("trainables.fixed_trial:train_fixed", "raynas/methods/x")\n')
+    assert reaches_up(probe) == {"searchers.nsga2", "raynas.methods", "trainables.fixed_trial", "raynas.methods.x"}

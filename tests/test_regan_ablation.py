@@ -133,7 +133,7 @@ def test_sparsity_interval_grid_with_baseline(ray_session, capsys, tmp_path, mon
 
 def test_grid_space_adds_one_baseline_per_fraction_and_plots_draw(tmp_path, monkeypatch):
     from raynas.methods.regan.figures import draw_regan_ablation
-    from trainables.train import regan_space
+    from trainables.fixed_trial import regan_space
 
     space = regan_space({"regan.sparsity": [0.1, 0.3, 0.5], "regan.interval": [1, 5, 10],
                          "data.fraction": [0.1, 1.0]})

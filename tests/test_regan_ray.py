@@ -26,8 +26,8 @@ def _checkpoints(run: RunDir) -> dict[int, dict]:
 
 @pytest.mark.slow
 def test_killed_in_sparse_phase_resumes_with_the_same_masks(ray_session, tmp_path):
+    from trainables.fixed_trial import train_fixed
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed
 
     cfg = load_config("quickstart", [*TINY, *REGAN, "train.epochs=4", f"run.output_dir={tmp_path}"], method="train")
     run = RunDir.create(cfg.run.output_dir, "resume", config=cfg.to_dict(), seed=0, preset="quickstart", device="cpu")

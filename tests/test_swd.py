@@ -11,8 +11,8 @@ from torch import nn
 
 from raynas.errors import ConfigError, GenotypeError
 from raynas.nn.darts_net import count_parameters
-from raynas.nn.swd import SwdEdge, SwdSupernet, check_k, normalise, op_attention
 from raynas.nn.swd_net import build_swd_network
+from raynas.nn.swd_search import SwdEdge, SwdSupernet, check_k, normalise, op_attention
 from raynas.spaces import Genotype
 from raynas.spaces.darts import PRIMITIVES
 from raynas.spaces.swd import CELL_TYPES, SwdGenotype, swd_cell_index
@@ -269,7 +269,7 @@ def test_a_forward_and_backward_through_the_evaluation_network():
 @pytest.mark.parametrize("stats", ["val", "train"])
 def test_search_accumulates_attention_on_the_chosen_split_and_resets_every_epoch(stats):
     from raynas.config import load_config
-    from raynas.methods.swdnas.search import SwdSearch
+    from raynas.methods.swdnas.attention_search import SwdSearch
 
     cfg = load_config("quickstart-classify", ["swd.channels=4", "swd.k=2", "swd.steps=2", "swd.multiplier=2",
                                               "swd.epochs=2", "swd.batch_size=8", "data.limit=24",

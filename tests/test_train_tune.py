@@ -33,8 +33,8 @@ def make_run(cfg, name):
 
 @pytest.mark.slow
 def test_two_trials_report_and_checkpoint(ray_session, tmp_path):
+    from trainables.fixed_trial import train_fixed as train_gan
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed as train_gan
 
     cfg = tiny_config(tmp_path, "train.epochs=2")
     run = make_run(cfg, "two")
@@ -68,8 +68,8 @@ def test_two_trials_report_and_checkpoint(ray_session, tmp_path):
 
 @pytest.mark.slow
 def test_killed_trial_resumes_from_checkpoint(ray_session, tmp_path):
+    from trainables.fixed_trial import train_fixed as train_gan
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed as train_gan
 
     marker = tmp_path / "crashed.txt"
     cfg = tiny_config(tmp_path, "train.epochs=3", "eval.every=3")
@@ -197,8 +197,8 @@ def test_nan_loss_stops_with_clear_error_and_keeps_results(tmp_path):
 @pytest.mark.slow
 def test_diverged_trial_stops_cleanly_and_keeps_earlier_results(ray_session, tmp_path):
     from raynas.errors import RaynasError
+    from trainables.fixed_trial import train_fixed as train_gan
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed as train_gan
 
     cfg = tiny_config(tmp_path, "train.epochs=4", "eval.every=0")
     run = make_run(cfg, "diverge")
@@ -213,8 +213,8 @@ def test_diverged_trial_stops_cleanly_and_keeps_earlier_results(ray_session, tmp
 @pytest.mark.slow
 def test_user_error_inside_a_trial_is_reported_once_without_a_remote_traceback(ray_session, tmp_path):
     from raynas.errors import GenotypeError
+    from trainables.fixed_trial import train_fixed as train_gan
     from trainables.launch import run_trainable
-    from trainables.train import train_fixed as train_gan
 
     # preflight would refuse this on the driver; a file that vanishes before the trial starts gets here
     cfg = tiny_config(tmp_path, "train.epochs=1", "model.generator=genotype",

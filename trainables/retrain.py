@@ -1,4 +1,4 @@
-"""Retraining a found genotype from scratch with the task's fixed trainer (``raynas.train``), two ways.
+"""Retraining a found genotype from scratch with the task's fixed trainer (``raynas.fixed_training``), two ways.
 
 * ``retrain_genotype``: the retrain phase inside a trial (a grid cell after its search, a DAMGAN edge cell):
   ``train.*``, ``retrain_epochs`` overriding train.epochs; the trial's state and the trainer are checkpointed
@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from raynas.config import RaynasConfig
+from raynas.fixed_training import fixed_trainer, retrain_config
 from raynas.methods import get_method
 from raynas.results import RunDir
 from raynas.spaces import Genotype
-from raynas.train import fixed_trainer, retrain_config
 from trainables.common import gpu_fraction, load_state_or_explain, maybe_inject_crash, report, trial_dir
 from trainables.launch import run_trainable
 
@@ -63,8 +63,8 @@ def retrain_genotype(config: dict[str, Any], cfg: RaynasConfig, genotype: Genoty
 def chain_retrain(cfg: RaynasConfig, run: RunDir, resources, epochs: int | None, resume: bool) -> RunDir:
     """The fixed trainable on the found genotype, in the nested run RUN_DIR/retrain."""
     from raynas.cli.common import say
-    from raynas.train import check_fixed
-    from trainables.train import train_fixed
+    from raynas.fixed_training import check_fixed
+    from trainables.fixed_trial import train_fixed
 
     genotype = run.where(get_method(cfg.method).outputs[0])  # a URI run's genotype is read from the URI
     rcfg = retrain_config(cfg, genotype if run.remote is not None else Path(genotype).resolve(), epochs)

@@ -15,10 +15,10 @@ from typing import Any
 from ray import tune
 
 from raynas.errors import RaynasError
+from raynas.fixed_training import retrain_config
 from raynas.methods import SearchRequest
 from raynas.results import RunDir
 from raynas.spaces import Genotype
-from raynas.train import retrain_config
 from trainables.common import (
     load_state_or_explain,
     open_trial_run,

@@ -26,9 +26,9 @@ from typing import Any
 import pandas as pd
 
 from raynas.results import RunDir, pareto_front
+from trainables.fixed_trial import train_fixed
 from trainables.grid_cell import ablation_cell
 from trainables.search_trial import search_trial
-from trainables.train import train_fixed
 
 __all__ = ["ablation_cell", "experiment_run", "pareto_table", "search_trial", "train_fixed"]
 

@@ -16,7 +16,7 @@ from raynas.config import FIXED
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from raynas.train import check_fixed, with_final_protocol
+    from raynas.fixed_training import check_fixed, with_final_protocol
 
     def make():
         cfg = config_from_args(args, FIXED, getattr(args, "extra_overrides", ()), task=getattr(args, "task", None))
@@ -24,8 +24,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     start = lambda cfg: trial_resources(args, cfg)  # noqa: E731
     with new_run_or_resume(args, "train", make, check_fixed, start, method=FIXED) as (run, cfg, resources):
+        from trainables.fixed_trial import train_fixed
         from trainables.launch import run_trainable
-        from trainables.train import train_fixed
 
         run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume))
     finish_run(run)
@@ -34,9 +34,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     """Train a found genotype from scratch: its space decides the task and the network."""
+    from raynas.fixed_training import genotype_overrides
     from raynas.spaces import Genotype
     from raynas.spaces.genotype import space_role
-    from raynas.train import genotype_overrides
 
     genotype = Genotype.load(args.genotype)
     task = "classify" if space_role(genotype.space) == "classifier" else "gan"

@@ -13,6 +13,6 @@ from raynas.nn import (  # noqa: F401  (each registers what it defines)
     generators,
     progan,
     stylegan2,
-    swd,
     swd_net,
+    swd_search,
 )

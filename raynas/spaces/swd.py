@@ -12,7 +12,7 @@ feed intermediate node ``i``; input 0 = cell k−2, 1 = cell k−1, ``j ≥ 2`` 
 ``raynas.spaces.genotype.Genotype.load/from_json/from_dict`` return a :class:`SwdGenotype` for such JSON
 (this module registers the format), so ``Genotype.load("swd-nas-cifar10")`` reads the shipped genotype.
 An evaluation network stacks the cells as ``6×c0, c1 (R), 6×c2, c3 (R), 6×c4`` at 20 layers
-(:mod:`raynas.nn.swd_net`); the search network is :mod:`raynas.nn.swd`.
+(:mod:`raynas.nn.swd_net`); the search network is :mod:`raynas.nn.swd_search`.
 """
 
 from __future__ import annotations

@@ -27,10 +27,10 @@ DARTS = register(Method(
     summary="DARTS cell search for classifiers (first or second order), one Tune trial per seed",
     spaces=("darts",),
     default_grid=("order=1,2",),
-    search="raynas.methods.darts.search:DartsSearch",
-    check="raynas.methods.darts.search:check_search",
+    search="raynas.methods.darts.cell_search:DartsSearch",
+    check="raynas.methods.darts.cell_search:check_search",
     outputs=("best.json", "alpha.json"),
-    smoke="raynas.methods.darts.search:smoke",
+    smoke="raynas.methods.darts.cell_search:smoke",
     smoke_overrides=("darts.order=1", "darts.layers=3", "darts.channels=4", "darts.steps=2", "darts.multiplier=2",
                      "darts.epochs=1", "darts.batch_size=8", "data.limit=32", "model.layers=3", "model.channels=4"),
 ))

@@ -9,7 +9,7 @@ This module is the registration only (plain Python, no torch). The config sectio
 the core's, :mod:`raynas.gan.regan_schedule` (the GAN trainer reads them); the masks in
 :mod:`raynas.gan.regan_masks`, the controller the trainer calls in :mod:`raynas.gan.regan`, training FLOPs in
 :mod:`raynas.gan.training_flops`; the trainer wiring in :class:`raynas.gan.trainer.GANTrainer`; the grid cell
-in ``trainables/train.py``.
+in ``trainables/fixed_trial.py``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ REGAN = register(Method(
     title="Re-GAN",
     summary="Re-GAN: prune and regrow the generator while a fixed GAN trains (sparsity x interval grid, "
             "with a Re-GAN-off baseline cell)",
-    ablation_cell="trainables.train:regan_cell",
-    ablation_space="trainables.train:regan_space",
+    ablation_cell="trainables.fixed_trial:regan_cell",
+    ablation_space="trainables.fixed_trial:regan_space",
     ablation_metrics=(("fid", "min"), ("is_mean", "max"), ("train_flops", "min")),
     ablation_plots="raynas.methods.regan.figures:draw_regan_ablation",
     default_grid=("sparsity=0.1,0.3,0.5", "interval=1,5,10"),

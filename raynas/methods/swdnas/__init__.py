@@ -3,7 +3,7 @@ statistics (UA picks each edge's top C/k channels, LA weighs every op's output),
 five distinct cells (N, R, N, R, N), single level, as Ray Tune trials.
 
 Science: ``search`` (the search on the classifier search base), ``ablation`` (best-of-seeds plots of the
-paper's Fig. 4 / Tables III–IV / Fig. 8 grids); the search network is ``raynas/nn/swd.py``, the evaluation
+paper's Fig. 4 / Tables III–IV / Fig. 8 grids); the search network is ``raynas/nn/swd_search.py``, the evaluation
 networks ``raynas/nn/swd_net.py``, the space ``raynas/spaces/swd.py``. ``train.*``/``model.*`` are the retrain
 (20 cells, C=36, the five cells stacked 6×c0, c1, 6×c2, c3, 6×c4).
 """
@@ -59,10 +59,10 @@ SWD = register(Method(
     spaces=("swd-nas",),
     ablation_plots="raynas.methods.swdnas.ablation:ablation_plots",
     default_grid=("k=2,4,8,16",),
-    search="raynas.methods.swdnas.search:SwdSearch",
-    check="raynas.methods.swdnas.search:check_search",
+    search="raynas.methods.swdnas.attention_search:SwdSearch",
+    check="raynas.methods.swdnas.attention_search:check_search",
     outputs=("best.json", "alpha.json"),
-    smoke="raynas.methods.swdnas.search:smoke",
+    smoke="raynas.methods.swdnas.attention_search:smoke",
     smoke_overrides=("swd.channels=4", "swd.k=2", "swd.steps=2", "swd.multiplier=2", "swd.epochs=1",
                      "swd.batch_size=8", "data.limit=32", "model.layers=5", "model.channels=4"),
 ))

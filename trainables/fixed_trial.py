@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from raynas.config import FIXED, RaynasConfig
+from raynas.fixed_training import fixed_trainer
 from raynas.methods import get_method
 from raynas.results import RunDir
 from raynas.results.schema import result_columns
-from raynas.train import fixed_trainer
 from trainables.common import (
     image_writer,
     load_state_or_explain,

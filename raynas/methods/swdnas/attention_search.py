@@ -1,5 +1,5 @@
-"""One SWD-NAS search trial in plain PyTorch: the search network (``raynas.nn.swd``) trained single level (weights
-and attention MLPs in one SGD on the training part), and each epoch's attention statistics, which are the
+"""One SWD-NAS search trial in plain PyTorch: the search network (``raynas.nn.swd_search``) trained single level
+(weights and attention MLPs in one SGD on the training part), and each epoch's attention statistics, which are the
 architecture, accumulated as ``swd.stats`` says: over the validation part after the epoch (in eval mode, no
 gradient; the authors' ``infer``) or over the epoch's training steps. They are reset at every epoch start, so
 the derived genotype and the α table of an epoch describe that epoch only."""
@@ -12,7 +12,7 @@ import torch
 
 from raynas.classify.step import evaluate_classifier
 from raynas.config import RaynasConfig
-from raynas.nn.swd import SwdSupernet
+from raynas.nn.swd_search import SwdSupernet
 from searchers.classifier_search import ClassifierSearch
 
 
