@@ -1,4 +1,4 @@
-"""Run by tests/test_cluster.py in a subprocess of its own (so the pytest process's Ray is untouched): a
+"""Run by tests/ray/test_cluster.py in a subprocess of its own (so the pytest process's Ray is untouched): a
 two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``), a tiny EAGAN round and a tiny Tune
 grid of DARTS searches, both stored at a ``file://`` URI (the object-store code path). The two nodes share
 neither Ray's temporary folder nor raynas's staging folder (the second node has its own of each), as nodes

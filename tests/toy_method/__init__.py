@@ -1,6 +1,6 @@
 """A toy differentiable classifier search, registered from outside raynas: the proof that a method brings its own
 config section, genotype space, supernet and derived network, figure and result columns without any edit to
-raynas (``tests/test_toy_method.py`` imports it and runs it through the CLI).
+raynas (``tests/methods/test_toy_method.py`` imports it and runs it through the CLI).
 
 What each module registers when imported:
 

@@ -1,6 +1,6 @@
 """The derived DAMGAN generator against a reference computation written node by node from the space's spec
 (``raynas/spaces/damgan.py``), as EAGAN's wiring is checked: the ops are recomputed from their own weights
-elsewhere (tests/test_eagan_wiring.py, same op zoo); here each node is rebuilt as the spec writes it."""
+elsewhere (tests/methods/test_eagan_wiring.py, same op zoo); here each node is rebuilt as the spec writes it."""
 
 from __future__ import annotations
 

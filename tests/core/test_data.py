@@ -172,7 +172,7 @@ def test_embedded_images_are_the_upstream_ones_and_script_reproduces_them(tmp_pa
     upstream = load_images("fashion-mnist", "test", resolution=28)[:, 0]
     assert torch.equal(upstream[torch.from_numpy(z["index_test"]).long()], torch.from_numpy(z["x_test"]))
     out = tmp_path / "subset.npz"
-    script = Path(__file__).resolve().parents[1] / "scripts" / "build_embedded_dataset.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_embedded_dataset.py"
     subprocess.run([sys.executable, str(script), "--source", str(DEBIAN_FM), "--out", str(out)],
                    check=True, capture_output=True)
     with np.load(out) as rebuilt:

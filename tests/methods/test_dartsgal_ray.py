@@ -1,5 +1,5 @@
 """DARTS-GAL on Ray: the pipeline as one Tune trial killed between phases and resumed with --resume, and the λ grid
-with an all-pruned cell (every mask dying in a search is one message: tests/test_dartsgal.py)."""
+with an all-pruned cell (every mask dying in a search is one message: tests/methods/test_dartsgal.py)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ def test_presets_and_config_keys(capsys):
 
     code, out, _ = run_cli(capsys, "presets")
     presets, genotypes = out.split("\n\nshipped genotypes (use the name wherever a genotype file is asked for):\n")
-    root = Path(__file__).resolve().parents[1] / "raynas"
+    root = Path(__file__).resolve().parents[2] / "raynas"
     # one line per preset file, named first, then one line per shipped genotype with its file
     assert code == 0 and [line.split()[0] for line in presets.splitlines()] == sorted(
         p.stem for p in (root / "presets").glob("*.yaml"))

@@ -15,7 +15,7 @@ from raynas.errors import ConfigError
 from raynas.methods import all_methods, load_object
 
 METHODS = all_methods()
-FIXTURES = Path(__file__).parent / "fixtures" / "old_runs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "old_runs"
 
 
 def test_registry_holds_every_method_and_each_names_resolvable_code():

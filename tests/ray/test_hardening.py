@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import assert_user_error, run_cli
 
-FIXTURES = Path(__file__).parent / "fixtures" / "old_runs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "old_runs"
 
 
 class _Evil:
@@ -147,7 +147,7 @@ def _resume_dir(tmp_path: Path, config: str | None) -> str:
 
 
 def _unknown_op(tmp_path: Path) -> str:
-    g = json.loads((Path(__file__).parents[1] / "raynas" / "genotypes" / "eagan-cifar10-G.json").read_text())
+    g = json.loads((Path(__file__).parents[2] / "raynas" / "genotypes" / "eagan-cifar10-G.json").read_text())
     g["cells"][0]["normal"][0] = "conv_9x9"
     p = tmp_path / "bad.json"
     p.write_text(json.dumps(g))
