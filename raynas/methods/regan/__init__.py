@@ -110,4 +110,8 @@ REGAN = register(Method(
     grid_aliases={"sparsity": "regan.sparsity", "interval": "regan.interval", "g": "regan.interval",
                   "fraction": "data.fraction", "data_ratio": "data.fraction"},
     check="raynas.methods.regan.checks:check_ablation",
+    smoke_overrides=("model.gf_dim=8", "model.df_dim=8", "model.latent_dim=12", "train.epochs=2",
+                     "train.iters_per_epoch=1", "train.gen_batch_size=4", "train.dis_batch_size=4", "data.limit=64",
+                     "eval.num_samples=16", "eval.batch_size=16", "eval.every=0", "regan.warmup=0",
+                     "regan.interval=1"),
 ))
