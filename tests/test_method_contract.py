@@ -155,8 +155,9 @@ def test_search_leaves_its_outputs_and_rows(method, runs):
         assert set(df["method"]) == {method.task}
         own = [c for c in df if c.startswith(f"{method.section}_")]
         assert own and df[own].notna().any().all(), f"{method.name}: no filled {method.section}_* columns: {own}"
-        config = (s.run / "config.yaml").read_text()
-        assert f"{method.section}:" in config
+        from raynas.cli.common import saved_config
+
+        assert getattr(saved_config(s.run), method.section).enabled, "the run did not enable the modifier"
 
 
 @pytest.mark.slow
