@@ -4,7 +4,8 @@
 same end, and runs its smallest ablation grid.
 
 The parametrisation comes from the registry, so a method registered later (a toy method from a package under
-``tests/``) is covered without an edit here; a spec that lacks what the contract needs fails, naming the field.
+``tests/``, imported before this module is collected, e.g. by tests/conftest.py) is covered without an edit here; a
+spec that lacks what the contract needs fails, naming the field.
 
 One search per method is shared by the tests that read it (module scope); the interruption runs once per execution
 shape, with the method of that shape whose search was quickest here."""
