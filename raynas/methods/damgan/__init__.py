@@ -59,7 +59,8 @@ DAMGAN = register(Method(
     smoke_overrides=("damgan.search_gf_dim=8", "damgan.kprime=2", "damgan.reduction=4", "damgan.iters_per_epoch=1",
                      "damgan.gen_batch_size=4", "damgan.dis_batch_size=4", "damgan.epochs=1", "model.latent_dim=16",
                      "model.gf_dim=8", "model.df_dim=8", "data.limit=64", "eval.num_samples=16",
-                     "eval.batch_size=16"),
+                     "eval.batch_size=16", "train.epochs=1", "train.iters_per_epoch=1", "train.gen_batch_size=4",
+                     "train.dis_batch_size=4"),
 ))
 register_columns("damgan", ("seed", "epoch", "d_loss", "g_loss", "alpha_entropy_mean", "alpha_margin_mean",
                              "is_mean", "fid", "params", "wall_seconds"))

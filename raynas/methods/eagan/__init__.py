@@ -70,7 +70,7 @@ EAGAN = register(Method(
                      "eagan.epochs_per_round=1", "eagan.search_gf_dim=8", "eagan.search_df_dim=8",
                      "eagan.gen_batch_size=4", "eagan.dis_batch_size=4", "model.latent_dim=12",
                      "eval.num_samples=16", "eval.batch_size=16", "data.limit=64", "eval.metrics=is,fid",
-                     "eagan.stages=[g]"),
+                     "eagan.stages=[g]", "eagan.rounds=1", "eagan.workers=1"),
 ))
 
 from raynas.methods.eagan import figures as _figures  # noqa: E402,F401  (registers its figures)

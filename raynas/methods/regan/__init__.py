@@ -32,6 +32,10 @@ REGAN = register(Method(
     grid_aliases={"sparsity": "regan.sparsity", "interval": "regan.interval", "g": "regan.interval",
                   "fraction": "data.fraction", "data_ratio": "data.fraction"},
     check="raynas.methods.regan.preflight:check_ablation",
+    smoke_overrides=("model.gf_dim=8", "model.df_dim=8", "model.latent_dim=12", "train.epochs=2",
+                     "train.iters_per_epoch=1", "train.gen_batch_size=4", "train.dis_batch_size=4", "data.limit=64",
+                     "eval.num_samples=16", "eval.batch_size=16", "eval.every=0", "regan.warmup=0",
+                     "regan.interval=1"),
 ))
 register_columns("regan", ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "num_samples", "train_flops",
                            "train_flops_g", "train_flops_d", "regan_sparsity", "regan_sparsity_min",
