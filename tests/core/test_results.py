@@ -325,13 +325,13 @@ def test_result_columns_are_what_each_method_registered_and_a_miss_loads_the_plu
 
     def load_plugins() -> None:
         loads.append(1)
-        schema.register_columns("toy", ["epoch", "toy_score"])
+        schema.register_columns("late-plugin", ["epoch", "late_score"])
 
     monkeypatch.setattr(raynas.plugins, "load_plugins", load_plugins)
-    assert schema.result_columns("toy") == ("epoch", "toy_score") and loads == [1]
-    assert schema.result_columns("toy") == ("epoch", "toy_score") and loads == [1]  # found now: no second load
+    assert schema.result_columns("late-plugin") == ("epoch", "late_score") and loads == [1]
+    assert schema.result_columns("late-plugin") == ("epoch", "late_score") and loads == [1]  # found now: no second load
     with pytest.raises(ConfigError, match="no result columns registered for 'nobody'.*register_columns"):
         schema.result_columns("nobody")
     for bad in ((), "epoch", ("epoch", "epoch"), ("epoch", "")):
         with pytest.raises(ValueError):
-            schema.register_columns("toy", bad)
+            schema.register_columns("late-plugin", bad)

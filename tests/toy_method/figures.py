@@ -11,7 +11,8 @@ from raynas.plots.registry import Run, register_run_figure
 
 
 def applies(run: Run, df: pd.DataFrame) -> bool:
-    return "toy_score" in df and df["toy_score"].notna().any()
+    """The toy's runs only (another run may carry a column of that name)."""
+    return run.config.get("method") == "toy" and "toy_score" in df and df["toy_score"].notna().any()
 
 
 def draw_toy_score(run: Run, df: pd.DataFrame) -> Path:
