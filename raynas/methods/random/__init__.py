@@ -45,7 +45,7 @@ RANDOM = register(Method(
     default_grid=("mode=weight-sharing,scratch",),
     search="raynas.methods.random.search:random_search",
     check="raynas.methods.random.search:check_search",
-    outputs=("best.json", "ranking.json"),
+    outputs=("best.json", "alpha.json"),  # alpha.json: the pick as a one-hot α table
     flags=(THEN_RETRAIN, RETRAIN_EPOCHS),
     smoke="raynas.methods.random.search:smoke",
     smoke_overrides=("random.layers=3", "random.channels=4", "random.steps=2", "random.multiplier=2",

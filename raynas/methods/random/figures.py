@@ -16,7 +16,7 @@ def _draw(run, df):
     from raynas.results.compare import draw_comparison, load_comparison
 
     table, spec = load_comparison(run.path)
-    return draw_comparison(table, spec["metric"], run.plots_dir / "compare.png", baseline=spec.get("baseline"))
+    return draw_comparison(table, spec["metric"], run.plots_dir / "methods.png", baseline=spec.get("baseline"))
 
 
 register_run_figure("compare", _draw, _applies, order=ABLATIONS)

@@ -57,6 +57,21 @@ def one_hot_weights(net: DartsSupernet, genotype) -> tuple[torch.Tensor, torch.T
     return weights[0].to(device), weights[1].to(device)
 
 
+def pick_table(genotype) -> dict[str, list[float]]:
+    """The picked genotype as an α table (one-hot over DARTS' primitives on the edges it uses, zeros on the
+    others), in the edge naming of its space's supernet, so the α figure and ``alpha.json`` show the pick."""
+    from raynas.spaces.darts import PRIMITIVES
+
+    cells = ([("normal", genotype.normal), ("reduce", genotype.reduce)] if genotype.space == "darts" else
+             [(f"cell{c}", cell) for c, cell in enumerate(genotype.cells)])
+    table: dict[str, list[float]] = {}
+    for name, cell in cells:
+        for i in range(cell.steps):
+            for j in range(2 + i):
+                table[f"{name}.{i + 2}.{j}"] = [float((op, j) in cell.node_inputs(i)) for op in PRIMITIVES]
+    return table
+
+
 class PathNet(nn.Module):
     """The supernet along one path (``weights``), so the classifier step and evaluation see a plain model."""
 
@@ -80,8 +95,8 @@ class WeightSharingSearch(ClassifierSearch):
         super().__init__(cfg, cfg.random, device)
         self.paths = RngState(f"random-paths-{cfg.train.seed}")
         self.path_net = PathNet(self.supernet)
-        self.ranking: list[tuple[Any, float]] | None = None
-        self._ranked_at = -1
+        self.ranking: list[tuple[Any, dict[str, float]]] = []
+        self._ranked_at: tuple[int, bool] | None = None
 
     def build_supernet(self) -> DartsSupernet:
         r = self.cfg.random
@@ -108,12 +123,13 @@ class WeightSharingSearch(ClassifierSearch):
         return {"val_loss": scores["loss"], "val_acc": scores["top1"]}
 
     def rank(self) -> list[tuple[Any, dict[str, float]]]:
-        """Candidates with their scores, best first (ties: sampling order), computed once per epoch."""
-        if self._ranked_at != self.epoch:
+        """Candidates with their scores, best first (ties: sampling order), computed once per epoch (and again
+        when the search is cut short, so the full ranking runs at its new end)."""
+        if self._ranked_at != (self.epoch, self.done()):
             n = self.cfg.random.candidates if self.done() else min(self.PREVIEW, self.cfg.random.candidates)
             scored = [(g, self.score(g)) for g in candidate_genotypes(self.cfg, n)]
             self.ranking = sorted(scored, key=lambda gs: -gs[1]["val_acc"])
-            self._ranked_at = self.epoch
+            self._ranked_at = (self.epoch, self.done())
         return self.ranking
 
     def derive_genotype(self):
@@ -126,8 +142,7 @@ class WeightSharingSearch(ClassifierSearch):
         return self.score(genotype)
 
     def alpha_table(self) -> dict[str, list[float]]:
-        """The validation accuracy of every ranked candidate (what decided the pick), by candidate index."""
-        return {f"candidate {i}": [scores["val_acc"]] for i, (_, scores) in enumerate(self.rank())}
+        return pick_table(self.derive_genotype())
 
     def stateful(self) -> dict[str, Any]:
         return {**super().stateful(), "paths": self.paths}
@@ -151,6 +166,7 @@ class ScratchSearch(DifferentiableSearch):
         self.iters_per_epoch, self.images_per_step = 0, r.batch_size
         self.candidates = candidate_genotypes(cfg, self.epochs)
         self.scores: list[dict[str, float]] = []
+        self.train_flops = 0.0  # 3 x forward FLOPs per image (forward + backward) x images trained, all candidates
         self._num_classes: int | None = None
 
     def train_epoch(self) -> dict[str, float]:
@@ -164,6 +180,7 @@ class ScratchSearch(DifferentiableSearch):
             self.candidates[self.epoch].save(path)
             trainer = ClassifierTrainer.for_config(self.candidate_config(path), self.device, holdout=True)
         self._num_classes = trainer.data.num_classes
+        self.train_flops += 3.0 * self.forward_flops(trainer) * trainer.epochs * trainer.data.sizes.get("train", 0)
         stats: dict[str, float] = {}
         while trainer.epoch < trainer.epochs:
             stats = trainer.train_epoch()
@@ -174,6 +191,13 @@ class ScratchSearch(DifferentiableSearch):
         seconds = time.perf_counter() - start
         return {"epoch": self.epoch, "train_loss": float(stats.get("train_loss", float("nan"))),
                 "train_acc": float(stats.get("train_acc", float("nan"))), "train_seconds": seconds}
+
+    @staticmethod
+    def forward_flops(trainer) -> int:
+        from raynas.nn.profile import count_flops
+
+        x, _ = next(iter(trainer.data.eval_batches("val", 1)))
+        return count_flops(trainer.model, x)
 
     def candidate_config(self, genotype_path: Path) -> RaynasConfig:
         """A fixed run of the genotype at ``genotype_path`` at the search network's size (SWD-NAS's five cells
@@ -200,17 +224,18 @@ class ScratchSearch(DifferentiableSearch):
         return True
 
     def alpha_table(self) -> dict[str, list[float]]:
-        return {f"candidate {i}": [s["val_acc"]] for i, s in enumerate(self.scores)}
+        return pick_table(self.derive_genotype())
 
     def derived_params(self, genotype) -> int:
         return retrain_params(self.cfg, genotype, self._num_classes or 10)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step": self.step, "scores": list(self.scores)}
+        return {"epoch": self.epoch, "step": self.step, "scores": list(self.scores), "train_flops": self.train_flops}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.scores = [dict(s) for s in state["scores"]]
+        self.train_flops = float(state["train_flops"])
 
 
 def random_search(cfg: RaynasConfig, device: torch.device | None = None) -> DifferentiableSearch:

@@ -1,0 +1,211 @@
+"""``raynas compare``: methods × seeds as one Tune experiment, every trial held to the same budget.
+
+A trial runs one method's search (its ``Method.search`` on the differentiable loop) with the budget applied:
+``epochs`` sets the method's search epochs; ``device_hours`` stops the search at the training step where its
+device-seconds (wall-clock seconds of the search on the trial's device) reach the limit. What each trial
+actually spent is measured and kept in its result row: search epochs (fractional when stopped mid-epoch),
+steps, seconds, GPU-seconds and training FLOPs (the first step counted op by op with PyTorch's FLOP counter,
+forward and backward and the α step included, times the steps taken; a search that trains networks of its own
+reports its own count). With ``then_retrain`` the found genotype is then trained from scratch (``train.*``,
+``model.*``) and scored on the test split, which is the metric compared; otherwise the search's own
+validation score is.
+
+Trial-config keys besides ``raynas`` / ``run_dir``: ``compare_method``, ``compare_configs`` (every method's
+resolved config), ``train.seed``, ``budget``,
+``then_retrain``, ``retrain_epochs``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import torch
+from ray import tune
+
+from raynas.config import RaynasConfig
+from raynas.errors import ConfigError
+from raynas.methods import SearchOutcome, SearchRequest
+from raynas.results.compare import COMPARE_SPEC, STAGE, format_comparison, write_comparison
+from raynas.spaces import Genotype
+from trainables.common import (
+    image_writer,
+    maybe_inject_crash,
+    open_trial_run,
+    report,
+    restore_state,
+    trial_id,
+)
+
+# the differentiable searches' trial pieces (trainables/differentiable.py is being split by job; the lead
+# re-points these imports at the merge)
+from trainables.differentiable import _base_row, _retrain, _search_epoch, gpu_fraction, new_search, trial_config
+from trainables.launch import run_trainable
+
+BUDGET_KEYS = {"epochs": "epochs", "device-hours": "device_hours"}
+
+
+class BudgetSpent(Exception):
+    """Raised inside a training step once the trial's device-seconds reach the budget."""
+
+
+def parse_budget(text: str) -> dict[str, float]:
+    """``epochs=E``, ``device-hours=H`` or both (comma-separated) → ``{"epochs": E, "device_hours": H}``."""
+    budget: dict[str, float] = {}
+    for item in str(text or "").split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep or key not in BUDGET_KEYS:
+            raise ConfigError(f"--budget {text!r}: write epochs=E, device-hours=H or both (epochs=E,device-hours=H)")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not number > 0 or (key == "epochs" and number != int(number)):
+            raise ConfigError(f"--budget {item.strip()!r}: {key} must be a positive "
+                              f"{'whole number' if key == 'epochs' else 'number'}")
+        budget[BUDGET_KEYS[key]] = int(number) if key == "epochs" else number
+    return budget
+
+
+def compare_config(config: dict[str, Any]) -> RaynasConfig:
+    """The trial's config: its method's own resolved config (the preset's section of that method, its ``--set``
+    overrides and the budget's epochs, built by the CLI), with the trial's seed."""
+    return trial_config({**config, "raynas": config["compare_configs"][config["compare_method"]]})
+
+
+class StepMeter:
+    """Wraps a search's ``train_step``: counts steps, measures the FLOPs of the first one and stops the search at
+    the step where ``cost['search_seconds']`` plus the running epoch reach ``limit`` seconds."""
+
+    def __init__(self, search: Any, cost: dict[str, Any], limit: float):
+        self.search, self.cost, self.limit = search, cost, limit
+        self.epoch_started = time.perf_counter()
+        self.step = search.train_step
+        search.train_step = self
+
+    def spent(self) -> float:
+        return self.cost["search_seconds"] + (time.perf_counter() - self.epoch_started)
+
+    def __call__(self) -> Any:
+        if self.spent() >= self.limit:
+            raise BudgetSpent
+        if self.cost.get("flops_per_step") is None:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            counter = FlopCounterMode(display=False)
+            with counter:
+                out = self.step()
+            self.cost["flops_per_step"] = float(counter.get_total_flops())
+        else:
+            out = self.step()
+        self.cost["steps"] += 1
+        self.cost["train_flops"] += self.cost["flops_per_step"]
+        return out
+
+
+def _spend(search: Any, cost: dict[str, Any]) -> dict[str, Any]:
+    """The measured spend of a search so far, as result-row columns."""
+    iters = getattr(search, "iters_per_epoch", 0)
+    epochs = cost["steps"] / iters if iters else float(search.step)
+    own = getattr(search, "train_flops", None)  # a search that trains networks of its own counts itself
+    return {"search_epochs": epochs, "search_steps": cost["steps"] if iters else search.step,
+            "search_seconds": cost["search_seconds"], "search_gpu_seconds": cost["search_gpu_seconds"],
+            "train_flops": float(own) if own is not None else cost["train_flops"]}
+
+
+def compare_trial(config: dict[str, Any]) -> None:
+    """One (method, seed) of a comparison: the search within the budget, then the retrain when asked."""
+    cfg = compare_config(config)
+    run = open_trial_run(config, cfg)
+    tid = trial_id()
+    budget = config.get("budget") or {}
+    state = restore_state() or {"phase": "search"}
+    if state["phase"] == "search":
+        search = new_search(cfg, state.get("search"))
+        run.record_device(str(search.device))
+        cost = state.get("cost") or {"search_seconds": 0.0, "search_gpu_seconds": 0.0, "steps": 0,
+                                     "train_flops": 0.0, "flops_per_step": None}
+        writer, gpu = image_writer(), gpu_fraction(search.device)
+        meter = StepMeter(search, cost, float(budget.get("device_hours", math.inf)) * 3600.0)
+        stopped = False
+        result: dict[str, Any] = {}
+        while not search.done():
+            meter.epoch_started = time.perf_counter()
+            try:
+                result, _ = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
+            except BudgetSpent:  # the running epoch's time counts; its row was never written
+                partial = time.perf_counter() - meter.epoch_started
+                cost["search_seconds"] += partial
+                cost["search_gpu_seconds"] += partial * gpu
+                stopped = True
+                break
+            report({**result, "phase": "search", **_spend(search, cost)},
+                   {"phase": "search", "search": search.state_dict(), "cost": cost})
+            maybe_inject_crash(config, search.epoch)
+            if meter.spent() >= meter.limit:
+                stopped = not search.done()
+                break
+        if stopped or not result:  # the budget ended the search: derive from where it stands
+            started = time.perf_counter()
+            search.epochs = search.epoch  # done(): a search that ranks at its end (random) ranks now
+            genotype = search.derive_genotype()
+            scores = search.evaluate(genotype)
+            wall = time.perf_counter() - started
+            cost["search_seconds"] += wall
+            cost["search_gpu_seconds"] += wall * gpu
+            g_json = genotype.to_json()
+        else:
+            g_json = result["genotype"]
+            scores = {k: result[k] for k in ("val_acc", "val_loss") if k in result}
+        writer.close()
+        fields = {**search.row_fields(), **_spend(search, cost), "budget_stopped": stopped,
+                  "params": search.derived_params(Genotype.from_json(g_json)),
+                  **{f"search_{k}": v for k, v in scores.items()}}
+        state = {"phase": "retrain" if config.get("then_retrain") else "done", "genotype": g_json, "scores": scores,
+                 "fields": fields}
+        del search
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if not config.get("then_retrain"):
+            row = {**_base_row(run, cfg, tid, STAGE, torch.device("cpu"), state["fields"]), **scores,
+                   "genotype": g_json}
+            run.append([row], key=f"{tid}-{STAGE}-final")
+            report({"phase": "done", "genotype": g_json, **scores, **fields}, state)
+            return
+        report({"phase": "search", "genotype": g_json, **fields}, state)
+    if state["phase"] == "retrain":
+        final = _base_row(run, cfg, tid, STAGE, torch.device("cpu"), state["fields"])
+        _retrain(config, cfg, Genotype.from_json(state["genotype"]), state, final, run,
+                 epoch_offset=math.ceil(state["fields"]["search_epochs"]))
+
+
+def comparison_spec(methods: list[str], seeds: list[int], budget: dict[str, float], then_retrain: bool,
+                    retrain_epochs: int | None) -> dict[str, Any]:
+    """What a comparison run compares (``compare.json``; a resume and ``raynas report`` read it)."""
+    metric = "test_acc" if then_retrain else "val_acc"
+    note = ("test accuracy of the found network after the retrain" if then_retrain else
+            "each search's own validation score (a supernet's or a candidate's): not the same measurement "
+            "across methods; add --then-retrain for test accuracy after one retrain protocol")
+    return {"methods": methods, "seeds": seeds, "budget": budget, "then_retrain": then_retrain,
+            "retrain_epochs": retrain_epochs, "metric": metric, "direction": "max", "metric_note": note,
+            "baseline": "random" if "random" in methods else None}
+
+
+def run_compare(request: SearchRequest) -> SearchOutcome:
+    """The comparison's Tune experiment, then its table, summary, paired tests and figure."""
+    cfg, run = request.cfg, request.run
+    spec = json.loads((run.path / COMPARE_SPEC).read_text())
+    space = None
+    if not request.resume:
+        space = {"compare_method": tune.grid_search(spec["methods"]), "compare_configs": spec["configs"],
+                 "train.seed": tune.grid_search(spec["seeds"]),
+                 "budget": spec["budget"], "then_retrain": spec["then_retrain"],
+                 "retrain_epochs": spec["retrain_epochs"]}
+    run_trainable(compare_trial, cfg, run, resources=request.resources, param_space=space, resume=request.resume)
+    write_comparison(run.path, run.read(), spec)
+    return SearchOutcome(outputs={"table": run.path / "compare.parquet",
+                                  "summary": run.path / "compare_summary.parquet",
+                                  "tests": run.path / "compare_tests.parquet"},
+                         notes=(format_comparison(run.path),))
