@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -79,14 +80,15 @@ class StepMeter:
     """Wraps a search's ``train_step``: counts steps, measures the FLOPs of the first one and stops the search at
     the step where ``cost['search_seconds']`` plus the running epoch reach ``limit`` seconds."""
 
-    def __init__(self, search: Any, cost: dict[str, Any], limit: float):
-        self.search, self.cost, self.limit = search, cost, limit
-        self.epoch_started = time.perf_counter()
+    def __init__(self, search: Any, cost: dict[str, Any], limit: float, clock: Callable[[], float] = time.perf_counter):
+        self.search, self.cost, self.limit, self.clock = search, cost, limit, clock
+        self.epoch_started = clock()
         self.step = search.train_step
         search.train_step = self
 
     def spent(self) -> float:
-        return self.cost["search_seconds"] + (time.perf_counter() - self.epoch_started)
+        """Seconds of the finished epochs (in ``cost``) plus those of the running one."""
+        return self.cost["search_seconds"] + (self.clock() - self.epoch_started)
 
     def __call__(self) -> Any:
         if self.spent() >= self.limit:
@@ -103,6 +105,29 @@ class StepMeter:
         self.cost["steps"] += 1
         self.cost["train_flops"] += self.cost["flops_per_step"]
         return out
+
+
+def search_within_budget(search: Any, cost: dict[str, Any], limit: float, run_epoch: Callable[[], Any],
+                         after_epoch: Callable[[Any], None], *, gpu: float = 0.0,
+                         clock: Callable[[], float] = time.perf_counter) -> tuple[bool, Any]:
+    """Run ``search``'s epochs (``run_epoch`` trains one and adds its seconds to ``cost``; ``after_epoch`` reports
+    it) until it is done or ``limit`` seconds are spent, mid-epoch if need be. Returns (stopped by the budget,
+    the last finished epoch's result or None)."""
+    meter = StepMeter(search, cost, limit, clock)
+    result = None
+    while not search.done():
+        meter.epoch_started = clock()
+        try:
+            result = run_epoch()
+        except BudgetSpent:  # the running epoch's time counts; its row was never written
+            partial = clock() - meter.epoch_started
+            cost["search_seconds"] += partial
+            cost["search_gpu_seconds"] += partial * gpu
+            return True, result
+        after_epoch(result)
+        if cost["search_seconds"] >= limit:
+            return not search.done(), result
+    return False, result
 
 
 def _spend(search: Any, cost: dict[str, Any]) -> dict[str, Any]:
@@ -128,25 +153,16 @@ def compare_trial(config: dict[str, Any]) -> None:
         cost = state.get("cost") or {"search_seconds": 0.0, "search_gpu_seconds": 0.0, "steps": 0,
                                      "train_flops": 0.0, "flops_per_step": None}
         writer, gpu = image_writer(), gpu_fraction(search.device)
-        meter = StepMeter(search, cost, float(budget.get("device_hours", math.inf)) * 3600.0)
-        stopped = False
-        result: dict[str, Any] = {}
-        while not search.done():
-            meter.epoch_started = time.perf_counter()
-            try:
-                result, _ = _search_epoch(search, cfg, run, tid, gpu, writer, cost)
-            except BudgetSpent:  # the running epoch's time counts; its row was never written
-                partial = time.perf_counter() - meter.epoch_started
-                cost["search_seconds"] += partial
-                cost["search_gpu_seconds"] += partial * gpu
-                stopped = True
-                break
+        limit = float(budget.get("device_hours", math.inf)) * 3600.0
+
+        def after_epoch(result: dict[str, Any]) -> None:
             report({**result, "phase": "search", **_spend(search, cost)},
                    {"phase": "search", "search": search.state_dict(), "cost": cost})
             maybe_inject_crash(config, search.epoch)
-            if meter.spent() >= meter.limit:
-                stopped = not search.done()
-                break
+
+        stopped, result = search_within_budget(
+            search, cost, limit, lambda: _search_epoch(search, cfg, run, tid, gpu, writer, cost)[0], after_epoch,
+            gpu=gpu)
         if stopped or not result:  # the budget ended the search: derive from where it stands
             started = time.perf_counter()
             search.epochs = search.epoch  # done(): a search that ranks at its end (random) ranks now
