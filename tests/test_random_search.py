@@ -149,3 +149,20 @@ def test_random_method_searches_in_process(mode):
     assert len(table) == 10 and sum(map(sum, table.values())) == len(g.normal.ops) + len(g.reduce.ops)
     if mode == "scratch":
         assert scores["val_acc"] == max(s["val_acc"] for s in search.scores)
+
+
+def test_the_path_net_is_the_supernet_under_one_hot_weights():
+    import torch
+
+    from raynas.methods.random.search import PathNet, one_hot_weights
+    from raynas.nn.darts_search import DartsSupernet
+
+    torch.manual_seed(0)
+    net = DartsSupernet(4, 10, 3, steps=2, multiplier=2, in_channels=1).eval()
+    path = PathNet(net)
+    x = torch.randn(2, 1, 16, 16)
+    rng = random.Random(0)
+    for _ in range(3):
+        path.genotype = sample_genotype("darts", rng, steps=2, multiplier=2)
+        with torch.no_grad():
+            torch.testing.assert_close(path(x), net(x, one_hot_weights(net, path.genotype)))
