@@ -99,6 +99,7 @@ class RandomSearcher:
         self.seen: set[tuple[int, ...]] = set()
         self.last: list[tuple[list[int], dict[str, float]]] = []
         self.history: list[tuple[list[int], dict[str, float]]] = []
+        self.pending: list[list[int]] | None = None
 
     @classmethod
     def for_space(cls, space: Any, **kwargs: Any) -> RandomSearcher:
@@ -109,6 +110,9 @@ class RandomSearcher:
         return [name for name, _ in self.objectives]
 
     def ask(self) -> list[list[int]]:
+        """This round's ``pop_size`` samples (asking again before ``tell`` returns the same, as NSGA-II's)."""
+        if self.pending is not None:
+            return [list(v) for v in self.pending]
         out: list[list[int]] = []
         for _ in range(self.pop_size):
             v = uniform_vector(self.space, self.rng)
@@ -118,27 +122,31 @@ class RandomSearcher:
                 v = uniform_vector(self.space, self.rng)
             self.seen.add(tuple(self.space.canonical(v)))
             out.append(v)
-        return out
+        self.pending = out
+        return [list(v) for v in out]
 
     def tell(self, vectors: Sequence[Sequence[int]], results: Sequence[Mapping[str, float]]) -> None:
         self.last = [([int(x) for x in v], {k: float(r[k]) for k in self.objective_names()})
                      for v, r in zip(vectors, results)]
         self.history.extend(self.last)
+        self.pending = None
 
     def _minimised(self, res: Mapping[str, float]) -> list[float]:
         return [res[name] if direction == "min" else -res[name] for name, direction in self.objectives]
 
     def ranks(self) -> list[int]:
         """Non-dominated rank (0 = first front) of each vector of the last ``tell``, in its order."""
-        points = [self._minimised(r) for _, r in self.last]
-        return non_dominated_ranks(points)
+        from raynas.results.pareto import pareto_ranks
+
+        points = [[math.inf if v != v else v for v in self._minimised(r)] for _, r in self.last]  # NaN: worst
+        return [int(r) for r in pareto_ranks(points)] if points else []
 
     def last_front(self) -> list[tuple[list[int], dict[str, float]]]:
         return [c for c, rank in zip(self.last, self.ranks()) if rank == 0]
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.getstate(), "seen": sorted(self.seen), "last": self.last, "history": self.history,
-                "pop_size": self.pop_size, "objectives": self.objectives}
+                "pending": self.pending, "pop_size": self.pop_size, "objectives": self.objectives}
 
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
         state = d["rng"]
@@ -146,21 +154,4 @@ class RandomSearcher:
         self.seen = {tuple(v) for v in d["seen"]}
         self.last = [(list(v), dict(r)) for v, r in d["last"]]
         self.history = [(list(v), dict(r)) for v, r in d["history"]]
-
-
-def non_dominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
-    """Pareto rank of every point (all objectives minimised): 0 for the non-dominated, 1 once those go, ..."""
-    ranks = [-1] * len(points)
-    left = set(range(len(points)))
-    rank = 0
-    while left:
-        front = {i for i in left if not any(_dominates(points[j], points[i]) for j in left if j != i)}
-        for i in front:
-            ranks[i] = rank
-        left -= front
-        rank += 1
-    return ranks
-
-
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+        self.pending = [list(v) for v in d["pending"]] if d.get("pending") is not None else None

@@ -14,7 +14,6 @@ from raynas.spaces import EdgeGroup, SearchSpace, get_space
 from searchers.random_search import (
     RandomSearcher,
     darts_cell_count,
-    non_dominated_ranks,
     sample_darts_cell,
     sample_genotype,
     uniform_vector,
@@ -115,15 +114,15 @@ def test_random_searcher_asks_uniform_fresh_vectors_and_resumes_exactly():
                    {"is": 3.0, "fid": 60.0}])
     assert s.ranks() == [1, 0, 2, 1]
     assert [v for v, _ in s.last_front()] == [batch[1]]
+    s.tell(batch, [{"is": float("nan"), "fid": 50.0}, {"is": 3.0, "fid": 40.0}, {"is": 1.0, "fid": 60.0},
+                   {"is": 3.0, "fid": 60.0}])
+    assert s.ranks()[0] > 0  # a NaN score counts as the worst value
+    s.ask()
     state = s.state_dict()
     resumed = RandomSearcher.for_space(space, objectives=[("is", "max"), ("fid", "min")], pop_size=4, seed=99)
     resumed.load_state_dict(state)
     assert resumed.ask() == s.ask()
     assert RandomSearcher(space, [("is", "max")], 4, seed=5).ask() == batch  # reproducible per seed
-
-
-def test_non_dominated_ranks_by_hand():
-    assert non_dominated_ranks([[1, 2], [2, 1], [2, 2], [3, 3]]) == [0, 0, 1, 2]
 
 
 @pytest.mark.parametrize("mode", ["weight-sharing", "scratch"])
@@ -166,3 +165,20 @@ def test_the_path_net_is_the_supernet_under_one_hot_weights():
         path.genotype = sample_genotype("darts", rng, steps=2, multiplier=2)
         with torch.no_grad():
             torch.testing.assert_close(path(x), net(x, one_hot_weights(net, path.genotype)))
+
+
+def test_eagan_random_baseline_is_a_config_key_on_the_same_round_loop():
+    from raynas.config import load_config
+    from searchers.nsga2 import NSGA2Searcher
+    from trainables.eagan.driver import make_searcher
+    from trainables.eagan.round_results import DIRECTIONS
+
+    cfg = load_config("quickstart", ["eagan.searcher=random", "eagan.population=4"], method="eagan")
+    searcher = make_searcher(cfg, "g")
+    assert isinstance(searcher, RandomSearcher) and searcher.pop_size == 4
+    assert searcher.objectives == [(o, DIRECTIONS[o]) for o in cfg.eagan.objectives]
+    batch = searcher.ask()
+    assert searcher.ask() == batch  # asking again before tell returns the same round (as NSGA-II's)
+    searcher.tell(batch, [{"is": 1.0 + i, "fid": 50.0 - i, "params": 1e6} for i in range(4)])
+    assert searcher.ranks() == [3, 2, 1, 0] and searcher.ask() != batch
+    assert isinstance(make_searcher(load_config("quickstart", [], method="eagan"), "g"), NSGA2Searcher)
