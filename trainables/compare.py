@@ -4,11 +4,11 @@ A trial runs one method's search (its ``Method.search`` on the differentiable lo
 ``epochs`` sets the method's search epochs; ``device_hours`` stops the search at the training step where its
 device-seconds (wall-clock seconds of the search on the trial's device) reach the limit. What each trial
 actually spent is measured and kept in its result row: search epochs (fractional when stopped mid-epoch),
-steps, seconds, GPU-seconds and training FLOPs (the first step counted op by op with PyTorch's FLOP counter,
-forward and backward and the α step included, times the steps taken; a search that trains networks of its own
-reports its own count). With ``then_retrain`` the found genotype is then trained from scratch (``train.*``,
-``model.*``) and scored on the test split, which is the metric compared; otherwise the search's own
-validation score is.
+steps, seconds, GPU-seconds and training FLOPs (the first ``FLOP_SAMPLE_STEPS`` steps counted op by op with
+PyTorch's FLOP counter, forward, backward and α step included, their mean times the steps taken; a search that
+trains networks of its own reports its own count). With ``then_retrain`` the found genotype is then trained from
+scratch (``train.*``, ``model.*``) and scored on the test split, which is the metric compared; otherwise the
+search's own validation score is.
 
 Trial-config keys besides ``raynas`` / ``run_dir``: ``compare_method``, ``compare_configs`` (every method's
 resolved config), ``train.seed``, ``budget``,
@@ -48,6 +48,11 @@ from trainables.launch import run_trainable
 BUDGET_KEYS = {"epochs": "epochs", "device-hours": "device_hours"}
 
 
+#: Steps whose FLOPs are counted op by op; their mean times the steps taken is the trial's training FLOPs (exact
+#: where every step is the same network, e.g. DARTS; an unbiased estimate where each step samples its own path).
+FLOP_SAMPLE_STEPS = 8
+
+
 class BudgetSpent(Exception):
     """Raised inside a training step once the trial's device-seconds reach the budget."""
 
@@ -77,8 +82,8 @@ def compare_config(config: dict[str, Any]) -> RaynasConfig:
 
 
 class StepMeter:
-    """Wraps a search's ``train_step``: counts steps, measures the FLOPs of the first one and stops the search at
-    the step where ``cost['search_seconds']`` plus the running epoch reach ``limit`` seconds."""
+    """Wraps a search's ``train_step``: counts steps, counts the FLOPs of the first ``FLOP_SAMPLE_STEPS`` and stops
+    the search at the step where ``cost['search_seconds']`` plus the running epoch reach ``limit`` seconds."""
 
     def __init__(self, search: Any, cost: dict[str, Any], limit: float, clock: Callable[[], float] = time.perf_counter):
         self.search, self.cost, self.limit, self.clock = search, cost, limit, clock
@@ -93,17 +98,19 @@ class StepMeter:
     def __call__(self) -> Any:
         if self.spent() >= self.limit:
             raise BudgetSpent
-        if self.cost.get("flops_per_step") is None:
+        counted = self.cost.setdefault("flops_counted", [])
+        if len(counted) < FLOP_SAMPLE_STEPS:
             from torch.utils.flop_counter import FlopCounterMode
 
             counter = FlopCounterMode(display=False)
             with counter:
                 out = self.step()
-            self.cost["flops_per_step"] = float(counter.get_total_flops())
+            counted.append(float(counter.get_total_flops()))
+            self.cost["flops_per_step"] = sum(counted) / len(counted)
         else:
             out = self.step()
         self.cost["steps"] += 1
-        self.cost["train_flops"] += self.cost["flops_per_step"]
+        self.cost["train_flops"] = self.cost["flops_per_step"] * self.cost["steps"]
         return out
 
 
