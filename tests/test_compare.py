@@ -132,3 +132,6 @@ def test_compare_darts_with_random_through_the_cli(ray_session, tmp_path, capsys
     code, _, err = run_cli(capsys, "compare", "--methods", "darts,random", "--budget", "hours=1",
                            "--output-dir", str(tmp_path))
     assert_user_error(code, err, "--budget 'hours=1'")
+    (tmp_path / "plain").mkdir()
+    code, _, err = run_cli(capsys, "compare", "--resume", str(tmp_path / "plain"))
+    assert_user_error(code, err, "is not a `raynas compare` run")

@@ -27,7 +27,7 @@ import torch
 from ray import tune
 
 from raynas.config import RaynasConfig
-from raynas.errors import ConfigError
+from raynas.errors import ConfigError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results.compare import COMPARE_SPEC, STAGE, format_comparison, write_comparison
 from raynas.spaces import Genotype
@@ -219,6 +219,9 @@ def comparison_spec(methods: list[str], seeds: list[int], budget: dict[str, floa
 def run_compare(request: SearchRequest) -> SearchOutcome:
     """The comparison's Tune experiment, then its table, summary, paired tests and figure."""
     cfg, run = request.cfg, request.run
+    if not (run.path / COMPARE_SPEC).is_file():
+        raise RunDirError(f"{run.location} is not a `raynas compare` run (it has no {COMPARE_SPEC}); resume it with "
+                          "the command that started it")
     spec = json.loads((run.path / COMPARE_SPEC).read_text())
     space = None
     if not request.resume:

@@ -66,6 +66,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.methods or args.budget or args.then_retrain or args.retrain_epochs:
             raise ConfigError(f"--resume continues {args.resume} as it was started; drop --methods, --budget, "
                               "--then-retrain and --retrain-epochs")
+        from pathlib import Path
+
+        if Path(args.resume).is_dir() and not (Path(args.resume) / COMPARE_SPEC).is_file():
+            raise ConfigError(f"{args.resume} is not a `raynas compare` run (it has no {COMPARE_SPEC}); resume it "
+                              "with the command that started it")
     else:
         if not args.methods or not args.budget:
             raise ConfigError("raynas compare needs --methods (e.g. darts,swd-nas,random) and --budget "
