@@ -135,3 +135,17 @@ def test_compare_darts_with_random_through_the_cli(ray_session, tmp_path, capsys
     (tmp_path / "plain").mkdir()
     code, _, err = run_cli(capsys, "compare", "--resume", str(tmp_path / "plain"))
     assert_user_error(code, err, "is not a `raynas compare` run")
+
+
+def test_the_alpha_figure_of_a_comparison_whose_trials_search_different_spaces(tmp_path):
+    import json
+
+    from raynas.plots.alpha import draw_alpha_evolution
+
+    darts = {"normal.2.0": [0.5, 0.5], "normal.2.1": [0.2, 0.8]}
+    swd = {"cell0.2.0": [0.9, 0.1]}  # an SWD-NAS trial names its edges per cell
+    rows = [{"candidate_id": tid, "seed": seed, "stage": "search", "epoch": e, "alpha_table": json.dumps(t),
+             "genotype": json.dumps({"space": space})}
+            for tid, seed, space, t in (("a", 0, "darts", darts), ("b", 1, "swd-nas", swd)) for e in (1, 2)]
+    out = draw_alpha_evolution(pd.DataFrame(rows), tmp_path / "alpha.png")
+    assert out is not None and out.is_file()
