@@ -103,7 +103,7 @@ def test_cell_group_space_marginals_are_uniform_over_valid_genotypes():
     assert chi_square_p(list(counts.values())) > 1e-3
 
 
-def test_random_searcher_asks_uniform_fresh_vectors_and_resumes_exactly():
+def test_random_searcher_asks_uniform_fresh_vectors_and_resumes_exactly(tmp_path):
     space = get_space("eagan-g")
     s = RandomSearcher.for_space(space, objectives=[("is", "max"), ("fid", "min")], pop_size=4, seed=5,
                                  crossover_prob=0.9)
@@ -118,7 +118,10 @@ def test_random_searcher_asks_uniform_fresh_vectors_and_resumes_exactly():
                    {"is": 3.0, "fid": 60.0}])
     assert s.ranks()[0] > 0  # a NaN score counts as the worst value
     s.ask()
-    state = s.state_dict()
+    from raynas.checkpoints import load_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path / "state.pt", {"searcher": s.state_dict()})  # as EAGAN's search state keeps it
+    state = load_checkpoint(tmp_path / "state.pt")["searcher"]
     resumed = RandomSearcher.for_space(space, objectives=[("is", "max"), ("fid", "min")], pop_size=4, seed=99)
     resumed.load_state_dict(state)
     assert resumed.ask() == s.ask()
