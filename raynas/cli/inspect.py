@@ -131,6 +131,9 @@ def cmd_results(args: argparse.Namespace) -> int:
             objectives.append((name, direction))
         df = pareto_fronts(df, objectives, every_round=args.all_rounds)
     print(format_table(df, max_rows=args.max_rows))
+    from raynas.results.compare import print_comparison
+
+    print_comparison(run.path)  # a `raynas compare` run: its table, summary per method and paired tests
     if args.csv:
         with writing(args.csv, "--csv"):
             export_csv(df, args.csv)

@@ -6,6 +6,7 @@ config checks, the contract test) comes from the spec.
 """
 
 from raynas.methods import damgan, darts, dartsgal, eagan, regan, swdnas  # noqa: F401  (each registers itself)
+from raynas.methods import random as _random  # noqa: F401  (the random-search baseline)
 from raynas.methods.spec import (
     Ablation,
     Flag,

@@ -116,6 +116,7 @@ class Method:
     ablations: tuple[Ablation, ...] = ()
     upgrades: tuple[Callable[[dict[str, Any]], None], ...] = ()  # saved-config upgrades (fill later keys)
     modifier: bool = False          # modifies every fixed run of its task (Re-GAN) instead of searching
+    baseline: bool = False          # the reference `raynas compare` tests the other methods against (random)
     smoke: str | None = None        # "module:function(cfg) -> genotype": a one-epoch in-process search
     smoke_overrides: tuple[str, ...] = ()  # tiny settings for that (the contract test)
     quickstart: str = SHAPE_DEFAULT  # (*) the default --preset of its commands

@@ -94,6 +94,8 @@ def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_seeds: int = len(_SEED
     fig, axes = plt.subplots(nrows, cols, figsize=(2.3 * cols, height), squeeze=False, sharex=True, sharey=True)
     for ax, edge in zip(axes.flat, edges):
         for (epochs, tables, _), style in zip(runs, _SEED_STYLES):
+            if any(edge not in t for t in tables):  # a trial of another space (raynas compare) has other edges
+                continue
             for i, name in enumerate(op_names[edge]):
                 ax.plot(epochs, [t[edge][i] for t in tables], ls=style, color=colour[name],
                         marker="o" if len(epochs) < 3 else None, ms=3, label=name)
@@ -114,7 +116,7 @@ def draw_alpha_evolution(df: pd.DataFrame, out: Path, max_seeds: int = len(_SEED
     fig.legend(handles, legend, loc="lower center", ncol=min(8, len(legend)), fontsize=7)
     fig.supxlabel("search epoch", fontsize=8, y=(legend_h + 0.05) / height, va="bottom")
     fig.supylabel("softmax(α): the op's weight on the edge" if softmax else "α (architecture weight)", fontsize=8)
-    margin = max(_normalised_margin(t[e]) for _, tables, _ in runs for t in tables[-1:] for e in edges)
+    margin = max(_normalised_margin(t[e]) for _, tables, _ in runs for t in tables[-1:] for e in edges if e in t)
     title = "α per edge over the search"
     if len(runs) == 1:
         title += f" ({labels[0]})" if labels[0] else ""

@@ -60,8 +60,14 @@ def actor_options(cfg: RaynasConfig, workers: int | None = None) -> tuple[dict[s
 
 
 def make_searcher(cfg: RaynasConfig, stage: str) -> NSGA2Searcher:
-    """NSGA-II over a stage's space with the config's objectives and operator probabilities."""
+    """NSGA-II over a stage's space with the config's objectives and operator probabilities (``eagan.searcher
+    random``: the random-search baseline, same host, Evaluators and rounds, P fresh uniform samples a round)."""
     e = cfg.eagan
+    if e.searcher == "random":
+        from searchers.random_search import RandomSearcher
+
+        return RandomSearcher(get_space(SPACE_OF_STAGE[stage]), [(o, DIRECTIONS[o]) for o in e.objectives],
+                              e.population, seed=cfg.train.seed)  # type: ignore[return-value]
     return NSGA2Searcher.for_space(get_space(SPACE_OF_STAGE[stage]),
                                    objectives=[(o, DIRECTIONS[o]) for o in e.objectives], pop_size=e.population,
                                    crossover_prob=e.crossover_prob, mutation_prob=e.mutation_prob,

@@ -31,6 +31,9 @@ class EaganConfig(gan_training(gen_batch_size=40, dis_batch_size=80)):
     stage_g_n_critic: int = setting(1, lo=1, hi=100, doc="stage g (and the coupled stage gd): D steps per G step")
     stage_d_n_critic: int = setting(1, lo=1, hi=100, doc="stage d: D steps per G step (retrain uses train.n_critic)")
     objectives: tuple[str, ...] = setting(("is", "fid", "params"), choices=("is", "fid", "kid", "params"))
+    searcher: str = setting("nsga2", choices=("nsga2", "random"),
+                            doc="random = the random-search baseline: every round scores P uniform samples "
+                                "(same supernet training, Evaluators and rounds as NSGA-II)")
     crossover_prob: float = setting(0.3, lo=0.0, hi=1.0)
     mutation_prob: float = setting(0.5, lo=0.0, hi=1.0)
     weight_resetting: bool = setting(True, doc="stage 2: reset every G copy to the best pair's G after each round")

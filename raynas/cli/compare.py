@@ -1,0 +1,125 @@
+"""``raynas compare``: several methods (one of them the random baseline) × seeds at one budget, in one Tune
+experiment; prints the table, the summary per method and the paired tests against random search."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from raynas.cli.common import add_config_args, add_ray_args, config_from_args, new_run_or_resume, positive_int, say
+from raynas.errors import ConfigError
+from raynas.methods import get_method, load_object
+from raynas.methods.spec import SearchRequest
+from raynas.results.compare import COMPARE_SPEC
+
+
+def comparable(name: str):
+    """A method ``raynas compare`` can run: a classifier search on the differentiable loop."""
+    method = get_method(name)
+    if method.task != "classify" or method.shape != "differentiable" or not method.search:
+        raise ConfigError(f"--methods: {name} cannot be compared yet; raynas compare runs the classifier searches "
+                          "on the differentiable loop (darts, swd-nas, random). The GAN comparison (eagan, damgan "
+                          "vs random) is not built yet")
+    return method
+
+
+def parse_methods(text: str) -> list[str]:
+    names = [m.strip() for m in str(text or "").split(",") if m.strip()]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ConfigError(f"--methods {text!r}: name two or more different methods, e.g. --methods darts,random")
+    for name in names:
+        comparable(name)
+    return names
+
+
+def method_overrides(args: argparse.Namespace, methods: list[str], budget: dict[str, float]) -> dict[str, list]:
+    """Each method's ``--set`` overrides (another compared method's section goes to that method only) plus the
+    budget's epochs in its section."""
+    from raynas.config.registry import section_named
+
+    own: dict[str, list[str]] = {m: [] for m in methods}
+    sections = {get_method(m).section: m for m in methods}
+    for item in args.overrides:
+        name = item.split("=", 1)[0].split(".", 1)[0].strip()
+        s = section_named(name)
+        if s is None or s.modifier:
+            for m in methods:
+                own[m].append(item)
+        elif name in sections:
+            own[sections[name]].append(item)
+        else:
+            raise ConfigError(f"--set {item.split('=', 1)[0]}: {s.method} is not among --methods "
+                              f"({', '.join(methods)})")
+    if budget.get("epochs"):
+        for m in methods:
+            own[m].append(f"{get_method(m).section}.epochs={int(budget['epochs'])}")
+    return own
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from raynas.cli.common import trial_resources
+    from trainables.compare import comparison_spec, parse_budget, run_compare
+
+    resume = bool(args.resume)
+    configs: dict[str, dict] = {}
+    if resume:
+        if args.methods or args.budget or args.then_retrain or args.retrain_epochs:
+            raise ConfigError(f"--resume continues {args.resume} as it was started; drop --methods, --budget, "
+                              "--then-retrain and --retrain-epochs")
+        from pathlib import Path
+
+        if Path(args.resume).is_dir() and not (Path(args.resume) / COMPARE_SPEC).is_file():
+            raise ConfigError(f"{args.resume} is not a `raynas compare` run (it has no {COMPARE_SPEC}); resume it "
+                              "with the command that started it")
+    else:
+        if not args.methods or not args.budget:
+            raise ConfigError("raynas compare needs --methods (e.g. darts,swd-nas,random) and --budget "
+                              "(epochs=E or device-hours=H)")
+        methods, budget = parse_methods(args.methods), parse_budget(args.budget)
+        overrides = method_overrides(args, methods, budget)
+        plain = argparse.Namespace(**{**vars(args), "overrides": []})
+        for name in methods:  # every method's config, checked before any run directory exists
+            cfg = config_from_args(plain, name, overrides[name])
+            method = get_method(name)
+            if method.check:
+                load_object(method.check)(cfg)
+            configs[name] = cfg
+
+    def created(run) -> None:  # what the trials compare, before Ray starts: a run stopped that early resumes too
+        first = configs[methods[0]].train.seed
+        spec = comparison_spec(methods, [first + i for i in range(args.seeds)], budget, bool(args.then_retrain),
+                               args.retrain_epochs)
+        spec["configs"] = {m: c.to_dict() for m, c in configs.items()}
+        (run.path / COMPARE_SPEC).write_text(json.dumps(spec, indent=2, default=str) + "\n")
+
+    with new_run_or_resume(args, "compare", lambda: configs[methods[0]], start=lambda cfg: trial_resources(
+            args, cfg, "each trial"), created=created) as (run, cfg, resources):
+        outcome = run_compare(SearchRequest(cfg=cfg, run=run, resources=resources, resume=resume))
+    from raynas.plots import draw_run_plots
+    from raynas.results.storage import user_location
+
+    print("\n".join(outcome.notes))
+    print()
+    say(f"comparison finished: {run.where()}")
+    for name, path in outcome.outputs.items():
+        say(f"{name:8s} {user_location(path)}")
+    for p in draw_run_plots(run):
+        say(f"plot     {user_location(p)}")
+    say(f"results  raynas results {run.where()}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, commands) -> None:
+    p = sub.add_parser("compare", help="compare methods against random search at one budget (methods x seeds)")
+    add_config_args(p, "quickstart-classify")
+    add_ray_args(p)
+    p.add_argument("--methods", help="comma-separated methods, e.g. darts,swd-nas,random (random is the baseline "
+                                     "of the paired tests)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds per method: train.seed, +1, ... (default 3)")
+    p.add_argument("--budget", help="every trial's budget: epochs=E (search epochs), device-hours=H (search "
+                                    "device time), or both")
+    p.add_argument("--then-retrain", action="store_true",
+                   help="retrain each found network (train.*, model.*) and compare test accuracy")
+    p.add_argument("--retrain-epochs", type=positive_int, help="epochs of each retrain (default: train.epochs)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="resume a killed comparison")
+    p.set_defaults(func=commands.cmd_compare)
