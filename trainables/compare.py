@@ -235,4 +235,4 @@ def run_compare(request: SearchRequest) -> SearchOutcome:
     return SearchOutcome(outputs={"table": run.path / "compare.parquet",
                                   "summary": run.path / "compare_summary.parquet",
                                   "tests": run.path / "compare_tests.parquet"},
-                         notes=(format_comparison(run.path),))
+                         text=format_comparison(run.path))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from raynas.cli.common import add_config_args, add_ray_args, config_from_args, new_run_or_resume, positive_int, say
+from raynas.cli.common import add_config_args, add_ray_args, config_from_args, new_run_or_resume, positive_int
+from raynas.cli.search import report_outcome
 from raynas.errors import ConfigError
 from raynas.methods import get_method, load_object
 from raynas.methods.spec import SearchRequest
@@ -95,17 +96,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with new_run_or_resume(args, "compare", lambda: configs[methods[0]], start=lambda cfg: trial_resources(
             args, cfg, "each trial"), created=created) as (run, cfg, resources):
         outcome = run_compare(SearchRequest(cfg=cfg, run=run, resources=resources, resume=resume))
-    from raynas.plots import draw_run_plots
-    from raynas.results.storage import user_location
-
-    print("\n".join(outcome.notes))
-    print()
-    say(f"comparison finished: {run.where()}")
-    for name, path in outcome.outputs.items():
-        say(f"{name:8s} {user_location(path)}")
-    for p in draw_run_plots(run):
-        say(f"plot     {user_location(p)}")
-    say(f"results  raynas results {run.where()}")
+    report_outcome("comparison", run, outcome)
     return 0
 
 

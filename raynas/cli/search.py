@@ -144,19 +144,22 @@ def cmd_search(args: argparse.Namespace) -> int:
         cfg = prepare.cfg or cfg
         outcome = load_object(method.runner)(SearchRequest(cfg=cfg, run=run, resources=resources, options=options,
                                                            resume=resume))
-    report_outcome(method, run, cfg, outcome)
+    report_outcome(f"{method.name} search", run, outcome)
     return 0
 
 
-def report_outcome(method: Method, run, cfg, outcome: SearchOutcome) -> None:
+def report_outcome(title: str, run, outcome: SearchOutcome) -> None:
+    """What a finished search or comparison printed: its table or text, then where everything is."""
     from raynas.plots import draw_run_plots
     from raynas.results import format_table
     from raynas.results.storage import user_location
 
     if outcome.table is not None and len(outcome.table):
         print(format_table(outcome.table, columns=[c for c in outcome.columns if c in outcome.table]))
+    if outcome.text:
+        print(outcome.text)
     print()
-    say(f"{method.name} search finished: {run.where()}")
+    say(f"{title} finished: {run.where()}")
     for name, path in outcome.outputs.items():
         say(f"{name:9s} {user_location(path)}")
     for p in draw_run_plots(run):

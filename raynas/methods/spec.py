@@ -197,4 +197,5 @@ class SearchOutcome:
     columns: tuple[str, ...] = ()
     retrain: str | None = None
     notes: tuple[str, ...] = ()
+    text: str | None = None         # printed as it is after the table (a comparison's summary and tests)
     runs: tuple[Any, ...] = ()      # nested runs (a chained retrain) whose own report follows
