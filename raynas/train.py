@@ -15,17 +15,19 @@ from typing import Any
 import torch
 
 from raynas.config import FIXED, RaynasConfig, from_dict
+from raynas.distributed import Replicas
 
 
-def fixed_trainer(cfg: RaynasConfig, device: torch.device | None = None) -> Any:
-    """The trainer of ``cfg``'s task (a GAN pair, or a classifier)."""
+def fixed_trainer(cfg: RaynasConfig, device: torch.device | None = None, replicas: Replicas | None = None) -> Any:
+    """The trainer of ``cfg``'s task (a GAN pair, or a classifier); ``replicas``: this process's place in a
+    data-parallel run (:mod:`raynas.distributed`)."""
     if cfg.task == "gan":
         from raynas.gan.trainer import GANTrainer
 
-        return GANTrainer(cfg, device)
+        return GANTrainer(cfg, device, replicas=replicas)
     from raynas.classify.trainer import ClassifierTrainer
 
-    return ClassifierTrainer.for_config(cfg, device)
+    return ClassifierTrainer.for_config(cfg, device, replicas=replicas)
 
 
 def genotype_overrides(task: str, path: str | Path) -> dict[str, dict[str, Any]]:
