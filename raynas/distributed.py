@@ -115,10 +115,11 @@ class Replicas:
 
         ref = next((p for p in params if p.grad is not None), params[0] if params else None)
         device = ref.device if ref is not None else torch.device("cpu")
-        has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
-        flat = torch.cat([*(p.grad.detach().reshape(-1).float() if p.grad is not None
-                            else torch.zeros(p.numel(), device=device) for p in params),
-                          has, *(v.detach().reshape(1).float().to(device) for v in values)])
+        dtype = torch.float64 if any(p.dtype == torch.float64 for p in params) else torch.float32
+        has = torch.tensor([p.grad is not None for p in params], dtype=dtype, device=device)
+        flat = torch.cat([*(p.grad.detach().reshape(-1).to(dtype) if p.grad is not None
+                            else torch.zeros(p.numel(), dtype=dtype, device=device) for p in params),
+                          has, *(v.detach().reshape(1).to(device, dtype) for v in values)])
         dist.all_reduce(flat)
         numel = sum(p.numel() for p in params)
         offset = 0
@@ -226,7 +227,7 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         channels = x.shape[1]
         dims = [0, *range(2, x.dim())]
         shape = [1, channels] + [1] * (x.dim() - 2)
-        xf = x.float()
+        xf = x if x.dtype in (torch.float32, torch.float64) else x.float()  # bf16 autocast: statistics in fp32
         count = xf.new_tensor([x.numel() // max(1, channels)])
         totals = _AllReduceSum.apply(torch.cat([xf.sum(dims), count]))
         n = totals[channels]

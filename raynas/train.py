@@ -57,6 +57,8 @@ def retrain_config(cfg: RaynasConfig, genotype_path: str | Path, epochs: int | N
 
 def check_fixed(cfg: RaynasConfig) -> None:
     """Everything `raynas train` / `retrain` can check before a run directory exists."""
+    if cfg.resources.workers > 1:
+        check_workers(cfg)
     if cfg.task == "gan":
         from raynas.gan.preflight import preflight
 
@@ -65,3 +67,14 @@ def check_fixed(cfg: RaynasConfig) -> None:
     from raynas.classify.preflight import preflight as classify_preflight
 
     classify_preflight(cfg)
+
+
+def check_workers(cfg: RaynasConfig) -> None:
+    """A data-parallel run (``resources.workers`` > 1) needs global batches its workers share equally."""
+    replicas = Replicas(0, cfg.resources.workers)
+    if cfg.task == "gan":
+        from raynas.gan.trainer import check_parallel
+
+        check_parallel(cfg, replicas)
+        return
+    replicas.check_batch(cfg.train.batch_size, "train.batch_size")
