@@ -126,14 +126,21 @@ def test_two_processes_train_the_gan_and_regan_masks_match(tmp_path, monkeypatch
 
 # ------------------------------------------------------------------------------------------ Ray Train
 def _reference_losses(task: str, epochs: int) -> list[float]:
-    """One process, in this (float32) process: the numbers a 2-worker run must reproduce."""
+    """One process, in this (float32) process, scoring when due as ``fit`` does (a GAN's scoring draws from the
+    global RNG): the numbers a 2-worker run must reproduce."""
     from raynas.train import fixed_trainer
 
     trainer = fixed_trainer(tiny(task, f"train.epochs={epochs}"), torch.device("cpu"))
     key = "d_loss" if task == "gan" else "train_loss"
-    return [trainer.train_epoch()[key] for _ in range(epochs)]
+    losses = []
+    for _ in range(epochs):
+        losses.append(trainer.train_epoch()[key])
+        if trainer.eval_due():
+            trainer.score()
+    return losses
 
 
+@pytest.mark.slow
 def test_ray_train_workers_killed_mid_run_resume_and_match_one_worker(ray_session, tmp_path):
     """Rank 1 dies after epoch 1 (its checkpoint written by rank 0): Ray Train restarts the group from that
     checkpoint; every epoch's row is written once, by rank 0, with the numbers one worker computes."""
@@ -161,6 +168,7 @@ def test_ray_train_workers_killed_mid_run_resume_and_match_one_worker(ray_sessio
     assert df["test_acc"].notna().all()  # scored by rank 0
 
 
+@pytest.mark.slow
 def test_retrain_with_two_workers_through_the_cli_and_resume(ray_session, tmp_path, capsys):
     """The issue's command at tiny sizes, and ``--resume`` of the finished run (nothing left to train: the Ray
     Train run is found again by name and its last checkpoint says so)."""
@@ -179,6 +187,24 @@ def test_retrain_with_two_workers_through_the_cli_and_resume(ray_session, tmp_pa
     code, out, err = run_cli(capsys, "train", "--resume", str(tmp_path / "r2"))
     assert code == 0, err
     assert run.read()["epoch"].tolist() == [1]  # resumed from the last checkpoint: no epoch re-run
+
+
+@pytest.mark.slow
+def test_a_gan_with_two_workers_through_the_cli_matches_one_worker(ray_session, tmp_path, capsys):
+    """EMA-G scored by rank 0 after every epoch, Re-GAN pruning in epoch 2: the losses one worker computes."""
+    from conftest import run_cli
+
+    from raynas.results import RunDir
+
+    sets = [a for s in GAN for a in ("--set", s)]
+    code, out, err = run_cli(capsys, "train", "--preset", "quickstart", *sets, "--num-workers", "2",
+                             "--resources", "cpu=1", "--output-dir", str(tmp_path), "--name", "g2")
+    assert code == 0, err
+    df = RunDir.open(tmp_path / "g2").read().sort_values("epoch")
+    assert df["epoch"].tolist() == [1, 2] and df["fid"].notna().all()
+    assert df["global_batch"].tolist() == [8, 8] and df["regan_phase"].tolist() == ["warmup", "sparse"]
+    for got, ref in zip(df["d_loss"].tolist(), _reference_losses("gan", 2), strict=True):
+        assert math.isclose(got, ref, rel_tol=1e-4), (got, ref)
 
 
 def test_num_workers_refuses_a_batch_it_cannot_share(ray_session, tmp_path, capsys):
