@@ -56,9 +56,11 @@ def test_a_batch_the_workers_cannot_share_is_a_config_error():
 
 
 # ------------------------------------------------------------------------------------------ processes
-def _train(rank: int, size: int, task: str, out: str, init: str) -> None:
-    """One process of a spawned group: two epochs of the tiny network, its numbers written to JSON."""
+def _train(index: int, task: str, out: str, init: str) -> None:
+    """Spawned process ``index``: 0 trains alone, 1 and 2 are ranks 0 and 1 of a group; two epochs of the tiny
+    network each, its numbers written to JSON."""
     torch.set_num_threads(1)
+    rank, size = (0, 1) if index == 0 else (index - 1, 2)
     if size > 1:
         import torch.distributed as dist
 
@@ -85,8 +87,7 @@ def _spawn_runs(tmp_path, monkeypatch, task: str) -> tuple[dict, dict, dict]:
     monkeypatch.setenv("RAYNAS_NUMERICS", "float64")  # the spawned interpreters compute in float64
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = str(tmp_path / task)
-    mp.spawn(_train, args=(1, task, out, ""), nprocs=1)
-    mp.spawn(_train, args=(2, task, out, str(tmp_path / "init")), nprocs=2)
+    mp.spawn(_train, args=(task, out, str(tmp_path / "init")), nprocs=3)  # one process alone, a group of two
     return tuple(json.loads(Path(f"{out}-{s}-{r}.json").read_text()) for s, r in ((1, 0), (2, 0), (2, 1)))
 
 
@@ -207,11 +208,12 @@ def test_a_gan_with_two_workers_through_the_cli_matches_one_worker(ray_session, 
         assert math.isclose(got, ref, rel_tol=1e-4), (got, ref)
 
 
-def test_num_workers_refuses_a_batch_it_cannot_share(ray_session, tmp_path, capsys):
+def test_num_workers_refuses_a_batch_it_cannot_share(tmp_path, capsys):
+    """Before Ray starts and before a run directory exists."""
     from conftest import assert_user_error, run_cli
 
     sets = [a for s in [*CLASSIFY, "train.batch_size=15"] for a in ("--set", s)]
     code, _, err = run_cli(capsys, "train", "--preset", "quickstart-classify", *sets, "--num-workers", "2",
                            "--output-dir", str(tmp_path), "--name", "bad")
     assert_user_error(code, err, "train.batch_size=15", "2 workers")
-
+    assert not (tmp_path / "bad").exists()
