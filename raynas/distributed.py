@@ -138,7 +138,7 @@ class Replicas:
             return [float(v) for v in values]
         import torch.distributed as dist
 
-        t = torch.tensor(list(values), dtype=torch.float64)
+        t = torch.tensor(list(values), dtype=torch.float64, device=_wire_device())
         dist.all_reduce(t)
         return t.tolist()
 
@@ -153,7 +153,7 @@ class Replicas:
             by_dtype.setdefault(t.dtype, []).append(t)
         for dtype, group in by_dtype.items():
             wire = torch.uint8 if dtype == torch.bool else dtype
-            flat = torch.cat([t.detach().reshape(-1).to(wire) for t in group])
+            flat = torch.cat([t.detach().reshape(-1).to(_wire_device(), wire) for t in group])
             dist.broadcast(flat, src)
             offset = 0
             for t in group:
@@ -175,14 +175,20 @@ class Replicas:
         torch.set_rng_state(state)
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             cuda = torch.cuda.get_rng_state()
-            import torch.distributed as dist
-
-            wire = cuda.to(torch.cuda.current_device()) if dist.get_backend() == "nccl" else cuda
-            dist.broadcast(wire, src)
-            torch.cuda.set_rng_state(wire.cpu())
+            self.broadcast([cuda], src)
+            torch.cuda.set_rng_state(cuda)
 
 
 SINGLE = Replicas()
+
+
+def _wire_device() -> torch.device:
+    """Where a collective's tensor must live: the current GPU under NCCL, else the CPU (gloo)."""
+    import torch.distributed as dist
+
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 # ---------------------------------------------------------------------------------------- BatchNorm

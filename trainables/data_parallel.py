@@ -16,6 +16,7 @@ restored trial (``raynas train --resume``) starts a trainer of the same name, wh
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,11 @@ def worker_resources(config: dict[str, Any], cfg: Any) -> dict[str, float]:
     return {"cpu": float(given.get("cpu", cfg.resources.cpu)), "gpu": float(given.get("gpu", cfg.resources.gpu))}
 
 
-def train_data_parallel(config: dict[str, Any], cfg: Any, run: Any, *, method: str) -> None:
-    """Inside the run's Tune trial: train ``cfg``'s network on ``cfg.resources.workers`` Ray Train workers and
-    return when they are done (a worker's RaynasError comes back as the trial's last result, as with one)."""
+def train_data_parallel(config: dict[str, Any], cfg: Any, run: Any, fit: Callable[..., None], *,
+                        method: str) -> None:
+    """Inside the run's Tune trial: train ``cfg``'s network on ``cfg.resources.workers`` Ray Train workers, each
+    running ``fit`` (``trainables.train.fit``) with a :class:`WorkerSession`, and return when they are done (a
+    worker's RaynasError comes back as the trial's last result, as with one)."""
     from ray import tune
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -47,7 +50,8 @@ def train_data_parallel(config: dict[str, Any], cfg: Any, run: Any, *, method: s
     res = worker_resources(config, cfg)
     use_gpu = res["gpu"] > 0
     storage = tune.get_context().get_storage()
-    loop = {"config": config, "run": run, "method": method, "trial_id": tid, "trial_dir": str(trial_dir())}
+    loop = {"config": config, "run": run, "fit": fit, "method": method, "trial_id": tid,
+            "trial_dir": str(trial_dir())}
     trainer = TorchTrainer(
         _worker,
         train_loop_config=loop,
@@ -127,12 +131,11 @@ def _worker(loop: dict[str, Any]) -> None:
 
     from raynas.errors import RaynasError, TrainingDiverged
     from trainables.common import config_from_trial
-    from trainables.train import fit
 
     config = loop["config"]
     try:
-        fit(config, config_from_trial(config), loop["run"], method=loop["method"],
-            session=WorkerSession(loop["trial_id"], loop["trial_dir"]))
+        loop["fit"](config, config_from_trial(config), loop["run"], method=loop["method"],
+                    session=WorkerSession(loop["trial_id"], loop["trial_dir"]))
     except TrainingDiverged as exc:
         ray.train.report({"diverged": True, "error": str(exc)})
     except RaynasError as exc:

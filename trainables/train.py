@@ -176,7 +176,7 @@ def train_fixed(config: dict[str, Any]) -> None:
     if cfg.resources.workers > 1:  # --num-workers N: Ray Train workers, this trial waits for them
         from trainables.data_parallel import train_data_parallel
 
-        train_data_parallel(config, cfg, run, method=method)
+        train_data_parallel(config, cfg, run, fit, method=method)
     else:
         fit(config, cfg, run, method=method)
     write_run_card(run)  # model_card.json + MODEL_CARD.md: the trained network, its scores, how to get it again
