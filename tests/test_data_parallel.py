@@ -217,3 +217,22 @@ def test_num_workers_refuses_a_batch_it_cannot_share(tmp_path, capsys):
                            "--output-dir", str(tmp_path), "--name", "bad")
     assert_user_error(code, err, "train.batch_size=15", "2 workers")
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_a_trial_of_a_users_own_tuner_trains_with_two_workers(ray_session, tmp_path):
+    """A flat trial config with ``resources.workers=2`` (the trial holds its default CPU, the workers half a CPU
+    each) trains on Ray Train workers: one results table with the 2-worker rows."""
+    from ray import tune
+
+    from trainables.tuner import experiment_run, train_fixed
+
+    space = {"preset": "quickstart-classify", "task": "classify", "resources.workers": 2, "resources.cpu": 0.5,
+             "data.limit": 64, "data.test_limit": 64, "model.layers": 3, "model.channels": 4, "train.batch_size": 16,
+             "train.eval_batch_size": 64, "train.epochs": 1}
+    tuner = tune.Tuner(train_fixed, param_space=space,
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), name="own", verbose=0))
+    [result] = tuner.fit()
+    assert result.error is None and result.metrics["epoch"] == 1
+    df = experiment_run(tmp_path / "own").read()
+    assert df["num_workers"].tolist() == [2] and df["test_acc"].notna().all()
