@@ -215,9 +215,10 @@ class _AllReduceSum(torch.autograd.Function):
 
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm over the global batch of all processes, on CPU (gloo) as on GPU: the batch mean and variance
-    are sums over every process's slice (two all-reduces, differentiable, so the backward pass sums the
-    statistics' gradients too), exactly what one process computes on the whole batch. Outside training, or
-    in one process, it is plain BatchNorm. (``torch.nn.SyncBatchNorm`` runs on GPUs only.)"""
+    come from sums over every process's slice, in one differentiable all-reduce a layer (so the backward pass
+    sums the statistics' gradients too, one more), what one process computes on the whole batch. The sums are
+    taken around the running mean, the same on every process, so the variance keeps its digits. Outside
+    training, or in one process, it is plain BatchNorm. (``torch.nn.SyncBatchNorm`` runs on GPUs only.)"""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.dim() < 2:
@@ -234,12 +235,16 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         dims = [0, *range(2, x.dim())]
         shape = [1, channels] + [1] * (x.dim() - 2)
         xf = x if x.dtype in (torch.float32, torch.float64) else x.float()  # bf16 autocast: statistics in fp32
+        pivot = (self.running_mean.detach().to(xf.dtype) if self.running_mean is not None
+                 else xf.new_zeros(channels))
+        d = xf - pivot.view(shape)
         count = xf.new_tensor([x.numel() // max(1, channels)])
-        totals = _AllReduceSum.apply(torch.cat([xf.sum(dims), count]))
-        n = totals[channels]
-        mean = totals[:channels] / n
+        totals = _AllReduceSum.apply(torch.cat([d.sum(dims), d.pow(2).sum(dims), count]))
+        n = totals[-1]
+        shift = totals[:channels] / n
+        var = (totals[channels:2 * channels] / n - shift * shift).clamp(min=0)
+        mean = pivot + shift
         centred = xf - mean.view(shape)
-        var = _AllReduceSum.apply(centred.pow(2).sum(dims)) / n
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
