@@ -236,3 +236,9 @@ def test_a_trial_of_a_users_own_tuner_trains_with_two_workers(ray_session, tmp_p
     assert result.error is None and result.metrics["epoch"] == 1
     df = experiment_run(tmp_path / "own").read()
     assert df["num_workers"].tolist() == [2] and df["test_acc"].notna().all()
+
+
+def test_workers_belong_to_fixed_runs_only():
+    with pytest.raises(ConfigError, match="resources.workers=2: data-parallel workers train one fixed network"):
+        load_config("quickstart", ["resources.workers=2"])  # eagan's search
+    assert tiny("classify", "resources.workers=2").resources.workers == 2
