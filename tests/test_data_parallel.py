@@ -170,9 +170,8 @@ def test_ray_train_workers_killed_mid_run_resume_and_match_one_worker(ray_sessio
 
 
 @pytest.mark.slow
-def test_retrain_with_two_workers_through_the_cli_and_resume(ray_session, tmp_path, capsys):
-    """The issue's command at tiny sizes, and ``--resume`` of the finished run (nothing left to train: the Ray
-    Train run is found again by name and its last checkpoint says so)."""
+def test_retrain_with_two_workers_through_the_cli(ray_session, tmp_path, capsys):
+    """The issue's command at tiny sizes."""
     from conftest import run_cli
 
     from raynas.results import RunDir
@@ -185,9 +184,6 @@ def test_retrain_with_two_workers_through_the_cli_and_resume(ray_session, tmp_pa
     run = RunDir.open(tmp_path / "r2")
     assert run.config["resources"]["workers"] == 2 and run.meta["num_workers"] == 2
     assert run.read()["epoch"].tolist() == [1]
-    code, out, err = run_cli(capsys, "train", "--resume", str(tmp_path / "r2"))
-    assert code == 0, err
-    assert run.read()["epoch"].tolist() == [1]  # resumed from the last checkpoint: no epoch re-run
 
 
 @pytest.mark.slow
@@ -242,3 +238,28 @@ def test_workers_belong_to_fixed_runs_only():
     with pytest.raises(ConfigError, match="resources.workers=2: data-parallel workers train one fixed network"):
         load_config("quickstart", ["resources.workers=2"])  # eagan's search
     assert tiny("classify", "resources.workers=2").resources.workers == 2
+
+
+@pytest.mark.slow
+def test_resume_continues_a_run_whose_worker_was_killed(ray_session, tmp_path, capsys):
+    """No retries left (``run.max_failures=0``): rank 1's death after epoch 1 ends the run with an error; ``raynas
+    train --resume`` restores the trial, whose TorchTrainer (same name) continues from epoch 1's checkpoint."""
+    from conftest import run_cli
+
+    from raynas.errors import RaynasError
+    from raynas.results import RunDir
+    from trainables.data_parallel import TRIAL_RESOURCES, WORKER_RESOURCES
+    from trainables.launch import run_trainable
+    from trainables.train import train_fixed
+
+    cfg = tiny("classify", "resources.workers=2", "run.max_failures=0", f"run.output_dir={tmp_path}")
+    run = RunDir.create(tmp_path, "killed", config=cfg.to_dict(), seed=0, preset=cfg.preset, device="cpu")
+    marker = tmp_path / "killed-once"
+    with pytest.raises(RaynasError, match="internal error"):
+        run_trainable(train_fixed, cfg, run, resources=TRIAL_RESOURCES,
+                      param_space={WORKER_RESOURCES: {"cpu": 1.0}, "_crash_after_epoch": 1, "_crash_rank": 1,
+                                   "_crash_marker": str(marker)})
+    assert marker.exists() and run.read()["epoch"].tolist() == [1]
+    code, _, err = run_cli(capsys, "train", "--resume", str(run.path))
+    assert code == 0, err
+    assert sorted(run.read()["epoch"].tolist()) == [1, 2]  # epoch 1 from before the kill, epoch 2 resumed
