@@ -15,17 +15,19 @@ from typing import Any
 import torch
 
 from raynas.config import FIXED, RaynasConfig, from_dict
+from raynas.distributed import Replicas
 
 
-def fixed_trainer(cfg: RaynasConfig, device: torch.device | None = None) -> Any:
-    """The trainer of ``cfg``'s task (a GAN pair, or a classifier)."""
+def fixed_trainer(cfg: RaynasConfig, device: torch.device | None = None, replicas: Replicas | None = None) -> Any:
+    """The trainer of ``cfg``'s task (a GAN pair, or a classifier); ``replicas``: this process's place in a
+    data-parallel run (:mod:`raynas.distributed`)."""
     if cfg.task == "gan":
         from raynas.gan.trainer import GANTrainer
 
-        return GANTrainer(cfg, device)
+        return GANTrainer(cfg, device, replicas=replicas)
     from raynas.classify.trainer import ClassifierTrainer
 
-    return ClassifierTrainer.for_config(cfg, device)
+    return ClassifierTrainer.for_config(cfg, device, replicas=replicas)
 
 
 def genotype_overrides(task: str, path: str | Path) -> dict[str, dict[str, Any]]:
@@ -55,6 +57,8 @@ def retrain_config(cfg: RaynasConfig, genotype_path: str | Path, epochs: int | N
 
 def check_fixed(cfg: RaynasConfig) -> None:
     """Everything `raynas train` / `retrain` can check before a run directory exists."""
+    if cfg.resources.workers > 1:
+        check_workers(cfg)
     if cfg.task == "gan":
         from raynas.gan.preflight import preflight
 
@@ -63,3 +67,14 @@ def check_fixed(cfg: RaynasConfig) -> None:
     from raynas.classify.preflight import preflight as classify_preflight
 
     classify_preflight(cfg)
+
+
+def check_workers(cfg: RaynasConfig) -> None:
+    """A data-parallel run (``resources.workers`` > 1) needs global batches its workers share equally."""
+    replicas = Replicas(0, cfg.resources.workers)
+    if cfg.task == "gan":
+        from raynas.gan.trainer import check_parallel
+
+        check_parallel(cfg, replicas)
+        return
+    replicas.check_batch(cfg.train.batch_size, "train.batch_size")

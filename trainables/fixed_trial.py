@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from raynas.config import FIXED, RaynasConfig
+from raynas.distributed import SINGLE
 from raynas.fixed_training import fixed_trainer
 from raynas.methods import get_method
 from raynas.results import RunDir
@@ -66,33 +67,77 @@ def write_scalars(writer, values: dict[str, Any], epoch: int) -> None:
         writer.add_scalar(prefix + (key[len("regan_"):] if key.startswith("regan_") else key), value, epoch)
 
 
+class TuneSession:
+    """What ``fit`` reads from and reports to the process it runs in: here a Tune trial, one process
+    (``trainables.data_parallel`` has the Ray Train worker's)."""
+
+    replicas = SINGLE
+    device = None  # the config's train.device
+
+    @staticmethod
+    def restore_state() -> dict[str, Any] | None:
+        return restore_state()
+
+    @staticmethod
+    def trial_id() -> str:
+        return trial_id()
+
+    @staticmethod
+    def writer():
+        return image_writer()
+
+    @staticmethod
+    def report(metrics: dict[str, Any], state: dict[str, Any] | None) -> None:
+        report(metrics, state)
+
+
+def global_batch(cfg: RaynasConfig) -> int:
+    """The images of one optimiser step over all workers (a GAN: the discriminator's batch)."""
+    return int(cfg.train.dis_batch_size if cfg.task == "gan" else cfg.train.batch_size)
+
+
 def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
         fields: dict[str, Any] | None = None,
-        last_rows: Callable[[dict[str, Any], dict[str, Any]], list[dict[str, Any]]] | None = None) -> None:
+        last_rows: Callable[[dict[str, Any], dict[str, Any]], list[dict[str, Any]]] | None = None,
+        session: Any = None) -> None:
     """Train ``cfg``'s fixed network to its last epoch: a row per epoch (plus ``fields``), TensorBoard scalars
     and samples, checkpoints, resume, fault injection. ``last_rows(row, result)`` adds rows written in the same
-    Parquet part as the last epoch's row, before its checkpoint (a kill never leaves one without the other)."""
-    trainer = fixed_trainer(cfg)
-    run.record_device(str(trainer.device))
-    state = restore_state()
+    Parquet part as the last epoch's row, before its checkpoint (a kill never leaves one without the other).
+    ``session`` (default: this Tune trial, see ``TuneSession``): where state and reports come from and go to; in
+    a data-parallel run every worker trains, and rank 0 alone scores, writes rows and checkpoints."""
+    session = session or TuneSession()
+    rep = session.replicas
+    trainer = fixed_trainer(cfg, session.device, rep)
+    if rep.is_main:
+        run.record_device(str(trainer.device))
+        run.record_meta(num_workers=rep.size)
+    state = session.restore_state()
     seconds = 0.0
     if state is not None:
         load_state_or_explain(trainer, state)
         seconds = float(state.get("wall_seconds", 0.0))
-    tid = trial_id()
-    writer = image_writer()
+    tid = session.trial_id()
+    writer = session.writer() if rep.is_main else None
     params = trainer.headline_params()
     genotype = trained_genotype(cfg)
+    crash_rank = config.get("_crash_rank", 0)  # fault injection: the worker that is killed
     while trainer.epoch < trainer.epochs:
+        rep.broadcast_rng()  # rank 0 alone scored and sampled: every worker draws the same next batch again
         started = time.perf_counter()
         stats = trainer.train_epoch()  # TrainingDiverged ends the trial cleanly (user_errors_as_results)
         epoch = trainer.epoch
         last = epoch == trainer.epochs
         result: dict[str, Any] = {**stats, "params": params}
+        if not rep.is_main:  # its slice is trained; rank 0 scores, writes and checkpoints
+            session.report(result, None)
+            if rep.rank == crash_rank:
+                maybe_inject_crash(config, epoch)
+            continue
         logged = trainer.row(stats)
         row: dict[str, Any] = {"run_id": run.path.name, "method": method, "stage": "train", "epoch": epoch,
                                "round": None, "candidate_id": tid, "genotype": genotype, "params": params,
-                               **(fields or {}), **logged, "device": str(trainer.device)}
+                               **(fields or {}), **logged, "device": str(trainer.device),
+                               "global_batch": global_batch(cfg), "num_workers": rep.size}
         scores: dict[str, Any] = {}
         if trainer.eval_due():
             scores = trainer.score()
@@ -112,10 +157,12 @@ def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
             rows += last_rows({**row, "total_wall_seconds": seconds}, result)
         run.append(rows, key=f"{tid}-train-{epoch}")  # a re-run epoch replaces its rows (idempotent on disk)
         checkpoint_due = last or epoch % cfg.train.checkpoint_every == 0
-        report(result, {**trainer.state_dict(), "wall_seconds": seconds} if checkpoint_due else None)
-        maybe_inject_crash(config, epoch)
+        session.report(result, {**trainer.state_dict(), "wall_seconds": seconds} if checkpoint_due else None)
+        if crash_rank == 0:
+            maybe_inject_crash(config, epoch)
         maybe_inject_nan(config, epoch, trainer.D if cfg.task == "gan" else trainer.model)
-    writer.close()
+    if writer is not None:
+        writer.close()
     if trainer.device.type == "cuda":
         torch.cuda.empty_cache()
 
@@ -127,7 +174,13 @@ def train_fixed(config: dict[str, Any]) -> None:
 
     cfg = trial_config(config, FIXED)
     run = open_trial_run(config, cfg)
-    fit(config, cfg, run, method="gan" if cfg.task == "gan" else "train")
+    method = "gan" if cfg.task == "gan" else "train"
+    if cfg.resources.workers > 1:  # --num-workers N: Ray Train workers, this trial waits for them
+        from trainables.data_parallel import train_data_parallel
+
+        train_data_parallel(config, cfg, run, fit, method=method)
+    else:
+        fit(config, cfg, run, method=method)
     write_run_card(run)  # model_card.json + MODEL_CARD.md: the trained network, its scores, how to get it again
 
 

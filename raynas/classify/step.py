@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.device import Precision, at_least_float32
+from raynas.distributed import Replicas
 from raynas.errors import TrainingDiverged
 
 from .metrics import topk_correct
@@ -52,7 +53,8 @@ def classify_loss(logits: torch.Tensor, logits_aux: torch.Tensor | None, y: torc
 
 def classify_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                         precision: Precision | None = None, aux_weight: float = 0.0, grad_clip: float = 5.0,
-                        label_smoothing: float = 0.0) -> dict[str, float | int]:
+                        label_smoothing: float = 0.0, replicas: Replicas | None = None,
+                        share: float = 1.0) -> dict[str, float | int]:
     """One SGD step on a batch; the model's train/eval mode is the caller's choice.
 
     Clips gradients to a global L2 norm of ``grad_clip`` (0 = off). A NaN or infinite loss raises
@@ -60,17 +62,25 @@ def classify_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: t
     those of the last good step. Returns ``loss`` (mean over the batch, auxiliary term included),
     ``correct`` (top-1 count of the main logits), ``batch_size`` and ``grad_norm`` (before clipping;
     NaN when clipping is off). One host sync per step.
+
+    Data-parallel (``replicas`` of several processes, ``x`` this process's slice, ``share`` its fraction of
+    the global batch): the gradients are summed over the processes before clipping (see
+    :mod:`raynas.distributed`) and ``loss`` is the global batch's mean, checked after that sum.
     """
     precision = _cpu_precision(precision, x)
     optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
         logits, aux = split_output(model(precision.images(x)))
         loss = classify_loss(logits, aux, y, aux_weight=aux_weight, label_smoothing=label_smoothing)
-    loss_value = loss.item()
-    if not math.isfinite(loss_value):
-        raise TrainingDiverged(f"the classification loss became {loss_value}; the step was not taken. Lower "
-                               "train.lr, keep train.grad_clip on, or resume from an earlier checkpoint")
-    loss.backward()
+    if replicas is not None and replicas.parallel:
+        (loss * share).backward()
+        (loss_value,) = replicas.reduce_grads([p for g in optimizer.param_groups for p in g["params"]],
+                                              loss.detach() * share)
+        _check_finite(loss_value, optimizer)
+    else:
+        loss_value = loss.item()
+        _check_finite(loss_value)
+        loss.backward()
     params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip > 0 else None
     optimizer.step()
@@ -79,6 +89,14 @@ def classify_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: t
     stats = torch.stack([correct.float(), norm.float() if norm is not None else nan])
     correct_v, norm_v = stats.tolist()
     return {"loss": loss_value, "correct": int(correct_v), "batch_size": int(y.numel()), "grad_norm": norm_v}
+
+
+def _check_finite(loss_value: float, optimizer: torch.optim.Optimizer | None = None) -> None:
+    if not math.isfinite(loss_value):
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+        raise TrainingDiverged(f"the classification loss became {loss_value}; the step was not taken. Lower "
+                               "train.lr, keep train.grad_clip on, or resume from an earlier checkpoint")
 
 
 @torch.no_grad()

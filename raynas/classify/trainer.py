@@ -20,6 +20,7 @@ from torch import nn
 from raynas.checkpoints import capture_sampling_state, load_checkpoint, restore_sampling_state, save_checkpoint
 from raynas.config import ClassifyTrainConfig
 from raynas.device import training_setup
+from raynas.distributed import SINGLE, Replicas, convert_sync_bn
 from raynas.errors import CheckpointError, ConfigError
 
 from .step import classify_train_step, evaluate_classifier
@@ -48,11 +49,13 @@ class ClassifierTrainer:
     ``model`` is a built ``nn.Module`` or a zero-argument builder (called after seeding, so rebuilding
     gives the same initial weights). ``data`` is a ``ClassifyData`` (or anything with its
     ``train_batches`` / ``eval_batches`` / ``num_batches`` / ``has`` / ``to`` / ``state_dict`` interface).
-    ``cfg`` is a ``ClassifyTrainConfig`` or any object with its attribute names.
+    ``cfg`` is a ``ClassifyTrainConfig`` or any object with its attribute names. ``replicas``: this process's
+    place in a data-parallel run (:mod:`raynas.distributed`; default one process): every process draws the
+    same global batch of ``cfg.batch_size`` and trains on its slice; ``cfg.sync_bn`` synchronises BatchNorm.
     """
 
     def __init__(self, model: nn.Module | Callable[[], nn.Module], data: Any, cfg: Any = None, *,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, replicas: Replicas | None = None) -> None:
         self.cfg = cfg = cfg if cfg is not None else ClassifyTrainConfig()
         setup = training_setup(cfg, torch.device(device) if device is not None else None)
         self.device, self.precision = setup.device, setup.precision
@@ -60,7 +63,15 @@ class ClassifierTrainer:
             if not callable(model):
                 raise TypeError(f"model must be an nn.Module or a builder returning one, got {type(model).__name__}")
             model = model()
+        self.replicas = replicas = replicas or SINGLE
+        if replicas.parallel:
+            replicas.check_batch(cfg.batch_size, "train.batch_size")
+            if hasattr(data, "sizes"):
+                replicas.check_last_batch(data.sizes["train"], cfg.batch_size, "the training part")
+            if getattr(cfg, "sync_bn", False):
+                model = convert_sync_bn(model)
         self.model = self.precision.prepare(model)
+        replicas.broadcast_module(self.model)
         self.data = data.to(self.device)
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg)
@@ -97,14 +108,19 @@ class ClassifierTrainer:
             batches = tqdm(batches, total=self.data.num_batches("train", cfg.batch_size),
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
         loss_sum, correct, seen = 0.0, 0, 0
+        rep = self.replicas
         start = time.perf_counter()
         for x, y in batches:
+            n = len(y)  # the global batch; this process trains on its slice
+            x, y = rep.part(x, y)
             out = classify_train_step(self.model, self.optimizer, x, y, precision=self.precision,
                                       aux_weight=cfg.auxiliary_weight, grad_clip=cfg.grad_clip,
-                                      label_smoothing=cfg.label_smoothing)
-            loss_sum += out["loss"] * out["batch_size"]
+                                      label_smoothing=cfg.label_smoothing, replicas=rep, share=rep.share(n))
+            loss_sum += out["loss"] * n
             correct += out["correct"]
-            seen += out["batch_size"]
+            seen += n
+        if rep.parallel:
+            correct = int(rep.sum([correct])[0])
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
@@ -135,7 +151,8 @@ class ClassifierTrainer:
     score_part = "test"
 
     @classmethod
-    def for_config(cls, cfg: Any, device: torch.device | None = None, *, holdout: bool = False) -> ClassifierTrainer:
+    def for_config(cls, cfg: Any, device: torch.device | None = None, *, holdout: bool = False,
+                   replicas: Replicas | None = None) -> ClassifierTrainer:
         """The fixed run of a resolved classify config: its genotype's network on its whole training split
         (``data.train_portion`` is for searches), scored on the test split. ``holdout``: train on the search's
         training part and score the validation part instead (how a search picks among its cells)."""
@@ -146,7 +163,7 @@ class ClassifierTrainer:
 
         data_cfg = cfg.data if holdout else dataclasses.replace(cfg.data, train_portion=1.0)
         trainer = cls(lambda: build_classifier(cfg), ClassifyData.from_config(data_cfg, seed=cfg.train.seed),
-                      cfg.train, device=device)
+                      cfg.train, device=device, replicas=replicas)
         trainer.score_part = "val" if holdout else "test"
         return trainer
 

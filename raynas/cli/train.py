@@ -10,6 +10,7 @@ from raynas.cli.common import (
     config_from_args,
     finish_run,
     new_run_or_resume,
+    positive_int,
     trial_resources,
 )
 from raynas.config import FIXED
@@ -18,8 +19,11 @@ from raynas.config import FIXED
 def cmd_train(args: argparse.Namespace) -> int:
     from raynas.fixed_training import check_fixed, with_final_protocol
 
+    workers = getattr(args, "num_workers", None)
+    extra = [*getattr(args, "extra_overrides", ()), *([f"resources.workers={workers}"] if workers else [])]
+
     def make():
-        cfg = config_from_args(args, FIXED, getattr(args, "extra_overrides", ()), task=getattr(args, "task", None))
+        cfg = config_from_args(args, FIXED, extra, task=getattr(args, "task", None))
         return with_final_protocol(cfg) if getattr(args, "retrain", False) else cfg  # a finished network
 
     start = lambda cfg: trial_resources(args, cfg)  # noqa: E731
@@ -27,7 +31,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         from trainables.fixed_trial import train_fixed
         from trainables.launch import run_trainable
 
-        run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume))
+        space = None
+        if cfg.resources.workers > 1:  # the trial waits while Ray Train's workers hold --resources each
+            from trainables.data_parallel import TRIAL_RESOURCES, WORKER_RESOURCES
+            from trainables.launch import check_fits
+
+            check_fits(f"{cfg.resources.workers} workers", [resources] * cfg.resources.workers)
+            resources, space = TRIAL_RESOURCES, {WORKER_RESOURCES: resources}
+        run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume), param_space=space)
     finish_run(run)
     return 0
 
@@ -60,10 +71,18 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 RETRAIN_PRESETS = {"gan": "eagan-cifar10", "classify": "darts-cifar10"}
 
 
+def add_workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-workers", type=positive_int, metavar="N",
+                   help="train the network data-parallel on N Ray Train workers (gloo on CPUs, NCCL on GPUs; "
+                        "--resources is per worker; the global batch stays the preset's, each worker takes "
+                        "batch/N); default 1 (resources.workers)")
+
+
 def register(sub: argparse._SubParsersAction, commands) -> None:
     p = sub.add_parser("train", help="train (and evaluate) a fixed network (GAN or classifier) as a Ray Tune trial")
     add_config_args(p)
     add_ray_args(p)
+    add_workers_arg(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="resume an interrupted run from its checkpoints")
     p.set_defaults(func=commands.cmd_train)
 
@@ -73,6 +92,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     r.add_argument("d_genotype", nargs="?", help="GAN only: discriminator genotype JSON (default: the preset's D)")
     add_config_args(r, default_preset=None)
     add_ray_args(r)
+    add_workers_arg(r)
     r.add_argument("--protocol", choices=("quick", "search", "paper"),
                    help="GAN only: evaluation protocol of the retrained generator (default: the preset's "
                         "eval.final_protocol: paper, 50k samples, for paper presets; quick for quickstart)")

@@ -31,6 +31,8 @@ class ClassifyTrainConfig:
     channels_last: str = setting("auto", choices=("auto", "true", "false"))
     checkpoint_every: int = setting(1, lo=1, doc="epochs between checkpoints")
     eval_batch_size: int = setting(256, lo=1)
+    sync_bn: bool = setting(False, doc="data-parallel runs (--num-workers > 1): BatchNorm statistics over the "
+                                       "global batch, as one worker computes them")
 
     def __post_init__(self) -> None:
         if self.lr_min > self.lr:

@@ -51,4 +51,6 @@ class RunConfig:
 class ResourcesConfig:
     cpu: float = setting(1.0, lo=0.0)
     gpu: float = setting(0.0, lo=0.0)
+    workers: int = setting(1, lo=1, hi=4096, doc="raynas train / retrain: data-parallel workers (Ray Train) that "
+                                                  "train the one network; cpu and gpu are per worker")
 

@@ -88,6 +88,8 @@ class TrainConfig(gan_training()):
     augment_kimg: float = setting(500.0, lo=0.0, lo_open=True,
                                   doc="augment=ada|apa: thousands of real images over which p can move 0 -> 1")
     augment_interval: int = setting(4, lo=1, doc="augment=ada|apa: D steps between adjustments of p")
+    sync_bn: bool = setting(False, doc="data-parallel runs (--num-workers > 1): BatchNorm statistics over the "
+                                       "global batch, as one worker computes them")
 
 
 @dataclass(frozen=True)

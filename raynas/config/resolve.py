@@ -92,6 +92,10 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
     check_splits(cfg)
     check_device_spec(cfg.train.device)
     check_experiment_name(cfg.run.experiment_name)
+    if method != FIXED and cfg.resources.workers > 1:
+        raise ConfigError(f"resources.workers={cfg.resources.workers}: data-parallel workers train one fixed network "
+                          f"(raynas train / retrain --num-workers N); {run_label(method, run_task)} runs each trial "
+                          "on one worker, so leave resources.workers at 1")
     return cfg
 
 

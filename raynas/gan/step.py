@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from raynas.device import Precision, at_least_float32
+from raynas.distributed import Replicas
 from raynas.errors import TrainingDiverged
 from raynas.gan.augment import Augment
 from raynas.gan.ema import EMA
@@ -120,6 +121,7 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
                    d_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
                    g_hooks: GStepHooks | None = None,
                    augment: Augment | None = None,
+                   replicas: Replicas | None = None,
                    ) -> dict[str, float | None]:
     """One D update (and a G update when ``step % n_critic == 0``) with ``cfg.recipe``'s loss (hinge by default)
     and, on their steps, its lazy R1 / path-length terms and style mixing (:mod:`raynas.gan.recipe`).
@@ -131,6 +133,10 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
     wrap the G optimiser step and follow the EMA update. ``augment`` (optional) picks D's real batch (APA),
     transforms every image D sees, real and fake, in both updates, and observes D's real logits after D's update
     (the adaptive probability of ADA / APA).
+
+    Data-parallel (``replicas`` of several processes, :mod:`raynas.distributed`): every process draws the global
+    real batch and latents and trains on its slice; gradients are summed over the processes before each
+    optimiser step, and the returned losses and logit means are the global batch's.
     """
     g_fwd = g_forward if g_forward is not None else G
     d_fwd = d_forward if d_forward is not None else D
@@ -142,8 +148,11 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
 
     # Discriminator: real batch vs detached fakes (no graph through G at all).
     opt_d.zero_grad(set_to_none=True)
+    rep = replicas if replicas is not None and replicas.parallel else None
     x_real = precision.images(real.sample(cfg.dis_batch_size).to(device, non_blocking=True))
     z = sample_latent(cfg.dis_batch_size, cfg.latent_dim, device)
+    if rep is not None:
+        x_real, z = rep.part(x_real, z)
     r1 = rc.r1_step(step)
     if r1:
         x_real = x_real.detach().requires_grad_(True)
@@ -160,11 +169,11 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
         if r1:
             penalty = r1_penalty(x_real, real_logits)
             d_total = d_total + (rc.r1_gamma / 2 * rc.r1_every) * penalty
-    d_total.backward()
     # One host sync for all the statistics; the check precedes opt_d.step().
-    d_loss_v, d_real_v, d_fake_v, d_total_v = torch.stack(
+    d_loss_v, d_real_v, d_fake_v, d_total_v = _backward(
+        d_total, opt_d, rep, cfg.dis_batch_size,
         [d_loss.detach(), at_least_float32(real_logits.detach()).mean(),
-         at_least_float32(fake_logits.detach()).mean(), d_total.detach()]).tolist()
+         at_least_float32(fake_logits.detach()).mean(), d_total.detach()])
     if r1:
         extra["r1"] = float(penalty.detach())
     if not math.isfinite(d_total_v):
@@ -178,6 +187,8 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
     if step % cfg.n_critic == 0:
         opt_g.zero_grad(set_to_none=True)
         z = sample_latent(cfg.gen_batch_size, cfg.latent_dim, device)
+        if rep is not None:
+            (z,) = rep.part(z)
         pl = styled and rc.pl_step(step // cfg.n_critic)
         with _frozen(D):
             with precision.autocast():
@@ -188,8 +199,8 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
                     images = g_fwd(z)
                 g_loss = rc.g_loss(d_fwd(aug.images(precision.images(images))))
                 g_total = g_loss + rc.path_length_term(G, images, ws) if pl else g_loss
-            g_total.backward()
-        g_loss_v, g_total_v = torch.stack([g_loss.detach(), g_total.detach()]).tolist()
+            g_loss_v, g_total_v = _backward(g_total, opt_g, rep, cfg.gen_batch_size,
+                                            [g_loss.detach(), g_total.detach()])
         if pl:
             extra["pl_mean"] = float(G.pl_mean)
         if not math.isfinite(g_total_v):
@@ -207,3 +218,16 @@ def gan_train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt
                 g_hooks.after_ema_update(ema.module)
 
     return {"d_loss": d_loss_v, "g_loss": g_loss_v, "d_real": d_real_v, "d_fake": d_fake_v, **extra}
+
+
+def _backward(total: torch.Tensor, optimizer: torch.optim.Optimizer, replicas: Replicas | None, batch: int,
+              stats: list[torch.Tensor]) -> list[float]:
+    """``total.backward()`` and ``stats`` as floats (one host sync); data-parallel: this process's share of
+    the global batch's loss, the gradients of ``optimizer``'s parameters and the stats summed over processes."""
+    if replicas is None:
+        total.backward()
+        return torch.stack(stats).tolist()
+    share = replicas.share(batch)
+    (total * share).backward()
+    return replicas.reduce_grads([p for g in optimizer.param_groups for p in g["params"]],
+                                 *(s * share for s in stats))

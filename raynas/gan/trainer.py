@@ -24,6 +24,7 @@ import torch
 from raynas.build import build_discriminator, build_generator, latent_dim_of
 from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.config import RaynasConfig
+from raynas.distributed import SINGLE, Replicas, convert_sync_bn
 from raynas.errors import CheckpointError, ConfigError
 from raynas.gan.augment import Augment, make_augment
 from raynas.gan.ema import EMA
@@ -41,16 +42,29 @@ def param_count(module: torch.nn.Module) -> int:
 
 
 class GANTrainer:
-    """Owns G, D, EMA-G, optimisers and the real-data source of one training run."""
+    """Owns G, D, EMA-G, optimisers and the real-data source of one training run.
 
-    def __init__(self, cfg: RaynasConfig, device: torch.device | None = None):
+    ``replicas``: this process's place in a data-parallel run (:mod:`raynas.distributed`; default one process):
+    every process draws the global batches (``train.dis_batch_size``, ``train.gen_batch_size``) and trains on
+    its slice, so G, D, EMA-G and Re-GAN's masks (computed from the same weights) stay identical everywhere."""
+
+    def __init__(self, cfg: RaynasConfig, device: torch.device | None = None, *,
+                 replicas: Replicas | None = None):
         self.cfg = cfg
         t, d = cfg.train, cfg.data
         setup = gan_setup(cfg, dis_batch_size=t.dis_batch_size, iters_per_epoch=t.iters_per_epoch, device=device)
         self.device, self.precision, self.real = setup.device, setup.precision, setup.real
         self.num_images, self.iters_per_epoch = setup.num_images, setup.iters_per_epoch
-        self.G = self.precision.prepare(build_generator(cfg.model, d))
-        self.D = self.precision.prepare(build_discriminator(cfg.model, d))
+        self.replicas = replicas = replicas or SINGLE
+        G, D = build_generator(cfg.model, d), build_discriminator(cfg.model, d)
+        if replicas.parallel:
+            check_parallel(cfg, replicas)
+            if t.sync_bn:
+                G, D = convert_sync_bn(G), convert_sync_bn(D)
+        self.G = self.precision.prepare(G)
+        self.D = self.precision.prepare(D)
+        replicas.broadcast_module(self.G)
+        replicas.broadcast_module(self.D)
         self.latent_dim = latent_dim_of(self.G, cfg.model.latent_dim)
         self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), t.lr_g, t.lr_d,
                                                  betas=(t.beta1, t.beta2))
@@ -96,7 +110,7 @@ class GANTrainer:
                 regan.begin_unit(self.step // n_critic, self.opt_g, self.ema.module)
             out = gan_train_step(self.G, self.D, self.opt_g, self.opt_d, real, self.step_cfg,
                                  step=self.step, precision=self.precision, ema=self.ema, g_hooks=regan,
-                                 augment=self.augment)
+                                 augment=self.augment, replicas=self.replicas)
             sums["d_loss"] += out["d_loss"]
             updated_g = out.get("g_loss") is not None
             if updated_g:
@@ -216,6 +230,17 @@ class GANTrainer:
             self.regan.load_state_dict(state["regan"])
         if self.augment is not None or "augment" in state:
             (self.augment or Augment()).load_state_dict(state.get("augment", {"name": "none"}))
+
+
+def check_parallel(cfg: RaynasConfig, replicas: Replicas) -> None:
+    """What a data-parallel GAN run needs: global batches the workers share equally, and no adaptive
+    augmentation (ADA's and APA's p would follow each worker's own slice)."""
+    replicas.check_batch(cfg.train.dis_batch_size, "train.dis_batch_size")
+    replicas.check_batch(cfg.train.gen_batch_size, "train.gen_batch_size")
+    if cfg.train.augment in ("ada", "apa"):
+        raise ConfigError(f"train.augment={cfg.train.augment} adapts p to the discriminator's outputs, which each "
+                          "worker sees only for its slice; train it with --num-workers 1, or use "
+                          "train.augment=diffaugment")
 
 
 class _Downsampled:

@@ -295,6 +295,20 @@ class RunDir:
         seen.append(device)
         meta["devices_used"] = ",".join(seen)
         meta["device"] = seen[0] if len(seen) == 1 else ", ".join(seen)
+        self._write_meta(meta)
+
+    def record_meta(self, **values: Any) -> None:
+        """Add or update run.json entries (e.g. ``num_workers``); provenance only, like ``record_device``."""
+        try:
+            meta = self.meta
+        except RunDirError:
+            return
+        if all(meta.get(k) == v for k, v in values.items()):
+            return
+        meta.update(values)
+        self._write_meta(meta)
+
+    def _write_meta(self, meta: dict[str, Any]) -> None:
         text = json.dumps(meta, indent=2) + "\n"
         try:
             if self.remote is not None:
