@@ -47,6 +47,8 @@ from trainables.retrain import retrain_genotype
 from trainables.search_trial import new_search, search_epoch
 
 BUDGET_KEYS = {"epochs": "epochs", "device-hours": "device_hours"}
+#: A search's own scores of its result that a comparison row keeps (a classifier's or a generator's)
+SCORE_KEYS = ("val_acc", "val_loss", "is_mean", "is_std", "fid", "kid_mean", "kid_std")
 
 
 #: Steps whose FLOPs are counted op by op; their mean times the steps taken is the trial's training FLOPs (exact
@@ -182,7 +184,7 @@ def compare_trial(config: dict[str, Any]) -> None:
             g_json = genotype.to_json()
         else:
             g_json = result["genotype"]
-            scores = {k: result[k] for k in ("val_acc", "val_loss") if k in result}
+            scores = {k: result[k] for k in SCORE_KEYS if k in result}
         writer.close()
         fields = {**search.row_fields(), **_spend(search, cost), "budget_stopped": stopped,
                   "params": search.derived_params(Genotype.from_json(g_json)),
@@ -205,15 +207,29 @@ def compare_trial(config: dict[str, Any]) -> None:
                  epoch_offset=math.ceil(state["fields"]["search_epochs"]))
 
 
+def final_metric(cfg: RaynasConfig, then_retrain: bool) -> tuple[str, str, str]:
+    """(column, min|max, what it measures) of the metric a comparison of ``cfg``'s task compares: a classifier's
+    accuracy, a generator's FID (lower is better; IS where ``eval.metrics`` has no FID)."""
+    if cfg.task == "classify":
+        if then_retrain:
+            return "test_acc", "max", "test accuracy of the found network after the retrain"
+        return "val_acc", "max", ("each search's own validation score (a supernet's or a candidate's): not the same "
+                                  "measurement across methods; add --then-retrain for test accuracy after one "
+                                  "retrain protocol")
+    metric, direction = ("fid", "min") if "fid" in cfg.eval.metrics else ("is_mean", "max")
+    if then_retrain:
+        return metric, direction, f"{metric} of the found generator after the retrain (train.*, model.*, eval.*)"
+    return metric, direction, (f"each search's own {metric} of its pick, scored inside its supernet: not the same "
+                               "network across methods; add --then-retrain for the retrained generator's")
+
+
 def comparison_spec(methods: list[str], seeds: list[int], budget: dict[str, float], then_retrain: bool,
-                    retrain_epochs: int | None) -> dict[str, Any]:
-    """What a comparison run compares (``compare.json``; a resume and ``raynas report`` read it)."""
-    metric = "test_acc" if then_retrain else "val_acc"
-    note = ("test accuracy of the found network after the retrain" if then_retrain else
-            "each search's own validation score (a supernet's or a candidate's): not the same measurement "
-            "across methods; add --then-retrain for test accuracy after one retrain protocol")
+                    retrain_epochs: int | None, cfg: RaynasConfig) -> dict[str, Any]:
+    """What a comparison run compares (``compare.json``; a resume and ``raynas report`` read it); ``cfg`` (any
+    compared method's config) decides the metric."""
+    metric, direction, note = final_metric(cfg, then_retrain)
     return {"methods": methods, "seeds": seeds, "budget": budget, "then_retrain": then_retrain,
-            "retrain_epochs": retrain_epochs, "metric": metric, "direction": "max", "metric_note": note,
+            "retrain_epochs": retrain_epochs, "metric": metric, "direction": direction, "metric_note": note,
             "baseline": next((m for m in methods if get_method(m).baseline), None)}
 
 

@@ -15,21 +15,32 @@ from raynas.results.compare import COMPARE_SPEC
 
 
 def comparable(name: str):
-    """A method ``raynas compare`` can run: a classifier search on the differentiable loop."""
+    """A method ``raynas compare`` can run: a search on the differentiable loop (classifier: darts, swd-nas,
+    random; GAN: damgan, random-gan)."""
     method = get_method(name)
-    if method.task != "classify" or method.shape != "differentiable" or not method.search:
-        raise ConfigError(f"--methods: {name} cannot be compared yet; raynas compare runs the classifier searches "
-                          "on the differentiable loop (darts, swd-nas, random). The GAN comparison (eagan, damgan "
-                          "vs random) is not built yet")
+    if method.shape != "differentiable" or not method.search:
+        raise ConfigError(f"--methods: {name} cannot be compared yet; raynas compare runs the searches on the "
+                          "differentiable loop (darts, swd-nas, random; damgan, random-gan)")
     return method
 
 
+def baseline_of(task: str) -> str:
+    """The random baseline of a task's spaces (what ``random`` names in a comparison of that task)."""
+    from raynas.methods import all_methods
+
+    return next(m.name for m in all_methods() if m.baseline and m.task == task and m.shape == "differentiable")
+
+
 def parse_methods(text: str) -> list[str]:
+    """The compared methods, one task; ``random`` names that task's baseline (random-gan in a GAN comparison)."""
     names = [m.strip() for m in str(text or "").split(",") if m.strip()]
+    tasks = {comparable(n).task for n in names if n != "random"}
+    if len(tasks) > 1:
+        raise ConfigError(f"--methods {text!r}: mixes classifier and GAN searches; compare methods of one task")
+    task = tasks.pop() if tasks else "classify"
+    names = [baseline_of(task) if n == "random" else n for n in names]
     if len(names) < 2 or len(set(names)) != len(names):
         raise ConfigError(f"--methods {text!r}: name two or more different methods, e.g. --methods darts,random")
-    for name in names:
-        comparable(name)
     return names
 
 
@@ -89,7 +100,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     def created(run) -> None:  # what the trials compare, before Ray starts: a run stopped that early resumes too
         first = configs[methods[0]].train.seed
         spec = comparison_spec(methods, [first + i for i in range(args.seeds)], budget, bool(args.then_retrain),
-                               args.retrain_epochs)
+                               args.retrain_epochs, configs[methods[0]])
         spec["configs"] = {m: c.to_dict() for m, c in configs.items()}
         (run.path / COMPARE_SPEC).write_text(json.dumps(spec, indent=2, default=str) + "\n")
 

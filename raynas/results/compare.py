@@ -173,9 +173,11 @@ def format_comparison(run_path: Path) -> str:
                                           if (c if c != "metric" else metric) in table]),
              "", "per method:", format_table(summary) if not summary.empty else "(no finished trials)"]
     if not tests.empty:
-        parts += ["", f"paired by seed against {spec['baseline']} (difference = method - {spec['baseline']}, "
-                      f"positive = better): Wilcoxon signed-rank test (exact, two-sided) and paired t-test "
-                      "(two-sided)", format_table(tests)]
+        b = spec["baseline"]
+        lower = spec.get("direction", "max") == "min"
+        diff = f"{b} - method, as lower {metric} is better" if lower else f"method - {b}"
+        parts += ["", f"paired by seed against {b} (difference = {diff}, positive = better): Wilcoxon signed-rank "
+                      "test (exact, two-sided) and paired t-test (two-sided)", format_table(tests)]
     return "\n".join(parts)
 
 
