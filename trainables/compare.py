@@ -224,29 +224,71 @@ def final_metric(cfg: RaynasConfig, then_retrain: bool) -> tuple[str, str, str]:
 
 
 def comparison_spec(methods: list[str], seeds: list[int], budget: dict[str, float], then_retrain: bool,
-                    retrain_epochs: int | None, cfg: RaynasConfig) -> dict[str, Any]:
+                    retrain_epochs: int | None, cfg: RaynasConfig, pairs: dict[str, str]) -> dict[str, Any]:
     """What a comparison run compares (``compare.json``; a resume and ``raynas report`` read it); ``cfg`` (any
-    compared method's config) decides the metric."""
+    compared method's config) decides the metric, ``pairs`` names each method's baseline in the paired tests."""
     metric, direction, note = final_metric(cfg, then_retrain)
     return {"methods": methods, "seeds": seeds, "budget": budget, "then_retrain": then_retrain,
             "retrain_epochs": retrain_epochs, "metric": metric, "direction": direction, "metric_note": note,
-            "baseline": next((m for m in methods if get_method(m).baseline), None)}
+            "baseline": next(iter(pairs.values()), None), "pairs": pairs}
+
+
+def run_population_arms(request: SearchRequest, spec: dict[str, Any]) -> None:
+    """The entries whose method owns its actors (eagan, eagan-random): each runs its seeds as the cells of
+    ``raynas ablate``'s grid route (the method's ``ablation_runner``, one whole search per cell, one after
+    another) in ``RUN_DIR/arms/ENTRY``, which resumes at its unfinished cell; each finished cell becomes the
+    entry's ``compare`` row with its spend (wall seconds of the search, GPU seconds at the actors' GPU shares,
+    supernet epochs; FLOPs are not counted inside the actors)."""
+    from raynas.config import from_dict
+    from raynas.methods import load_object
+    from raynas.results import RunDir
+
+    run = request.run
+    for label in spec["methods"]:
+        method = get_method(spec.get("arms", {}).get(label, label))
+        if method.shape == "differentiable":
+            continue
+        cfg = from_dict(RaynasConfig, spec["configs"][label])
+        sub = RunDir.create(run.path / "arms", label, config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset,
+                            device=cfg.train.device, exist_ok=True)
+        cells = [{"train.seed": seed} for seed in spec["seeds"]]
+        load_object(method.ablation_runner)(SearchRequest(cfg=cfg, run=sub, options={"cells": cells},
+                                                          progress=request.progress))
+        finals = sub.read()
+        finals = finals[finals["stage"] == "final"].drop_duplicates("candidate_id", keep="last")
+        e, rows = cfg.eagan, []
+        for _, f in finals.iterrows():
+            gpu = e.host_gpu + e.workers * e.evaluator_gpu if "cuda" in str(f.get("device") or "") else 0.0
+            rows.append({"run_id": run.path.name, "method": label, "stage": STAGE, "seed": int(f["seed"]),
+                         "candidate_id": f"{label}-{int(f['seed'])}", "genotype": f["genotype"],
+                         "params": f["params"], "is_mean": f["is_mean"], "fid": f["fid"],
+                         "search_epochs": float(f["search_epochs"]), "search_steps": None,
+                         "search_seconds": float(f["search_seconds"]),
+                         "search_gpu_seconds": float(f["search_seconds"]) * gpu, "train_flops": math.nan,
+                         "budget_stopped": False, "device": f.get("device"), "cell_dir": f["cell_dir"]})
+        run.append(rows, key=f"{label}-{STAGE}")
 
 
 def run_compare(request: SearchRequest) -> SearchOutcome:
-    """The comparison's Tune experiment, then its table, summary, paired tests and figure."""
+    """The comparison's Tune experiment (the searches on the differentiable loop) and EAGAN's entries (see
+    ``run_population_arms``), then its table, summary, paired tests and figure."""
     cfg, run = request.cfg, request.run
     if not (run.path / COMPARE_SPEC).is_file():
         raise RunDirError(f"{run.location} is not a `raynas compare` run (it has no {COMPARE_SPEC}); resume it with "
                           "the command that started it")
     spec = json.loads((run.path / COMPARE_SPEC).read_text())
-    space = None
-    if not request.resume:
-        space = {"compare_method": tune.grid_search(spec["methods"]), "compare_configs": spec["configs"],
-                 "train.seed": tune.grid_search(spec["seeds"]),
-                 "budget": spec["budget"], "then_retrain": spec["then_retrain"],
-                 "retrain_epochs": spec["retrain_epochs"]}
-    run_trainable(compare_trial, cfg, run, resources=request.resources, param_space=space, resume=request.resume)
+    arms = spec.get("arms", {})
+    tuned = [m for m in spec["methods"] if get_method(arms.get(m, m)).shape == "differentiable"]
+    if tuned:
+        space = None
+        if not request.resume:
+            space = {"compare_method": tune.grid_search(tuned), "compare_configs": spec["configs"],
+                     "train.seed": tune.grid_search(spec["seeds"]),
+                     "budget": spec["budget"], "then_retrain": spec["then_retrain"],
+                     "retrain_epochs": spec["retrain_epochs"]}
+        run_trainable(compare_trial, cfg, run, resources=request.resources, param_space=space,
+                      resume=request.resume)
+    run_population_arms(request, spec)
     write_comparison(run.path, run.read(), spec)
     return SearchOutcome(outputs={"table": run.path / "compare.parquet",
                                   "summary": run.path / "compare_summary.parquet",

@@ -8,6 +8,7 @@ import random
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import assert_user_error, run_cli
 
 from raynas.methods import get_method
@@ -117,3 +118,52 @@ def test_the_device_hours_budget_stops_a_gan_search_and_the_table_shows_it(ray_s
     table = pd.read_parquet(tmp_path / "b" / "compare.parquet")
     assert len(table) == 2 and table["budget_stopped"].all()
     assert (table["search_epochs"] < 50).all() and table["fid"].notna().all()
+
+
+def test_random_beside_gan_methods_names_the_random_search_of_each_ones_space():
+    from raynas.cli.compare import pairs_of, parse_methods
+
+    names = parse_methods("eagan,damgan,random")
+    assert names == ["eagan", "damgan", "eagan-random", "random-gan"]
+    assert pairs_of(names) == {"eagan": "eagan-random", "damgan": "random-gan"}
+    assert parse_methods("darts,random") == ["darts", "random"]
+    assert pairs_of(["darts", "swd-nas", "random"]) == {"darts": "random", "swd-nas": "random"}
+
+
+def test_eagan_rounds_within_an_epochs_budget():
+    from raynas.cli.compare import eagan_budget
+    from raynas.config import load_config
+    from raynas.errors import ConfigError
+
+    cfg = load_config("quickstart", ["eagan.warmup_epochs=2", "eagan.epochs_per_round=3", "eagan.stages=[g,d]",
+                                     "eagan.rounds=18"], method="eagan")
+    assert eagan_budget(cfg, 22) == ["eagan.rounds=3"]  # 11 epochs a stage: 2 warm-up + 3 rounds of 3
+    with pytest.raises(ConfigError, match="one round"):
+        eagan_budget(cfg, 9)
+
+
+@pytest.mark.slow
+def test_compare_eagan_with_its_random_searcher_through_the_cli(ray_session, tmp_path, capsys):
+    tiny = [o for o in get_method("eagan").smoke_overrides if not o.startswith("eagan.rounds")]
+    sets = [a for item in tiny for a in ("--set", item)]
+    # one seed keeps it short (each cell starts its actors); the damgan test checks two pairs by hand
+    code, out, err = run_cli(capsys, "compare", "--preset", "quickstart", "--methods", "eagan,random",
+                             "--seeds", "1", "--budget", "epochs=1", "--output-dir", str(tmp_path), "--name", "e",
+                             *sets)
+    assert code == 0, err
+    run = tmp_path / "e"
+    table = pd.read_parquet(run / "compare.parquet")
+    assert list(zip(table["method"], table["seed"])) == [("eagan", 0), ("eagan-random", 0)]
+    assert (table["search_epochs"] == 1).all() and (table["search_seconds"] > 0).all()  # one round of one epoch
+    assert table["fid"].notna().all() and table["train_flops"].isna().all()  # FLOPs: not counted in the actors
+    fid = table.set_index(["method", "seed"])["fid"]
+    d = fid["eagan-random", 0] - fid["eagan", 0]
+    tests = pd.read_parquet(run / "compare_tests.parquet").iloc[0]
+    assert (tests["method"], tests["baseline"], tests["pairs"]) == ("eagan", "eagan-random", 1)
+    assert tests["mean_diff"] == pytest.approx(d) and tests["wilcoxon_p"] == 1.0  # one pair: both signs 1/2
+    searchers = {cell.parent.parent.name: yaml.safe_load((cell / "config.yaml").read_text())["eagan"]["searcher"]
+                 for cell in (run / "arms").glob("*/cells/cell-000")}
+    assert searchers == {"eagan": "nsga2", "eagan-random": "random"}
+    code, _, err = run_cli(capsys, "compare", "--preset", "quickstart", "--methods", "eagan,random",
+                           "--budget", "epochs=1", "--then-retrain", "--output-dir", str(tmp_path), *sets)
+    assert_user_error(code, err, "--then-retrain")

@@ -364,7 +364,8 @@ class EaganSearch(SearchState, RoundReporting):
 def run_grid(request: SearchRequest) -> None:
     """``raynas ablate eagan``: one whole search per grid cell, one after another (each holds the cluster's
     actors), in ``RUN_DIR/cells/cell-NNN``; a killed grid resumes at its unfinished cell. Each finished cell
-    appends one ``final`` row: its grid values and the best generator's scores of its last stage."""
+    appends one ``final`` row: its grid values, the best generator's scores of its last stage and the search's
+    spend (wall seconds, supernet epochs; ``raynas compare`` runs EAGAN's seeds through here too)."""
 
     from raynas.config import RaynasConfig, apply_overrides, from_dict
 
@@ -379,11 +380,20 @@ def run_grid(request: SearchRequest) -> None:
         sub = RunDir.create(run.path / "cells", cell_id, config=ccfg.to_dict(), seed=ccfg.train.seed,
                             preset=ccfg.preset, device=ccfg.train.device, exist_ok=True)  # a resumed cell reopens
         tqdm.write(f"raynas: grid cell {i + 1}/{len(request.options['cells'])}: {overrides} in {sub.where()}")
+        started = time.perf_counter()
         EaganSearch(ccfg, sub, progress=request.progress).run_search()
+        seconds = time.perf_counter() - started  # the whole search: actors' start, warm-up, rounds, outputs
         rows = sub.read()
         last = rows[rows["stage"] == rows["stage"].iloc[-1]]
         best = last[(last["round"] == last["round"].max()) & last["best"].astype(bool)].iloc[0]
         run.append([{"run_id": run.path.name, "method": "eagan", "stage": "final", "epoch": None, "round": None,
                      "candidate_id": cell_id, **{k.rsplit(".", 1)[-1]: v for k, v in overrides.items()},
                      "genotype": best["genotype"], "params": best["params"], "is_mean": best["is_mean"],
-                     "fid": best["fid"], "cell_dir": sub.where()}])
+                     "fid": best["fid"], "cell_dir": sub.where(), "search_seconds": seconds,
+                     "search_epochs": search_epochs(ccfg), "device": sub.meta.get("device")}])
+
+
+def search_epochs(cfg: RaynasConfig) -> int:
+    """Supernet-training epochs of a whole EAGAN search: each stage's warm-up and rounds."""
+    e = cfg.eagan
+    return len(e.stages) * (e.warmup_epochs + e.rounds * e.epochs_per_round)
