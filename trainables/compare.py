@@ -238,7 +238,8 @@ def run_population_arms(request: SearchRequest, spec: dict[str, Any]) -> None:
     ``raynas ablate``'s grid route (the method's ``ablation_runner``, one whole search per cell, one after
     another) in ``RUN_DIR/arms/ENTRY``, which resumes at its unfinished cell; each finished cell becomes the
     entry's ``compare`` row with its spend (wall seconds of the search, GPU seconds at the actors' GPU shares,
-    supernet epochs; FLOPs are not counted inside the actors)."""
+    supernet epochs; FLOPs are not counted inside the actors). ``device_hours`` ends a stage after the round in
+    which the search's seconds reach it."""
     from raynas.config import from_dict
     from raynas.methods import load_object
     from raynas.results import RunDir
@@ -252,7 +253,9 @@ def run_population_arms(request: SearchRequest, spec: dict[str, Any]) -> None:
         sub = RunDir.create(run.path / "arms", label, config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset,
                             device=cfg.train.device, exist_ok=True)
         cells = [{"train.seed": seed} for seed in spec["seeds"]]
-        load_object(method.ablation_runner)(SearchRequest(cfg=cfg, run=sub, options={"cells": cells},
+        limit = spec["budget"].get("device_hours")
+        options = {"cells": cells, "budget_seconds": float(limit) * 3600.0 if limit else None}
+        load_object(method.ablation_runner)(SearchRequest(cfg=cfg, run=sub, options=options,
                                                           progress=request.progress))
         finals = sub.read()
         finals = finals[finals["stage"] == "final"].drop_duplicates("candidate_id", keep="last")
@@ -265,7 +268,8 @@ def run_population_arms(request: SearchRequest, spec: dict[str, Any]) -> None:
                          "search_epochs": float(f["search_epochs"]), "search_steps": None,
                          "search_seconds": float(f["search_seconds"]),
                          "search_gpu_seconds": float(f["search_seconds"]) * gpu, "train_flops": math.nan,
-                         "budget_stopped": False, "device": f.get("device"), "cell_dir": f["cell_dir"]})
+                         "budget_stopped": bool(f.get("budget_stopped", False)), "device": f.get("device"),
+                         "cell_dir": f["cell_dir"]})
         run.append(rows, key=f"{label}-{STAGE}")
 
 

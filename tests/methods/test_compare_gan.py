@@ -167,3 +167,16 @@ def test_compare_eagan_with_its_random_searcher_through_the_cli(ray_session, tmp
     code, _, err = run_cli(capsys, "compare", "--preset", "quickstart", "--methods", "eagan,random",
                            "--budget", "epochs=1", "--then-retrain", "--output-dir", str(tmp_path), *sets)
     assert_user_error(code, err, "--then-retrain")
+
+
+@pytest.mark.slow
+def test_the_device_hours_budget_ends_eagan_stages_after_the_round_that_spends_it(ray_session, tmp_path, capsys):
+    tiny = [o for o in get_method("eagan").smoke_overrides if not o.startswith("eagan.rounds")]
+    sets = [a for item in [*tiny, "eagan.rounds=3"] for a in ("--set", item)]
+    code, out, err = run_cli(capsys, "compare", "--preset", "quickstart", "--methods", "eagan,eagan-random",
+                             "--seeds", "1", "--budget", "device-hours=0.000001", "--output-dir", str(tmp_path),
+                             "--name", "eb", *sets)
+    assert code == 0, err
+    table = pd.read_parquet(tmp_path / "eb" / "compare.parquet")
+    assert len(table) == 2 and table["budget_stopped"].all()
+    assert (table["search_epochs"] == 1).all()  # round 0 of 3 (one epoch each), then the budget ended the stage
