@@ -68,6 +68,11 @@ class RandomGanSearch(DamganSearch):
             self._ranked_at = self.epoch
         return self.ranking
 
+    def eval_due(self) -> bool:
+        """Only the last epoch (``random_gan.eval_every`` does not apply): before the ranking, the derived
+        genotype is an unranked sample, and its IS/FID says nothing about the search."""
+        return self.done()
+
     def derive_genotype(self) -> Genotype:
         return self.rank()[0][0] if self.done() else self.candidates[0]
 
