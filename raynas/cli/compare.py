@@ -134,6 +134,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise ConfigError("raynas compare needs --methods (e.g. darts,swd-nas,random) and --budget "
                               "(epochs=E or device-hours=H)")
         methods, budget = parse_methods(args.methods), parse_budget(args.budget)
+        if args.preset is None:
+            args.preset = method_of(methods[0]).quickstart
         overrides = method_overrides(args, methods, budget)
         plain = argparse.Namespace(**{**vars(args), "overrides": []})
         for name in methods:  # every method's config, checked before any run directory exists
@@ -166,15 +168,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction, commands) -> None:
     p = sub.add_parser("compare", help="compare methods against random search at one budget (methods x seeds)")
-    add_config_args(p, "quickstart-classify")
+    add_config_args(p, None)
+    for action in p._actions:  # its default follows the methods' task
+        if action.dest == "preset":
+            action.help = ("preset name or YAML path (default: the methods' quickstart: quickstart-classify or "
+                           "quickstart; see `raynas presets`)")
     add_ray_args(p)
-    p.add_argument("--methods", help="comma-separated methods, e.g. darts,swd-nas,random (random is the baseline "
-                                     "of the paired tests)")
+    p.add_argument("--methods", help="comma-separated methods, e.g. darts,swd-nas,random or eagan,damgan,random "
+                                     "(random: the baseline of the paired tests; beside GAN methods, the random "
+                                     "search over each one's space: eagan-random, random-gan)")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds per method: train.seed, +1, ... (default 3)")
     p.add_argument("--budget", help="every trial's budget: epochs=E (search epochs), device-hours=H (search "
                                     "device time), or both")
     p.add_argument("--then-retrain", action="store_true",
-                   help="retrain each found network (train.*, model.*) and compare test accuracy")
+                   help="retrain each found network (train.*, model.*) and compare test accuracy (GANs: "
+                        "IS/FID; not for EAGAN yet)")
     p.add_argument("--retrain-epochs", type=positive_int, help="epochs of each retrain (default: train.epochs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="resume a killed comparison")
     p.set_defaults(func=commands.cmd_compare)

@@ -180,3 +180,11 @@ def test_the_device_hours_budget_ends_eagan_stages_after_the_round_that_spends_i
     table = pd.read_parquet(tmp_path / "eb" / "compare.parquet")
     assert len(table) == 2 and table["budget_stopped"].all()
     assert (table["search_epochs"] == 1).all()  # round 0 of 3 (one epoch each), then the budget ended the stage
+
+
+def test_the_default_preset_follows_the_methods_task(tmp_path, capsys):
+    # random_gan's own check refuses the darts selector: reached only once a GAN preset (quickstart) has loaded
+    code, _, err = run_cli(capsys, "compare", "--methods", "damgan,random", "--budget", "epochs=1",
+                           "--set", "random_gan.selector=darts", "--output-dir", str(tmp_path))
+    assert_user_error(code, err, "random_gan.selector")
+    assert not any(tmp_path.iterdir())  # refused before any run directory
