@@ -260,7 +260,10 @@ def run_population_arms(request: SearchRequest, spec: dict[str, Any]) -> None:
         finals = sub.read()
         finals = finals[finals["stage"] == "final"].drop_duplicates("candidate_id", keep="last")
         e, rows = cfg.eagan, []
+        done = set(run.read().get("candidate_id", []))
         for _, f in finals.iterrows():
+            if f"{label}-{int(f['seed'])}" in done:
+                continue
             gpu = e.host_gpu + e.workers * e.evaluator_gpu if "cuda" in str(f.get("device") or "") else 0.0
             rows.append({"run_id": run.path.name, "method": label, "stage": STAGE, "seed": int(f["seed"]),
                          "candidate_id": f"{label}-{int(f['seed'])}", "genotype": f["genotype"],
@@ -270,7 +273,30 @@ def run_population_arms(request: SearchRequest, spec: dict[str, Any]) -> None:
                          "search_gpu_seconds": float(f["search_seconds"]) * gpu, "train_flops": math.nan,
                          "budget_stopped": bool(f.get("budget_stopped", False)), "device": f.get("device"),
                          "cell_dir": f["cell_dir"]})
-        run.append(rows, key=f"{label}-{STAGE}")
+            if spec["then_retrain"]:
+                rows[-1].update(retrain_generator(cfg, sub.path / "cells" / str(f["candidate_id"]),
+                                                  spec["retrain_epochs"], int(f["seed"])))
+            run.append(rows[-1:], key=f"{label}-{int(f['seed'])}-{STAGE}")  # one per cell: a resume keeps it
+
+
+def retrain_generator(cfg: RaynasConfig, cell_dir: Any, epochs: int | None, seed: int) -> dict[str, Any]:
+    """An EAGAN cell's best generator trained from scratch with the comparison's one protocol (``train.*``,
+    ``model.*``, ``eval.*``; ``epochs`` overrides train.epochs), in the driver (EAGAN's cells hold no Tune trial):
+    its scores and spend as the row's metric columns. Not checkpointed: a killed comparison redoes it."""
+    import dataclasses
+
+    from raynas.fixed_training import fixed_trainer, retrain_config
+
+    rcfg = retrain_config(cfg, cell_dir / "best_G.json", epochs)
+    rcfg = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, seed=seed))
+    trainer = fixed_trainer(rcfg)
+    started = time.perf_counter()
+    while trainer.epoch < trainer.epochs:
+        trainer.train_epoch()
+    scores = trainer.score()
+    seconds = time.perf_counter() - started
+    return {**scores, "retrain_epochs": trainer.epochs, "params": trainer.headline_params(),
+            "retrain_seconds": seconds, "retrain_gpu_seconds": seconds * gpu_fraction(trainer.device)}
 
 
 def run_compare(request: SearchRequest) -> SearchOutcome:

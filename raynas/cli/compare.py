@@ -141,12 +141,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for name in methods:  # every method's config, checked before any run directory exists
             method = method_of(name)
             cfg = config_from_args(plain, method.name, overrides[name])
-            if method.name == "eagan":
-                if args.then_retrain:
-                    raise ConfigError("--then-retrain: the retrain of EAGAN's generators in a comparison is not "
-                                      "built yet; compare eagan at its search's IS/FID (drop --then-retrain)")
-                if budget.get("epochs"):
-                    cfg = config_from_args(plain, method.name, overrides[name] + eagan_budget(cfg, budget["epochs"]))
+            if method.name == "eagan" and budget.get("epochs"):
+                cfg = config_from_args(plain, method.name, overrides[name] + eagan_budget(cfg, budget["epochs"]))
             if method.check:
                 load_object(method.check)(cfg)
             configs[name] = cfg
@@ -182,7 +178,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                                     "device time), or both")
     p.add_argument("--then-retrain", action="store_true",
                    help="retrain each found network (train.*, model.*) and compare test accuracy (GANs: "
-                        "IS/FID; not for EAGAN yet)")
+                        "IS/FID)")
     p.add_argument("--retrain-epochs", type=positive_int, help="epochs of each retrain (default: train.epochs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="resume a killed comparison")
     p.set_defaults(func=commands.cmd_compare)
