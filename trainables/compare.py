@@ -1,4 +1,6 @@
-"""``raynas compare``: methods × seeds as one Tune experiment, every trial held to the same budget.
+"""``raynas compare``: methods × seeds as one Tune experiment, every trial held to the same budget (EAGAN's
+entries, which own their actors, run their seeds afterwards as ``raynas ablate eagan``'s grid cells:
+``run_population_arms``).
 
 A trial runs one method's search (its ``Method.search`` on the differentiable loop) with the budget applied:
 ``epochs`` sets the method's search epochs; ``device_hours`` stops the search at the training step where its

@@ -1,5 +1,6 @@
-"""``raynas compare``: several methods (one of them the random baseline) × seeds at one budget, in one Tune
-experiment; prints the table, the summary per method and the paired tests against random search."""
+"""``raynas compare``: several methods (one of them the random baseline) × seeds at one budget, in one run (a
+Tune experiment; EAGAN's entries as grid cells after it); prints the table, the summary per method and the paired
+tests against random search (in a GAN comparison, each method against the random search over its own space)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ SWD-NAS's five-cell space), ranked in one of two ways (``random.mode``):
 
 Sampling is uniform over the space's genotypes and reproducible per ``train.seed``
 (``searchers.random_search``). ``raynas compare`` runs it beside the other methods at one budget.
+
+GAN spaces: ``random-gan`` (a method of its own, as a method has one task) is random search with weight sharing
+over DAMGAN's ``damgan-g`` (``raynas.methods.random.gan``); EAGAN's baseline is its own loop with
+``eagan.searcher=random`` (``eagan-random`` in ``raynas compare``).
 """
 
 from __future__ import annotations
