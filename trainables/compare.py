@@ -1,4 +1,6 @@
-"""``raynas compare``: methods × seeds as one Tune experiment, every trial held to the same budget.
+"""``raynas compare``: methods × seeds as one Tune experiment, every trial held to the same budget (EAGAN's
+entries, which own their actors, run their seeds afterwards as ``raynas ablate eagan``'s grid cells:
+``run_population_arms``).
 
 A trial runs one method's search (its ``Method.search`` on the differentiable loop) with the budget applied:
 ``epochs`` sets the method's search epochs; ``device_hours`` stops the search at the training step where its
@@ -47,6 +49,8 @@ from trainables.retrain import retrain_genotype
 from trainables.search_trial import new_search, search_epoch
 
 BUDGET_KEYS = {"epochs": "epochs", "device-hours": "device_hours"}
+#: A search's own scores of its result that a comparison row keeps (a classifier's or a generator's)
+SCORE_KEYS = ("val_acc", "val_loss", "is_mean", "is_std", "fid", "kid_mean", "kid_std")
 
 
 #: Steps whose FLOPs are counted op by op; their mean times the steps taken is the trial's training FLOPs (exact
@@ -182,7 +186,7 @@ def compare_trial(config: dict[str, Any]) -> None:
             g_json = genotype.to_json()
         else:
             g_json = result["genotype"]
-            scores = {k: result[k] for k in ("val_acc", "val_loss") if k in result}
+            scores = {k: result[k] for k in SCORE_KEYS if k in result}
         writer.close()
         fields = {**search.row_fields(), **_spend(search, cost), "budget_stopped": stopped,
                   "params": search.derived_params(Genotype.from_json(g_json)),
@@ -205,32 +209,118 @@ def compare_trial(config: dict[str, Any]) -> None:
                  epoch_offset=math.ceil(state["fields"]["search_epochs"]))
 
 
+def final_metric(cfg: RaynasConfig, then_retrain: bool) -> tuple[str, str, str]:
+    """(column, min|max, what it measures) of the metric a comparison of ``cfg``'s task compares: a classifier's
+    accuracy, a generator's FID (lower is better; IS where ``eval.metrics`` has no FID)."""
+    if cfg.task == "classify":
+        if then_retrain:
+            return "test_acc", "max", "test accuracy of the found network after the retrain"
+        return "val_acc", "max", ("each search's own validation score (a supernet's or a candidate's): not the same "
+                                  "measurement across methods; add --then-retrain for test accuracy after one "
+                                  "retrain protocol")
+    metric, direction = ("fid", "min") if "fid" in cfg.eval.metrics else ("is_mean", "max")
+    if then_retrain:
+        return metric, direction, f"{metric} of the found generator after the retrain (train.*, model.*, eval.*)"
+    return metric, direction, (f"each search's own {metric} of its pick, scored inside its supernet: not the same "
+                               "network across methods; add --then-retrain for the retrained generator's")
+
+
 def comparison_spec(methods: list[str], seeds: list[int], budget: dict[str, float], then_retrain: bool,
-                    retrain_epochs: int | None) -> dict[str, Any]:
-    """What a comparison run compares (``compare.json``; a resume and ``raynas report`` read it)."""
-    metric = "test_acc" if then_retrain else "val_acc"
-    note = ("test accuracy of the found network after the retrain" if then_retrain else
-            "each search's own validation score (a supernet's or a candidate's): not the same measurement "
-            "across methods; add --then-retrain for test accuracy after one retrain protocol")
+                    retrain_epochs: int | None, cfg: RaynasConfig, pairs: dict[str, str]) -> dict[str, Any]:
+    """What a comparison run compares (``compare.json``; a resume and ``raynas report`` read it); ``cfg`` (any
+    compared method's config) decides the metric, ``pairs`` names each method's baseline in the paired tests."""
+    metric, direction, note = final_metric(cfg, then_retrain)
     return {"methods": methods, "seeds": seeds, "budget": budget, "then_retrain": then_retrain,
-            "retrain_epochs": retrain_epochs, "metric": metric, "direction": "max", "metric_note": note,
-            "baseline": next((m for m in methods if get_method(m).baseline), None)}
+            "retrain_epochs": retrain_epochs, "metric": metric, "direction": direction, "metric_note": note,
+            "baseline": next(iter(pairs.values()), None), "pairs": pairs}
+
+
+def run_population_arms(request: SearchRequest, spec: dict[str, Any]) -> None:
+    """The entries whose method owns its actors (eagan, eagan-random): each runs its seeds as the cells of
+    ``raynas ablate``'s grid route (the method's ``ablation_runner``, one whole search per cell, one after
+    another) in ``RUN_DIR/arms/ENTRY``, which resumes at its unfinished cell; each finished cell becomes the
+    entry's ``compare`` row with its spend (wall seconds of the search, GPU seconds at the actors' GPU shares,
+    supernet epochs; FLOPs are not counted inside the actors). ``device_hours`` ends a stage after the round in
+    which the search's seconds reach it."""
+    from raynas.config import from_dict
+    from raynas.methods import load_object
+    from raynas.results import RunDir
+
+    run = request.run
+    for label in spec["methods"]:
+        method = get_method(spec.get("arms", {}).get(label, label))
+        if method.shape == "differentiable":
+            continue
+        cfg = from_dict(RaynasConfig, spec["configs"][label])
+        sub = RunDir.create(run.path / "arms", label, config=cfg.to_dict(), seed=cfg.train.seed, preset=cfg.preset,
+                            device=cfg.train.device, exist_ok=True)
+        cells = [{"train.seed": seed} for seed in spec["seeds"]]
+        limit = spec["budget"].get("device_hours")
+        options = {"cells": cells, "budget_seconds": float(limit) * 3600.0 if limit else None}
+        load_object(method.ablation_runner)(SearchRequest(cfg=cfg, run=sub, options=options,
+                                                          progress=request.progress))
+        finals = sub.read()
+        finals = finals[finals["stage"] == "final"].drop_duplicates("candidate_id", keep="last")
+        e, rows = cfg.eagan, []
+        done = set(run.read().get("candidate_id", []))
+        for _, f in finals.iterrows():
+            if f"{label}-{int(f['seed'])}" in done:
+                continue
+            gpu = e.host_gpu + e.workers * e.evaluator_gpu if "cuda" in str(f.get("device") or "") else 0.0
+            rows.append({"run_id": run.path.name, "method": label, "stage": STAGE, "seed": int(f["seed"]),
+                         "candidate_id": f"{label}-{int(f['seed'])}", "genotype": f["genotype"],
+                         "params": f["params"], "is_mean": f["is_mean"], "fid": f["fid"],
+                         "search_epochs": float(f["search_epochs"]), "search_steps": None,
+                         "search_seconds": float(f["search_seconds"]),
+                         "search_gpu_seconds": float(f["search_seconds"]) * gpu, "train_flops": math.nan,
+                         "budget_stopped": bool(f.get("budget_stopped", False)), "device": f.get("device"),
+                         "cell_dir": f["cell_dir"]})
+            if spec["then_retrain"]:
+                rows[-1].update(retrain_generator(cfg, sub.path / "cells" / str(f["candidate_id"]),
+                                                  spec["retrain_epochs"], int(f["seed"])))
+            run.append(rows[-1:], key=f"{label}-{int(f['seed'])}-{STAGE}")  # one per cell: a resume keeps it
+
+
+def retrain_generator(cfg: RaynasConfig, cell_dir: Any, epochs: int | None, seed: int) -> dict[str, Any]:
+    """An EAGAN cell's best generator trained from scratch with the comparison's one protocol (``train.*``,
+    ``model.*``, ``eval.*``; ``epochs`` overrides train.epochs), in the driver (EAGAN's cells hold no Tune trial):
+    its scores and spend as the row's metric columns. Not checkpointed: a killed comparison redoes it."""
+    import dataclasses
+
+    from raynas.fixed_training import fixed_trainer, retrain_config
+
+    rcfg = retrain_config(cfg, cell_dir / "best_G.json", epochs)
+    rcfg = dataclasses.replace(rcfg, train=dataclasses.replace(rcfg.train, seed=seed))
+    trainer = fixed_trainer(rcfg)
+    started = time.perf_counter()
+    while trainer.epoch < trainer.epochs:
+        trainer.train_epoch()
+    scores = trainer.score()
+    seconds = time.perf_counter() - started
+    return {**scores, "retrain_epochs": trainer.epochs, "params": trainer.headline_params(),
+            "retrain_seconds": seconds, "retrain_gpu_seconds": seconds * gpu_fraction(trainer.device)}
 
 
 def run_compare(request: SearchRequest) -> SearchOutcome:
-    """The comparison's Tune experiment, then its table, summary, paired tests and figure."""
+    """The comparison's Tune experiment (the searches on the differentiable loop) and EAGAN's entries (see
+    ``run_population_arms``), then its table, summary, paired tests and figure."""
     cfg, run = request.cfg, request.run
     if not (run.path / COMPARE_SPEC).is_file():
         raise RunDirError(f"{run.location} is not a `raynas compare` run (it has no {COMPARE_SPEC}); resume it with "
                           "the command that started it")
     spec = json.loads((run.path / COMPARE_SPEC).read_text())
-    space = None
-    if not request.resume:
-        space = {"compare_method": tune.grid_search(spec["methods"]), "compare_configs": spec["configs"],
-                 "train.seed": tune.grid_search(spec["seeds"]),
-                 "budget": spec["budget"], "then_retrain": spec["then_retrain"],
-                 "retrain_epochs": spec["retrain_epochs"]}
-    run_trainable(compare_trial, cfg, run, resources=request.resources, param_space=space, resume=request.resume)
+    arms = spec.get("arms", {})
+    tuned = [m for m in spec["methods"] if get_method(arms.get(m, m)).shape == "differentiable"]
+    if tuned:
+        space = None
+        if not request.resume:
+            space = {"compare_method": tune.grid_search(tuned), "compare_configs": spec["configs"],
+                     "train.seed": tune.grid_search(spec["seeds"]),
+                     "budget": spec["budget"], "then_retrain": spec["then_retrain"],
+                     "retrain_epochs": spec["retrain_epochs"]}
+        run_trainable(compare_trial, cfg, run, resources=request.resources, param_space=space,
+                      resume=request.resume)
+    run_population_arms(request, spec)
     write_comparison(run.path, run.read(), spec)
     return SearchOutcome(outputs={"table": run.path / "compare.parquet",
                                   "summary": run.path / "compare_summary.parquet",

@@ -136,7 +136,12 @@ def write_comparison(run_path: Path, df: pd.DataFrame, spec: dict[str, Any]) -> 
     metric, direction = spec["metric"], spec.get("direction", "max")
     table = comparison_table(df)
     summary = summarize(table, metric, direction) if not table.empty else pd.DataFrame()
-    tests = paired_tests(table, metric, spec["baseline"], direction) if not table.empty else pd.DataFrame()
+    tests = pd.DataFrame()
+    if not table.empty and spec.get("baseline"):
+        pairs = spec.get("pairs") or {m: spec["baseline"] for m in spec["methods"] if m != spec["baseline"]}
+        parts = [paired_tests(table[table["method"].isin([m, b])], metric, b, direction)
+                 for m, b in sorted(pairs.items())]
+        tests = pd.concat(parts, ignore_index=True) if parts else tests
     table.to_parquet(run_path / COMPARE_TABLE, index=False)
     summary.to_parquet(run_path / COMPARE_SUMMARY, index=False)
     tests.to_parquet(run_path / COMPARE_TESTS, index=False)
@@ -173,9 +178,11 @@ def format_comparison(run_path: Path) -> str:
                                           if (c if c != "metric" else metric) in table]),
              "", "per method:", format_table(summary) if not summary.empty else "(no finished trials)"]
     if not tests.empty:
-        parts += ["", f"paired by seed against {spec['baseline']} (difference = method - {spec['baseline']}, "
-                      f"positive = better): Wilcoxon signed-rank test (exact, two-sided) and paired t-test "
-                      "(two-sided)", format_table(tests)]
+        b = spec["baseline"] if len(set(tests["baseline"])) == 1 else "the baseline of its row"
+        lower = spec.get("direction", "max") == "min"
+        diff = f"baseline - method, as lower {metric} is better" if lower else "method - baseline"
+        parts += ["", f"paired by seed against {b} (difference = {diff}, positive = better): Wilcoxon signed-rank "
+                      "test (exact, two-sided) and paired t-test (two-sided)", format_table(tests)]
     return "\n".join(parts)
 
 

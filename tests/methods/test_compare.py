@@ -128,7 +128,7 @@ def test_compare_darts_with_random_through_the_cli(ray_session, tmp_path, capsys
     assert code == 0 and "per method:" in out and "random" in out
     code, _, err = run_cli(capsys, "compare", "--methods", "darts,eagan", "--budget", "epochs=1",
                            "--output-dir", str(tmp_path))
-    assert_user_error(code, err, "eagan cannot be compared yet")
+    assert_user_error(code, err, "mixes classifier and GAN searches")
     code, _, err = run_cli(capsys, "compare", "--methods", "darts,random", "--budget", "hours=1",
                            "--output-dir", str(tmp_path))
     assert_user_error(code, err, "--budget 'hours=1'")

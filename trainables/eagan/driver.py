@@ -99,8 +99,12 @@ class EaganSearch(SearchState, RoundReporting):
     MAX_RESTARTS = 3  # per stage, host and Evaluators each: beyond that something is wrong with the node
 
     def __init__(self, cfg: RaynasConfig, run: RunDir, *, workers: int | None = None, progress: bool = True,
-                 faults: dict[str, str] | None = None):
+                 faults: dict[str, str] | None = None, budget_seconds: float | None = None):
         self.cfg, self.run = cfg, run
+        # ``raynas compare --budget device-hours=H``: a stage ends after the round in which this many seconds
+        # (wall clock of this process's search) are spent; a later stage still runs its warm-up and one round
+        self.budget_seconds, self.budget_stopped = budget_seconds, False
+        self._started = time.perf_counter()
         self.e = cfg.eagan
         self.workers = workers or self.e.workers
         # Fault injection for the recovery tests: {"host" | "evaluator": marker file}; the actor exits once.
@@ -217,6 +221,10 @@ class EaganSearch(SearchState, RoundReporting):
                 bar.set_postfix(best_fid=fmt(best.get("fid")), best_is=fmt(best.get("is_mean")))
                 self._commit_round(stage, r, host, searcher, rows, best, state)
                 r += 1
+                if self._budget_spent() and r < self.e.rounds:
+                    self.budget_stopped = True
+                    self._say(f"stage {stage}: the budget is spent after round {r - 1}; the stage ends there")
+                    break
             bar.close()
             best = Genotype.from_json(state.get(f"last_best_{stage}")["genotype"])
             if stage == "gd":  # the coupled baseline's best pair: keep both halves, as the two stages do
@@ -240,6 +248,9 @@ class EaganSearch(SearchState, RoundReporting):
         finally:
             for actor in [host, *evaluators]:
                 ray.kill(actor)
+
+    def _budget_spent(self) -> bool:
+        return self.budget_seconds is not None and time.perf_counter() - self._started >= self.budget_seconds
 
     def _commit_round(self, stage: str, r: int, host, searcher: NSGA2Searcher, rows: list[dict[str, Any]],
                       best: dict[str, Any], state: dict[str, Any]) -> None:
@@ -364,7 +375,8 @@ class EaganSearch(SearchState, RoundReporting):
 def run_grid(request: SearchRequest) -> None:
     """``raynas ablate eagan``: one whole search per grid cell, one after another (each holds the cluster's
     actors), in ``RUN_DIR/cells/cell-NNN``; a killed grid resumes at its unfinished cell. Each finished cell
-    appends one ``final`` row: its grid values and the best generator's scores of its last stage."""
+    appends one ``final`` row: its grid values, the best generator's scores of its last stage and the search's
+    spend (wall seconds, supernet epochs; ``raynas compare`` runs EAGAN's seeds through here too)."""
 
     from raynas.config import RaynasConfig, apply_overrides, from_dict
 
@@ -379,11 +391,24 @@ def run_grid(request: SearchRequest) -> None:
         sub = RunDir.create(run.path / "cells", cell_id, config=ccfg.to_dict(), seed=ccfg.train.seed,
                             preset=ccfg.preset, device=ccfg.train.device, exist_ok=True)  # a resumed cell reopens
         tqdm.write(f"raynas: grid cell {i + 1}/{len(request.options['cells'])}: {overrides} in {sub.where()}")
-        EaganSearch(ccfg, sub, progress=request.progress).run_search()
+        started = time.perf_counter()
+        search = EaganSearch(ccfg, sub, progress=request.progress,
+                             budget_seconds=request.options.get("budget_seconds"))
+        search.run_search()
+        seconds = time.perf_counter() - started  # the whole search: actors' start, warm-up, rounds, outputs
         rows = sub.read()
         last = rows[rows["stage"] == rows["stage"].iloc[-1]]
         best = last[(last["round"] == last["round"].max()) & last["best"].astype(bool)].iloc[0]
         run.append([{"run_id": run.path.name, "method": "eagan", "stage": "final", "epoch": None, "round": None,
                      "candidate_id": cell_id, **{k.rsplit(".", 1)[-1]: v for k, v in overrides.items()},
                      "genotype": best["genotype"], "params": best["params"], "is_mean": best["is_mean"],
-                     "fid": best["fid"], "cell_dir": sub.where()}])
+                     "fid": best["fid"], "cell_dir": sub.where(), "search_seconds": seconds,
+                     "search_epochs": search_epochs(ccfg, rows),
+                     "budget_stopped": search.budget_stopped, "device": sub.meta.get("device")}])
+
+
+def search_epochs(cfg: RaynasConfig, rows) -> int:
+    """Supernet-training epochs of a whole EAGAN search: each stage's warm-up and the rounds its ``rows`` hold."""
+    e = cfg.eagan
+    return sum(e.warmup_epochs + rows[rows["stage"] == st]["round"].nunique() * e.epochs_per_round
+               for st in e.stages if (rows["stage"] == st).any())

@@ -43,10 +43,12 @@ from searchers.differentiable import DifferentiableSearch
 
 
 # ====================================================================== checks
-def check_search_config(cfg: RaynasConfig) -> None:
-    """The checks that must fail before any trial starts: k' divides C, selector/bilevel agree."""
-    check_kprime(cfg.damgan.search_gf_dim, cfg.damgan.kprime)
-    if cfg.damgan.bilevel and cfg.damgan.selector != "darts":
+def check_search_config(cfg: RaynasConfig, section: Any = None) -> None:
+    """The checks that must fail before any trial starts: k' divides C, selector/bilevel agree (``section``:
+    the search's settings, ``cfg.damgan`` unless another method trains this supernet)."""
+    dg = section if section is not None else cfg.damgan
+    check_kprime(dg.search_gf_dim, dg.kprime)
+    if dg.bilevel and dg.selector != "darts":
         raise ConfigError("damgan.bilevel=true applies to the darts selector only (DA search is single-level "
                           "by design); set damgan.selector=darts or damgan.bilevel=false")
 
@@ -98,11 +100,12 @@ class DamganSearch(DifferentiableSearch):
 
     headline_metrics = ("is_mean", "fid")
 
-    def __init__(self, cfg: RaynasConfig, device: torch.device | None = None):
+    def __init__(self, cfg: RaynasConfig, device: torch.device | None = None, section: Any = None):
         super().__init__()
-        check_search_config(cfg)
+        self.section = section if section is not None else cfg.damgan  # random-gan trains it with its own
+        check_search_config(cfg, self.section)
         self.cfg = cfg
-        d, m, dg, t = cfg.data, cfg.model, cfg.damgan, cfg.train  # dg: the search's settings
+        d, m, dg, t = cfg.data, cfg.model, self.section, cfg.train  # dg: the search's settings
         setup = gan_setup(cfg, dis_batch_size=dg.dis_batch_size, iters_per_epoch=dg.iters_per_epoch, device=device)
         self.device, self.precision, self.real = setup.device, setup.precision, setup.real
         self.num_images, self.iters_per_epoch = setup.num_images, setup.iters_per_epoch
@@ -125,7 +128,8 @@ class DamganSearch(DifferentiableSearch):
                 p.requires_grad_(False)
         self.g_step_opt = _JointOptimizer(self.opt_g, self.opt_arch) if arch and not self.bilevel else self.opt_g
         self.step_cfg = StepConfig(gen_batch_size=dg.gen_batch_size, dis_batch_size=dg.dis_batch_size,
-                                   n_critic=dg.n_critic, latent_dim=self.latent_dim, lr_section="damgan")
+                                   n_critic=dg.n_critic, latent_dim=self.latent_dim,
+                                   lr_section=cfg.method.replace("-", "_") if section is not None else "damgan")
         self.images_per_step = dg.dis_batch_size
         self.metric_keys = ("d_loss", "g_loss", "arch_loss") if self.bilevel else ("d_loss", "g_loss")
         self.fixed_z = fixed_latents(64, self.latent_dim, self.device, t.seed)
@@ -193,7 +197,7 @@ class DamganSearch(DifferentiableSearch):
 
     def eval_due(self) -> bool:
         """After the last epoch, and every ``eval_every`` epochs (0 = last only)."""
-        every = self.cfg.damgan.eval_every
+        every = self.section.eval_every
         return self.done() or (every > 0 and self.epoch % every == 0)
 
     # ------------------------------------------------------------------ what the search trainables read
@@ -206,7 +210,7 @@ class DamganSearch(DifferentiableSearch):
 
     def row_fields(self) -> dict[str, Any]:
         """Columns every result row of this search carries (the grid axes of the k' ablation)."""
-        return {"kprime": self.cfg.damgan.kprime, "selector": self.cfg.damgan.selector, "seed": self.cfg.train.seed}
+        return {"kprime": self.section.kprime, "selector": self.section.selector, "seed": self.cfg.train.seed}
 
     def stateful(self) -> dict[str, Any]:
         out = {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d}

@@ -11,11 +11,18 @@ SWD-NAS's five-cell space), ranked in one of two ways (``random.mode``):
 
 Sampling is uniform over the space's genotypes and reproducible per ``train.seed``
 (``searchers.random_search``). ``raynas compare`` runs it beside the other methods at one budget.
+
+GAN spaces: ``random-gan`` (a method of its own, as a method has one task) is random search with weight sharing
+over DAMGAN's ``damgan-g`` (``raynas.methods.random.gan``); EAGAN's baseline is its own loop with
+``eagan.searcher=random`` (``eagan-random`` in ``raynas compare``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from raynas.config import SearchTraining, search_section, setting
+from raynas.methods.damgan import DamganConfig
 from raynas.methods.spec import Method, register
 from raynas.results.schema import register_columns
 
@@ -52,5 +59,37 @@ RANDOM = register(Method(
 ))
 register_columns("random", ("seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "params",
                             "wall_seconds"))
+
+
+
+@dataclass(frozen=True)
+class RandomGanConfig(DamganConfig):
+    """DAMGAN's search settings (the same supernet, trained the same way) plus the candidates ranked."""
+
+    candidates: int = setting(20, lo=1, doc="uniform samples of damgan-g scored (IS/FID) on the trained supernet "
+                                            "after the last epoch; the best by FID is the result")
+
+
+# A method has one task: the GAN spaces' random baseline is a method of its own (same package, same sampler).
+RANDOM_GAN = register(Method(
+    name="random-gan", section="random_gan", task="gan", config=RandomGanConfig, shape="differentiable",
+    summary="random search baseline over DAMGAN's generator space (damgan-g): its supernet trained on uniformly "
+            "sampled paths, samples ranked by IS/FID on it; one Tune trial per seed",
+    spaces=("damgan-g",),
+    default_grid=("kprime=2,4",),
+    grid_aliases={"kprime": "random_gan.kprime"},
+    baseline=True,
+    search="raynas.methods.random.gan:RandomGanSearch",
+    check="raynas.methods.random.gan:check_search",
+    outputs=("best_G.json", "alpha.json"),
+    smoke="raynas.methods.random.gan:smoke",
+    smoke_overrides=("random_gan.search_gf_dim=8", "random_gan.kprime=2", "random_gan.reduction=4",
+                     "random_gan.iters_per_epoch=1", "random_gan.gen_batch_size=4", "random_gan.dis_batch_size=4",
+                     "random_gan.epochs=1", "random_gan.candidates=2", "model.latent_dim=16", "model.gf_dim=8",
+                     "model.df_dim=8", "data.limit=64", "eval.num_samples=16", "eval.batch_size=16",
+                     "train.epochs=1", "train.iters_per_epoch=1", "train.gen_batch_size=4",
+                     "train.dis_batch_size=4"),
+))
+register_columns("random-gan", ("seed", "epoch", "d_loss", "g_loss", "is_mean", "fid", "params", "wall_seconds"))
 
 from raynas.methods.random import figures as _figures  # noqa: E402,F401  (registers the comparison figure)
