@@ -84,8 +84,10 @@ def test_list_items_are_checked():
 
 
 def test_bare_nested_key_suggests_its_section():
+    # every section with a kprime is suggested (DAMGAN's and its random baseline's)
     with pytest.raises(ConfigError, match=re.escape("unknown config key kprime in the top level (did you mean "
-                                                    "damgan.kprime?); valid keys are: data, eagan, eval,")):
+                                                    "damgan.kprime or random_gan.kprime?); valid keys are: data, "
+                                                    "eagan, eval,")):
         load_config("quickstart", ["kprime=4"])
 
 
