@@ -76,6 +76,9 @@ class WorkerSession:
     ``ray.train``, the Tune trial's id and folder (passed in: a worker has no Tune context)."""
 
     def __init__(self, trial_id: str, trial_dir: str) -> None:
+        import socket
+
+        import ray
         import torch
 
         from raynas.distributed import Replicas
@@ -87,6 +90,13 @@ class WorkerSession:
             from ray.train.torch import get_device
 
             self.device = get_device()
+        # where each rank runs (a collective: every worker builds its session), recorded by rank 0 in run.json
+        self._workers = self.replicas.gather({"rank": self.replicas.rank, "hostname": socket.gethostname(),
+                                              "node_id": ray.get_runtime_context().get_node_id()})
+
+    def run_meta(self) -> dict[str, Any]:
+        """run.json entries of this group: ``workers``, each rank's node id and hostname."""
+        return {"workers": self._workers}
 
     @staticmethod
     def restore_state() -> dict[str, Any] | None:
