@@ -11,6 +11,9 @@ worker reports each epoch (Ray Train's rhythm) and Ray Train hands rank 0's metr
 (``TuneReportCallback``). Checkpoints live in Ray Train's own run folder, ``RUN/<experiment>/workers-<trial id>``:
 a worker that dies makes Ray Train restart the group from the latest one (``run.max_failures`` times), and a
 restored trial (``raynas train --resume``) starts a trainer of the same name, which resumes from it too.
+
+Placement is Ray Train's default, ``PACK``: workers share a node while it has room (collectives stay local) and
+go to other nodes when it has not; rank 0 records each rank's node in run.json (``workers``).
 """
 
 from __future__ import annotations
