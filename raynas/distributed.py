@@ -142,6 +142,16 @@ class Replicas:
         dist.all_reduce(t)
         return t.tolist()
 
+    def gather(self, value: object) -> list:
+        """Every process's ``value`` (picklable), in rank order, on every process: e.g. where each one runs."""
+        if not self.parallel:
+            return [value]
+        import torch.distributed as dist
+
+        values: list = [None] * self.size
+        dist.all_gather_object(values, value)
+        return values
+
     def broadcast(self, tensors: Iterable[torch.Tensor], src: int = 0) -> None:
         """Overwrite ``tensors`` in place with rank ``src``'s (one flat broadcast per dtype)."""
         if not self.parallel:

@@ -1,6 +1,7 @@
 """Run by tests/ray/test_cluster.py in a subprocess of its own (so the pytest process's Ray is untouched): a
-two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``), a tiny EAGAN round and a tiny Tune
-grid of DARTS searches, both stored at a ``file://`` URI (the object-store code path). The two nodes share
+two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``), a tiny EAGAN round, a tiny Tune
+grid of DARTS searches and a 2-worker data-parallel ``raynas train``, all stored at a ``file://`` URI (the
+object-store code path). The two nodes share
 neither Ray's temporary folder nor raynas's staging folder (the second node has its own of each), as nodes
 of a real cluster share no disk. Prints one JSON line ``RESULT {...}`` with what the test checks.
 
@@ -30,6 +31,10 @@ GRID = [  # a DARTS search per trial: TensorBoard events, HParams sessions and g
     "darts.layers=3", "darts.channels=4", "darts.steps=2", "darts.multiplier=2", "darts.batch_size=16",
     "darts.epochs=1", "data.limit=64", "data.test_limit=64", "model.layers=3", "model.channels=4",
     "train.batch_size=32", "train.eval_batch_size=64",
+]
+DATA_PARALLEL = [  # `raynas train --num-workers 2`: one tiny classifier epoch, 4 steps of 16 images (8 each)
+    "data.limit=64", "data.test_limit=64", "model.layers=3", "model.channels=4", "train.batch_size=16",
+    "train.sync_bn=true", "train.eval_batch_size=64", "train.epochs=1",
 ]
 
 
@@ -82,6 +87,12 @@ def main(store: Path, node_b_temp: Path) -> None:
     results = run_trainable(node_reporting, cfg, run, resources={"cpu": 1},
                             param_space={"train.seed": tune.grid_search([0, 1])})
     trial_nodes = [r.metrics.get("node_id") for r in results]
+    # Two data-parallel workers of one CPU each (the nodes are free again): one fits on each node, so Ray Train
+    # places them on different nodes and they train over gloo between the nodes; run.json records where.
+    dp_code = raynas(["train", "--preset", "quickstart-classify", "--num-workers", "2", "--resources", "cpu=1",
+                      "--storage", uri, "--name", "dp", *(x for item in DATA_PARALLEL for x in ("--set", item))])
+    dp_run = RunDir.open(uri + "/dp")
+    dp_rows = dp_run.read() if dp_code == 0 else None
     grid_rows = RunDir.open(uri + "/grid").read()
     eagan_rows = RunDir.open(uri + "/eagan").read()
     print("RESULT " + json.dumps({
@@ -90,6 +101,8 @@ def main(store: Path, node_b_temp: Path) -> None:
         "trial_ids": sorted(r.metrics["trial_id"] for r in results),
         "eagan_rows": len(eagan_rows), "eagan_candidates": sorted(eagan_rows["candidate_id"].tolist()),
         "eagan_lines": [ln for ln in printed.getvalue().splitlines() if ln.startswith("raynas: ")],
+        "dp_code": dp_code, "dp_meta": {k: dp_run.meta.get(k) for k in ("num_workers", "workers")},
+        "dp_rows": None if dp_rows is None else json.loads(dp_rows.to_json(orient="records")),
     }), flush=True)
     ray.shutdown()
     cluster.shutdown()

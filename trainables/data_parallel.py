@@ -11,6 +11,9 @@ worker reports each epoch (Ray Train's rhythm) and Ray Train hands rank 0's metr
 (``TuneReportCallback``). Checkpoints live in Ray Train's own run folder, ``RUN/<experiment>/workers-<trial id>``:
 a worker that dies makes Ray Train restart the group from the latest one (``run.max_failures`` times), and a
 restored trial (``raynas train --resume``) starts a trainer of the same name, which resumes from it too.
+
+Placement is Ray Train's default, ``PACK``: workers share a node while it has room (collectives stay local) and
+go to other nodes when it has not; rank 0 records each rank's node in run.json (``workers``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ class WorkerSession:
     ``ray.train``, the Tune trial's id and folder (passed in: a worker has no Tune context)."""
 
     def __init__(self, trial_id: str, trial_dir: str) -> None:
+        import socket
+
+        import ray
         import torch
 
         from raynas.distributed import Replicas
@@ -87,6 +93,13 @@ class WorkerSession:
             from ray.train.torch import get_device
 
             self.device = get_device()
+        # where each rank runs (a collective: every worker builds its session), recorded by rank 0 in run.json
+        self._workers = self.replicas.gather({"rank": self.replicas.rank, "hostname": socket.gethostname(),
+                                              "node_id": ray.get_runtime_context().get_node_id()})
+
+    def run_meta(self) -> dict[str, Any]:
+        """run.json entries of this group: ``workers``, each rank's node id and hostname."""
+        return {"workers": self._workers}
 
     @staticmethod
     def restore_state() -> dict[str, Any] | None:

@@ -83,6 +83,11 @@ class TuneSession:
         return trial_id()
 
     @staticmethod
+    def run_meta() -> dict[str, Any]:
+        """No run.json entries beyond one worker's (a data-parallel session adds where its workers ran)."""
+        return {}
+
+    @staticmethod
     def writer():
         return image_writer()
 
@@ -110,7 +115,7 @@ def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
     trainer = fixed_trainer(cfg, session.device, rep)
     if rep.is_main:
         run.record_device(str(trainer.device))
-        run.record_meta(num_workers=rep.size)
+        run.record_meta(num_workers=rep.size, **session.run_meta())
     state = session.restore_state()
     seconds = 0.0
     if state is not None:

@@ -2,7 +2,8 @@
 
 * a two-node Ray cluster (``ray.cluster_utils.Cluster``, in a subprocess: the pytest process's own Ray is
   untouched) runs a tiny EAGAN round and a tiny Tune grid stored at a ``file://`` URI: the SupernetHost and
-  the Evaluators, and the grid's two trials, ran on different nodes, and every row reached the storage;
+  the Evaluators, and the grid's two trials, ran on different nodes, and every row reached the storage; then
+  ``raynas train --num-workers 2`` in the same cluster: its two Ray Train workers ran on different nodes;
 * ``ray start --head`` with token authentication and the job server, ``ray job submit`` of
   ``raynas train --preset quickstart`` (tiny settings): the job succeeds and its run is in the ``--storage``
   it was given, never in Ray's working-dir copy. Only the processes this test started are stopped, by pid.
@@ -89,6 +90,16 @@ def test_two_node_cluster_runs_eagan_and_a_grid_across_nodes(tmp_path):
     assert any(ln.startswith(f"raynas: retrain  raynas retrain {uri}/best_G.json") for ln in out["eagan_lines"])
     summary = json.loads((store / "eagan" / "summary.json").read_text())
     assert summary == {"run": uri, "results": f"{uri}/results", "best_G.json": f"{uri}/best_G.json"}
+    # data-parallel training across the nodes: one worker per node (each node has room for one), recorded
+    # by rank 0 in run.json; the run's row is a 1-worker run's row, with the global batch and the worker count
+    assert out["dp_code"] == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    workers = out["dp_meta"]["workers"]
+    assert out["dp_meta"]["num_workers"] == 2 and [w["rank"] for w in workers] == [0, 1]
+    assert sorted(w["node_id"] for w in workers) == out["nodes"], "the two workers ran on one node"
+    [row] = out["dp_rows"]
+    assert row["epoch"] == 1 and row["global_batch"] == 16 and row["num_workers"] == 2
+    assert row["stage"] == "train" and row["train_loss"] > 0 and row["test_acc"] is not None
+    assert list((store / "dp" / "results").glob("part-*.parquet"))
 
 
 def _free_ports(n: int) -> list[int]:

@@ -183,6 +183,8 @@ def test_retrain_with_two_workers_through_the_cli(ray_session, tmp_path, capsys)
     assert code == 0, err
     run = RunDir.open(tmp_path / "r2")
     assert run.config["resources"]["workers"] == 2 and run.meta["num_workers"] == 2
+    assert [w["rank"] for w in run.meta["workers"]] == [0, 1]  # where each rank ran (one node here)
+    assert len({w["node_id"] for w in run.meta["workers"]}) == 1
     assert run.read()["epoch"].tolist() == [1]
 
 
