@@ -206,7 +206,7 @@ def compare_trial(config: dict[str, Any]) -> None:
     if state["phase"] == "retrain":
         final = base_row(run, cfg, tid, STAGE, torch.device("cpu"), state["fields"])
         retrain_genotype(config, cfg, Genotype.from_json(state["genotype"]), state, final, run,
-                 epoch_offset=math.ceil(state["fields"]["search_epochs"]))
+                         epoch_offset=math.ceil(state["fields"]["search_epochs"]))
 
 
 def final_metric(cfg: RaynasConfig, then_retrain: bool) -> tuple[str, str, str]:
