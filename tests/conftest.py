@@ -36,6 +36,8 @@ def _metrics_cache(tmp_path_factory):
     """Real-statistics cache in a temp dir so tests never see a developer's cache."""
     path = tmp_path_factory.mktemp("raynas-cache")
     os.environ["RAYNAS_CACHE"] = str(path)
+    # the key that seals Tune's state (trainables/tune_seal.py): the tests', never the developer's own
+    os.environ["RAYNAS_SEAL_KEY_FILE"] = str(tmp_path_factory.mktemp("raynas-seal") / "seal.key")
     yield path
 
 

@@ -338,6 +338,7 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
     retried."""
     from ray import tune
 
+    from trainables import tune_seal
     from trainables.common import user_errors_as_results
 
     name = cfg.run.experiment_name
@@ -354,7 +355,9 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
         if not exists:
             raise RunDirError(f"{tune_location} does not exist, so there is nothing to resume; pass the run "
                               "location printed when the run started (it contains config.yaml and tune/)")
+        restored_from = tune_seal.verify(tune_location)  # nothing unsealed gets unpickled (README: resume)
         tuner = tune.Tuner.restore(tune_location, trainable=wrapped, resume_errored=True)
+        tune_seal.add_to_restored(tuner)
     else:
         # ``raynas`` + ``run_dir`` mark a trial started by raynas itself: a user mistake inside it is reported
         # as its last result (one message on the command line), where a user's own Tuner sees an error.
@@ -371,11 +374,14 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
                 failure_config=tune.FailureConfig(
                     max_failures=cfg.run.max_failures if max_failures is None else max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.checkpoints_to_keep),
+                callbacks=tune_seal.with_seal(None),
                 verbose=1,
             ),
         )
+        tune_seal.seal_stored(tune_location, [tune_seal.TUNER_FILE])  # the Tuner has just written it
     # Tune handles Ctrl-C (and through raynas.signals SIGTERM) itself during fit, and leaves its handler behind
-    with tune_interrupt_watch() as interrupted, signals.keep_handlers():
+    restoring = tune_seal.restore_must_succeed(restored_from) if resume else contextlib.nullcontext()
+    with tune_interrupt_watch() as interrupted, signals.keep_handlers(), restoring:
         results = tuner.fit()
     raise_trial_errors(results)
     # Tune catches the first Ctrl-C itself, saves its state, ends every trial as TERMINATED and returns
