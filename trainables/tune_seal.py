@@ -228,9 +228,12 @@ class TuneStateSeal(Callback):
         if self._where is None:
             return None
         staging, fs, path = self._where
-        folder = Path(staging)
+        folder, exp = Path(staging), Location(path, fs, path)
         names = [p.name for p in folder.iterdir() if p.is_file() and is_state_file(p.name)] if folder.is_dir() else []
-        seal(Location(path, fs, path), {name: (folder / name).read_bytes() for name in names})
+        contents = {name: (folder / name).read_bytes() for name in names}
+        if TUNER_FILE not in contents and TUNER_FILE not in (_seals(exp) or {}) and exp.child(TUNER_FILE).is_file():
+            contents[TUNER_FILE] = _read(exp.child(TUNER_FILE))  # a Tuner of the user's own: its first save
+        seal(exp, contents)
         return None
 
 
@@ -295,13 +298,15 @@ def restore_must_succeed(state: str) -> Iterator[None]:
         log.removeFilter(watch)
 
 
-def trust(run_location: str) -> str:
+def trust(location: str) -> str:
     """Seal the Tune state of a run as it is now (the user vouches for it): for runs started before raynas
-    sealed. Returns the experiment folder sealed."""
+    sealed. ``location`` is a raynas run or a Tune experiment folder. Returns the experiment folder sealed."""
     from raynas.results import RunDir
 
-    run = RunDir.open(run_location)
-    exp = run.remote.child(run.experiment_name) if run.remote is not None else Location.parse(run.tune_dir)
+    exp = Location.parse(location)
+    if not exp.child(TUNER_FILE).is_file():  # a raynas run: its Tune experiment is inside
+        run = RunDir.open(location)
+        exp = run.remote.child(run.experiment_name) if run.remote is not None else Location.parse(run.tune_dir)
     stored = _state_files(exp)
     newest = newest_state(stored)
     if TUNER_FILE not in stored or newest is None:
@@ -312,13 +317,14 @@ def trust(run_location: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trainables.tune_seal trust RUN_DIR``: vouch for an unsealed run's Tune state."""
+    """``python -m trainables.tune_seal trust RUN``: vouch for an unsealed run's Tune state."""
     parser = argparse.ArgumentParser(prog="python -m trainables.tune_seal",
                                      description="Vouch for the Tune state of a raynas run started before raynas "
                                                  "sealed it, so that --resume accepts it. Only for runs nobody else "
                                                  "can have written to: resuming unpickles these files.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("trust", help="seal the run's Tune state files as they are now").add_argument("run_dir")
+    sub.add_parser("trust", help="seal the run's Tune state files as they are now").add_argument(
+        "run_dir", help="the raynas run (or the Tune experiment folder inside it)")
     args = parser.parse_args(argv)
     try:
         where = trust(args.run_dir)

@@ -2,7 +2,7 @@
 tuner.pkl, inside experiment_state-*.json, in basic-variant-state-*.json or in the searcher's
 search_gen_state-*.json is refused with exit 2 and one message naming it, and its code never runs; a damaged
 experiment state is refused instead of starting a new experiment; sealed runs still resume, a driver killed
-with SIGKILL included."""
+with SIGKILL included (test_train_tune and test_signals resume runs stopped by Ctrl-C and SIGTERM)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ray import cloudpickle
 from test_train_tune import TINY, make_run
 
 from raynas.config import load_config
-from raynas.errors import RunDirError, RunInterrupted
+from raynas.errors import RunDirError
 from trainables import tune_seal
 
 # The trials below travel to Ray's workers by value: those import tests/ but not tests/ray/.
@@ -50,17 +50,6 @@ def reports_once(config):  # a trial that finishes at once: the run has all of T
     tune.report({"epoch": 1, "loss": float(sum(config.get("v", [0])))})
 
 
-def interrupts_once(config):  # presses Ctrl-C in the driver after its first report, once
-    from ray import tune
-
-    for epoch in (1, 2):
-        tune.report({"epoch": epoch})
-        if not os.path.exists(config["_marker"]):
-            open(config["_marker"], "w").close()
-            os.kill(config["_driver_pid"], signal.SIGINT)
-            time.sleep(60)  # Tune stops the trial long before this
-
-
 def kills_the_driver_once(config):  # SIGKILL to the driver after the first report: no chance to save anything
     from ray import tune
 
@@ -86,16 +75,22 @@ def finished(ray_session, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def with_searcher(ray_session, tmp_path_factory):
-    """A finished run whose trials came from the NSGA-II Tune searcher (its search_gen_state-*.json)."""
+    """A finished experiment whose trials came from the NSGA-II Tune searcher (its search_gen_state-*.json),
+    run by a Tuner of the user's own with the seal callback (README: raynas inside your own Tuner), in a
+    raynas run's folder so that `raynas train --resume` takes it."""
+    from ray import tune
+
     from searchers.tune_adapter import NSGA2TuneSearcher
-    from trainables.launch import run_trainable
 
     cfg = tiny_config(tmp_path_factory.mktemp("searcher"))
     run = make_run(cfg, "nsga")
     searcher = NSGA2TuneSearcher(n_choices=[2, 2], to_config=lambda v: {"v": list(v)}, pop_size=2,
                                  max_generations=1, metric="loss", mode="min")
-    run_trainable(reports_once, cfg, run, resources={"cpu": 1}, num_samples=2, search_alg=searcher,
-                  metric="loss", mode="min")
+    tune.Tuner(tune.with_resources(reports_once, {"cpu": 1}),
+               tune_config=tune.TuneConfig(search_alg=searcher, num_samples=2),
+               run_config=tune.RunConfig(name="tune", storage_path=str(run.path),
+                                         callbacks=[tune_seal.TuneStateSeal()], verbose=0)).fit()
+    tune_seal.verify(str(run.tune_dir))  # the callback alone sealed it all, tuner.pkl included
     return run.path
 
 
@@ -174,7 +169,7 @@ def test_an_unsealed_run_is_refused_until_vouched_for(finished, tmp_path, capsys
     code, _, err = run_cli(capsys, "train", "--resume", str(run))
     assert_user_error(code, err, "no raynas seal", f"{tune_seal.TRUST_COMMAND} {run / 'tune'}")
 
-    assert tune_seal.main(["trust", str(run)]) == 0
+    assert tune_seal.main(["trust", str(run / "tune")]) == 0  # the folder the message names
     cfg = tiny_config(tmp_path)
     (result,) = list(run_trainable(reports_once, cfg, make_run_at(run), resources={"cpu": 1}, resume=True))
     assert result.metrics["epoch"] == 1
@@ -208,21 +203,6 @@ def make_run_at(path: Path):
     return RunDir.open(str(path))
 
 
-def test_an_interrupted_run_resumes_and_its_new_session_is_sealed(ray_session, tmp_path):
-    from trainables.launch import run_trainable
-
-    cfg = tiny_config(tmp_path)
-    run = make_run(cfg, "interrupted")
-    with pytest.raises(RunInterrupted):
-        run_trainable(interrupts_once, cfg, run, resources={"cpu": 1},
-                      param_space={"_driver_pid": os.getpid(), "_marker": str(tmp_path / "pressed")})
-    (result,) = list(run_trainable(interrupts_once, cfg, run, resources={"cpu": 1}, resume=True))
-    assert result.metrics["epoch"] == 2
-    sealed = json.loads((run.tune_dir / tune_seal.SEAL_FILE).read_text())["files"]
-    assert len([n for n in sealed if n.startswith("experiment_state-")]) == 2  # both sessions' states
-    tune_seal.verify(str(run.tune_dir))  # and what the resume left behind verifies
-
-
 @pytest.mark.slow
 def test_a_driver_killed_with_sigkill_still_resumes(ray_session, tmp_path):
     """Tune saves (and raynas seals) its state as it goes: a driver killed without warning leaves a run that
@@ -254,6 +234,9 @@ def test_a_driver_killed_with_sigkill_still_resumes(ray_session, tmp_path):
     tune_seal.verify(str(run.tune_dir))
     (result,) = list(run_trainable(kills_the_driver_once, cfg, run, resources={"cpu": 1}, resume=True))
     assert result.metrics["epoch"] == 2
+    sealed = json.loads((run.tune_dir / tune_seal.SEAL_FILE).read_text())["files"]
+    assert len([n for n in sealed if n.startswith("experiment_state-")]) == 2  # the resumed session's too
+    tune_seal.verify(str(run.tune_dir))  # so the run can be resumed again
 
 
 @pytest.mark.slow
