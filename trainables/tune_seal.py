@@ -196,8 +196,8 @@ def _check_json(exp: Location, name: str) -> None:
 
 class TuneStateSeal(Callback):
     """Seals Tune's state files each time Tune saves them (see the module docstring). Holds no settings: it
-    learns the staging and storage folders from the trials, so a run moved elsewhere seals its new place, and
-    its pickle in ``tuner.pkl`` carries neither the key nor a path."""
+    learns the staging and storage folders from the saving Tune controller (or its trials), so a run moved
+    elsewhere seals its new place, and its pickle in ``tuner.pkl`` carries neither the key nor a path."""
 
     def __init__(self) -> None:
         self._where: tuple[str, Any, str] | None = None  # (staging folder, storage fs, storage path)

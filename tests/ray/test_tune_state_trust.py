@@ -251,3 +251,23 @@ def test_the_cli_refuses_a_planted_tuner_pkl_in_a_process_of_its_own(finished, t
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert proc.stderr.count("raynas: error:") == 1 and "Traceback" not in proc.stderr
     assert "tuner.pkl" in proc.stderr and not marker.exists()
+
+
+def test_a_run_stored_at_a_uri_is_sealed_and_checked_there(ray_session, tmp_path, monkeypatch):
+    """Tune keeps a URI run's state at URI/RUN/tune: the seals go there too, and the check reads them there."""
+    from raynas.results import RunDir
+    from trainables.launch import run_trainable
+
+    monkeypatch.setenv("RAYNAS_STAGING", str(tmp_path / "staging"))
+    cfg = tiny_config(tmp_path)
+    run = RunDir.create(f"file://{tmp_path / 'store'}", "uri-run", config=cfg.to_dict(), seed=0, preset=cfg.preset,
+                        device="cpu")
+    run_trainable(reports_once, cfg, run, resources={"cpu": 1})
+    (result,) = list(run_trainable(reports_once, cfg, run, resources={"cpu": 1}, resume=True))
+    assert result.metrics["epoch"] == 1
+    stored, marker = tmp_path / "store" / "uri-run", tmp_path / "code-ran"
+    planted = max((stored / "tune").glob("basic-variant-state-*.json"))
+    planted.write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(RunDirError, match=f"file://.*/{planted.name} is damaged or was changed"):
+        run_trainable(reports_once, cfg, run, resources={"cpu": 1}, resume=True)
+    assert not marker.exists()
