@@ -348,7 +348,7 @@ class StyleGAN2Discriminator(nn.Module):
 
 register_family("stylegan2", "generator", lambda model, data: sized(
     StyleGAN2Generator, "model.generator", data.resolution, model.latent_dim, model.mapping_layers,
-    model.channel_multiplier, data.channels, max_channels=model.max_channels))
+    model.channel_multiplier, data.channels, max_channels=model.max_channels), max_resolution=RESOLUTIONS[-1])
 register_family("stylegan2", "discriminator", lambda model, data: sized(
     StyleGAN2Discriminator, "model.discriminator", data.resolution, model.channel_multiplier, data.channels,
-    max_channels=model.max_channels))
+    max_channels=model.max_channels), max_resolution=RESOLUTIONS[-1])
