@@ -70,3 +70,21 @@ def test_killed_stylegan2_regan_diffaugment_run_resumes_through_the_cli(ray_sess
     assert ((sparse["regan_sparsity"] > 0.05) & (sparse["regan_sparsity"] < 0.1)).all()  # toRGB stays dense
     assert train["train_flops"].is_monotonic_increasing
     assert df["fid"].notna().any() and (df["fid"].dropna() > 0).all()
+
+
+def test_resources_gpu_0_runs_a_gpu_preset_on_cpus(ray_session):
+    """Every paper preset asks for gpu=1; `raynas train --resources gpu=0` runs it on CPUs, as the refusal without
+    it says (the request used to be checked against the preset's gpu=1 whatever --resources said)."""
+    from argparse import Namespace
+
+    from raynas.cli.common import trial_resources
+    from raynas.config import load_config
+    from raynas.errors import ConfigError
+
+    if ray_session.cluster_resources().get("GPU", 0) > 0:
+        pytest.skip("this Ray has a GPU: nothing is refused")
+    cfg = load_config("regan-stylegan2-fewshot")
+    assert cfg.resources.gpu == 1
+    assert trial_resources(Namespace(resources="cpu=1,gpu=0"), cfg) == {"cpu": 1.0, "gpu": 0.0}
+    with pytest.raises(ConfigError, match=r"asks for gpu=1 but this Ray has 0 GPU\(s\).*--resources gpu=0"):
+        trial_resources(Namespace(resources="cpu=1"), cfg)
