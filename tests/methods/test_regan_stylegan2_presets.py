@@ -65,7 +65,7 @@ def test_fewshot_presets_follow_the_authors_stylegan2_code():
     # the table's rows differ only in regan.enabled and train.augment: everything else is the same config
     same = load_config("regan-stylegan2-fewshot", ["regan.enabled=false"], method="train").to_dict()
     other = base.to_dict()
-    for key in ("data", "model", "train", "eval"):
+    for key in ("data", "model", "train", "eval", "regan", "resources"):
         assert same[key] == other[key], key
 
 
