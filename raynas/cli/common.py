@@ -339,7 +339,9 @@ def trial_resources(args: argparse.Namespace, cfg: RaynasConfig, what: str = "th
     resources = parse_resources(getattr(args, "resources", None), {"cpu": cfg.resources.cpu,
                                                                       "gpu": cfg.resources.gpu})
     start_ray(args)
-    if check_gpu_request(cfg, resources["gpu"], bool(getattr(args, "allow_cpu", False))):
+    # what the trial asks for, --resources first: gpu=0 runs a GPU preset on CPUs, as the refusal says
+    asked = dataclasses.replace(cfg, resources=dataclasses.replace(cfg.resources, gpu=resources["gpu"]))
+    if check_gpu_request(asked, resources["gpu"], bool(getattr(args, "allow_cpu", False))):
         resources["gpu"] = 0.0
     check_fits(what, [resources])
     check_device(cfg, resources["gpu"])

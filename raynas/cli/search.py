@@ -301,18 +301,19 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
         df["stopped"] = False
     if "stopped" in df:  # an early-stopping grid: every cell says whether it ran to the end
         df["stopped"] = df["stopped"].astype("boolean").fillna(False).astype(bool)
-    cells, means = grid_summary(df, axes, stage=method.ablation_stage)
+    groups = [*axes, *(c for c in method.ablation_group_by if c not in axes)]
+    cells, means = grid_summary(df, groups, stage=method.ablation_stage)
     name = summary_name(axes)
     cells.to_parquet(run.path / f"{name}.parquet", index=False)
     metrics = [m for m, _ in method.ablation_metrics]
-    print(format_table(cells, columns=[c for c in [*axes, "seed", "stopped", *metrics, "params", "flops",
+    print(format_table(cells, columns=[c for c in [*groups, "seed", "stopped", *metrics, "params", "flops",
                                                    "search_gpu_seconds",
                                                    "search_seconds"] if c in cells]))
     plots = draw_method_ablation(method, cells, means, axes, run.plots_dir)
     if not means.empty:
         means.to_parquet(run.path / f"{name}_mean.parquet", index=False)
         print()
-        print(format_table(means, columns=[c for c in [*axes, "seeds", *(f"{m}_{s}" for m in metrics
+        print(format_table(means, columns=[c for c in [*groups, "seeds", *(f"{m}_{s}" for m in metrics
                                                                            for s in ("mean", "std")),
                                                   "search_gpu_seconds_mean", "search_seconds_mean"] if c in means]))
     print()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from raynas.config.fields import setting
 from raynas.errors import ConfigError
 
+BASE_MAX_RESOLUTION = 256  # every network's largest data.resolution, unless its family declares more
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -17,7 +19,8 @@ class DataConfig:
     root: str | None = setting(None, doc="dataset folder; else RAYNAS_DATA, then system locations "
                                          "(data.name=folder: required, the folder of your images)")
     split: str = setting("train", doc="training split (stl10: train+unlabeled as the papers use)")
-    resolution: int = setting(32, lo=8, hi=256)
+    resolution: int = setting(32, lo=8, hi=1024, doc="image side in pixels; above 256 only for a fixed GAN run "
+                                                    "of a family built for it (stylegan2, progan: up to 1024)")
     channels: int = setting(3, choices=(1, 3))
     loader: str = setting("auto", choices=("auto", "device", "dataloader"),
                           doc="device: whole uint8 dataset on the training device; dataloader: torch DataLoader")

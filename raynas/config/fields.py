@@ -22,7 +22,7 @@ def setting(default: Any, *, choices: tuple | None = None, lo: float | None = No
     """A dataclass field with validation metadata (``lo_open``/``hi_open`` exclude the bound itself; a tuple
     may be empty when its default is). Every section field is one: ``epochs: int = setting(5, lo=1)``."""
     meta = {"choices": choices, "lo": lo, "hi": hi, "doc": doc, "lo_open": lo_open, "hi_open": hi_open,
-            "empty_ok": default == ()}
+            "empty_ok": default == () or default is None}
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata=meta)

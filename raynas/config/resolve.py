@@ -24,6 +24,7 @@ from raynas.config.validation import (
     check_dataset,
     check_device_spec,
     check_experiment_name,
+    check_resolution_cap,
     check_splits,
     modifier_refusal,
     run_label,
@@ -90,6 +91,7 @@ def _resolve(data: dict[str, Any], *, method: str | None, overrides: list[str] |
             del data[name]
     cfg = from_dict(cls, data)
     check_splits(cfg)
+    check_resolution_cap(cfg)
     check_device_spec(cfg.train.device)
     check_experiment_name(cfg.run.experiment_name)
     if method != FIXED and cfg.resources.workers > 1:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from raynas.config.common import DataConfig
+from raynas.config.common import BASE_MAX_RESOLUTION, DataConfig
 from raynas.config.overrides import apply_overrides
-from raynas.config.registry import Section
+from raynas.config.registry import Section, registered_sections
 from raynas.config.run_config import FIXED, RaynasConfig
 from raynas.errors import ConfigError
 
@@ -41,6 +41,31 @@ def check_dataset(data: dict[str, Any], overrides: list[str], task: str) -> None
             and value not in TASK_DATASETS[task]:
         raise ConfigError(f"data.name: {value!r} is not allowed for a {task} run; choose one of "
                           f"{', '.join(TASK_DATASETS[task])}")
+
+
+def check_resolution_cap(cfg: RaynasConfig) -> None:
+    """``data.resolution`` above 256 only for a fixed GAN run (``raynas train``/``retrain``, Re-GAN) whose
+    generator and discriminator families are both built for it (a family declares its ``max_resolution``):
+    every other network, search and classifier stops at 256. Imports torch only for such a run."""
+    r = cfg.data.resolution
+    if r <= BASE_MAX_RESOLUTION:
+        return
+    from raynas.nn.registry import families_up_to, family_max_resolution
+
+    fixed_gan = cfg.task == "gan" and (cfg.method == FIXED or any(
+        s.modifier and s.method == cfg.method for s in registered_sections()))
+    if not fixed_gan:
+        able = ", ".join(families_up_to(r, "generator")) or "none"
+        raise ConfigError(f"data.resolution={r}: {run_label(cfg.method, cfg.task)} builds networks up to "
+                          f"{BASE_MAX_RESOLUTION} px; only a fixed GAN run (raynas train / retrain) goes higher, "
+                          f"with a family built for it (model.generator/discriminator: {able})")
+    m = cfg.model
+    for role, name in (("generator", m.generator), ("discriminator", m.discriminator)):
+        most = family_max_resolution(name, role)
+        if r > most:
+            able = ", ".join(families_up_to(r, role)) or "none"
+            raise ConfigError(f"data.resolution={r}: model.{role}={name} is built up to {most} px; lower "
+                              f"data.resolution, or use a {role} family built for {r} px ({able})")
 
 
 def run_label(method: str, task: str) -> str:

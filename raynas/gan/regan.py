@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from raynas.errors import CheckpointError
-from raynas.gan.regan_masks import magnitude_mask, num_pruned, select_parameters
+from raynas.gan.regan_masks import exclude_patterns, magnitude_mask, num_pruned, select_parameters
 from raynas.gan.regan_schedule import ReganConfig
 
 __all__ = ["STATE_FORMAT", "Regan"]
@@ -77,7 +77,8 @@ class Regan:
         self.G = G
         self.cfg = cfg or ReganConfig()
         self.schedule = self.cfg.schedule
-        self.params: dict[str, nn.Parameter] = select_parameters(G, self.cfg.include, self.cfg.exclude)
+        self.params: dict[str, nn.Parameter] = select_parameters(G, self.cfg.include,
+                                                                 exclude_patterns(G, self.cfg.exclude))
         self.masks: dict[str, torch.Tensor] = {}  # True = kept; empty until the first sparse unit
         self.active = False  # masks are applied (inside a sparse unit)
         self.unit: int | None = None

@@ -16,8 +16,11 @@ more zeros than ``k`` (e.g. zero-initialised biases).
 Which parameters: every ``G.named_parameters()`` name matched by one ``include`` pattern and by no
 ``exclude`` pattern. Patterns are shell globs on the dotted name (``fnmatch``, ``*`` crosses dots, e.g.
 ``*to_rgb*``), or regular expressions when prefixed by ``re:`` (``re.search``, e.g. ``re:\\.bias$``). By
-default every parameter of G is pruned, biases and BN affines included, as in the authors' code. A pattern
-set that selects nothing raises :class:`~raynas.errors.ConfigError` listing G's parameter names.
+default (``regan.exclude`` unset) every parameter of G is pruned, biases and BN affines included, as in the
+authors' code, except those the generator itself declares unprunable in its ``regan_exclude`` attribute (a
+tuple of patterns; StyleGAN2 declares its toRGB layers, which the authors' StyleGAN2 code never prunes); an
+explicit ``regan.exclude`` (``[]`` included) replaces that default (:func:`exclude_patterns`). A pattern set
+that selects nothing raises :class:`~raynas.errors.ConfigError` listing G's parameter names.
 """
 
 from __future__ import annotations
@@ -35,13 +38,23 @@ from torch import nn
 from raynas.errors import ConfigError
 from raynas.gan.regan_schedule import check_pattern
 
-__all__ = ["check_config", "check_generator", "magnitude_mask", "num_pruned", "select_parameters"]
+__all__ = ["check_config", "check_generator", "exclude_patterns", "magnitude_mask", "num_pruned",
+           "select_parameters"]
 
 
 def _matches(pattern: str, name: str) -> bool:
     if pattern.startswith("re:"):
         return re.search(pattern[3:], name) is not None
     return fnmatchcase(name, pattern)
+
+
+def exclude_patterns(G: nn.Module, exclude: Iterable[str] | None) -> tuple[str, ...]:
+    """The exclude patterns Re-GAN uses for ``G``: ``exclude`` when the user set it (``regan.exclude``, even
+    ``[]``), else the generator's own default, its ``regan_exclude`` attribute (none when it has none), so a
+    family states what its authors never prune without the shared code naming families."""
+    if exclude is not None:
+        return tuple(exclude)
+    return tuple(getattr(G, "regan_exclude", ()))
 
 
 def select_parameters(G: nn.Module, include: Iterable[str] = ("*",),
@@ -73,7 +86,8 @@ def check_generator(cfg: Any) -> dict[str, int]:
 
     with torch.device("meta"):
         G = build_generator(cfg.model, cfg.data)
-    return {n: p.numel() for n, p in select_parameters(G, cfg.regan.include, cfg.regan.exclude).items()}
+    exclude = exclude_patterns(G, cfg.regan.exclude)
+    return {n: p.numel() for n, p in select_parameters(G, cfg.regan.include, exclude).items()}
 
 
 def check_config(cfg: Any) -> None:

@@ -50,7 +50,9 @@ class ReganConfig:
     warmup: int = setting(100, lo=0, doc="dense warm-up units before the first sparse unit")
     dense_lr_factor: float = setting(0.1, doc="G lr multiplier during dense units, in (0, 1]")
     include: tuple[str, ...] = setting(("*",), doc="G parameter names to prune: globs, or re:REGEX")
-    exclude: tuple[str, ...] = setting((), doc="G parameter names never pruned, e.g. *to_rgb*")
+    exclude: tuple[str, ...] | None = setting(
+        None, doc="G parameter names never pruned, e.g. *to_rgb*; unset: the generator's own default "
+                  "(StyleGAN2: its toRGB layers, as the authors' code; others: none), [] prunes everything")
 
     def __post_init__(self) -> None:
         if not (isinstance(self.sparsity, (int, float)) and 0.0 <= self.sparsity < 1.0):
@@ -64,7 +66,7 @@ class ReganConfig:
         if not (isinstance(self.dense_lr_factor, (int, float)) and 0.0 < self.dense_lr_factor <= 1.0):
             raise ConfigError(f"regan.dense_lr_factor must lie in (0, 1], got {self.dense_lr_factor!r}")
         for key in ("include", "exclude"):
-            for pattern in getattr(self, key):
+            for pattern in getattr(self, key) or ():
                 check_pattern(pattern, f"regan.{key}")
 
     @property

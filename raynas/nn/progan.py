@@ -173,6 +173,8 @@ def growth_stage(epoch: float, stage_epochs: Sequence[int]) -> tuple[int, float]
 
 
 register_family("progan", "generator", lambda model, data: sized(
-    ProGANGenerator, "model.generator", model.latent_dim, model.progan_channels, data.resolution, data.channels))
+    ProGANGenerator, "model.generator", model.latent_dim, model.progan_channels, data.resolution, data.channels),
+    max_resolution=1024)  # Karras et al. grow to 1024x1024
 register_family("progan", "discriminator", lambda model, data: sized(
-    ProGANDiscriminator, "model.discriminator", model.progan_channels, data.resolution, data.channels))
+    ProGANDiscriminator, "model.discriminator", model.progan_channels, data.resolution, data.channels),
+    max_resolution=1024)

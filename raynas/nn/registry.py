@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from raynas.config.common import BASE_MAX_RESOLUTION
 from raynas.errors import ConfigError, GenotypeError
 from raynas.plugins import load_plugins
 from raynas.spaces.genotype import Genotype, get_space, network_module
@@ -92,17 +93,35 @@ class Family:
     name: str
     role: str  # generator | discriminator
     build: Callable[[Any, Any], nn.Module]
+    max_resolution: int = BASE_MAX_RESOLUTION  # the largest data.resolution it is built for
 
 
 _FAMILIES: dict[tuple[str, str], Family] = {}
 
 
-def register_family(name: str, role: str, build: Callable[[Any, Any], nn.Module]) -> Family:
-    """Called by the module that defines the family's network, at import."""
+def register_family(name: str, role: str, build: Callable[[Any, Any], nn.Module], *,
+                    max_resolution: int = BASE_MAX_RESOLUTION) -> Family:
+    """Called by the module that defines the family's network, at import; ``max_resolution`` above 256 lets a
+    fixed run of it take ``data.resolution`` up to that (StyleGAN2, ProGAN: 1024)."""
     if role not in ("generator", "discriminator"):
         raise ValueError(f"family {name!r}: role {role!r} is not generator or discriminator")
-    family = _FAMILIES[(role, name)] = Family(name, role, build)
+    family = _FAMILIES[(role, name)] = Family(name, role, build, int(max_resolution))
     return family
+
+
+def family_max_resolution(name: str, role: str) -> int:
+    """The largest ``data.resolution`` family ``name`` builds its ``role`` network for (256 for a genotype
+    network or a name no family has: building it says what is wrong)."""
+    if (role, name) not in _FAMILIES:
+        load_plugins()
+    family = _FAMILIES.get((role, name))
+    return family.max_resolution if family is not None else BASE_MAX_RESOLUTION
+
+
+def families_up_to(resolution: int, role: str) -> list[str]:
+    """The ``role`` families built for ``resolution``, by name: what an error suggests."""
+    load_plugins()
+    return sorted(n for (r, n), f in _FAMILIES.items() if r == role and f.max_resolution >= resolution)
 
 
 def build_family(name: str, role: str, model: Any, data: Any) -> nn.Module:

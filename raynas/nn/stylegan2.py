@@ -212,6 +212,10 @@ def mix_styles(w1: torch.Tensor, w2: torch.Tensor, num_ws: int, index: int) -> t
 class StyleGAN2Generator(nn.Module):
     """Mapping network + synthesis network; ``forward(z) -> images`` (unbounded, about [-1, 1])."""
 
+    # Re-GAN never prunes the toRGB layers here unless regan.exclude says otherwise: the authors' StyleGAN2 code
+    # skips every parameter whose name holds "to_rgb" (raynas.gan.regan_masks.exclude_patterns)
+    regan_exclude: tuple[str, ...] = ("*to_rgb*",)
+
     def __init__(self, resolution: int = 256, latent_dim: int = 512, mapping_layers: int = 8,
                  channel_multiplier: int = 2, out_channels: int = 3, lr_mapping: float = 0.01,
                  max_channels: int = 512) -> None:
@@ -344,7 +348,7 @@ class StyleGAN2Discriminator(nn.Module):
 
 register_family("stylegan2", "generator", lambda model, data: sized(
     StyleGAN2Generator, "model.generator", data.resolution, model.latent_dim, model.mapping_layers,
-    model.channel_multiplier, data.channels, max_channels=model.max_channels))
+    model.channel_multiplier, data.channels, max_channels=model.max_channels), max_resolution=RESOLUTIONS[-1])
 register_family("stylegan2", "discriminator", lambda model, data: sized(
     StyleGAN2Discriminator, "model.discriminator", data.resolution, model.channel_multiplier, data.channels,
-    max_channels=model.max_channels))
+    max_channels=model.max_channels), max_resolution=RESOLUTIONS[-1])

@@ -238,7 +238,8 @@ def test_regan_masks_keep_pruned_modulated_weights_at_zero_through_steps():
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-2, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(d.parameters(), lr=1e-2, betas=(0.0, 0.99))
     ema = EMA(g, 0.9)
-    regan = Regan(g, ReganConfig(sparsity=0.3, warmup=0, interval=1))
+    # exclude=(): the toRGB layers' modulated convs too (StyleGAN2's default exclude keeps them dense)
+    regan = Regan(g, ReganConfig(sparsity=0.3, warmup=0, interval=1, exclude=()))
     assert regan.begin_unit(0, opt_g, ema.module) == "sparse"
     names = [n for n in regan.masks if n.endswith("conv.weight")]
     assert "convs.0.conv.weight" in names and "to_rgbs.0.conv.weight" in names

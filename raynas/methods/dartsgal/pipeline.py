@@ -23,6 +23,7 @@ import torch
 from raynas.classify.data import ClassifyData
 from raynas.classify.trainer import ClassifierTrainer
 from raynas.config import RaynasConfig
+from raynas.data import dataset_classes
 from raynas.data.specs import get_spec
 from raynas.device import training_setup
 from raynas.errors import CheckpointError, ConfigError, RaynasError
@@ -104,7 +105,7 @@ class DartsGalPipeline:
         self.cfg, self.d = cfg, cfg.dartsgal
         self.device = device
         self.source: SourceCells = load_source(source_reference(cfg))
-        self.num_classes = get_spec(cfg.data.name).num_classes
+        self.num_classes = dataset_classes(cfg.data.name, cfg.data.root)  # a folder's: its class folders
         self.genotype = DartsGalGenotype.full(self.source, self.d.layers, self.d.channels, cfg.data.channels,
                                               self.d.reduction_positions or None)
 
@@ -178,7 +179,7 @@ def check_pipeline(cfg: RaynasConfig) -> None:
     from raynas.data import resolve_root
 
     spec = get_spec(cfg.data.name)
-    pipe = DartsGalPipeline(cfg, torch.device("cpu"))
+    pipe = DartsGalPipeline(cfg, torch.device("cpu"))  # a folder's classes: read from it, or a DatasetError
     with torch.device("meta"):
         pipe.network(mask_init="1.0").check_resolution(cfg.data.resolution)
     resolve_root(spec.name, cfg.data.root, split=spec.train_split)

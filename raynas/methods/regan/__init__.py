@@ -2,8 +2,10 @@
 
 Re-GAN is a training *schedule*, not a search: its ``regan`` section modifies every fixed GAN run
 (``raynas train``, ``raynas retrain``, each retrain phase), so ``--set regan.enabled=true`` turns it on for
-SNGAN and for any EAGAN or DAMGAN genotype. ``raynas ablate regan`` runs its sparsity × interval
-(× data fraction) grid as Tune trials, with a Re-GAN-off baseline cell per data fraction and seed.
+SNGAN, StyleGAN2, ProGAN and any EAGAN or DAMGAN genotype. ``raynas ablate regan`` runs its sparsity ×
+interval (× data fraction) grid as Tune trials, with a Re-GAN-off baseline cell per data fraction and seed; with
+``--grid augment=none,apa,diffaugment --grid enabled=false,true`` it is the paper's few-shot table (augmentation ×
+Re-GAN off/on), drawn as ``plots/regan_fid_augment.png``.
 
 This module is the registration only (plain Python, no torch). The config section and the phase schedule are
 the core's, :mod:`raynas.gan.regan_schedule` (the GAN trainer reads them); the masks in
@@ -30,7 +32,9 @@ REGAN = register(Method(
     ablation_plots="raynas.methods.regan.figures:draw_regan_ablation",
     default_grid=("sparsity=0.1,0.3,0.5", "interval=1,5,10"),
     grid_aliases={"sparsity": "regan.sparsity", "interval": "regan.interval", "g": "regan.interval",
-                  "fraction": "data.fraction", "data_ratio": "data.fraction"},
+                  "fraction": "data.fraction", "data_ratio": "data.fraction", "augment": "train.augment",
+                  "enabled": "regan.enabled", "regan": "regan.enabled"},
+    ablation_group_by=("enabled",),  # a grid without regan.enabled gets a Re-GAN-off cell per point: not averaged
     check="raynas.methods.regan.preflight:check_ablation",
     smoke_overrides=("model.gf_dim=8", "model.df_dim=8", "model.latent_dim=12", "train.epochs=2",
                      "train.iters_per_epoch=1", "train.gen_batch_size=4", "train.dis_batch_size=4", "data.limit=64",

@@ -1,6 +1,7 @@
 """Re-GAN's figures: the sparsity of G and the FID per epoch with each epoch's phase shaded (``regan.png``, for
-every run with a ``regan_phase`` column), and ``raynas ablate regan``'s FID heatmap and FID against training
-FLOPs (``Method.ablation_plots``). They register themselves on import; drawing loads matplotlib."""
+every run with a ``regan_phase`` column), and ``raynas ablate regan``'s FID heatmaps (sparsity × interval,
+augmentation × Re-GAN) and FID against training FLOPs (``Method.ablation_plots``). They register themselves
+on import; drawing loads matplotlib."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _PHASE_COLORS = {"warmup": "0.85", "sparse": "tab:orange", "dense": "tab:blue"}
+AUGMENT_ORDER = ("none", "apa", "ada", "diffaugment")  # the rows of the paper's few-shot table (ADA: not in it)
 
 
 def draw_regan_curves(df: pd.DataFrame, out: Path, max_runs: int = 12, label_by: Sequence[str] = ()) -> Path | None:
@@ -61,7 +63,8 @@ def draw_regan_curves(df: pd.DataFrame, out: Path, max_runs: int = 12, label_by:
 
 def draw_regan_ablation(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str], plots_dir: Path) -> list[Path]:
     """``raynas ablate regan``: an FID heatmap over sparsity × interval (per data fraction when that is an axis;
-    the Re-GAN-off baseline's FID in the title), and FID against the training FLOPs of every cell."""
+    the Re-GAN-off baseline's FID in the title), one over augmentation × Re-GAN off/on when ``train.augment`` is
+    an axis (the paper's few-shot table), and FID against the training FLOPs of every cell."""
     import pandas as pd
 
     from raynas.plots.common import numeric, plt, save
@@ -84,14 +87,19 @@ def draw_regan_ablation(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str
             title = f"FID over sparsity × interval{'' if value is None else f' (data.fraction={value:g})'}{note}"
             out.append(draw_heatmap(grid, "sparsity", "interval", "fid", plots_dir / f"regan_fid_heatmap{tag}.png",
                                     title=title))
+    if "augment" in cells and cells["augment"].notna().any():
+        out.append(draw_heatmap(augment_grid(cells, enabled), "augment", "Re-GAN", "fid",
+                                plots_dir / "regan_fid_augment.png",
+                                title="FID per augmentation × Re-GAN (mean over seeds; lower is better)"))
     if cells["_flops"].notna().any():
         fig, ax = plt.subplots(figsize=(5.6, 4.0))
         markers = "osD^v<>p*h"
         for i, (value, part, on) in enumerate(parts):
             label = "" if value is None else f"fraction {value:g}: "
+            color = {"c": numeric(part[on], "sparsity"), "cmap": "viridis", "vmin": 0, "vmax": 1} \
+                if "sparsity" in part else {}  # by sparsity when that varies (not in an augment x Re-GAN grid)
             sc = ax.scatter(part.loc[on, "_flops"], part.loc[on, "_fid"], marker=markers[i % len(markers)], s=36,
-                            c=numeric(part[on], "sparsity") if "sparsity" in part else None, cmap="viridis",
-                            vmin=0, vmax=1, label=f"{label}Re-GAN")
+                            label=f"{label}Re-GAN", **color)
             if "interval" in part:
                 for _, r in part[on].iterrows():
                     ax.annotate(f"g={r['interval']:g}" if r["interval"] == r["interval"] else "",
@@ -108,6 +116,21 @@ def draw_regan_ablation(cells: pd.DataFrame, means: pd.DataFrame, axes: list[str
         fig.tight_layout()
         out.append(save(fig, plots_dir / "regan_fid_vs_flops.png"))
     return [p for p in out if p is not None]
+
+
+def augment_grid(cells: pd.DataFrame, enabled: pd.Series) -> pd.DataFrame:
+    """The paper's few-shot table as a grid: the mean FID over seeds (``fid_mean``) per ``augment`` (rows in the
+    table's order: none, APA, ADA, DiffAugment) and ``Re-GAN`` (off / on)."""
+    import pandas as pd
+
+    from raynas.plots.common import numeric
+
+    df = cells.assign(_fid=numeric(cells, "fid"), **{"Re-GAN": enabled.map({False: "off", True: "on"})})
+    grid = df.groupby(["augment", "Re-GAN"])["_fid"].mean().rename("fid_mean").reset_index()
+    present = set(grid["augment"])
+    order = [a for a in AUGMENT_ORDER if a in present] + sorted(present - set(AUGMENT_ORDER))
+    grid["augment"] = pd.Categorical(grid["augment"], categories=order, ordered=True)
+    return grid
 
 
 def _curves(run: Run, df: pd.DataFrame) -> Path | None:
