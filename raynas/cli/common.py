@@ -228,7 +228,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         CURRENT_RUN = run
         announce_run(run, "resuming")
         try:
-            with syncing(run):
+            with syncing(run), _recording(run):
                 yield run, cfg, start(cfg)
         except KeyboardInterrupt as exc:
             raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
@@ -244,7 +244,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         created(run)
         definition = run.files()  # a run holding only these has written nothing yet
         started = start(cfg)
-        with syncing(run):
+        with syncing(run), _recording(run):
             yield run, cfg, started
     except KeyboardInterrupt as exc:
         raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
@@ -256,6 +256,27 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
 
 
 CURRENT_RUN = None  # the run this command stores (its location is printed again when the command ends)
+
+
+@contextmanager
+def _recording(run) -> Iterator[None]:
+    """run.json says the run is running, then how it ended (``raynas runs`` lists it); a run that finished leaves
+    its summary.json (``raynas.results.summary``)."""
+    from raynas.results.runs import mark_ended, mark_started
+    from raynas.results.summary import write_summary
+
+    mark_started(run)
+    try:
+        yield
+    except KeyboardInterrupt:
+        mark_ended(run, "interrupted")
+        raise
+    except BaseException as exc:
+        if run.path.exists() or run.remote is not None:
+            mark_ended(run, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    mark_ended(run, "finished")
+    write_summary(run)
 
 
 def announce_run(run, verb: str) -> None:

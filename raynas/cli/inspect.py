@@ -117,6 +117,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     if args.csv:
         check_writable(args.csv, "--csv")
+    _not_a_folder_of_runs(args.run_dir)
     run = RunDir.open(args.run_dir)
     df = run.read()
     if df.empty:
@@ -139,6 +140,22 @@ def cmd_results(args: argparse.Namespace) -> int:
             export_csv(df, args.csv)
         say(f"wrote {args.csv}")
     return 0
+
+
+def _not_a_folder_of_runs(spec: str) -> None:
+    """``raynas results STORAGE`` given the folder the runs are stored in: point to ``raynas runs``."""
+    from raynas.results.runs import holds_runs
+    from raynas.results.storage import Location, is_uri
+
+    try:
+        loc = Location.parse(spec)
+        if loc.child("run.json").is_file() or (not is_uri(spec) and not loc.is_dir()):
+            return
+    except (OSError, RunDirError):
+        return
+    if holds_runs(spec):
+        raise RunDirError(f"{spec} holds runs but is not one itself; list them with `raynas runs {spec}` and pass "
+                          "one run to `raynas results`")
 
 
 def pareto_fronts(df, objectives, every_round: bool = False):
