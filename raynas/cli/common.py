@@ -228,8 +228,10 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         CURRENT_RUN = run
         announce_run(run, "resuming")
         try:
-            with syncing(run), _recording(run):
-                yield run, cfg, start(cfg)
+            with _recording(run):
+                started = start(cfg)
+                with syncing(run):
+                    yield run, cfg, started
         except KeyboardInterrupt as exc:
             raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
         return
@@ -243,9 +245,10 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     try:
         created(run)
         definition = run.files()  # a run holding only these has written nothing yet
-        started = start(cfg)
-        with syncing(run), _recording(run):
-            yield run, cfg, started
+        with _recording(run):
+            started = start(cfg)
+            with syncing(run):
+                yield run, cfg, started
     except KeyboardInterrupt as exc:
         raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
     except Exception:

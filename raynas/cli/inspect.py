@@ -55,13 +55,15 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
                                             ("--mapping-layers", args.mapping_layers)) if value]
     if family_only:
         raise ConfigError(f"{', '.join(family_only)} apply to `arch show stylegan2|progan` only; a genotype's "
-                          "sizes come from --dataset, --width, --layers and --channels")
+                          "sizes come from --dataset, --width, --layers and --channels (or --from-run, --preset)")
     from raynas.spaces import Genotype
 
+    sized = _sizes_config(args)  # (config, what it is) of --from-run / --preset, else None
     genotype = Genotype.load(args.genotype)
     if args.png:
         check_writable(args.png, "--png")
-    options = {"dataset": args.dataset, "width": args.width, "layers": args.layers, "channels": args.channels}
+    options = {"dataset": args.dataset or "cifar10", "width": args.width, "layers": args.layers,
+               "channels": args.channels}
     from raynas.spaces.genotype import space_role
 
     if space_role(genotype.space) == "pair":  # a coupled-search pair: describe each half
@@ -70,7 +72,8 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
         halves = dict(zip("GD", get_space(genotype.space).split(genotype)))
     else:
         halves = {"": genotype}
-    summaries = {k: describe(g, **options) for k, g in halves.items()}
+    summaries = {k: describe(g, **options) if sized is None else _describe_as_built(g, *sized)
+                 for k, g in halves.items()}
     if args.json:
         out = summaries[""] if "" in summaries else {
             "space": genotype.space, "params": sum(x["params"] for x in summaries.values()),
@@ -90,6 +93,39 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sizes_config(args: argparse.Namespace):
+    """``--from-run RUN`` (its saved config.yaml) or ``--preset NAME`` as (config, how to name it); None without
+    either. The sizes then come from that config alone, so the size flags are refused beside it."""
+    source = [flag for flag, value in (("--from-run", args.from_run), ("--preset", args.preset)) if value]
+    if not source:
+        return None
+    given = [flag for flag, value in (("--dataset", args.dataset), ("--width", args.width), ("--layers", args.layers),
+                                      ("--channels", args.channels)) if value]
+    if len(source) > 1 or given:
+        raise ConfigError(f"{' and '.join(source + given)}: {source[0]} gives every size (the dataset's images, "
+                          "widths, latent, cells); pass it alone, or give the sizes without it")
+    if args.from_run:
+        from raynas.cli.common import saved_config
+        from raynas.results import RunDir
+
+        run = RunDir.open(args.from_run)
+        return saved_config(run.path), f"run {run.location}"
+    from raynas.config import load_config
+
+    return load_config(args.preset), f"preset {args.preset}"
+
+
+def _describe_as_built(genotype, cfg, source: str) -> dict:
+    """The summary of exactly the network a run of ``cfg`` builds for ``genotype`` (``raynas.build``)."""
+    from raynas.build import run_network_sizes
+    from raynas.nn.profile import describe, summarize
+
+    sizes, which = run_network_sizes(cfg, genotype)
+    summary = describe(genotype, **sizes) if "dataset" in sizes else summarize(genotype, **sizes)
+    summary["sizes_from"] = f"sizes: {which}, from the {source}"
+    return summary
+
+
 def _family_show(args: argparse.Namespace) -> int:
     """``raynas arch show stylegan2|progan``: G and D sizes of a fixed family (the Re-GAN authors' by default)."""
     from raynas.nn.profile import FAMILY_DEFAULTS, format_family, summarize_family
@@ -98,8 +134,9 @@ def _family_show(args: argparse.Namespace) -> int:
              "mapping_layers": args.mapping_layers, "channels": args.channels}
     sizes = {k: v for k, v in given.items() if v is not None}
     wrong = [f"--{k.replace('_', '-')}" for k in sizes if k not in FAMILY_DEFAULTS[args.genotype]]
-    wrong += [flag for flag, value in (("--width", args.width), ("--layers", args.layers), ("--png", args.png))
-              if value]
+    wrong += [flag for flag, value in (("--width", args.width), ("--layers", args.layers), ("--png", args.png),
+                                       ("--dataset", args.dataset), ("--from-run", args.from_run),
+                                       ("--preset", args.preset)) if value]
     if wrong:
         raise ConfigError(f"{', '.join(wrong)} does not apply to {args.genotype}; its settings are "
                           + ", ".join(f"--{k.replace('_', '-')}" for k in FAMILY_DEFAULTS[args.genotype]
@@ -264,7 +301,11 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                                      "progan G and D")
     s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them), or "
                                     "stylegan2 or progan")
-    s.add_argument("--dataset", default="cifar10", help="sets resolution, channels and classes (default cifar10)")
+    s.add_argument("--dataset", help="sets resolution, channels and classes (default cifar10)")
+    s.add_argument("--from-run", metavar="RUN",
+                   help="describe the network that run built for this genotype: every size (images, widths, latent, "
+                        "cells) from its config.yaml, a search's own widths for the genotypes it searched")
+    s.add_argument("--preset", help="the same, with the sizes a run of this preset builds")
     s.add_argument("--width", type=positive_int,
                    help="GAN genotypes: channel width (default: the paper's retrain width)")
     s.add_argument("--channels", type=positive_int,

@@ -123,6 +123,8 @@ class Method:
     title: str = ""                 # how messages name it ("Re-GAN"); default: its name
     ablation_space: str | None = None  # "module:function(grid) -> Tune param_space": replaces the plain product
     #                                    of the --grid axes (e.g. to add baseline cells); seeds are added after
+    network_sizes: str | None = None  # "module:function(cfg, genotype) -> dict": the build_network sizes its searches
+    #                                   build a genotype at (EAGAN: search widths); default: fixed training's
     home: str = ""                  # the module that registered it (set by register): Ray workers import it
 
     def __post_init__(self) -> None:
