@@ -282,7 +282,9 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p = sub.add_parser("report", help="draw a run's plots into RUN_DIR/plots")
     p.add_argument("run_dir")
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
-                   help="also draw best IS/FID per round of these searches beside RUN_DIR's (Figs. 6 and 7)")
+                   help="also draw these runs beside RUN_DIR on the score they share, against epochs or rounds: "
+                        "IS/FID (GAN runs; EAGAN searches per round, Figs. 6 and 7), test or validation accuracy "
+                        "(classifier runs); runs that share no score are refused")
     p.add_argument("--out", help="comparison plot path (default RUN_DIR/plots/compare.png)")
     p.set_defaults(func=commands.cmd_report)
 
