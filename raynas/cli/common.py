@@ -279,7 +279,11 @@ def _recording(run) -> Iterator[None]:
             mark_ended(run, "failed", f"{type(exc).__name__}: {exc}"[:500])
         raise
     mark_ended(run, "finished")
-    write_summary(run)
+    try:
+        write_summary(run)
+    except Exception as exc:  # noqa: BLE001 - a summary must never turn a finished run into a failed command
+        print(f"raynas: warning: could not write {run.where('summary.json')}: {type(exc).__name__}: {exc}",
+              flush=True)
 
 
 def announce_run(run, verb: str) -> None:
