@@ -121,24 +121,27 @@ class RunInfo:
 
 
 def _run_folders(root: Location, depth: int) -> Iterator[Location]:
-    """Every folder below ``root`` (``root`` too) holding a run.json, at most ``depth`` levels down."""
+    """Every folder below ``root`` (``root`` too) holding a run.json, at most ``depth`` levels down; a run's own
+    folders (results, checkpoints, Tune's, ...) are not looked into."""
     import pyarrow.fs
 
     if not root.is_uri:
         base = root.path
         for here, dirs, files in os.walk(base):
             level = 0 if here == base else os.path.relpath(here, base).count(os.sep) + 1
-            if "run.json" in files:
+            is_run = "run.json" in files
+            if is_run:
                 yield Location.parse(here)
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _RUN_PARTS) if level < depth else []
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (is_run and d in _RUN_PARTS)
+                             ) if level < depth else []
         return
     infos = root.fs.get_file_info(pyarrow.fs.FileSelector(root.path, recursive=True, allow_not_found=True))
-    for info in sorted(infos, key=lambda i: i.path):
-        if info.type != pyarrow.fs.FileType.File or info.base_name != "run.json":
-            continue
-        rel = root.relative(info.path) if info.path != f"{root.path}/run.json" else "run.json"
-        parts = rel.split("/")[:-1]
-        if len(parts) <= depth and not set(parts) & _RUN_PARTS:
+    found = sorted(tuple(root.relative(i.path).split("/")[:-1]) if i.path != f"{root.path}/run.json" else ()
+                   for i in infos if i.type == pyarrow.fs.FileType.File and i.base_name == "run.json")
+    runs = set(found)
+    for parts in found:
+        inside_run_part = any(parts[:k] in runs and parts[k] in _RUN_PARTS for k in range(len(parts)))
+        if len(parts) <= depth and not inside_run_part and not any(p.startswith(".") for p in parts):
             yield root.child(*parts) if parts else root
 
 

@@ -128,3 +128,13 @@ def test_a_command_records_how_its_run_ended_and_a_finished_one_leaves_its_summa
     with pytest.raises(RunInterrupted):
         _lifecycle(tmp_path / "stop", stop)
     assert RunDir.open(tmp_path / "stop" / "life").meta["status"] == "interrupted"
+
+
+def test_only_a_runs_own_folders_are_not_looked_into(tmp_path):
+    from raynas.results.runs import find_runs
+
+    outer = _run(tmp_path, "outer")
+    _run(outer.path / "results", "not-listed")  # inside a run's results/: never a run of its own
+    _run(tmp_path / "results", "listed")  # a storage subfolder that happens to be called results
+    for spec in (tmp_path, f"file://{tmp_path}"):
+        assert sorted(i.name for i in find_runs(spec)) == ["listed", "outer"]
