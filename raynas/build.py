@@ -68,11 +68,11 @@ def gan_genotype_sizes(model: ModelConfig, data: DataConfig, role: str) -> dict[
     return {**sizes, "width": model.df_dim}
 
 
-def run_network_sizes(cfg, genotype: Any) -> tuple[dict[str, Any], str]:
-    """(sizes, where they come from) of the network a run of ``cfg`` builds ``genotype`` as: its method's own
-    (``Method.network_sizes``, e.g. EAGAN's search widths) for a genotype of a space it searches, else fixed
-    training's (``model.*``, ``data.*``). A classifier genotype: its dataset, cells and initial channels.
-    ``raynas arch show --from-run`` describes exactly this network."""
+def run_network_sizes(cfg, genotype: Any, searched: Any = None) -> tuple[dict[str, Any], str]:
+    """(sizes, where they come from) of the network a run of ``cfg`` builds ``genotype`` as: ``searched(cfg,
+    genotype)`` when given (a method's own sizes for the genotypes it searches: ``Method.network_sizes``, e.g.
+    EAGAN's search widths), else fixed training's (``model.*``, ``data.*``); a classifier genotype: its dataset,
+    cells and initial channels. ``raynas arch show --from-run`` describes exactly this network."""
     from raynas.spaces.genotype import space_role
 
     role = space_role(genotype.space)
@@ -81,46 +81,10 @@ def run_network_sizes(cfg, genotype: Any) -> tuple[dict[str, Any], str]:
             "model.layers, model.channels"
     if role not in ("generator", "discriminator"):
         raise ConfigError(f"a {genotype.space!r} genotype is a pair: describe its halves (raynas arch show)")
-    from raynas.config import FIXED
-
-    if cfg.method != FIXED:
-        from raynas.methods import get_method, load_object
-
-        method = get_method(cfg.method)
-        if method.network_sizes and genotype.space in method.spaces:
-            return dict(load_object(method.network_sizes)(cfg, genotype)), f"the {method.name} search's widths"
+    if searched is not None:
+        return dict(searched(cfg, genotype)), f"the {cfg.method} search's widths"
     if cfg.task != "gan":
         raise ConfigError(f"a {genotype.space!r} (GAN) genotype, but the config is a {cfg.task} one; pass a GAN run "
                           "or preset")
     which = "model.gf_dim, model.latent_dim" if role == "generator" else "model.df_dim"
     return gan_genotype_sizes(cfg.model, cfg.data, role), which
-
-
-def latent_dim_of(generator: nn.Module, default: int) -> int:
-    """Generators expose ``latent_dim``; fall back to the configured one."""
-    return int(getattr(generator, "latent_dim", default))
-
-
-def build_classifier(cfg) -> nn.Module:
-    """The evaluation network of ``cfg.model.genotype`` (any classifier space) for ``cfg.data``'s images."""
-    from raynas.data import dataset_classes
-    from raynas.spaces import Genotype
-    from raynas.spaces.genotype import space_role
-
-    m, d = cfg.model, cfg.data
-    genotype = Genotype.load(m.genotype)
-    if space_role(genotype.space) != "classifier":
-        raise ConfigError(f"model.genotype={m.genotype} is a {genotype.space!r} (GAN) genotype; a classifier needs a "
-                          "classifier genotype such as darts-v2, or `raynas retrain` it with a GAN preset")
-    return classifier_for(cfg, genotype, dataset_classes(d.name, d.root), auxiliary=m.auxiliary)
-
-
-def classifier_for(cfg, genotype: Any, num_classes: int, *, auxiliary: bool) -> nn.Module:
-    """``genotype``'s evaluation network at the config's sizes (``model.*``) for ``cfg.data``'s images."""
-    from raynas.nn.registry import build_network
-
-    m, d = cfg.model, cfg.data
-    return build_network(genotype, resolution=d.resolution, channels=d.channels, width=m.channels, layers=m.layers,
-                         num_classes=num_classes, auxiliary=auxiliary,
-                         reduction_positions=m.reduction_positions or None, imagenet=m.imagenet,
-                         stem_multiplier=m.stem_multiplier)

@@ -120,10 +120,21 @@ def _describe_as_built(genotype, cfg, source: str) -> dict:
     from raynas.build import run_network_sizes
     from raynas.nn.profile import describe, summarize
 
-    sizes, which = run_network_sizes(cfg, genotype)
+    sizes, which = run_network_sizes(cfg, genotype, _searched_sizes(cfg, genotype))
     summary = describe(genotype, **sizes) if "dataset" in sizes else summarize(genotype, **sizes)
     summary["sizes_from"] = f"sizes: {which}, from the {source}"
     return summary
+
+
+def _searched_sizes(cfg, genotype):
+    """The run's method's own sizes (``Method.network_sizes``) when it searches ``genotype``'s space, else None."""
+    from raynas.config import FIXED
+    from raynas.methods import get_method, load_object
+
+    if cfg.method == FIXED:
+        return None
+    method = get_method(cfg.method)
+    return load_object(method.network_sizes) if method.network_sizes and genotype.space in method.spaces else None
 
 
 def _family_show(args: argparse.Namespace) -> int:
