@@ -88,3 +88,33 @@ def run_network_sizes(cfg, genotype: Any, searched: Any = None) -> tuple[dict[st
                           "or preset")
     which = "model.gf_dim, model.latent_dim" if role == "generator" else "model.df_dim"
     return gan_genotype_sizes(cfg.model, cfg.data, role), which
+
+
+def latent_dim_of(generator: nn.Module, default: int) -> int:
+    """Generators expose ``latent_dim``; fall back to the configured one."""
+    return int(getattr(generator, "latent_dim", default))
+
+
+def build_classifier(cfg) -> nn.Module:
+    """The evaluation network of ``cfg.model.genotype`` (any classifier space) for ``cfg.data``'s images."""
+    from raynas.data import dataset_classes
+    from raynas.spaces import Genotype
+    from raynas.spaces.genotype import space_role
+
+    m, d = cfg.model, cfg.data
+    genotype = Genotype.load(m.genotype)
+    if space_role(genotype.space) != "classifier":
+        raise ConfigError(f"model.genotype={m.genotype} is a {genotype.space!r} (GAN) genotype; a classifier needs a "
+                          "classifier genotype such as darts-v2, or `raynas retrain` it with a GAN preset")
+    return classifier_for(cfg, genotype, dataset_classes(d.name, d.root), auxiliary=m.auxiliary)
+
+
+def classifier_for(cfg, genotype: Any, num_classes: int, *, auxiliary: bool) -> nn.Module:
+    """``genotype``'s evaluation network at the config's sizes (``model.*``) for ``cfg.data``'s images."""
+    from raynas.nn.registry import build_network
+
+    m, d = cfg.model, cfg.data
+    return build_network(genotype, resolution=d.resolution, channels=d.channels, width=m.channels, layers=m.layers,
+                         num_classes=num_classes, auxiliary=auxiliary,
+                         reduction_positions=m.reduction_positions or None, imagenet=m.imagenet,
+                         stem_multiplier=m.stem_multiplier)
