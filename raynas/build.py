@@ -24,13 +24,15 @@ def build_generator(model: ModelConfig, data: DataConfig) -> nn.Module:
     genotype file."""
     if model.generator != "genotype":
         return build_family(model.generator, "generator", model, data)
-    return _from_genotype(model.g_genotype, "model.g_genotype", data, model.gf_dim, model.latent_dim)
+    return _from_genotype(model.g_genotype, "model.g_genotype", "generator",
+                          gan_genotype_sizes(model, data, "generator"))
 
 
 def build_discriminator(model: ModelConfig, data: DataConfig) -> nn.Module:
     if model.discriminator != "genotype":
         return build_family(model.discriminator, "discriminator", model, data)
-    return _from_genotype(model.d_genotype, "model.d_genotype", data, model.df_dim, None)
+    return _from_genotype(model.d_genotype, "model.d_genotype", "discriminator",
+                          gan_genotype_sizes(model, data, "discriminator"))
 
 
 def load_gan_genotype(path: str, key: str, role: str) -> Any:
@@ -48,17 +50,44 @@ def load_gan_genotype(path: str, key: str, role: str) -> Any:
                       f"({' or '.join(spaces_with_role(role))}); it is {what}")
 
 
-def _from_genotype(path: str | None, key: str, data: DataConfig, width: int, latent_dim: int | None) -> nn.Module:
+def _from_genotype(path: str | None, key: str, role: str, sizes: dict[str, Any]) -> nn.Module:
     from raynas.nn.registry import build_network
 
     if not path:
         raise ConfigError(f"{key} must name a genotype JSON file when the network is 'genotype' "
                           f"(e.g. --set {key}=runs/NAME/best_G.json)")
-    genotype = load_gan_genotype(path, key, "generator" if latent_dim is not None else "discriminator")
-    kwargs = {"resolution": data.resolution, "channels": data.channels, "width": width}
-    if latent_dim is not None:
-        kwargs["latent_dim"] = latent_dim
-    return build_network(genotype, **kwargs)
+    return build_network(load_gan_genotype(path, key, role), **sizes)
+
+
+def gan_genotype_sizes(model: ModelConfig, data: DataConfig, role: str) -> dict[str, Any]:
+    """The ``build_network`` sizes fixed training builds a GAN genotype of ``role`` at (``build_generator`` /
+    ``build_discriminator`` above): the data's images, ``model.gf_dim`` and the latent, or ``model.df_dim``."""
+    sizes: dict[str, Any] = {"resolution": data.resolution, "channels": data.channels}
+    if role == "generator":
+        return {**sizes, "width": model.gf_dim, "latent_dim": model.latent_dim}
+    return {**sizes, "width": model.df_dim}
+
+
+def run_network_sizes(cfg, genotype: Any, searched: Any = None) -> tuple[dict[str, Any], str]:
+    """(sizes, where they come from) of the network a run of ``cfg`` builds ``genotype`` as: ``searched(cfg,
+    genotype)`` when given (a method's own sizes for the genotypes it searches: ``Method.network_sizes``, e.g.
+    EAGAN's search widths), else fixed training's (``model.*``, ``data.*``); a classifier genotype: its dataset,
+    cells and initial channels. ``raynas arch show --from-run`` describes exactly this network."""
+    from raynas.spaces.genotype import space_role
+
+    role = space_role(genotype.space)
+    if role == "classifier":
+        return {"dataset": cfg.data.name, "layers": cfg.model.layers, "channels": cfg.model.channels}, \
+            "model.layers, model.channels"
+    if role not in ("generator", "discriminator"):
+        raise ConfigError(f"a {genotype.space!r} genotype is a pair: describe its halves (raynas arch show)")
+    if searched is not None:
+        return dict(searched(cfg, genotype)), f"the {cfg.method} search's widths"
+    if cfg.task != "gan":
+        raise ConfigError(f"a {genotype.space!r} (GAN) genotype, but the config is a {cfg.task} one; pass a GAN run "
+                          "or preset")
+    which = "model.gf_dim, model.latent_dim" if role == "generator" else "model.df_dim"
+    return gan_genotype_sizes(cfg.model, cfg.data, role), which
 
 
 def latent_dim_of(generator: nn.Module, default: int) -> int:

@@ -14,11 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from raynas import signals
-from raynas.cli import common, compare, export, inspect, search, train
+from raynas.cli import common, compare, export, inspect, runs, search, train
 from raynas.cli.common import absolute_paths, config_from_args, user_error_exit
 from raynas.cli.compare import cmd_compare
 from raynas.cli.export import cmd_export, cmd_sample
 from raynas.cli.inspect import cmd_arch_show, cmd_config, cmd_metrics, cmd_presets, cmd_report, cmd_results
+from raynas.cli.runs import cmd_runs
 from raynas.cli.search import cmd_ablate, cmd_extra_ablation, cmd_search
 from raynas.cli.train import cmd_retrain, cmd_train
 from raynas.errors import RaynasError
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.register(sub, commands)
     export.register(sub, commands)
     compare.register(sub, commands)
+    runs.register(sub, commands)
     return parser
 
 
@@ -120,4 +122,4 @@ def _resume_hint(args: argparse.Namespace, run) -> str:
 
 __all__ += ["cmd_ablate", "cmd_arch_show", "cmd_config", "cmd_extra_ablation", "cmd_metrics", "cmd_presets",
             "cmd_report", "cmd_results", "cmd_retrain", "cmd_search", "cmd_train"]
-__all__ += ["cmd_compare", "cmd_export", "cmd_sample"]
+__all__ += ["cmd_compare", "cmd_export", "cmd_runs", "cmd_sample"]

@@ -228,8 +228,10 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
         CURRENT_RUN = run
         announce_run(run, "resuming")
         try:
-            with syncing(run):
-                yield run, cfg, start(cfg)
+            with _recording(run):
+                started = start(cfg)
+                with syncing(run):
+                    yield run, cfg, started
         except KeyboardInterrupt as exc:
             raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
         return
@@ -243,9 +245,10 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     try:
         created(run)
         definition = run.files()  # a run holding only these has written nothing yet
-        started = start(cfg)
-        with syncing(run):
-            yield run, cfg, started
+        with _recording(run):
+            started = start(cfg)
+            with syncing(run):
+                yield run, cfg, started
     except KeyboardInterrupt as exc:
         raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
     except Exception:
@@ -256,6 +259,31 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
 
 
 CURRENT_RUN = None  # the run this command stores (its location is printed again when the command ends)
+
+
+@contextmanager
+def _recording(run) -> Iterator[None]:
+    """run.json says the run is running, then how it ended (``raynas runs`` lists it); a run that finished leaves
+    its summary.json (``raynas.results.summary``)."""
+    from raynas.results.runs import mark_ended, mark_started
+    from raynas.results.summary import write_summary
+
+    mark_started(run)
+    try:
+        yield
+    except KeyboardInterrupt:
+        mark_ended(run, "interrupted")
+        raise
+    except BaseException as exc:
+        if run.path.exists() or run.remote is not None:
+            mark_ended(run, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    mark_ended(run, "finished")
+    try:
+        write_summary(run)
+    except Exception as exc:  # noqa: BLE001 - a summary must never turn a finished run into a failed command
+        print(f"raynas: warning: could not write {run.where('summary.json')}: {type(exc).__name__}: {exc}",
+              flush=True)
 
 
 def announce_run(run, verb: str) -> None:

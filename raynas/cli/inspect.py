@@ -55,13 +55,15 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
                                             ("--mapping-layers", args.mapping_layers)) if value]
     if family_only:
         raise ConfigError(f"{', '.join(family_only)} apply to `arch show stylegan2|progan` only; a genotype's "
-                          "sizes come from --dataset, --width, --layers and --channels")
+                          "sizes come from --dataset, --width, --layers and --channels (or --from-run, --preset)")
     from raynas.spaces import Genotype
 
+    sized = _sizes_config(args)  # (config, what it is) of --from-run / --preset, else None
     genotype = Genotype.load(args.genotype)
     if args.png:
         check_writable(args.png, "--png")
-    options = {"dataset": args.dataset, "width": args.width, "layers": args.layers, "channels": args.channels}
+    options = {"dataset": args.dataset or "cifar10", "width": args.width, "layers": args.layers,
+               "channels": args.channels}
     from raynas.spaces.genotype import space_role
 
     if space_role(genotype.space) == "pair":  # a coupled-search pair: describe each half
@@ -70,7 +72,8 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
         halves = dict(zip("GD", get_space(genotype.space).split(genotype)))
     else:
         halves = {"": genotype}
-    summaries = {k: describe(g, **options) for k, g in halves.items()}
+    summaries = {k: describe(g, **options) if sized is None else _describe_as_built(g, *sized)
+                 for k, g in halves.items()}
     if args.json:
         out = summaries[""] if "" in summaries else {
             "space": genotype.space, "params": sum(x["params"] for x in summaries.values()),
@@ -90,6 +93,50 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sizes_config(args: argparse.Namespace):
+    """``--from-run RUN`` (its saved config.yaml) or ``--preset NAME`` as (config, how to name it); None without
+    either. The sizes then come from that config alone, so the size flags are refused beside it."""
+    source = [flag for flag, value in (("--from-run", args.from_run), ("--preset", args.preset)) if value]
+    if not source:
+        return None
+    given = [flag for flag, value in (("--dataset", args.dataset), ("--width", args.width), ("--layers", args.layers),
+                                      ("--channels", args.channels)) if value]
+    if len(source) > 1 or given:
+        raise ConfigError(f"{' and '.join(source + given)}: {source[0]} gives every size (the dataset's images, "
+                          "widths, latent, cells); pass it alone, or give the sizes without it")
+    if args.from_run:
+        from raynas.cli.common import saved_config
+        from raynas.results import RunDir
+
+        run = RunDir.open(args.from_run)
+        return saved_config(run.path), f"run {run.location}"
+    from raynas.config import load_config
+
+    return load_config(args.preset), f"preset {args.preset}"
+
+
+def _describe_as_built(genotype, cfg, source: str) -> dict:
+    """The summary of exactly the network a run of ``cfg`` builds for ``genotype`` (``raynas.build``)."""
+    from raynas.build import run_network_sizes
+    from raynas.nn.profile import describe, summarize
+
+    sizes, which = run_network_sizes(cfg, genotype, _searched_sizes(cfg, genotype))
+    summary = describe(genotype, **sizes) if "dataset" in sizes else summarize(genotype, **sizes)
+    summary["sizes_from"] = f"sizes: {which}, from the {source}"
+    return summary
+
+
+def _searched_sizes(cfg, genotype):
+    """The run's method's own sizes (``Method.network_sizes``) when it searches ``genotype``'s space, else None."""
+    from raynas.config import FIXED
+    from raynas.methods import get_method, load_object
+
+    if cfg.method == FIXED:
+        return None
+    method = get_method(cfg.method)
+    return load_object(method.network_sizes) if method.network_sizes and genotype.space in method.spaces else None
+
+
 def _family_show(args: argparse.Namespace) -> int:
     """``raynas arch show stylegan2|progan``: G and D sizes of a fixed family (the Re-GAN authors' by default)."""
     from raynas.nn.profile import FAMILY_DEFAULTS, format_family, summarize_family
@@ -98,8 +145,9 @@ def _family_show(args: argparse.Namespace) -> int:
              "mapping_layers": args.mapping_layers, "channels": args.channels}
     sizes = {k: v for k, v in given.items() if v is not None}
     wrong = [f"--{k.replace('_', '-')}" for k in sizes if k not in FAMILY_DEFAULTS[args.genotype]]
-    wrong += [flag for flag, value in (("--width", args.width), ("--layers", args.layers), ("--png", args.png))
-              if value]
+    wrong += [flag for flag, value in (("--width", args.width), ("--layers", args.layers), ("--png", args.png),
+                                       ("--dataset", args.dataset), ("--from-run", args.from_run),
+                                       ("--preset", args.preset)) if value]
     if wrong:
         raise ConfigError(f"{', '.join(wrong)} does not apply to {args.genotype}; its settings are "
                           + ", ".join(f"--{k.replace('_', '-')}" for k in FAMILY_DEFAULTS[args.genotype]
@@ -117,6 +165,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     if args.csv:
         check_writable(args.csv, "--csv")
+    _not_a_folder_of_runs(args.run_dir)
     run = RunDir.open(args.run_dir)
     df = run.read()
     if df.empty:
@@ -139,6 +188,22 @@ def cmd_results(args: argparse.Namespace) -> int:
             export_csv(df, args.csv)
         say(f"wrote {args.csv}")
     return 0
+
+
+def _not_a_folder_of_runs(spec: str) -> None:
+    """``raynas results STORAGE`` given the folder the runs are stored in: point to ``raynas runs``."""
+    from raynas.results.runs import holds_runs
+    from raynas.results.storage import Location, is_uri
+
+    try:
+        loc = Location.parse(spec)
+        if loc.child("run.json").is_file() or (not is_uri(spec) and not loc.is_dir()):
+            return
+    except (OSError, RunDirError):
+        return
+    if holds_runs(spec):
+        raise RunDirError(f"{spec} holds runs but is not one itself; list them with `raynas runs {spec}` and pass "
+                          "one run to `raynas results`")
 
 
 def pareto_fronts(df, objectives, every_round: bool = False):
@@ -228,7 +293,9 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p = sub.add_parser("report", help="draw a run's plots into RUN_DIR/plots")
     p.add_argument("run_dir")
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
-                   help="also draw best IS/FID per round of these searches beside RUN_DIR's (Figs. 6 and 7)")
+                   help="also draw these runs beside RUN_DIR on the score they share, against epochs or rounds: "
+                        "IS/FID (GAN runs; EAGAN searches per round, Figs. 6 and 7), test or validation accuracy "
+                        "(classifier runs); runs that share no score are refused")
     p.add_argument("--out", help="comparison plot path (default RUN_DIR/plots/compare.png)")
     p.set_defaults(func=commands.cmd_report)
 
@@ -247,7 +314,11 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                                      "progan G and D")
     s.add_argument("genotype", help="genotype JSON file, or a shipped one by name (raynas presets lists them), or "
                                     "stylegan2 or progan")
-    s.add_argument("--dataset", default="cifar10", help="sets resolution, channels and classes (default cifar10)")
+    s.add_argument("--dataset", help="sets resolution, channels and classes (default cifar10)")
+    s.add_argument("--from-run", metavar="RUN",
+                   help="describe the network that run built for this genotype: every size (images, widths, latent, "
+                        "cells) from its config.yaml, a search's own widths for the genotypes it searched")
+    s.add_argument("--preset", help="the same, with the sizes a run of this preset builds")
     s.add_argument("--width", type=positive_int,
                    help="GAN genotypes: channel width (default: the paper's retrain width)")
     s.add_argument("--channels", type=positive_int,

@@ -169,10 +169,22 @@ def report_outcome(title: str, run, outcome: SearchOutcome) -> None:
     for nested in outcome.runs:
         print()
         finish_run(nested)
+        _summarise_nested(nested)
     say(f"results  raynas results {run.where()}")
     say(f"TensorBoard: tensorboard --logdir {run.where()}")
     if outcome.retrain:
         say(f"retrain  {outcome.retrain}")
+
+
+def _summarise_nested(run) -> None:
+    """A nested run the search made and finished (``--then-retrain``'s retrain) leaves its summary.json too."""
+    from raynas.results.summary import write_summary
+
+    try:
+        write_summary(run)
+        run.sync()
+    except Exception as exc:  # noqa: BLE001 - provenance only, as the run's own summary
+        say(f"warning: could not write {run.where('summary.json')}: {type(exc).__name__}: {exc}")
 
 
 # ============================================================================ ablate (generic grid)

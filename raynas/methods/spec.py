@@ -125,6 +125,8 @@ class Method:
     #                                    of the --grid axes (e.g. to add baseline cells); seeds are added after
     ablation_group_by: tuple[str, ...] = ()  # result columns the ablation's tables also group by, besides the
     #                                          --grid keys (Re-GAN: enabled, whose baseline cells share the others')
+    network_sizes: str | None = None  # "module:function(cfg, genotype) -> dict": the build_network sizes its searches
+    #                                   build a genotype at (EAGAN: search widths); default: fixed training's
     home: str = ""                  # the module that registered it (set by register): Ray workers import it
 
     def __post_init__(self) -> None:

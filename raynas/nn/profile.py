@@ -63,8 +63,9 @@ def summarize(genotype: Genotype, *, resolution: int, channels: int, width: int 
               latent_dim: int | None = None, **build_kwargs: Any) -> dict[str, Any]:
     """Build ``genotype``'s derived network and describe it (``raynas arch show``).
 
-    Keys: ``space``, ``resolution``, ``channels``, ``width`` (as given; ``None`` = the builder's
-    default), ``params``, ``flops`` (per image, 2 per multiply-add), ``cells`` (per cell: ``index``,
+    Keys: ``space``, ``resolution``, ``channels``, ``width`` (the width the network was built at: the builder's
+    default when ``width`` is None, then ``width_default`` is True), ``latent_dim`` (a generator's), ``params``,
+    ``flops`` (per image, 2 per multiply-add), ``cells`` (per cell: ``index``,
     ``ops`` = the genotype cell by edge group, ``params``, and ``downsample`` where the network has
     that setting), ``other_params`` (everything outside the cells: latent projections, stem, to_rgb,
     head).
@@ -90,7 +91,11 @@ def summarize(genotype: Genotype, *, resolution: int, channels: int, width: int 
         cells.append(entry)
     in_cells = sum(c["params"] or 0 for c in cells)
     dead, dead_params = _dead_edges(genotype, cell_modules, downsample)
-    return {"space": genotype.space, "resolution": resolution, "channels": channels, "width": width,
+    built = getattr(net, "gf_dim", None) or getattr(net, "df_dim", None)  # the width the builder used
+    sizes = {"width": width if width is not None else built, "width_default": width is None}
+    if isinstance(getattr(net, "latent_dim", None), int):
+        sizes["latent_dim"] = net.latent_dim
+    return {"space": genotype.space, "resolution": resolution, "channels": channels, **sizes,
             "params": params, "flops": flops, "cells": cells, "other_params": params - in_cells,
             "dead_edges": dead, "dead_params": dead_params}
 
@@ -125,7 +130,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     """A human-readable table of a ``summarize`` result."""
     width = summary.get("width")
     head = (f"{summary['space']}  {summary['resolution']}x{summary['resolution']}, {summary['channels']} channel(s), "
-            f"width {width if width is not None else 'default'}")
+            f"width {width if width is not None else 'default'}"
+            + (" (the builder's default)" if summary.get("width_default") and width is not None else "")
+            + (f", latent {summary['latent_dim']}" if summary.get("latent_dim") else "")
+            + (f"; {summary['sizes_from']}" if summary.get("sizes_from") else ""))
     lines = [head,
              f"params {summary['params']:,} ({_human(summary['params'])})   "
              f"FLOPs/image {summary['flops']:,} ({_human(summary['flops'])}; 2 per multiply-add)",

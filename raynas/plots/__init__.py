@@ -2,7 +2,8 @@
 
 - ``registry``: what a report draws, filled by the modules that bring a figure (light: no matplotlib);
 - ``run``: ``draw_run_plots``, every registered figure that applies to a run;
-- ``curves``: per-epoch curves, best per round, ``--compare``; ``pareto``: candidates and fronts by round;
+- ``curves``: per-epoch curves, best per round; ``compare``: ``--compare``, any runs on the score they share;
+- ``pareto``: candidates and fronts by round;
 - ``grids``: ablation grids (means, heatmaps, best of seeds); ``alpha``: α per edge over a search;
 - ``genotypes``: diagrams of the genotype files a run saved; ``common``: saving, labels, numbers.
 
@@ -29,7 +30,7 @@ from raynas.plots.registry import (
 _LAZY = {
     "draw_run_plots": "run",
     "draw_training_curves": "curves", "draw_round_curves": "curves", "draw_learning_curves": "curves",
-    "draw_comparison": "curves", "round_bests": "curves", "stage_order": "curves",
+    "round_bests": "curves", "stage_order": "curves", "draw_comparison": "compare",
     "draw_pareto": "pareto",
     "ablation_axes": "grids", "ablation_tables": "grids", "draw_ablation_plots": "grids", "draw_grid": "grids",
     "draw_heatmap": "grids", "draw_best_of_seeds": "grids",

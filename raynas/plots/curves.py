@@ -1,4 +1,5 @@
-"""Learning curves: losses and scores per epoch, a population search's best per round, and ``--compare``."""
+"""Learning curves: losses and scores per epoch, and a population search's best per round (``compare`` draws
+them for ``--compare``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from raynas.plots.common import has_rounds, integer_ticks, numeric, plt, run_method, save, trial_labels
+from raynas.plots.common import has_rounds, integer_ticks, numeric, plt, save, trial_labels
 from raynas.plots.registry import CURVES, register_run_figure, run_stages
 from raynas.results import RunDir
 
@@ -100,33 +101,6 @@ def draw_learning_curves(runs: dict[str, pd.DataFrame], out: Path, title_suffix:
         ax.legend(fontsize=7)
     fig.tight_layout()
     return save(fig, out)
-
-
-def draw_comparison(run: RunDir, others: Sequence[RunDir], out: Path) -> Path | None:
-    """``raynas report A --compare B ...``: the best IS/FID per round of every run, each run's stages in the order
-    they ran. Runs of different methods are refused (ConfigError) rather than silently drawn without B."""
-    from raynas.errors import ConfigError
-
-    runs: dict[str, pd.DataFrame] = {}
-    stages: dict[str, Sequence[str]] = {}
-    methods: dict[str, str | None] = {}
-    for i, r in enumerate([run, *others]):
-        label = r.path.name
-        label = label if label not in runs else str(r.path) if str(r.path) not in runs else f"{label} ({i + 1})"
-        runs[label] = r.read()
-        stages[label] = run_stages(r)
-        methods[label] = run_method(r, runs[label])
-    if len({m for m in methods.values()}) > 1:
-        listed = ", ".join(f"{label} ({m or 'unknown method'})" for label, m in methods.items())
-        raise ConfigError(f"--compare draws the best IS/FID per round of searches of one method; these runs ran "
-                          f"different methods: {listed}. Compare runs of the same method (e.g. two eagan searches)")
-    without = [label for label, df in runs.items() if round_bests(df).empty]
-    if without:  # never a comparison that silently leaves a run out
-        raise ConfigError("none of these runs has per-round search results to compare (EAGAN runs do)"
-                          if len(without) == len(runs) else
-                          f"{', '.join(without)} has no per-round search results to compare (EAGAN runs do); "
-                          "compare only runs that finished at least one round")
-    return draw_learning_curves(runs, out, stages=stages)  # every run has rounds: always drawn
 
 
 def _rounds(run: RunDir, df: pd.DataFrame) -> Path | None:

@@ -504,3 +504,18 @@ def test_edge_ablation_correlates_alpha_with_retrained_is(search_run, tmp_path, 
     (points,) = ax.scatters
     assert points.xy.tolist() == table[["alpha_weight", "is_mean"]].values.tolist()
     assert ax.texts == [(r["op"], (r["alpha_weight"], r["is_mean"])) for _, r in table.iterrows()]
+
+
+@pytest.mark.slow
+def test_the_search_and_its_retrain_list_as_finished_with_their_summaries(search_run):
+    """Issue 24: ``raynas runs`` finds the search and its nested --then-retrain run, both finished, each with a
+    summary.json (the retrain's: the fixed training that scored the found generator)."""
+    from raynas.results.runs import find_runs
+
+    run, _ = search_run
+    infos = {i.name: i for i in find_runs(run.path.parent)}
+    assert infos["s"].status == infos["retrain"].status == "finished"
+    assert infos["retrain"].location == str(run.path / "retrain")
+    summary = json.loads((run.path / "retrain" / "summary.json").read_text())
+    assert summary["method"] == "train" and summary["best"]["selected_by"]["metric"] in ("fid", "is_mean")
+    assert json.loads((run.path / "summary.json").read_text())["best"]["genotype"] == str(run.path / "best_G.json")

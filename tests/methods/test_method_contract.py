@@ -287,3 +287,33 @@ def test_smallest_ablation_writes_its_table_and_plots(method, ray_session, tmp_p
     plots = [Path(line.split()[-1]) for line in out.splitlines() if line.startswith("raynas: plot")]
     assert plots, f"{method.name}: the ablation drew no plot:\n{out}"
     assert all(is_png(p) for p in plots)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
+def test_run_leaves_its_summary_and_arch_show_from_run_counts_what_it_built(method, runs):
+    """Issue 24: the run's summary.json (``check_summary``), and ``arch show --from-run`` of each genotype the run
+    saved reports the parameter count the run's own rows do (EAGAN's search widths, DAMGAN's count, a classifier
+    search's retrain network)."""
+    from test_summary_json import check_summary
+
+    from raynas.spaces import Genotype
+    from raynas.spaces.genotype import space_role
+
+    s = runs.search(method)
+    check_summary(method, s.run)
+    df = rows(s.run)
+    for path in genotype_outputs(method, s.run):
+        g = Genotype.load(path)
+        role = space_role(g.space)
+        if role == "pair" or "genotype" not in df:
+            continue
+        mine = df[df["genotype"].map(lambda j, g=g: isinstance(j, str) and j.lstrip().startswith("{")
+                                     and Genotype.from_json(j) == g)]
+        counted = pd.to_numeric(mine["params"], errors="coerce").dropna()
+        if role == "classifier" and counted.empty:  # a pipeline's rows may not name its output (DARTS-GAL's)
+            continue
+        assert len(counted), f"{method.name}: no row reports {path.name}'s parameters"
+        code, out, err = cli("arch", "show", str(path), "--from-run", str(s.run), "--json")
+        assert code == 0, err
+        assert json.loads(out)["params"] == int(counted.iloc[-1]), path.name

@@ -89,7 +89,9 @@ def test_two_node_cluster_runs_eagan_and_a_grid_across_nodes(tmp_path):
     assert f"raynas: best_G.json {uri}/best_G.json" in out["eagan_lines"]
     assert any(ln.startswith(f"raynas: retrain  raynas retrain {uri}/best_G.json") for ln in out["eagan_lines"])
     summary = json.loads((store / "eagan" / "summary.json").read_text())
-    assert summary == {"run": uri, "results": f"{uri}/results", "best_G.json": f"{uri}/best_G.json"}
+    assert {k: summary[k] for k in ("run", "results", "best_G.json")} == {
+        "run": uri, "results": f"{uri}/results", "best_G.json": f"{uri}/best_G.json"}
+    assert summary["best"]["genotype"] == f"{uri}/best_G.json" and staging not in json.dumps(summary)
     # data-parallel training across the nodes: one worker per node (each node has room for one), recorded
     # by rank 0 in run.json; the run's row is a 1-worker run's row, with the global batch and the worker count
     assert out["dp_code"] == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

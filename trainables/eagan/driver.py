@@ -26,6 +26,8 @@ from raynas.config import RaynasConfig
 from raynas.errors import RaynasError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results import RunDir
+from raynas.results.runs import mark_ended, mark_started
+from raynas.results.summary import write_summary
 from raynas.spaces import Genotype, get_space
 from searchers.nsga2 import NSGA2Searcher
 from trainables.eagan.actors import Evaluator, SupernetHost
@@ -367,8 +369,7 @@ class EaganSearch(SearchState, RoundReporting):
         for name in ("best_G.json", "best_D.json", "best_GD.json"):
             if (self.run.path / name).exists():
                 out[name] = self.run.path / name
-        (self.run.path / "summary.json").write_text(json.dumps(  # where the user finds them: URI or folder
-            {k: self.run.where(*Path(v).relative_to(self.run.path).parts) for k, v in out.items()}, indent=2) + "\n")
+        write_summary(self.run)  # a grid's cell too; the CLI writes the run's own again with its cost
         return out
 
 
@@ -394,7 +395,14 @@ def run_grid(request: SearchRequest) -> None:
         started = time.perf_counter()
         search = EaganSearch(ccfg, sub, progress=request.progress,
                              budget_seconds=request.options.get("budget_seconds"))
-        search.run_search()
+        mark_started(sub)
+        try:
+            search.run_search()
+        except KeyboardInterrupt:
+            mark_ended(sub, "interrupted")
+            raise
+        mark_ended(sub, "finished")
+        write_summary(sub)  # with the cell's status and time
         seconds = time.perf_counter() - started  # the whole search: actors' start, warm-up, rounds, outputs
         rows = sub.read()
         last = rows[rows["stage"] == rows["stage"].iloc[-1]]

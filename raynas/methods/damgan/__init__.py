@@ -44,6 +44,7 @@ DAMGAN = register(Method(
     check="raynas.methods.damgan.generator_search:check_search",
     search="raynas.methods.damgan.generator_search:DamganSearch",
     outputs=("best_G.json", "alpha.json"),
+    network_sizes="raynas.methods.damgan.generator_search:network_sizes",
     flags=(_SELECTOR, _RETRAIN_EPOCHS, THEN_RETRAIN),
     ablations=(Ablation(
         "damgan-edge", "retrain each op of one edge; correlate its α weights with IS (Figs. 9-10)",

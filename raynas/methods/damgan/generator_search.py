@@ -36,7 +36,7 @@ from raynas.gan.losses import g_hinge_loss
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers, sample_latent
 from raynas.nn.attention import check_kprime
-from raynas.nn.damgan_g import DamganGenerator, DamganSupernet, SupernetSubnet
+from raynas.nn.damgan_g import DamganSupernet, SupernetSubnet
 from raynas.spaces import Genotype
 from searchers.architect import Architect
 from searchers.differentiable import DifferentiableSearch
@@ -85,12 +85,20 @@ class _JointOptimizer:
             opt.step()
 
 
+def network_sizes(cfg: RaynasConfig, genotype: Genotype | None = None) -> dict[str, int]:
+    """``Method.network_sizes``: the sizes a search counts a found generator at (``model.gf_dim`` wide, the
+    config's latent and bottom width), as ``build_network`` takes them."""
+    m, d = cfg.model, cfg.data
+    return {"resolution": d.resolution, "channels": d.channels, "width": m.gf_dim, "latent_dim": m.latent_dim,
+            "bottom_width": m.bottom_width}
+
+
 def derived_params(genotype: Genotype, cfg: RaynasConfig) -> int:
     """Parameters of the network the genotype retrains as (``model.gf_dim`` wide), built without memory."""
-    m, d = cfg.model, cfg.data
+    from raynas.nn.registry import build_network
+
     with torch.device("meta"):
-        net = DamganGenerator(genotype, latent_dim=m.latent_dim, gf_dim=m.gf_dim, resolution=d.resolution,
-                              out_channels=d.channels, bottom_width=m.bottom_width)
+        net = build_network(genotype, **network_sizes(cfg, genotype))
     return net.num_params()
 
 

@@ -59,6 +59,7 @@ EAGAN = register(Method(
     summary="EAGAN two-stage evolutionary GAN search (G, then D) on weight-sharing supernets",
     spaces=("eagan-g", "eagan-d", "eagan-gd"),
     runner="trainables.eagan.driver:run_eagan",
+    network_sizes="raynas.methods.eagan.setup:network_sizes",
     ablation_runner="trainables.eagan.driver:run_grid",
     default_grid=("eagan.crossover_prob=0.3,0.9",),
     check="raynas.methods.eagan.setup:preflight_eagan",

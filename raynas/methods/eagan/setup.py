@@ -15,12 +15,27 @@ from raynas.gan.step import StepConfig
 from raynas.spaces import Genotype
 
 
+def search_sizes(cfg: RaynasConfig, role: str) -> dict[str, int]:
+    """The sizes a search builds its ``generator`` or ``discriminator`` at (the search widths; ``raynas arch show
+    --from-run`` describes a search's genotypes at these too)."""
+    kw = {"resolution": cfg.data.resolution, "channels": cfg.data.channels}
+    if role == "generator":
+        return {**kw, "width": cfg.eagan.search_gf_dim, "latent_dim": cfg.model.latent_dim}
+    return {**kw, "width": cfg.eagan.search_df_dim}
+
+
+def network_sizes(cfg: RaynasConfig, genotype: Genotype) -> dict[str, int]:
+    """``Method.network_sizes``: the sizes this search built ``genotype``'s network at."""
+    from raynas.spaces.genotype import space_role
+
+    return search_sizes(cfg, space_role(genotype.space))
+
+
 def build_search_generator(cfg: RaynasConfig, genotype: Genotype | None = None) -> torch.nn.Module:
     """The stage-1 G supernet (genotype None) or a derived search-width generator."""
     from raynas.nn.registry import build_network, build_supernet
 
-    kw = {"resolution": cfg.data.resolution, "channels": cfg.data.channels, "width": cfg.eagan.search_gf_dim,
-          "latent_dim": cfg.model.latent_dim}
+    kw = search_sizes(cfg, "generator")
     return build_supernet("eagan-g", **kw) if genotype is None else build_network(genotype, **kw)
 
 
@@ -31,7 +46,7 @@ def build_search_discriminator(cfg: RaynasConfig, genotype: Genotype | None = No
     from raynas.nn.discriminators import AutoGANDiscriminator
     from raynas.nn.registry import build_network, build_supernet
 
-    kw = {"resolution": cfg.data.resolution, "channels": cfg.data.channels, "width": cfg.eagan.search_df_dim}
+    kw = search_sizes(cfg, "discriminator")
     if supernet:
         return build_supernet("eagan-d", **kw)
     if genotype is None and cfg.eagan.fixed_d_genotype:

@@ -82,6 +82,7 @@ RANDOM_GAN = register(Method(
     search="raynas.methods.random.gan:RandomGanSearch",
     check="raynas.methods.random.gan:check_search",
     outputs=("best_G.json", "alpha.json"),
+    network_sizes="raynas.methods.damgan.generator_search:network_sizes",  # DAMGAN's count (derived_params)
     smoke="raynas.methods.random.gan:smoke",
     smoke_overrides=("random_gan.search_gf_dim=8", "random_gan.kprime=2", "random_gan.reduction=4",
                      "random_gan.iters_per_epoch=1", "random_gan.gen_batch_size=4", "random_gan.dis_batch_size=4",
