@@ -121,8 +121,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     df = run.read()
     if df.empty:
         raise RunDirError(f"{run.location} has no results yet; they appear after the first epoch or round")
+    objectives: list[tuple[str, str]] = []
     if args.pareto:
-        objectives = []
         for item in args.pareto.split(","):
             name, _, direction = item.partition(":")
             if name not in df.columns or direction not in ("min", "max"):
@@ -130,7 +130,18 @@ def cmd_results(args: argparse.Namespace) -> int:
                                   f"{', '.join(df.columns)}")
             objectives.append((name, direction))
         df = pareto_fronts(df, objectives, every_round=args.all_rounds)
-    print(format_table(df, max_rows=args.max_rows))
+    from raynas.plots import run_stages, stage_order
+    from raynas.results.table import in_run_order, readable_columns
+
+    df = in_run_order(df, stage_order(df, run_stages(run)))
+    every = [c for c in df.columns if df[c].notna().any()]
+    columns = None if args.all else list(dict.fromkeys([*readable_columns(df), *(o for o, _ in objectives)]))
+    methods = ", ".join(str(m) for m in df["method"].dropna().unique()) if "method" in df else ""
+    what = f"{len(df)} row{'s' * (len(df) != 1)}" + (f", method {methods}" if methods else "")
+    if columns is not None and len(columns) < len(every):
+        what += f"; {len(columns)} of {len(every)} columns, --all shows every one"
+    say(f"results of {run.location} ({what})")
+    print(format_table(df, columns=columns, max_rows=args.max_rows))
     from raynas.results.compare import print_comparison
 
     print_comparison(run.path)  # a `raynas compare` run: its table, summary per method and paired tests
@@ -222,6 +233,9 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p.add_argument("--pareto", help="keep non-dominated rows, e.g. is_mean:max,fid:min,params:min; one front per "
                                     "(stage, last round) of a search")
     p.add_argument("--all-rounds", action="store_true", help="with --pareto: one front over every row")
+    p.add_argument("--all", action="store_true",
+                   help="show every column (default: which row it is, the method's key metrics and the usual "
+                        "scores)")
     p.add_argument("--max-rows", type=non_negative_int, default=50, help="rows printed (default 50; 0 = all)")
     p.set_defaults(func=commands.cmd_results)
 
