@@ -160,19 +160,36 @@ def report_outcome(title: str, run, outcome: SearchOutcome) -> None:
         print(outcome.text)
     print()
     say(f"{title} finished: {run.where()}")
+    listed = set()
     for name, path in outcome.outputs.items():
         say(f"{name:9s} {user_location(path)}")
+        listed.add(user_location(path))
     for p in draw_run_plots(run):
-        say(f"plot     {user_location(p)}")
+        if user_location(p) not in listed:  # a plot the outcome already names (DARTS-GAL's masks.png) once
+            say(f"plot     {user_location(p)}")
+    # a note that says where TensorBoard looks (EAGAN writes its own folder) replaces the general hint
+    tensorboard = next((n for n in outcome.notes if n.startswith(TENSORBOARD)), None)
     for note in outcome.notes:
-        say(note)
+        if note is not tensorboard:
+            say(note)
     for nested in outcome.runs:
         print()
         finish_run(nested)
+    next_steps(run, tensorboard=tensorboard, retrain=outcome.retrain)
+
+
+TENSORBOARD = "TensorBoard: "
+
+
+def next_steps(run, *, tensorboard: str | None = None, retrain: str | None = None, report: bool = False) -> None:
+    """What to do with a finished run, printed last by every search and ablation: its table, its TensorBoard
+    (one hint), and the retrain of what it found or the command that redraws its plots."""
     say(f"results  raynas results {run.where()}")
-    say(f"TensorBoard: tensorboard --logdir {run.where()}")
-    if outcome.retrain:
-        say(f"retrain  {outcome.retrain}")
+    if report:
+        say(f"report   raynas report {run.where()}  (redraws the plots)")
+    say(tensorboard or f"{TENSORBOARD}tensorboard --logdir {run.where()}")
+    if retrain:
+        say(f"retrain  {retrain}")
 
 
 # ============================================================================ ablate (generic grid)
@@ -321,6 +338,7 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
     for p in plots:
         if p is not None:
             say(f"plot   {user_location(p)}")
+    next_steps(run, report=True)
 
 
 # ============================================================================ ablations with a command of their own
@@ -342,6 +360,7 @@ def cmd_extra_ablation(args: argparse.Namespace) -> int:
     with new_run_or_resume(args, ablation.name, make, check, prepare, method=method.name) as (run, cfg, resources):
         load_object(ablation.runner)(SearchRequest(cfg=prepare.cfg or cfg, run=run, resources=resources,
                                                    options=options, resume=resume))
+    next_steps(run, report=True)
     return 0
 
 

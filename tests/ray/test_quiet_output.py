@@ -150,3 +150,31 @@ def test_tune_progress_counts_epochs_over_all_trials():
     tp = TuneProgress("cells")
     tp.setup(total_num_samples=2)
     assert tp.counts([_trial("TERMINATED", 7), _trial("PENDING", 0)])[:2] == (1, 2)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_eagan_bars_only_on_a_terminal_and_plain_lines_in_a_log(ray_session, tmp_path, monkeypatch):
+    """EAGAN's nested tqdm bars wrote carriage returns and escape codes into redirected logs."""
+    from types import SimpleNamespace
+
+    import ray
+
+    from trainables.eagan.driver import EaganSearch
+
+    stats = {"d_loss": 1.0, "g_loss": 1.0, "train_seconds": 0.1, "images_per_s": 10.0, "batches": [1, 1]}
+    host = SimpleNamespace(train=SimpleNamespace(remote=lambda population, n: ray.put(stats)))
+    cfg = load_config("quickstart", method="eagan")
+    monkeypatch.delenv("TERM", raising=False)
+    for stream, bars in ((io.StringIO(), False), (_Tty(), True)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        run = RunDir.create(tmp_path, f"eagan-{bars}", config=cfg.to_dict(), seed=0, preset="quickstart",
+                            device="cpu")
+        search = EaganSearch(cfg, run)
+        assert search.bars is bars
+        search._train_epochs(host, None, 3, "stage g warm-up")
+        text = stream.getvalue()
+        assert ("\r" in text) is bars, text  # a terminal redraws its bar; a log gets no bar at all
