@@ -20,16 +20,47 @@ from raynas.errors import ConfigError, RunDirError
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from raynas.config import PRESET_DIR, list_presets
+    """The presets as a table: name, the method and task a run of it gets by default, its whole description."""
+    import shutil
+    import textwrap
+
+    from raynas.config import PRESET_DIR, list_presets, load_preset_dict, method_task, upgrade_saved_config
     from raynas.spaces.genotype import builtin_genotypes
 
+    rows = []
     for name in list_presets():
-        first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
-        print(f"{name:24s} {first}")
+        data = upgrade_saved_config(load_preset_dict(name))
+        method = str(data.get("method") or FIXED)
+        task = method_task(method) or str(data.get("task") or "gan")
+        rows.append((name, method, task, preset_description(PRESET_DIR / f"{name}.yaml")))
+    head = ("preset", "method", "task")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    indent = sum(widths) + 2 * len(widths)
+    room = max(40, shutil.get_terminal_size((120, 24)).columns - indent - 1)
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  description")
+    for row in rows:
+        lines = textwrap.wrap(row[3], room) or [""]
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + lines[0])
+        for more in lines[1:]:
+            print(" " * indent + more)
+    print(f"\n(method: what `raynas search` and `raynas train` run by default; `{FIXED}` is a fixed network)")
     print("\nshipped genotypes (use the name wherever a genotype file is asked for):")
     for name, path in builtin_genotypes().items():
         print(f"{name:24s} {path}")
     return 0
+
+
+def preset_description(path: Path, max_lines: int = 6) -> str:
+    """A preset file's opening comment up to the end of its first sentence (a line ending in a full stop), so a
+    description that runs over several comment lines is not cut at the first."""
+    parts = []
+    for line in path.read_text().splitlines()[:max_lines]:
+        if not line.startswith("#"):
+            break
+        parts.append(line.lstrip("#").strip())
+        if parts[-1].endswith("."):
+            break
+    return " ".join(p for p in parts if p)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
