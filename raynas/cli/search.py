@@ -175,7 +175,36 @@ def report_outcome(title: str, run, outcome: SearchOutcome) -> None:
     for nested in outcome.runs:
         print()
         finish_run(nested)
+    for caveat in search_caveats(run):
+        say(caveat)
     next_steps(run, tensorboard=tensorboard, retrain=outcome.retrain)
+
+
+def search_caveats(run) -> list[str]:
+    """What a reader must know before trusting a finished search: a quickstart preset is a smoke test of the
+    pipeline (a 1-epoch classifier search ends near chance with a mostly-pooling cell), and α that is still near
+    uniform at the last epoch (mean top1 − top2 margin of the normalised weights below ``NEAR_UNIFORM_MARGIN``)
+    has not chosen anything yet: its genotype is close to a random pick."""
+    import pandas as pd
+
+    from raynas.plots.alpha import NEAR_UNIFORM_MARGIN
+
+    notes = []
+    df = run.read()
+    if "alpha_margin_mean" in df and df["alpha_margin_mean"].notna().any():
+        rows = df[df["alpha_margin_mean"].notna()].assign(_e=lambda d: pd.to_numeric(d.get("epoch"), errors="coerce"))
+        last = rows.sort_values("_e").groupby(rows["candidate_id"].fillna(""), sort=False).tail(1)
+        margin = float(pd.to_numeric(last["alpha_margin_mean"], errors="coerce").max())
+        if margin < NEAR_UNIFORM_MARGIN:
+            epochs = int(rows["_e"].max()) if rows["_e"].notna().any() else 0
+            notes.append(f"warning: α is still near uniform after {epochs} search epoch{'s' * (epochs != 1)} (mean "
+                         f"top1 − top2 margin {margin:.3g} < {NEAR_UNIFORM_MARGIN}): the search has not decided, so "
+                         "the genotype is close to a random pick; search longer (more epochs) before trusting it")
+    preset = str(run.config.get("preset") or run.meta.get("preset") or "")
+    if preset.startswith("quickstart"):
+        notes.append(f"note: {preset} is a smoke test of the pipeline on a tiny budget, not a result; for results "
+                     "use a paper preset (`raynas presets`)")
+    return notes
 
 
 TENSORBOARD = "TensorBoard: "
