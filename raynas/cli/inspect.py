@@ -229,6 +229,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from raynas.device import resolve_device
     from raynas.export.api import load_generator
     from raynas.metrics import compute_metrics, parse_source
+    from raynas.progress import interactive
 
     device = resolve_device(args.device)
     kw = {"root": args.data_root, "resolution": args.resolution, "channels": args.channels}
@@ -236,7 +237,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     real = parse_source(args.source2, checkpoint_loader=load_generator, device=device, **kw)
     result = compute_metrics(fake, real, metrics=tuple(args.metrics.split(",")), protocol=args.protocol,
                              num_samples=args.num_samples, extractor=args.extractor,
-                             inception_weights=args.inception_weights, device=device, progress=True)
+                             inception_weights=args.inception_weights, device=device,
+                             progress=interactive())  # torch-fidelity's bars: a terminal only, never a log
     for key, value in result.as_row().items():
         print(f"{key:12s} {value}")
     return 0

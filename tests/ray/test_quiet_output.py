@@ -178,3 +178,14 @@ def test_eagan_bars_only_on_a_terminal_and_plain_lines_in_a_log(ray_session, tmp
         search._train_epochs(host, None, 3, "stage g warm-up")
         text = stream.getvalue()
         assert ("\r" in text) is bars, text  # a terminal redraws its bar; a log gets no bar at all
+
+
+def test_metrics_writes_no_progress_bars_into_a_log(capfd):
+    """`raynas metrics` asked torch-fidelity for its bars even when its output went to a file."""
+    from raynas.cli import main
+
+    code = main(["metrics", "dataset:embedded:train", "dataset:embedded:test", "--extractor", "raynas-fmnist-cnn",
+                 "--num-samples", "200", "--metrics", "fid", "--device", "cpu"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert "\r" not in out + err and "it/s" not in err
