@@ -56,7 +56,8 @@ class Progress:
 
     The estimate extrapolates the rate since the first update (work done before it, e.g. by a run resumed from
     its checkpoints, does not count as fast work). ``update`` may be called as often as wanted: a plain stream
-    gets a line only every ``every`` seconds, when the work is complete, or when ``note`` changes."""
+    gets a line when the work advanced, at most every ``every`` seconds (and when it is complete), and a
+    heartbeat line every ``10 * every`` seconds while nothing advances."""
 
     def __init__(self, desc: str, total: float | None, unit: str, *, stream: IO[str] | None = None,
                  every: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic,
@@ -83,9 +84,11 @@ class Progress:
         if self.bar:
             self._draw(self.line(note, now))
             return
-        due = self._printed_at is None or now - self._printed_at >= self.every
-        if (due or complete or (self._printed is not None and note != self._printed[1])) \
-                and self._printed != (done, note):
+        since = None if self._printed_at is None else now - self._printed_at
+        changed = self._printed is None or self._printed[0] != done
+        # a line when the work advanced (at most every ``every`` s, always at the end), else a heartbeat that
+        # says it is alive every 10 x ``every`` s
+        if since is None or (changed and (complete or since >= self.every)) or since >= 10 * self.every:
             self._write(f"raynas: {self.line(note, now)}\n")
             self._printed_at, self._printed = now, (done, note)
 

@@ -316,7 +316,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha else None
             results = run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,
                                     resume=resume, max_concurrent=getattr(args, "max_concurrent", None) or 0,
-                                    scheduler=sched)
+                                    scheduler=sched, desc=f"{method.name} ablation")
             if asha:
                 stopped = record_stopped(results, run, method.ablation_stage, asha["metric"])
                 say(f"ASHA on {asha['metric']} stopped {stopped} of {len(results)} trials early (stopped=True in "

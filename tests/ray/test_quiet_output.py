@@ -189,3 +189,14 @@ def test_metrics_writes_no_progress_bars_into_a_log(capfd):
     out, err = capfd.readouterr()
     assert code == 0, err
     assert "\r" not in out + err and "it/s" not in err
+
+
+def test_a_plain_stream_gets_a_heartbeat_while_nothing_advances():
+    now = [0.0]
+    out = io.StringIO()
+    bar = Progress("pipeline", 1, "trials", stream=out, every=30.0, clock=lambda: now[0], bar=False)
+    for _ in range(30):  # 15 minutes without a finished trial
+        now[0] += 30.0
+        bar.update(0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and lines[-1] == "raynas: pipeline: 0/1 trials (0%) 10m00s elapsed"
