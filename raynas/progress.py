@@ -67,30 +67,35 @@ class Progress:
         self.every, self.clock = every, clock
         self.bar = interactive(self.stream) if bar is None else bar
         self.done = 0.0
+        self.finished = False
         self._start: float | None = None
         self._done_at_start = 0.0
         self._printed_at: float | None = None
-        self._printed: tuple[float, str] | None = None
+        self._printed: tuple[float, float | None, bool] | None = None
         self._width = 0
 
-    def update(self, done: float, note: str = "", *, total: float | None = None) -> None:
+    def update(self, done: float, note: str = "", *, total: float | None = None,
+               finished: bool | None = None) -> None:
+        """``done`` out of ``total`` (when given, it replaces the total); ``finished`` (default: done reached the
+        total) says the work is over, e.g. a trial that reported its last epoch but has not ended yet is not."""
         now = self.clock()
         if total is not None:
             self.total = total
         if self._start is None:
             self._start, self._done_at_start = now, done
         self.done = done
-        complete = self.total is not None and done >= self.total
+        self.finished = self.total is not None and done >= self.total if finished is None else finished
+        complete = self.finished
         if self.bar:
             self._draw(self.line(note, now))
             return
         since = None if self._printed_at is None else now - self._printed_at
-        changed = self._printed is None or self._printed[0] != done
+        changed = self._printed is None or self._printed != (done, self.total, complete)
         # a line when the work advanced (at most every ``every`` s, always at the end), else a heartbeat that
         # says it is alive every 10 x ``every`` s
         if since is None or (changed and (complete or since >= self.every)) or since >= 10 * self.every:
             self._write(f"raynas: {self.line(note, now)}\n")
-            self._printed_at, self._printed = now, (done, note)
+            self._printed_at, self._printed = now, (done, self.total, complete)
 
     def eta(self, now: float | None = None) -> float | None:
         """Seconds left at the rate so far, or None while there is no rate yet (or no total)."""
@@ -108,7 +113,7 @@ class Progress:
         if self._start is not None:
             parts.append(f"{duration(now - self._start)} elapsed")
         left = self.eta(now)
-        if self.total is not None and self.done >= self.total:
+        if self.finished:
             parts.append("done")
         elif left is not None:
             parts.append(f"ETA {duration(left)}")

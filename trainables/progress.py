@@ -94,10 +94,11 @@ class TuneProgress(_TuneReporter):
                 done, total = done + reached, total + reached
                 continue
             expected = int(result.get("epochs_total") or each)
-            done, total = done + reached, total + max(expected, reached + 1)  # never complete while running
+            done, total = done + reached, total + max(expected, reached)
         total += each * (n - len(trials))
         return done, total, note
 
     def show(self, trials) -> None:
         done, total, note = self.counts(trials)
-        self.progress.update(done, note, total=total)
+        finished = bool(trials) and len(trials) >= self.total_trials and all(t.status in _FINISHED for t in trials)
+        self.progress.update(done, note, total=total, finished=finished)  # done once Tune has ended every trial

@@ -200,3 +200,17 @@ def test_a_plain_stream_gets_a_heartbeat_while_nothing_advances():
         bar.update(0)
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and lines[-1] == "raynas: pipeline: 0/1 trials (0%) 10m00s elapsed"
+
+
+def test_the_last_line_says_done_when_tune_ends_the_trial_after_its_last_epoch():
+    from trainables.progress import TuneProgress
+
+    tp = TuneProgress("search", iterations=2)
+    tp.progress.stream, tp.progress.bar, tp.progress.every = io.StringIO(), False, 0.0
+    tp.setup(total_num_samples=1)
+    tp.show([_trial("RUNNING", 1)])
+    tp.show([_trial("RUNNING", 2)])  # its last epoch is reported; Tune has not ended it yet
+    tp.show([_trial("TERMINATED", 2)])
+    lines = tp.progress.stream.getvalue().splitlines()
+    assert [line.split(": ", 2)[2].split(" (")[0] for line in lines] == ["1/2 epochs", "2/2 epochs", "2/2 epochs"]
+    assert "done" not in lines[1] and lines[-1].endswith("done")
