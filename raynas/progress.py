@@ -16,6 +16,7 @@ from typing import IO, Any
 
 VERBOSE_ENV = "RAYNAS_VERBOSE"
 PLAIN_EVERY_S = 30.0  # a redirected log gets a progress line at most this often
+BAR_WIDTH = 20
 
 
 def set_verbose(on: bool) -> None:
@@ -73,6 +74,7 @@ class Progress:
         self._printed_at: float | None = None
         self._printed: tuple[float, float | None, bool] | None = None
         self._width = 0
+        self._drawn = ""
 
     def update(self, done: float, note: str = "", *, total: float | None = None,
                finished: bool | None = None) -> None:
@@ -87,7 +89,9 @@ class Progress:
         self.finished = self.total is not None and done >= self.total if finished is None else finished
         complete = self.finished
         if self.bar:
-            self._draw(self.line(note, now))
+            text = self.line(note, now)
+            if text != self._drawn:  # at most about once a second (the elapsed time), or when the work moves
+                self._draw(text)
             return
         since = None if self._printed_at is None else now - self._printed_at
         changed = self._printed is None or self._printed != (done, self.total, complete)
@@ -130,6 +134,10 @@ class Progress:
         return f"{done}/{total} {self.unit} ({pct:.0f}%)"
 
     def _draw(self, text: str) -> None:
+        self._drawn = text
+        if self.total:
+            filled = int(BAR_WIDTH * min(1.0, self.done / self.total))
+            text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {text}"
         pad = max(0, self._width - len(text))
         self._width = len(text)
         self._write(f"\r{text}{' ' * pad}")

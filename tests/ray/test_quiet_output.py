@@ -115,9 +115,11 @@ def test_a_terminal_gets_one_bar_redrawn_in_place():
     for epoch in range(5):
         now[0] += 1.0
         bar.update(epoch)
+        bar.update(epoch)  # Tune calls back many times a second: the same line is not drawn again
     bar.close()
     text = out.getvalue()
     assert text.count("\r") == 5 and text.count("\n") == 1 and "4/4 epochs (100%)" in text
+    assert "[####################] train: 4/4 epochs" in text and "[#####...............] train: 1/4" in text
     assert not progress.interactive(io.StringIO())  # a file or a pipe is no terminal
 
 
