@@ -71,9 +71,12 @@ def test_results_cli_sorts_an_eagan_run_by_its_stage_order(capsys, tmp_path):
 
     run = RunDir.create(tmp_path, "eagan-run", config={"method": "eagan", "eagan": {"stages": ["g", "d"]}}, seed=0,
                         preset="quickstart", device="cpu")
-    run.append([{"method": "eagan", "stage": "d", "round": 0, "candidate_id": "d000-000", "fid": 1.0}])
-    run.append([{"method": "eagan", "stage": "g", "round": 0, "candidate_id": "g000-000", "fid": 2.0}])
+    run.append([{"method": "eagan", "stage": "d", "round": 0, "candidate_id": "d000-000", "fid": 1.0, "rank": 0,
+                 "best": True, "eval_seconds": 1.0, "genotype": "{}"}])
+    run.append([{"method": "eagan", "stage": "g", "round": 0, "candidate_id": "g000-000", "fid": 2.0, "rank": 0,
+                 "best": True, "eval_seconds": 1.0, "genotype": "{}"}])
     code, out, _ = run_cli(capsys, "results", str(run.path))
     assert code == 0
+    assert out.splitlines()[1].split() == ["stage", "round", "candidate_id", "rank", "best", "fid", "eval_seconds"]
     body = [line.split()[0] for line in out.splitlines()[3:] if line.strip()]
     assert body[:2] == ["g", "d"]
