@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from raynas.cli.common import (
@@ -163,9 +164,9 @@ def report_outcome(title: str, run, outcome: SearchOutcome) -> None:
     listed = set()
     for name, path in outcome.outputs.items():
         say(f"{name:9s} {user_location(path)}")
-        listed.add(user_location(path))
+        listed.add(os.path.normpath(user_location(path)))
     for p in draw_run_plots(run):
-        if user_location(p) not in listed:  # a plot the outcome already names (DARTS-GAL's masks.png) once
+        if os.path.normpath(user_location(p)) not in listed:  # a plot the outcome names (DARTS-GAL's masks.png)
             say(f"plot     {user_location(p)}")
     # a note that says where TensorBoard looks (EAGAN writes its own folder) replaces the general hint
     tensorboard = next((n for n in outcome.notes if n.startswith(TENSORBOARD)), None)
