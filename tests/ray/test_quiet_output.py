@@ -216,3 +216,11 @@ def test_the_last_line_says_done_when_tune_ends_the_trial_after_its_last_epoch()
     lines = tp.progress.stream.getvalue().splitlines()
     assert [line.split(": ", 2)[2].split(" (")[0] for line in lines] == ["1/2 epochs", "2/2 epochs", "2/2 epochs"]
     assert "done" not in lines[1] and lines[-1].endswith("done")
+
+
+def test_verbose_is_also_taken_after_a_command_that_starts_ray(monkeypatch):
+    from raynas.cli import build_parser
+
+    assert build_parser().parse_args(["search", "damgan", "--verbose"]).verbose is True
+    assert build_parser().parse_args(["--verbose", "train"]).verbose is True
+    assert build_parser().parse_args(["train"]).verbose is False
