@@ -330,12 +330,14 @@ def raise_trial_errors(results) -> None:
 def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resources: dict[str, float],
                   param_space: dict[str, Any] | None = None, num_samples: int = 1, max_failures: int | None = None,
                   resume: bool = False, metric: str | None = None, mode: str | None = None,
-                  search_alg: Any = None, max_concurrent: int = 0, scheduler: Any = None):
+                  search_alg: Any = None, max_concurrent: int = 0, scheduler: Any = None,
+                  iterations: int | None = None, desc: str | None = None):
     """Run ``trainable`` as Tune trials storing everything under the run's experiment folder
     (``run.experiment_name``, ``tune/``; a folder, or the run's URI for a run stored in an object store: Tune
     persists its state and checkpoints there itself). A crashed trial is retried ``run.max_failures`` times
     (``max_failures`` overrides it) from its last checkpoint; a user error (``RaynasError``) in a trial is never
-    retried."""
+    retried. raynas's progress line (``desc``, default the method) counts ``iterations`` (the epochs each trial
+    reports), else finished trials; Ray's own console output is for ``--verbose``."""
     from ray import tune
 
     from trainables import tune_seal
@@ -375,10 +377,11 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
                     max_failures=cfg.run.max_failures if max_failures is None else max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.checkpoints_to_keep),
                 callbacks=tune_seal.with_seal(None),
-                verbose=1,
+                verbose=0,
             ),
         )
         tune_seal.seal_stored(tune_location, [tune_seal.TUNER_FILE])  # the Tuner has just written it
+    tune_output(tuner, desc or (cfg.method if cfg.method != "train" else "training"), iterations)
     # Tune handles Ctrl-C (and through raynas.signals SIGTERM) itself during fit, and leaves its handler behind
     restoring = tune_seal.restore_must_succeed(restored_from) if resume else contextlib.nullcontext()
     with tune_interrupt_watch() as interrupted, signals.keep_handlers(), restoring:
@@ -392,18 +395,44 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
     return results
 
 
+def tune_output(tuner, desc: str, iterations: int | None) -> None:
+    """Tune's console output for this ``fit``: raynas's progress line (``trainables.progress``) with Tune's
+    reporter silent, or with ``--verbose`` Tune's own (its level 1: trial configs, status tables, hints). Set on
+    the Tuner after it is built or restored, so a run saved by any raynas resumes with today's output and the
+    callback never lands in the run's pickled Tuner state. A Ray Client tuner (``ray://``) keeps Tune's output."""
+    from raynas.progress import verbose
+    from trainables import tune_seal
+
+    local = getattr(tuner, "_local_tuner", None)
+    if local is None:
+        return
+    run_config = local.get_run_config()
+    if verbose():
+        run_config.verbose, run_config.callbacks = 1, tune_seal.with_seal(None)
+        return
+    from trainables.progress import TuneProgress
+
+    run_config.verbose = 0
+    run_config.callbacks = tune_seal.with_seal([TuneProgress(desc, iterations)])  # the reporter stays first
+
+
 def with_method_homes(trainable: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
     """``trainable``, importing first, in the trial's worker, every module that registered a method here
     (``Method.home``): a method from outside the plugin entry points (a test's, a notebook's) is known to the
-    trial too. Same name as ``trainable`` (functools.wraps), so Tune restores runs started before this wrapper."""
+    trial too. Same name as ``trainable`` (functools.wraps), so Tune restores runs started before this wrapper.
+    Outside ``--verbose`` the trial's routine Ray Train log lines stay out of the console."""
     from raynas.methods import all_methods
+    from raynas.progress import verbose
 
     homes = tuple(sorted({m.home for m in all_methods() if m.home}))
+    quiet = not verbose()
 
     @functools.wraps(trainable)
     def wrapped(config: dict[str, Any]) -> None:
         from raynas.plugins import import_plugin
 
+        if quiet:  # Ray Train's "Checkpoint successfully created at: ..." after every epoch, outside --verbose
+            logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
         for home in homes:
             import_plugin(home)
         trainable(config)
@@ -414,21 +443,34 @@ def with_method_homes(trainable: Callable[[dict[str, Any]], None]) -> Callable[[
 @contextlib.contextmanager
 def tune_interrupt_watch() -> Iterator[threading.Event]:
     """An event set when Tune reports that it caught a stop signal (Ctrl-C, SIGUSR1) during ``fit``: the
-    trials it then ends look finished in the ResultGrid, so its own warning is the one reliable sign."""
+    trials it then ends look finished in the ResultGrid, so its own warning is the one reliable sign.
+
+    Meanwhile Tune's advice that does not apply to a raynas run stays unprinted: ``Tuner.restore(...)`` after a
+    stop (raynas prints its own ``--resume`` line), and, outside ``--verbose``, the warning that frequent
+    checkpoints snapshot the experiment often (a short retrain checkpoints every epoch on purpose)."""
+    from raynas.progress import verbose
+
     event = threading.Event()
+    quiet = not verbose()
 
-    class Watch(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if str(record.msg).startswith("Stop signal received"):
+    class Watch(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = str(record.msg)
+            if text.startswith("Stop signal received"):
                 event.set()
+            if "Tuner.restore(" in text or "tune.run(..., resume=True)" in text:
+                return False
+            return not (quiet and "snapshotting has been triggered multiple" in text)
 
-    handler = Watch(level=logging.WARNING)
-    tune_logger = logging.getLogger("ray.tune.tune")
-    tune_logger.addHandler(handler)
+    watch = Watch()
+    loggers = [logging.getLogger(name) for name in ("ray.tune.tune", "ray.tune.execution.experiment_state")]
+    for logger in loggers:
+        logger.addFilter(watch)
     try:
         yield event
     finally:
-        tune_logger.removeHandler(handler)
+        for logger in loggers:
+            logger.removeFilter(watch)
 
 
 # ====================================================================== early stopping (ASHA) for grids

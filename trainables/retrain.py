@@ -76,5 +76,6 @@ def chain_retrain(cfg: RaynasConfig, run: RunDir, resources, epochs: int | None,
                              device=rcfg.train.device, exist_ok=True)
     print()
     say(f"retraining the found network in {rrun.where()}")
-    run_trainable(train_fixed, rcfg, rrun, resources=resources, resume=resume)
+    run_trainable(train_fixed, rcfg, rrun, resources=resources, resume=resume, iterations=rcfg.train.epochs,
+                  desc="retrain")
     return rrun

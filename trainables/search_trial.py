@@ -76,7 +76,7 @@ def search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, w
     params = search.derived_params(genotype)
     fields = search.row_fields()
     result: dict[str, Any] = {**stats, **means, "alpha": alpha, "genotype": g_json, "alpha_table": table_json,
-                              "params": params, **fields}
+                              "params": params, "epochs_total": search.epochs, **fields}  # for the progress line
     row = {**base_row(run, cfg, tid, "search", search.device, fields), "epoch": search.epoch, "genotype": g_json,
            "params": params, **{k: v for k, v in stats.items() if k not in _NOT_ROW}, **means,
            "alpha_table": table_json}
@@ -157,7 +157,8 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     if not request.resume and seeds > 1:
         space = {"train.seed": tune.grid_search([cfg.train.seed + i for i in range(seeds)])}
     results = run_trainable(search_trial, cfg, run, resources=request.resources, param_space=space,
-                            resume=request.resume)
+                            resume=request.resume, desc=f"{method.name} search",
+                            iterations=getattr(getattr(cfg, method.section, None), "epochs", None))
     outputs = {"genotype": run.path / method.outputs[0], "α table": run.path / method.outputs[1]}
     notes: tuple[str, ...] = ()
     if method.task == "classify" and len([r for r in results if r.config.get("train.seed") is not None]) > 1:

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser, with each command bound to this module's ``cmd_*`` attribute at build time."""
     parser = _Parser(prog="raynas", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"raynas {_version()}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Ray's own console output (Tune's trial configs and status tables, its "
+                             "hints and routine log lines) besides raynas's progress line")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = sys.modules[__name__]
     train.register(sub, commands)
@@ -57,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     except RaynasError as exc:  # the parser is built from the plugins' methods: one that cannot be imported
         return user_error_exit(exc)
+    from raynas import progress
+
+    progress.set_verbose(bool(getattr(args, "verbose", False)) or progress.verbose())
     try:
         with signals.stop_signals():  # SIGTERM (`ray job stop`, `kill`) ends a command as Ctrl-C does
             code = _run(args)

@@ -43,6 +43,8 @@ def add_ray_args(p: argparse.ArgumentParser, resources_help: str = "per-trial re
     p.add_argument("--allow-cpu", action="store_true",
                    help="run a GPU preset (resources.gpu > 0) on CPUs when the Ray cluster has no GPU, instead of "
                         "failing")
+    p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="also show Ray's own console output (the same as `raynas --verbose ...`)")
 
 
 def positive_int(text: str) -> int:

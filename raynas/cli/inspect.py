@@ -20,16 +20,47 @@ from raynas.errors import ConfigError, RunDirError
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from raynas.config import PRESET_DIR, list_presets
+    """The presets as a table: name, the method and task a run of it gets by default, its whole description."""
+    import shutil
+    import textwrap
+
+    from raynas.config import PRESET_DIR, list_presets, load_preset_dict, method_task, upgrade_saved_config
     from raynas.spaces.genotype import builtin_genotypes
 
+    rows = []
     for name in list_presets():
-        first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
-        print(f"{name:24s} {first}")
+        data = upgrade_saved_config(load_preset_dict(name))
+        method = str(data.get("method") or FIXED)
+        task = method_task(method) or str(data.get("task") or "gan")
+        rows.append((name, method, task, preset_description(PRESET_DIR / f"{name}.yaml")))
+    head = ("preset", "method", "task")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    indent = sum(widths) + 2 * len(widths)
+    room = max(40, shutil.get_terminal_size((120, 24)).columns - indent - 1)
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  description")
+    for row in rows:
+        lines = textwrap.wrap(row[3], room) or [""]
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + lines[0])
+        for more in lines[1:]:
+            print(" " * indent + more)
+    print(f"\n(method: what `raynas search` and `raynas train` run by default; `{FIXED}` is a fixed network)")
     print("\nshipped genotypes (use the name wherever a genotype file is asked for):")
     for name, path in builtin_genotypes().items():
         print(f"{name:24s} {path}")
     return 0
+
+
+def preset_description(path: Path, max_lines: int = 6) -> str:
+    """A preset file's opening comment up to the end of its first sentence (a line ending in a full stop), so a
+    description that runs over several comment lines is not cut at the first."""
+    parts = []
+    for line in path.read_text().splitlines()[:max_lines]:
+        if not line.startswith("#"):
+            break
+        parts.append(line.lstrip("#").strip())
+        if parts[-1].endswith("."):
+            break
+    return " ".join(p for p in parts if p)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -170,8 +201,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     df = run.read()
     if df.empty:
         raise RunDirError(f"{run.location} has no results yet; they appear after the first epoch or round")
+    objectives: list[tuple[str, str]] = []
     if args.pareto:
-        objectives = []
         for item in args.pareto.split(","):
             name, _, direction = item.partition(":")
             if name not in df.columns or direction not in ("min", "max"):
@@ -179,7 +210,18 @@ def cmd_results(args: argparse.Namespace) -> int:
                                   f"{', '.join(df.columns)}")
             objectives.append((name, direction))
         df = pareto_fronts(df, objectives, every_round=args.all_rounds)
-    print(format_table(df, max_rows=args.max_rows))
+    from raynas.plots import run_stages, stage_order
+    from raynas.results.table import in_run_order, readable_columns
+
+    df = in_run_order(df, stage_order(df, run_stages(run)))
+    every = [c for c in df.columns if df[c].notna().any()]
+    columns = None if args.all else list(dict.fromkeys([*readable_columns(df), *(o for o, _ in objectives)]))
+    methods = ", ".join(str(m) for m in df["method"].dropna().unique()) if "method" in df else ""
+    what = f"{len(df)} row{'s' * (len(df) != 1)}" + (f", method {methods}" if methods else "")
+    if columns is not None and len(columns) < len(every):
+        what += f"; {len(columns)} of {len(every)} columns, --all shows every one"
+    say(f"results of {run.location} ({what})")
+    print(format_table(df, columns=columns, max_rows=args.max_rows))
     from raynas.results.compare import print_comparison
 
     print_comparison(run.path)  # a `raynas compare` run: its table, summary per method and paired tests
@@ -252,6 +294,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from raynas.device import resolve_device
     from raynas.export.api import load_generator
     from raynas.metrics import compute_metrics, parse_source
+    from raynas.progress import interactive
 
     device = resolve_device(args.device)
     kw = {"root": args.data_root, "resolution": args.resolution, "channels": args.channels}
@@ -259,7 +302,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     real = parse_source(args.source2, checkpoint_loader=load_generator, device=device, **kw)
     result = compute_metrics(fake, real, metrics=tuple(args.metrics.split(",")), protocol=args.protocol,
                              num_samples=args.num_samples, extractor=args.extractor,
-                             inception_weights=args.inception_weights, device=device, progress=True)
+                             inception_weights=args.inception_weights, device=device,
+                             progress=interactive())  # torch-fidelity's bars: a terminal only, never a log
     for key, value in result.as_row().items():
         print(f"{key:12s} {value}")
     return 0
@@ -287,6 +331,9 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p.add_argument("--pareto", help="keep non-dominated rows, e.g. is_mean:max,fid:min,params:min; one front per "
                                     "(stage, last round) of a search")
     p.add_argument("--all-rounds", action="store_true", help="with --pareto: one front over every row")
+    p.add_argument("--all", action="store_true",
+                   help="show every column (default: which row it is, the method's key metrics and the usual "
+                        "scores)")
     p.add_argument("--max-rows", type=non_negative_int, default=50, help="rows printed (default 50; 0 = all)")
     p.set_defaults(func=commands.cmd_results)
 

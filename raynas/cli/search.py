@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from raynas.cli.common import (
@@ -160,20 +161,66 @@ def report_outcome(title: str, run, outcome: SearchOutcome) -> None:
         print(outcome.text)
     print()
     say(f"{title} finished: {run.where()}")
+    listed = set()
     for name, path in outcome.outputs.items():
         say(f"{name:9s} {user_location(path)}")
+        listed.add(os.path.normpath(user_location(path)))
     for p in draw_run_plots(run):
-        say(f"plot     {user_location(p)}")
+        if os.path.normpath(user_location(p)) not in listed:  # a plot the outcome names (DARTS-GAL's masks.png)
+            say(f"plot     {user_location(p)}")
+    # a note that says where TensorBoard looks (EAGAN writes its own folder) replaces the general hint
+    tensorboard = next((n for n in outcome.notes if n.startswith(TENSORBOARD)), None)
     for note in outcome.notes:
-        say(note)
+        if note is not tensorboard:
+            say(note)
     for nested in outcome.runs:
         print()
         finish_run(nested)
         _summarise_nested(nested)
+    for caveat in search_caveats(run):
+        say(caveat)
+    next_steps(run, tensorboard=tensorboard, retrain=outcome.retrain)
+
+
+def search_caveats(run) -> list[str]:
+    """What a reader must know before trusting a finished search: a quickstart preset is a smoke test of the
+    pipeline (a 1-epoch classifier search ends near chance with a mostly-pooling cell), and α that is still near
+    uniform at the last epoch (mean top1 − top2 margin of the normalised weights below ``NEAR_UNIFORM_MARGIN``)
+    has not chosen anything yet: its genotype is close to a random pick."""
+    import pandas as pd
+
+    from raynas.plots.alpha import NEAR_UNIFORM_MARGIN
+
+    notes = []
+    df = run.read()
+    if "alpha_margin_mean" in df and df["alpha_margin_mean"].notna().any():
+        rows = df[df["alpha_margin_mean"].notna()].assign(_e=lambda d: pd.to_numeric(d.get("epoch"), errors="coerce"))
+        last = rows.sort_values("_e").groupby(rows["candidate_id"].fillna(""), sort=False).tail(1)
+        margin = float(pd.to_numeric(last["alpha_margin_mean"], errors="coerce").max())
+        if margin < NEAR_UNIFORM_MARGIN:
+            epochs = int(rows["_e"].max()) if rows["_e"].notna().any() else 0
+            notes.append(f"warning: α is still near uniform after {epochs} search epoch{'s' * (epochs != 1)} (mean "
+                         f"top1 − top2 margin {margin:.3g} < {NEAR_UNIFORM_MARGIN}): the search has not decided, so "
+                         "the genotype is close to a random pick; search longer (more epochs) before trusting it")
+    preset = str(run.config.get("preset") or run.meta.get("preset") or "")
+    if preset.startswith("quickstart"):
+        notes.append(f"note: {preset} is a smoke test of the pipeline on a tiny budget, not a result; for results "
+                     "use a paper preset (`raynas presets`)")
+    return notes
+
+
+TENSORBOARD = "TensorBoard: "
+
+
+def next_steps(run, *, tensorboard: str | None = None, retrain: str | None = None, report: bool = False) -> None:
+    """What to do with a finished run, printed last by every search and ablation: its table, its TensorBoard
+    (one hint), and the retrain of what it found or the command that redraws its plots."""
     say(f"results  raynas results {run.where()}")
-    say(f"TensorBoard: tensorboard --logdir {run.where()}")
-    if outcome.retrain:
-        say(f"retrain  {outcome.retrain}")
+    if report:
+        say(f"report   raynas report {run.where()}  (redraws the plots)")
+    say(tensorboard or f"{TENSORBOARD}tensorboard --logdir {run.where()}")
+    if retrain:
+        say(f"retrain  {retrain}")
 
 
 def _summarise_nested(run) -> None:
@@ -282,7 +329,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             sched = asha_scheduler(asha["metric"], asha.get("grace_period") or 1) if asha else None
             results = run_trainable(load_object(method.ablation_cell), cfg, run, resources=res, param_space=space,
                                     resume=resume, max_concurrent=getattr(args, "max_concurrent", None) or 0,
-                                    scheduler=sched)
+                                    scheduler=sched, desc=f"{method.name} ablation")
             if asha:
                 stopped = record_stopped(results, run, method.ablation_stage, asha["metric"])
                 say(f"ASHA on {asha['metric']} stopped {stopped} of {len(results)} trials early (stopped=True in "
@@ -334,6 +381,7 @@ def summarize_ablation(method: Method, run, keys: list[str], early_stopping: boo
     for p in plots:
         if p is not None:
             say(f"plot   {user_location(p)}")
+    next_steps(run, report=True)
 
 
 # ============================================================================ ablations with a command of their own
@@ -355,6 +403,7 @@ def cmd_extra_ablation(args: argparse.Namespace) -> int:
     with new_run_or_resume(args, ablation.name, make, check, prepare, method=method.name) as (run, cfg, resources):
         load_object(ablation.runner)(SearchRequest(cfg=prepare.cfg or cfg, run=run, resources=resources,
                                                    options=options, resume=resume))
+    next_steps(run, report=True)
     return 0
 
 

@@ -38,7 +38,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             check_fits(f"{cfg.resources.workers} workers", [resources] * cfg.resources.workers)
             resources, space = TRIAL_RESOURCES, {WORKER_RESOURCES: resources}
-        run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume), param_space=space)
+        run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume), param_space=space,
+                      iterations=cfg.train.epochs, desc="retrain" if getattr(args, "retrain", False) else "train")
     finish_run(run)
     return 0
 

@@ -199,13 +199,48 @@ class Regan:
         fractions = [z / max(1, n) for z, n in zip(zeros, sizes)]
         return {"overall": sum(zeros) / max(1, sum(sizes)), "min": min(fractions), "max": max(fractions)}
 
+    def masked_fraction(self) -> float:
+        """Fraction of the pruned tensors' elements masked right now: ``regan.sparsity`` in a sparse unit, 0 in
+        every other (the schedule's sparsity, where ``measured_sparsity`` counts exact zeros)."""
+        if not self.active:
+            return 0.0
+        sizes = {n: self.params[n].numel() for n in self._names}
+        return sum((1.0 - self._density[n]) * sizes[n] for n in self._names) / max(1, sum(sizes.values()))
+
+    @torch.no_grad()
+    def regrown_zero(self) -> dict[str, float] | None:
+        """After a regrowth (a dense unit that follows a sparse one): the fraction of the regrown weights that are
+        still exactly 0, overall and the largest per tensor; None before any regrowth and inside sparse units.
+
+        Regrown weights restart at 0 and move only where their gradient is non-zero. A weight whose gradient is
+        exactly 0 stays 0 through the whole dense phase: a pruned BatchNorm scale γ whose channel then outputs
+        its constant shift β ≤ 0 into a ReLU (dead: no gradient reaches γ, β or the weights reading the
+        channel), or a parameter that takes no part in the forward pass. So ``regan_sparsity_max`` after a dense
+        epoch counts such stuck weights, not masking."""
+        if self.active or not self._names:
+            return None
+        zeros, counts = [], []
+        for n in self._names:
+            regrown = ~self.masks[n]
+            zeros.append((self.params[n][regrown] == 0).sum())
+            counts.append(int(regrown.sum()))
+        z = torch.stack(zeros).tolist() if zeros else []  # one host sync
+        per = [a / c for a, c in zip(z, counts) if c]
+        return {"overall": sum(z) / max(1, sum(counts)), "max": max(per, default=0.0)}
+
     def stats(self) -> dict[str, Any]:
-        """Per-epoch row values: phase, unit, G lr and the measured sparsity of G."""
+        """Per-epoch row values: phase, unit, G lr, the measured sparsity of G (exact zeros: overall, min, max
+        over tensors), the masked fraction (``regan_masked``: what the schedule holds at 0 now) and, in dense
+        units after a regrowth, the fraction of regrown weights still exactly 0 (``regan_regrown_zero``, largest
+        per tensor ``regan_regrown_zero_max``; see ``regrown_zero``)."""
         s = self.measured_sparsity()
         lr = self.base_lrs[0] * self._lr_factor if self.base_lrs else None
+        stuck = self.regrown_zero()
         return {"regan_phase": self.phase or "", "regan_unit": -1 if self.unit is None else self.unit,
                 "regan_lr_g": lr, "regan_sparsity": s["overall"], "regan_sparsity_min": s["min"],
-                "regan_sparsity_max": s["max"]}
+                "regan_sparsity_max": s["max"], "regan_masked": self.masked_fraction(),
+                "regan_regrown_zero": None if stuck is None else stuck["overall"],
+                "regan_regrown_zero_max": None if stuck is None else stuck["max"]}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

@@ -313,7 +313,8 @@ def test_result_columns_are_what_each_method_registered_and_a_miss_loads_the_plu
     assert schema.result_columns("darts") == schema.result_columns("swd-nas") == classify
     assert schema.result_columns("darts-gal") == ("network", "params", "flops", "test_acc", "kept_nodes", "epochs")
     assert schema.result_columns("damgan-edge") == ("op", "alpha_weight", "is_mean", "fid", "params")
-    assert schema.result_columns("regan")[-4:] == ("regan_sparsity", "regan_sparsity_min", "regan_sparsity_max",
+    assert schema.result_columns("regan")[-6:] == ("regan_sparsity", "regan_sparsity_min", "regan_sparsity_max",
+                                                   "regan_masked", "regan_regrown_zero",
                                                    "regan_phase")  # what a Re-GAN cell's outcome row carries
 
     df = pd.DataFrame({"epoch": [1, 2], "seed": [0, 0], "fid": [None, None], "val_acc": [0.5, 0.6],

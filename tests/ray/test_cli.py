@@ -17,8 +17,10 @@ def test_presets_and_config_keys(capsys):
     code, out, _ = run_cli(capsys, "presets")
     presets, genotypes = out.split("\n\nshipped genotypes (use the name wherever a genotype file is asked for):\n")
     root = Path(__file__).resolve().parents[2] / "raynas"
-    # one line per preset file, named first, then one line per shipped genotype with its file
-    assert code == 0 and [line.split()[0] for line in presets.splitlines()] == sorted(
+    # a table row per preset file, named first (descriptions wrap onto indented lines), then one line per
+    # shipped genotype with its file
+    rows = [line for line in presets.splitlines()[1:] if line and not line.startswith((" ", "("))]
+    assert code == 0 and [line.split()[0] for line in rows] == sorted(
         p.stem for p in (root / "presets").glob("*.yaml"))
     assert [line.split() for line in genotypes.splitlines()] == [
         [p.stem, str(p)] for p in sorted((root / "genotypes").glob("*.json"))]

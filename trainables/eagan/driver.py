@@ -25,6 +25,7 @@ from raynas.checkpoints import save_checkpoint
 from raynas.config import RaynasConfig
 from raynas.errors import RaynasError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
+from raynas.progress import Progress, interactive
 from raynas.results import RunDir
 from raynas.results.runs import mark_ended, mark_started
 from raynas.results.summary import write_summary
@@ -113,6 +114,8 @@ class EaganSearch(SearchState, RoundReporting):
         self.faults = dict(faults or {})
         self.restarts = {"host": 0, "evaluator": 0}
         self.progress = progress
+        # tqdm's nested bars on a terminal; a log file or pipe gets plain lines (a bar writes control characters)
+        self.bars = progress and interactive()
         self.state_path = run.path / STATE_FILE
         # Absolute: the SupernetHost writes here from its own working directory (on a multi-node cluster
         # the run directory must be on storage shared by the nodes).
@@ -207,7 +210,9 @@ class EaganSearch(SearchState, RoundReporting):
                     self._say(f"stage {stage}: warm-up done in {stats['train_seconds']:.1f}s "
                               f"({stats['images_per_s']:.0f} img/s)")
             bar = tqdm(total=self.e.rounds, initial=start, desc=f"EAGAN stage {stage}", unit="round",
-                       disable=not self.progress)
+                       disable=not self.bars)
+            plain = Progress(f"EAGAN stage {stage}", self.e.rounds, "rounds", bar=False) \
+                if self.progress and not self.bars else None
             best = None
             r = start
             while r < self.e.rounds:
@@ -221,6 +226,8 @@ class EaganSearch(SearchState, RoundReporting):
                     continue  # the round runs again from the last completed round's state
                 bar.update(1)
                 bar.set_postfix(best_fid=fmt(best.get("fid")), best_is=fmt(best.get("is_mean")))
+                if plain is not None:
+                    plain.update(r + 1, f"best FID {fmt(best.get('fid'))} IS {fmt(best.get('is_mean'))}")
                 self._commit_round(stage, r, host, searcher, rows, best, state)
                 r += 1
                 if self._budget_spent() and r < self.e.rounds:
@@ -307,7 +314,7 @@ class EaganSearch(SearchState, RoundReporting):
     def _train_epochs(self, host, population: list[str] | None, epochs: int, desc: str) -> dict[str, Any]:
         """Train epoch by epoch, so a bar shows progress (a paper warm-up is 50 epochs); the stats cover all."""
         parts = [ray.get(host.train.remote(population, 1))
-                 for _ in tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=not self.progress)]
+                 for _ in tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=not self.bars)]
         return merge_train_stats(parts)
 
     def _score(self, evaluators, weights, pop_json: list[str], desc: str) -> list[dict[str, Any]]:
@@ -321,7 +328,7 @@ class EaganSearch(SearchState, RoundReporting):
         for i in range(len(pop_json)):
             submit(i, i % len(evaluators))
         rows: list[dict[str, Any]] = []
-        with tqdm(total=len(tasks), desc=desc, unit="cand", leave=False, disable=not self.progress) as bar:
+        with tqdm(total=len(tasks), desc=desc, unit="cand", leave=False, disable=not self.bars) as bar:
             while tasks:
                 done, _ = ray.wait(list(tasks), num_returns=1)
                 i, k, actor = tasks.pop(done[0])

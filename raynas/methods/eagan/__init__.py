@@ -13,6 +13,7 @@ from typing import Any
 
 from raynas.config import gan_training, setting
 from raynas.methods.spec import Flag, Method, register
+from raynas.results.schema import register_columns
 
 
 @dataclass(frozen=True)
@@ -76,5 +77,7 @@ EAGAN = register(Method(
                      "eval.num_samples=16", "eval.batch_size=16", "data.limit=64", "eval.metrics=is,fid",
                      "eagan.stages=[g]", "eagan.rounds=1", "eagan.workers=1"),
 ))
+# `raynas results`: a candidate's rank (0 = the round's Pareto front), whether it was the round's pick, its scores
+register_columns("eagan", ("rank", "best", "is_mean", "fid", "kid_mean", "params", "train_seconds", "eval_seconds"))
 
 from raynas.methods.eagan import figures as _figures  # noqa: E402,F401  (registers its figures)

@@ -43,6 +43,7 @@ REGAN = register(Method(
 ))
 register_columns("regan", ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "num_samples", "train_flops",
                            "train_flops_g", "train_flops_d", "regan_sparsity", "regan_sparsity_min",
-                           "regan_sparsity_max", "regan_phase"))  # what a grid cell's outcome row carries
+                           "regan_sparsity_max", "regan_masked", "regan_regrown_zero",
+                           "regan_phase"))  # what a grid cell's outcome row carries
 
 from raynas.methods.regan import figures as _figures  # noqa: E402,F401  (registers its figures)
