@@ -79,9 +79,12 @@ def _version() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from raynas.results.rows import skipping_damaged
+
     ok = False
     try:
-        code = int(args.func(args) or 0)
+        with skipping_damaged(bool(getattr(args, "skip_damaged", False))):
+            code = int(args.func(args) or 0)
         ok = code == 0
         return code
     except RaynasError as exc:

@@ -45,6 +45,13 @@ def add_ray_args(p: argparse.ArgumentParser, resources_help: str = "per-trial re
                         "failing")
 
 
+def add_skip_damaged_arg(p: argparse.ArgumentParser) -> None:
+    """``--skip-damaged``: read a run whose results hold unreadable parts (``raynas.cli._run`` applies it)."""
+    p.add_argument("--skip-damaged", action="store_true",
+                   help="results parts that cannot be read (truncated by a crash or a full disk) are left out, each "
+                        "named in a warning, instead of stopping with an error")
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1 (counts, sizes)."""
     return _int_at_least(text, 1)

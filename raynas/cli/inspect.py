@@ -8,6 +8,7 @@ from pathlib import Path
 
 from raynas.cli.common import (
     add_config_args,
+    add_skip_damaged_arg,
     check_writable,
     config_from_args,
     non_negative_int,
@@ -223,6 +224,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                                     "(stage, last round) of a search")
     p.add_argument("--all-rounds", action="store_true", help="with --pareto: one front over every row")
     p.add_argument("--max-rows", type=non_negative_int, default=50, help="rows printed (default 50; 0 = all)")
+    add_skip_damaged_arg(p)
     p.set_defaults(func=commands.cmd_results)
 
     p = sub.add_parser("report", help="draw a run's plots into RUN_DIR/plots")
@@ -230,6 +232,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
                    help="also draw best IS/FID per round of these searches beside RUN_DIR's (Figs. 6 and 7)")
     p.add_argument("--out", help="comparison plot path (default RUN_DIR/plots/compare.png)")
+    add_skip_damaged_arg(p)
     p.set_defaults(func=commands.cmd_report)
 
     p = sub.add_parser("presets", help="list the presets and the shipped genotypes")
