@@ -140,6 +140,57 @@ def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
+RESULT_PARTS = "result_parts"  # in a trial's checkpoint state: every result part it wrote, key -> rows
+
+
+def remember_part(parts: dict[str, list[dict[str, Any]]], key: str, rows: list[dict[str, Any]]) -> None:
+    """Keep the rows written under ``key`` (plain data) for the trial's next checkpoint, so a resume can write
+    that part again when it is found damaged (``heal_results``)."""
+    from raynas.results.rows import plain_rows
+
+    parts[key] = plain_rows(rows)
+
+
+def latest_trial_states(run) -> list[dict[str, Any]]:
+    """The state of each trial's newest checkpoint in the run's Tune folder (``checkpoint_NNNNNN/state.pt``),
+    loaded safely; a run stored at a URI is read there."""
+    from raynas.results.storage import Location
+
+    loc = run.remote.child(run.experiment_name) if run.remote is not None else Location.parse(str(run.tune_dir))
+    newest: dict[str, str] = {}
+    for path in loc.files():
+        parts = path.rstrip("/").split("/")
+        if len(parts) >= 3 and parts[-1] == STATE_FILE and parts[-2].startswith("checkpoint_"):
+            trial = "/".join(parts[:-2])
+            newest[trial] = max(newest.get(trial, ""), path)
+    states = []
+    for path in sorted(newest.values()):
+        if run.remote is None:
+            states.append(load_checkpoint(path))
+            continue
+        with tempfile.TemporaryDirectory() as tmp:  # load_checkpoint reads a local file
+            local = Path(tmp) / STATE_FILE
+            local.write_bytes(Location(path, loc.fs, path).read_bytes())
+            states.append(load_checkpoint(local))
+    return states
+
+
+def heal_results(run) -> list[str]:
+    """Before a resume: every damaged result part that a trial's last checkpoint still holds the rows of is
+    written again (a truncated epoch part would otherwise be lost for good: the trial does not re-run that
+    epoch); one that none holds stops the resume (``DamagedResultsError`` naming it). Returns the parts
+    rewritten."""
+    if not run.damaged_parts():
+        return []
+    journal: dict[str, list[dict[str, Any]]] = {}
+    for state in latest_trial_states(run):
+        journal.update(state.get(RESULT_PARTS) or {})
+    repaired = run.repair(journal)
+    for name in repaired:
+        print(f"raynas: rebuilt the damaged results part {name} from its trial's checkpoint", flush=True)
+    return repaired
+
+
 def restore_state() -> dict[str, Any] | None:
     """The state dict of the trial's latest checkpoint, or None on a fresh start."""
     ckpt = tune.get_checkpoint()

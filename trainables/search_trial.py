@@ -29,12 +29,15 @@ from raynas.results.schema import result_columns, shown_columns
 from raynas.spaces import Genotype
 from searchers.differentiable import alpha_means
 from trainables.common import (
+    RESULT_PARTS,
     base_row,
     gpu_fraction,
+    heal_results,
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
     open_trial_run,
+    remember_part,
     report,
     restore_state,
     trial_config,
@@ -95,13 +98,18 @@ def search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, w
     cost["search_gpu_seconds"] += wall * gpu
     row.update(wall_seconds=wall, gpu_seconds=wall * gpu, search_gpu_seconds=cost["search_gpu_seconds"])
     result.update(cost)
-    run.append([row], key=f"{tid}-search-{search.epoch}")  # a re-run epoch replaces its row
+    run.append([row], key=search_part_key(tid, search.epoch))  # a re-run epoch replaces its row
     log_search_epoch(writer, tid, search.epoch, row)  # TensorBoard HParams: the derived genotype and its scores
     out = trial_dir() / "genotypes"
     out.mkdir(exist_ok=True)
     genotype.save(out / f"epoch_{search.epoch:04d}.json")
     genotype.save(trial_dir() / "genotype.json")
     return result, row
+
+
+def search_part_key(tid: str, epoch: int) -> str:
+    """The key of the result part of one search epoch (its checkpoint keeps the row under it too)."""
+    return f"{tid}-search-{epoch}"
 
 
 @user_errors_as_results
@@ -113,10 +121,12 @@ def search_trial(config: dict[str, Any]) -> None:
     search = new_search(cfg, state.get("search"))
     run.record_device(str(search.device))
     cost = state.get("cost", zero_cost())
+    parts = dict(state.get(RESULT_PARTS) or {})  # every epoch's row, so a resume can rebuild a damaged part
     tid, writer, gpu = trial_id(), image_writer(), gpu_fraction(search.device)
     while not search.done():
-        result, _ = search_epoch(search, cfg, run, tid, gpu, writer, cost)
-        report(result, {"search": search.state_dict(), "cost": cost})
+        result, row = search_epoch(search, cfg, run, tid, gpu, writer, cost)
+        remember_part(parts, search_part_key(tid, search.epoch), [row])
+        report(result, {"search": search.state_dict(), "cost": cost, RESULT_PARTS: parts})
         maybe_inject_crash(config, search.epoch)
     writer.close()
 
@@ -156,6 +166,8 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     seeds = int(options.get("seeds") or 1)
     if not request.resume and seeds > 1:
         space = {"train.seed": tune.grid_search([cfg.train.seed + i for i in range(seeds)])}
+    if request.resume:
+        heal_results(run)  # a damaged epoch part: rebuilt from its trial's checkpoint, or the resume stops here
     results = run_trainable(search_trial, cfg, run, resources=request.resources, param_space=space,
                             resume=request.resume)
     outputs = {"genotype": run.path / method.outputs[0], "α table": run.path / method.outputs[1]}

@@ -26,6 +26,7 @@ from raynas.config import RaynasConfig
 from raynas.errors import RaynasError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.results import RunDir
+from raynas.results.rows import plain_rows
 from raynas.spaces import Genotype, get_space
 from searchers.nsga2 import NSGA2Searcher
 from trainables.eagan.actors import Evaluator, SupernetHost
@@ -159,6 +160,7 @@ class EaganSearch(SearchState, RoundReporting):
     # ------------------------------------------------------------------ the search
     def run_search(self) -> dict[str, Path]:
         state = self._load_state()
+        self._heal_rows(state)  # a damaged round part: rebuilt from the state's rows, or the resume stops here
         self.hv_ref = state.setdefault("hv_ref", {})  # per stage, fixed at its first round
         try:
             self._run_stages(state)
@@ -262,6 +264,7 @@ class EaganSearch(SearchState, RoundReporting):
             self.run.append(rows, key=round_key(stage, r))
             ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
             ray.get(host.save.remote(ckpt))
+            state.setdefault("round_rows", {})[round_key(stage, r)] = plain_rows(rows)  # to rebuild a damaged part
             state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
                          last_rows=rows, **{f"last_best_{stage}": best})
             self._save_state(state)
