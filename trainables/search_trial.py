@@ -31,6 +31,7 @@ from searchers.differentiable import alpha_means
 from trainables.common import (
     RESULT_PARTS,
     base_row,
+    flatten_restarts,
     gpu_fraction,
     heal_results,
     image_writer,
@@ -39,10 +40,13 @@ from trainables.common import (
     open_trial_run,
     remember_part,
     report,
+    restart_space,
+    restarted,
     restore_state,
     trial_config,
     trial_dir,
     trial_id,
+    tune_state_unusable,
     user_errors_as_results,
 )
 from trainables.hparams import log_search_epoch
@@ -115,14 +119,19 @@ def search_part_key(tid: str, epoch: int) -> str:
 @user_errors_as_results
 def search_trial(config: dict[str, Any]) -> None:
     """One search trial: report every epoch, checkpoint every epoch, resume after a kill."""
+    config, earlier, old_id = restarted(config)  # a trial of a stopped experiment this one continues
     cfg = trial_config(config)
     run = open_trial_run(config, cfg)
-    state = restore_state() or {}
+    state = restore_state() or earlier or {}
     search = new_search(cfg, state.get("search"))
     run.record_device(str(search.device))
     cost = state.get("cost", zero_cost())
     parts = dict(state.get(RESULT_PARTS) or {})  # every epoch's row, so a resume can rebuild a damaged part
-    tid, writer, gpu = trial_id(), image_writer(), gpu_fraction(search.device)
+    tid, writer, gpu = old_id or trial_id(), image_writer(), gpu_fraction(search.device)
+    if search.done() and earlier is not None:  # continued from its final checkpoint: its outcome once more
+        last = (parts.get(search_part_key(tid, search.epoch)) or [{}])[0]
+        report({**last, "genotype": search.derive_genotype().to_json(),
+                "alpha_table": json.dumps(search.alpha_table())})
     while not search.done():
         result, row = search_epoch(search, cfg, run, tid, gpu, writer, cost)
         remember_part(parts, search_part_key(tid, search.epoch), [row])
@@ -166,10 +175,15 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     seeds = int(options.get("seeds") or 1)
     if not request.resume and seeds > 1:
         space = {"train.seed": tune.grid_search([cfg.train.seed + i for i in range(seeds)])}
-    if request.resume:
+    resume = request.resume
+    if resume:
         heal_results(run)  # a damaged epoch part: rebuilt from its trial's checkpoint, or the resume stops here
+        why = tune_state_unusable(run)
+        if why is not None:  # e.g. a full disk: continue the trials from their checkpoints in a new experiment
+            space, resume = restart_space(run, why), False
     results = run_trainable(search_trial, cfg, run, resources=request.resources, param_space=space,
-                            resume=request.resume)
+                            resume=resume)
+    flatten_restarts(results)
     outputs = {"genotype": run.path / method.outputs[0], "α table": run.path / method.outputs[1]}
     notes: tuple[str, ...] = ()
     if method.task == "classify" and len([r for r in results if r.config.get("train.seed") is not None]) > 1:

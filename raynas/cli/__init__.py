@@ -89,6 +89,13 @@ def _run(args: argparse.Namespace) -> int:
         return code
     except RaynasError as exc:
         return user_error_exit(exc)
+    except (OSError, RuntimeError) as exc:  # a full disk is the user's to fix: one message, the run kept
+        from raynas.results.storage import storage_full
+
+        full = storage_full(exc, common.CURRENT_RUN.location if common.CURRENT_RUN else None)
+        if full is None:
+            raise
+        return user_error_exit(full)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: exit 130 or 143, and how to continue
         signals.wind_down()
         run = getattr(exc, "run_path", None) or (common.CURRENT_RUN.location if common.CURRENT_RUN else None)

@@ -255,9 +255,13 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
             yield run, cfg, started
     except KeyboardInterrupt as exc:
         raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
-    except Exception:
-        if not run.written(besides=definition):
-            run.remove()  # it failed before writing anything: leave no run directory behind
+    except Exception as exc:
+        from raynas.results.storage import storage_full
+
+        # it failed before writing anything: leave no run directory behind, unless the disk filled up (then
+        # the run continues with --resume once there is space; its warm-up may be all it lost)
+        if not run.written(besides=definition) and storage_full(exc, run.location) is None:
+            run.remove()
             CURRENT_RUN = None
         raise
 

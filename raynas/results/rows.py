@@ -25,7 +25,7 @@ import pandas as pd
 
 from raynas.errors import DamagedResultsError, RunDirError
 from raynas.results.provenance import plain
-from raynas.results.storage import Location, write_atomic
+from raynas.results.storage import Location, storage_full, write_atomic
 
 RESULT_COLUMNS = [
     "run_id", "method", "stage", "epoch", "round", "candidate_id", "genotype", "params",
@@ -100,6 +100,9 @@ def write_rows(results_dir: Path, remote: Location | None, run_id: str, rows: li
         try:
             target.write_bytes(sink.getvalue().to_pybytes())
         except OSError as e:
+            full = storage_full(e, target.uri)
+            if full is not None:
+                raise full from None
             raise RunDirError(f"Cannot write results to {target.uri}: {e}. Check the storage credentials; "
                               "earlier results are untouched.") from e
         return part
@@ -107,6 +110,9 @@ def write_rows(results_dir: Path, remote: Location | None, run_id: str, rows: li
         results_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(part, lambda f: pq.write_table(table, f))
     except OSError as e:
+        full = storage_full(e, results_dir)
+        if full is not None:
+            raise full from None
         raise RunDirError(f"Cannot write results to {results_dir}: {e.strerror or e}. "
                           "Check free disk space and permissions; earlier results are untouched.") from e
     return part

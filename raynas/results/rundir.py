@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from raynas.errors import RunDirError
+from raynas.errors import RunDirError, StorageFullError
 from raynas.results import storage
 from raynas.results.provenance import package_versions, plain, run_meta_text
 from raynas.results.rows import RESULT_COLUMNS, list_parts, read_parts, read_rows, repair_parts, write_rows
@@ -142,6 +142,13 @@ class RunDir:
             meta_text = run_meta_text(name, seed, preset, device)
             write_atomic(run.meta_path, lambda f: f.write(meta_text.encode()))
         except OSError as e:
+            if storage.storage_full(e, output_dir) is not None:
+                if not (path / META_FILE).is_file():  # half a definition cannot be resumed: start again
+                    import shutil
+
+                    shutil.rmtree(path, ignore_errors=True)
+                raise StorageFullError(f"no space left on the storage at {output_dir} to create the run {name}: "
+                                       "free some space there and start it again") from None
             raise RunDirError(f"Cannot create run directory {path}: {e.strerror or e}. Choose a writable "
                               "output folder with --storage PATH (or --set run.output_dir=PATH).") from e
         return run
