@@ -436,6 +436,19 @@ def maybe_inject_crash(config: dict[str, Any], epoch: int) -> None:
     os._exit(1)
 
 
+def maybe_inject_full_disk(config: dict[str, Any], epoch: int) -> None:
+    """Fault injection for the full-disk tests: once (``_crash_marker``), after ``epoch`` was checkpointed, the
+    trial's next write finds no space left (``_full_disk_after_epoch``, a test-only key)."""
+    at = config.get("_full_disk_after_epoch")
+    marker = config.get("_crash_marker")
+    if at is None or marker is None or epoch != at or os.path.exists(marker):
+        return
+    import errno
+
+    Path(marker).write_text(f"disk full after epoch {epoch}\n")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(trial_dir()))
+
+
 def maybe_inject_nan(config: dict[str, Any], epoch: int, module) -> None:
     """Fault injection for the divergence tests: poison ``module``'s weights after ``epoch``."""
     if config.get("_nan_after_epoch") != epoch:

@@ -37,6 +37,7 @@ from trainables.common import (
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
+    maybe_inject_full_disk,
     open_trial_run,
     remember_part,
     report,
@@ -137,6 +138,7 @@ def search_trial(config: dict[str, Any]) -> None:
         remember_part(parts, search_part_key(tid, search.epoch), [row])
         report(result, {"search": search.state_dict(), "cost": cost, RESULT_PARTS: parts})
         maybe_inject_crash(config, search.epoch)
+        maybe_inject_full_disk(config, search.epoch)
     writer.close()
 
 

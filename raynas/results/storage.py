@@ -322,6 +322,7 @@ class _AtomicFile(io.RawIOBase):
             return self.file.write(data)
         except BaseException:
             self.failed = True
+            self.close()  # at once: the caller may never close a stream whose write failed
             raise
 
     def close(self) -> None:
