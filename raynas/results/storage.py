@@ -285,8 +285,8 @@ def storage_full(exc: BaseException, where: str | os.PathLike | None = None) -> 
         return None
     target = where if where is not None else getattr(found, "filename", None)
     at = f" at {user_location(target)}" if target else ""
-    return StorageFullError(f"no space left on the storage{at}: free some space there (or give the run more), then "
-                            "continue the run with --resume; everything written before is kept")
+    return StorageFullError(f"no space left on the storage{at}: free some space there, then continue the run with "
+                            "--resume; everything written before is kept")
 
 
 def _nearly_full(where: str | os.PathLike, slack: int = 1 << 20) -> bool:
