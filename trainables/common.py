@@ -271,8 +271,8 @@ def restart_space(run, why: str) -> dict[str, Any]:
         match = re.search(r"_([0-9a-f]+_\d{5})_", trial.name)
         own = {k: v for k, v in params.items() if k not in ("raynas", "run_dir")}
         state = _newest_state(trial)
-        restarts.append({"params": {**earlier.get("params", {}), **own},
-                         "trial_id": earlier.get("trial_id") or (match.group(1) if match else None),
+        tid = earlier.get("trial_id") or _last_result(trial).get("trial_id") or (match.group(1) if match else None)
+        restarts.append({"params": {**earlier.get("params", {}), **own}, "trial_id": tid,
                          "checkpoint": str(state) if state else None})
     if not restarts:
         return {}
