@@ -46,12 +46,19 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     except OSError as e:
         raise CheckpointError(f"Cannot create the checkpoint folder {path.parent}: {e}. Choose a writable "
                               "output directory (--set run.output_dir=...).") from e
-    from raynas.results.storage import push, write_atomic
+    import io
+
+    from raynas.results.storage import push, storage_full, write_atomic
 
     payload = {"format": FORMAT_MARKER, "version": FORMAT_VERSION, "state": state}
+    buffer = io.BytesIO()  # serialised first: a full disk is then an OSError of the write, not a torch error
+    torch.save(payload, buffer)
     try:
-        write_atomic(path, lambda f: torch.save(payload, f))
+        write_atomic(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as e:
+        full = storage_full(e, path)
+        if full is not None:
+            raise full from None
         raise CheckpointError(f"Cannot write checkpoint {path}: {e}. Check free disk space and that the "
                               "folder is writable.") from e
     _fsync_dir(path.parent)

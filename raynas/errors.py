@@ -38,6 +38,20 @@ class RunDirError(RaynasError):
     """A run directory that cannot be created or written, or that holds no results."""
 
 
+class DamagedResultsError(RunDirError):
+    """Result parts (``results/part-*.parquet``) that cannot be read: truncated, overwritten or not Parquet.
+    ``parts`` names them as the user sees them (paths, or URIs for a run stored at one)."""
+
+    def __init__(self, message: str, parts: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.parts = list(parts)
+
+
+class StorageFullError(RunDirError):
+    """The storage a run writes to has no space left (ENOSPC). What was written before stays; once space is
+    free the run continues with ``--resume``."""
+
+
 class ClusterError(RaynasError):
     """A Ray cluster address where nothing answers, or a cluster that refuses this client (token auth)."""
 

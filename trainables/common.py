@@ -54,6 +54,16 @@ def user_errors_as_results(trainable: Callable[[dict[str, Any]], None]) -> Calla
             if not launched_by_raynas(config):
                 raise
             report({"user_error": type(exc).__name__, "error": str(exc)})
+        except (OSError, RuntimeError) as exc:  # a full disk (Tune persisting a checkpoint, TensorBoard ...)
+            from raynas.results.storage import storage_full
+
+            full = storage_full(exc, config.get("run_dir"))
+            if full is None or not launched_by_raynas(config):
+                raise
+            try:
+                report({"user_error": type(full).__name__, "error": str(full)})
+            except Exception:  # the report could not be persisted either: the error itself tells the driver
+                raise full from None
         finally:
             sync_trial_files()  # the last TensorBoard events and genotypes, also after an error
 
@@ -140,6 +150,157 @@ def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
+RESULT_PARTS = "result_parts"  # in a trial's checkpoint state: every result part it wrote, key -> rows
+
+
+def remember_part(parts: dict[str, list[dict[str, Any]]], key: str, rows: list[dict[str, Any]]) -> None:
+    """Keep the rows written under ``key`` (plain data) for the trial's next checkpoint, so a resume can write
+    that part again when it is found damaged (``heal_results``)."""
+    from raynas.results.rows import plain_rows
+
+    parts[key] = plain_rows(rows)
+
+
+def latest_trial_states(run) -> list[dict[str, Any]]:
+    """The state of each trial's newest checkpoint in the run's Tune folder (``checkpoint_NNNNNN/state.pt``),
+    loaded safely; a run stored at a URI is read there."""
+    from raynas.results.storage import Location
+
+    loc = run.remote.child(run.experiment_name) if run.remote is not None else Location.parse(str(run.tune_dir))
+    newest: dict[str, str] = {}
+    for path in loc.files():
+        parts = path.rstrip("/").split("/")
+        if len(parts) >= 3 and parts[-1] == STATE_FILE and parts[-2].startswith("checkpoint_"):
+            trial = "/".join(parts[:-2])
+            newest[trial] = max(newest.get(trial, ""), path)
+    states = []
+    for path in sorted(newest.values()):
+        if run.remote is None:
+            state = _newest_state(Path(path).parents[1])  # a damaged newest one: the one before
+            if state is not None:
+                states.append(load_checkpoint(state))
+            continue
+        with tempfile.TemporaryDirectory() as tmp:  # load_checkpoint reads a local file
+            local = Path(tmp) / STATE_FILE
+            local.write_bytes(Location(path, loc.fs, path).read_bytes())
+            states.append(load_checkpoint(local))
+    return states
+
+
+def heal_results(run) -> list[str]:
+    """Before a resume: every damaged result part that a trial's last checkpoint still holds the rows of is
+    written again (a truncated epoch part would otherwise be lost for good: the trial does not re-run that
+    epoch); one that none holds stops the resume (``DamagedResultsError`` naming it). Returns the parts
+    rewritten."""
+    if not run.damaged_parts():
+        return []
+    journal: dict[str, list[dict[str, Any]]] = {}
+    for state in latest_trial_states(run):
+        journal.update(state.get(RESULT_PARTS) or {})
+    repaired = run.repair(journal)
+    for name in repaired:
+        print(f"raynas: rebuilt the damaged results part {name} from its trial's checkpoint", flush=True)
+    return repaired
+
+
+RESTART = "_restart"  # in a trial config: the trial of an earlier Tune experiment that this one continues
+
+
+def _last_result(trial: Path) -> dict[str, Any]:
+    try:
+        lines = (trial / "result.json").read_text(encoding="utf-8").strip().splitlines()
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+
+
+def tune_state_unusable(run) -> str | None:
+    """Why the run's Tune experiment cannot be restored as it is, or None when it can: no experiment state
+    (the run stopped before Tune saved one, or a full disk kept it from it), a state file that is not JSON, or
+    a trial that ended because its storage was full (Tune counts it finished and would never run it again).
+    A run stored at a URI is left to Tune (None)."""
+    if run.remote is not None or not run.tune_dir.is_dir():
+        return None
+    states = sorted(run.tune_dir.glob("experiment_state-*.json"))
+    if not states:
+        return f"{run.tune_dir} holds no experiment state"
+    try:
+        json.loads(states[-1].read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return f"{states[-1]} is damaged"
+    for trial in sorted(p for p in run.tune_dir.iterdir() if p.is_dir()):
+        if _last_result(trial).get("user_error") == "StorageFullError":
+            return f"the trial in {trial.name} stopped on a full disk"
+    return None
+
+
+def _newest_state(trial: Path) -> Path | None:
+    """The newest checkpoint of an old trial folder that loads (a damaged newest one falls back to the one
+    before)."""
+    for ckpt in sorted(trial.glob(f"checkpoint_*/{STATE_FILE}"), reverse=True):
+        try:
+            load_checkpoint(ckpt)
+        except CheckpointError:
+            continue
+        return ckpt
+    return None
+
+
+def restart_space(run, why: str) -> dict[str, Any]:
+    """Set the run's Tune folder aside (``tune.stopped-N``, nothing is deleted) and return the param space of a
+    new experiment whose trials continue the old ones: each old trial's own values (its params.json), its
+    newest loadable checkpoint and its trial id (so its result rows keep their keys). Plain data only: no
+    file of the old experiment is unpickled."""
+    import re
+
+    old = run.tune_dir
+    n = 1
+    while old.with_name(f"{old.name}.stopped-{n}").exists():
+        n += 1
+    aside = old.with_name(f"{old.name}.stopped-{n}")
+    old.rename(aside)
+    print(f"raynas: the Tune experiment cannot be restored as it is ({why}); it is kept in {aside}, and a new "
+          "one continues its trials from their checkpoints", flush=True)
+    restarts = []
+    for trial in sorted(p for p in aside.iterdir() if p.is_dir()):
+        try:
+            params = json.loads((trial / "params.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue  # not a trial folder (or one Tune never started)
+        earlier = params.pop(RESTART, None) or {}
+        match = re.search(r"_([0-9a-f]+_\d{5})_", trial.name)
+        own = {k: v for k, v in params.items() if k not in ("raynas", "run_dir")}
+        state = _newest_state(trial)
+        tid = earlier.get("trial_id") or _last_result(trial).get("trial_id") or (match.group(1) if match else None)
+        restarts.append({"params": {**earlier.get("params", {}), **own}, "trial_id": tid,
+                         "checkpoint": str(state) if state else None})
+    if not restarts:
+        return {}
+    from ray import tune as _tune
+
+    return {RESTART: _tune.grid_search(restarts)}
+
+
+def restarted(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
+    """A trial config that continues an earlier experiment's trial (``restart_space``): the config with that
+    trial's own values, the state of its checkpoint (None: from the start) and its trial id."""
+    restart = config.get(RESTART)
+    if not restart:
+        return config, None, None
+    config = {**{k: v for k, v in config.items() if k != RESTART}, **restart.get("params", {})}
+    state = load_checkpoint(restart["checkpoint"]) if restart.get("checkpoint") else None
+    return config, state, restart.get("trial_id")
+
+
+def flatten_restarts(results) -> None:
+    """Each result's config with its restarted trial's own values at the top (``train.seed`` ...), as a trial of
+    the original experiment has them."""
+    for result in results:
+        restart = (result.config or {}).get(RESTART)
+        if restart:
+            result.config.update(restart.get("params", {}))
+
+
 def restore_state() -> dict[str, Any] | None:
     """The state dict of the trial's latest checkpoint, or None on a fresh start."""
     ckpt = tune.get_checkpoint()
@@ -205,17 +366,15 @@ def open_trial_run(config: dict[str, Any], cfg: RaynasConfig):
     ``cfg``, the trial's resolved config."""
     import posixpath
 
-    import pyarrow.fs
-
     from raynas.results import RunDir
-    from raynas.results.storage import Location, is_uri
+    from raynas.results.storage import Location, is_local_filesystem, is_uri
 
     try:
         storage = tune.get_context().get_storage()
         fs, experiment = storage.storage_filesystem, storage.experiment_fs_path
     except Exception:  # not inside a Tune trial (direct calls in tests, older Tune)
         return RunDir.open(config["run_dir"])
-    local = isinstance(fs, pyarrow.fs.LocalFileSystem)
+    local = is_local_filesystem(fs)
     run_dir = config.get("run_dir")
     if run_dir is None:
         where = Location(experiment if local else _uri_of(fs, experiment), fs, experiment)
@@ -227,7 +386,9 @@ def open_trial_run(config: dict[str, Any], cfg: RaynasConfig):
 
 
 def _uri_of(fs, path: str) -> str:
-    scheme = {"gcs": "gs", "local": "file"}.get(fs.type_name, fs.type_name)
+    from raynas.results.storage import is_local_filesystem
+
+    scheme = "file" if is_local_filesystem(fs) else {"gcs": "gs"}.get(fs.type_name, fs.type_name)
     return f"{scheme}://{path}"
 
 
@@ -273,6 +434,19 @@ def maybe_inject_crash(config: dict[str, Any], epoch: int) -> None:
         return
     Path(marker).write_text(f"crashed after epoch {epoch}\n")
     os._exit(1)
+
+
+def maybe_inject_full_disk(config: dict[str, Any], epoch: int) -> None:
+    """Fault injection for the full-disk tests: once (``_crash_marker``), after ``epoch`` was checkpointed, the
+    trial's next write finds no space left (``_full_disk_after_epoch``, a test-only key)."""
+    at = config.get("_full_disk_after_epoch")
+    marker = config.get("_crash_marker")
+    if at is None or marker is None or epoch != at or os.path.exists(marker):
+        return
+    import errno
+
+    Path(marker).write_text(f"disk full after epoch {epoch}\n")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(trial_dir()))
 
 
 def maybe_inject_nan(config: dict[str, Any], epoch: int, module) -> None:

@@ -25,9 +25,11 @@ from trainables.common import (
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
+    maybe_inject_full_disk,
     maybe_inject_nan,
     open_trial_run,
     report,
+    restarted,
     restore_state,
     trial_config,
     trial_id,
@@ -74,13 +76,15 @@ class TuneSession:
     replicas = SINGLE
     device = None  # the config's train.device
 
-    @staticmethod
-    def restore_state() -> dict[str, Any] | None:
-        return restore_state()
+    def __init__(self, earlier: dict[str, Any] | None = None, old_id: str | None = None) -> None:
+        # a trial that continues one of a stopped experiment (``common.restarted``): its state and trial id
+        self.earlier, self.old_id = earlier, old_id
 
-    @staticmethod
-    def trial_id() -> str:
-        return trial_id()
+    def restore_state(self) -> dict[str, Any] | None:
+        return restore_state() or self.earlier
+
+    def trial_id(self) -> str:
+        return self.old_id or trial_id()
 
     @staticmethod
     def run_meta() -> dict[str, Any]:
@@ -165,6 +169,7 @@ def fit(config: dict[str, Any], cfg: RaynasConfig, run: RunDir, *, method: str,
         session.report(result, {**trainer.state_dict(), "wall_seconds": seconds} if checkpoint_due else None)
         if crash_rank == 0:
             maybe_inject_crash(config, epoch)
+            maybe_inject_full_disk(config, epoch)
         maybe_inject_nan(config, epoch, trainer.D if cfg.task == "gan" else trainer.model)
     if writer is not None:
         writer.close()
@@ -177,6 +182,7 @@ def train_fixed(config: dict[str, Any]) -> None:
     """Train; report every epoch and the run's scores when due (``score``); checkpoint; resume."""
     from raynas.export.card import write_run_card
 
+    config, earlier, old_id = restarted(config)  # a trial of a stopped experiment this one continues
     cfg = trial_config(config, FIXED)
     run = open_trial_run(config, cfg)
     method = "gan" if cfg.task == "gan" else "train"
@@ -185,7 +191,7 @@ def train_fixed(config: dict[str, Any]) -> None:
 
         train_data_parallel(config, cfg, run, fit, method=method)
     else:
-        fit(config, cfg, run, method=method)
+        fit(config, cfg, run, method=method, session=TuneSession(earlier, old_id))
     write_run_card(run)  # model_card.json + MODEL_CARD.md: the trained network, its scores, how to get it again
 
 

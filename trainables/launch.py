@@ -309,7 +309,9 @@ def raise_trial_errors(results) -> None:
     for result in results:
         if result.error is None:
             continue
-        user = find_user_error(result.error)
+        from raynas.results.storage import storage_full
+
+        user = find_user_error(result.error) or storage_full(result.error)  # a full disk is the user's to fix
         if user is not None:
             raise type(user)(str(user))
         where = Path(result.path) / "error.txt" if result.path else "the trial directory"
@@ -345,12 +347,16 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
 
     name = cfg.run.experiment_name
     wrapped = tune.with_resources(with_method_homes(user_errors_as_results(trainable)), resources)
+    from raynas.results.storage import atomic_local_filesystem
+
+    fs = None  # an object store publishes whole objects itself
     if run.remote is not None:
         tune_location, exists = run.remote.child(name).uri, run.remote.child(name).exists()
         (run.path / name).mkdir(parents=True, exist_ok=True)  # marks "Tune ran here" in the staging copy
     else:
         tune_dir = run.path.resolve() / name
         tune_location, exists = str(tune_dir), tune_dir.exists()
+        fs = atomic_local_filesystem()  # Tune's state and checkpoints whole or absent after a full disk
     if resume and not exists and not run.parts():
         resume = False  # stopped before Tune began: nothing to restore, the run starts from its beginning
     if resume:
@@ -358,7 +364,7 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
             raise RunDirError(f"{tune_location} does not exist, so there is nothing to resume; pass the run "
                               "location printed when the run started (it contains config.yaml and tune/)")
         restored_from = tune_seal.verify(tune_location)  # nothing unsealed gets unpickled (README: resume)
-        tuner = tune.Tuner.restore(tune_location, trainable=wrapped, resume_errored=True)
+        tuner = tune.Tuner.restore(tune_location, trainable=wrapped, resume_errored=True, storage_filesystem=fs)
         tune_seal.add_to_restored(tuner)
     else:
         # ``raynas`` + ``run_dir`` mark a trial started by raynas itself: a user mistake inside it is reported
@@ -373,6 +379,7 @@ def run_trainable(trainable: Callable, cfg: RaynasConfig, run: RunDir, *, resour
             run_config=tune.RunConfig(
                 name=name,
                 storage_path=run.location,  # its experiment goes into tune/ below it
+                storage_filesystem=fs,
                 failure_config=tune.FailureConfig(
                     max_failures=cfg.run.max_failures if max_failures is None else max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.checkpoints_to_keep),

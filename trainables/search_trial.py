@@ -29,17 +29,25 @@ from raynas.results.schema import result_columns, shown_columns
 from raynas.spaces import Genotype
 from searchers.differentiable import alpha_means
 from trainables.common import (
+    RESULT_PARTS,
     base_row,
+    flatten_restarts,
     gpu_fraction,
+    heal_results,
     image_writer,
     load_state_or_explain,
     maybe_inject_crash,
+    maybe_inject_full_disk,
     open_trial_run,
+    remember_part,
     report,
+    restart_space,
+    restarted,
     restore_state,
     trial_config,
     trial_dir,
     trial_id,
+    tune_state_unusable,
     user_errors_as_results,
 )
 from trainables.hparams import log_search_epoch
@@ -95,7 +103,7 @@ def search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, w
     cost["search_gpu_seconds"] += wall * gpu
     row.update(wall_seconds=wall, gpu_seconds=wall * gpu, search_gpu_seconds=cost["search_gpu_seconds"])
     result.update(cost)
-    run.append([row], key=f"{tid}-search-{search.epoch}")  # a re-run epoch replaces its row
+    run.append([row], key=search_part_key(tid, search.epoch))  # a re-run epoch replaces its row
     log_search_epoch(writer, tid, search.epoch, row)  # TensorBoard HParams: the derived genotype and its scores
     out = trial_dir() / "genotypes"
     out.mkdir(exist_ok=True)
@@ -104,20 +112,33 @@ def search_epoch(search, cfg: RaynasConfig, run: RunDir, tid: str, gpu: float, w
     return result, row
 
 
+def search_part_key(tid: str, epoch: int) -> str:
+    """The key of the result part of one search epoch (its checkpoint keeps the row under it too)."""
+    return f"{tid}-search-{epoch}"
+
+
 @user_errors_as_results
 def search_trial(config: dict[str, Any]) -> None:
     """One search trial: report every epoch, checkpoint every epoch, resume after a kill."""
+    config, earlier, old_id = restarted(config)  # a trial of a stopped experiment this one continues
     cfg = trial_config(config)
     run = open_trial_run(config, cfg)
-    state = restore_state() or {}
+    state = restore_state() or earlier or {}
     search = new_search(cfg, state.get("search"))
     run.record_device(str(search.device))
     cost = state.get("cost", zero_cost())
-    tid, writer, gpu = trial_id(), image_writer(), gpu_fraction(search.device)
+    parts = dict(state.get(RESULT_PARTS) or {})  # every epoch's row, so a resume can rebuild a damaged part
+    tid, writer, gpu = old_id or trial_id(), image_writer(), gpu_fraction(search.device)
+    if search.done() and earlier is not None:  # continued from its final checkpoint: its outcome once more
+        last = (parts.get(search_part_key(tid, search.epoch)) or [{}])[0]
+        report({**last, "genotype": search.derive_genotype().to_json(),
+                "alpha_table": json.dumps(search.alpha_table())})
     while not search.done():
-        result, _ = search_epoch(search, cfg, run, tid, gpu, writer, cost)
-        report(result, {"search": search.state_dict(), "cost": cost})
+        result, row = search_epoch(search, cfg, run, tid, gpu, writer, cost)
+        remember_part(parts, search_part_key(tid, search.epoch), [row])
+        report(result, {"search": search.state_dict(), "cost": cost, RESULT_PARTS: parts})
         maybe_inject_crash(config, search.epoch)
+        maybe_inject_full_disk(config, search.epoch)
     writer.close()
 
 
@@ -156,9 +177,16 @@ def run_search(request: SearchRequest) -> SearchOutcome:
     seeds = int(options.get("seeds") or 1)
     if not request.resume and seeds > 1:
         space = {"train.seed": tune.grid_search([cfg.train.seed + i for i in range(seeds)])}
+    resume = request.resume
+    if resume:
+        heal_results(run)  # a damaged epoch part: rebuilt from its trial's checkpoint, or the resume stops here
+        why = tune_state_unusable(run)
+        if why is not None:  # e.g. a full disk: continue the trials from their checkpoints in a new experiment
+            space, resume = restart_space(run, why), False
     results = run_trainable(search_trial, cfg, run, resources=request.resources, param_space=space,
-                            resume=request.resume, desc=f"{method.name} search",
+                            resume=resume, desc=f"{method.name} search",
                             iterations=getattr(getattr(cfg, method.section, None), "epochs", None))
+    flatten_restarts(results)
     outputs = {"genotype": run.path / method.outputs[0], "α table": run.path / method.outputs[1]}
     notes: tuple[str, ...] = ()
     if method.task == "classify" and len([r for r in results if r.config.get("train.seed") is not None]) > 1:

@@ -22,7 +22,7 @@ from raynas.cli.inspect import cmd_arch_show, cmd_config, cmd_metrics, cmd_prese
 from raynas.cli.runs import cmd_runs
 from raynas.cli.search import cmd_ablate, cmd_extra_ablation, cmd_search
 from raynas.cli.train import cmd_retrain, cmd_train
-from raynas.errors import RaynasError
+from raynas.errors import RaynasError, StorageFullError
 
 __all__ = ["absolute_paths", "build_parser", "config_from_args", "main"]
 
@@ -87,13 +87,25 @@ def _version() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from raynas.results.rows import skipping_damaged
+
     ok = False
     try:
-        code = int(args.func(args) or 0)
+        with skipping_damaged(bool(getattr(args, "skip_damaged", False))):
+            code = int(args.func(args) or 0)
         ok = code == 0
         return code
+    except StorageFullError as exc:
+        return user_error_exit(_with_resume_hint(exc, args))
     except RaynasError as exc:
         return user_error_exit(exc)
+    except (OSError, RuntimeError) as exc:  # a full disk is the user's to fix: one message, the run kept
+        from raynas.results.storage import storage_full
+
+        full = storage_full(exc, common.CURRENT_RUN.location if common.CURRENT_RUN else None)
+        if full is None:
+            raise
+        return user_error_exit(_with_resume_hint(full, args))
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: exit 130 or 143, and how to continue
         signals.wind_down()
         run = getattr(exc, "run_path", None) or (common.CURRENT_RUN.location if common.CURRENT_RUN else None)
@@ -111,6 +123,14 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         signals.wind_down()  # a second SIGTERM must not cut the last upload short
         common.end_of_command(ok)  # a URI run's last upload; where the run is stored, printed last
+
+
+def _with_resume_hint(exc: StorageFullError, args: argparse.Namespace) -> StorageFullError:
+    """A full disk during a run: the message ends with the command that continues it."""
+    run = common.CURRENT_RUN.location if common.CURRENT_RUN else getattr(args, "resume", None)
+    if run is None or getattr(args, "command", None) not in ("train", "retrain", "search", "ablate", "compare"):
+        return exc
+    return StorageFullError(f"{exc}. {_resume_hint(args, run)}")
 
 
 def _signal_name(exc: BaseException) -> str:

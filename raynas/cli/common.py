@@ -47,6 +47,13 @@ def add_ray_args(p: argparse.ArgumentParser, resources_help: str = "per-trial re
                    help="also show Ray's own console output (the same as `raynas --verbose ...`)")
 
 
+def add_skip_damaged_arg(p: argparse.ArgumentParser) -> None:
+    """``--skip-damaged``: read a run whose results hold unreadable parts (``raynas.cli._run`` applies it)."""
+    p.add_argument("--skip-damaged", action="store_true",
+                   help="results parts that cannot be read (truncated by a crash or a full disk) are left out, each "
+                        "named in a warning, instead of stopping with an error")
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1 (counts, sizes)."""
     return _int_at_least(text, 1)
@@ -253,9 +260,13 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
                 yield run, cfg, started
     except KeyboardInterrupt as exc:
         raise RunInterrupted(run.location, getattr(exc, "signum", None)) from exc
-    except Exception:
-        if not run.written(besides=definition):
-            run.remove()  # it failed before writing anything: leave no run directory behind
+    except Exception as exc:
+        from raynas.results.storage import storage_full
+
+        # it failed before writing anything: leave no run directory behind, unless the disk filled up (then
+        # the run continues with --resume once there is space; its warm-up may be all it lost)
+        if not run.written(besides=definition) and storage_full(exc, run.location) is None:
+            run.remove()
             CURRENT_RUN = None
         raise
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from raynas.cli.common import add_config_args, add_ray_args, config_from_args, new_run_or_resume, positive_int
+from raynas.cli.common import (
+    add_config_args,
+    add_ray_args,
+    add_skip_damaged_arg,
+    config_from_args,
+    new_run_or_resume,
+    positive_int,
+)
 from raynas.cli.search import report_outcome
 from raynas.errors import ConfigError
 from raynas.methods import get_method, load_object
@@ -182,4 +189,5 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                         "IS/FID)")
     p.add_argument("--retrain-epochs", type=positive_int, help="epochs of each retrain (default: train.epochs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="resume a killed comparison")
+    add_skip_damaged_arg(p)
     p.set_defaults(func=commands.cmd_compare)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from raynas.cli.common import (
     add_config_args,
+    add_skip_damaged_arg,
     check_writable,
     config_from_args,
     non_negative_int,
@@ -335,6 +336,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                    help="show every column (default: which row it is, the method's key metrics and the usual "
                         "scores)")
     p.add_argument("--max-rows", type=non_negative_int, default=50, help="rows printed (default 50; 0 = all)")
+    add_skip_damaged_arg(p)
     p.set_defaults(func=commands.cmd_results)
 
     p = sub.add_parser("report", help="draw a run's plots into RUN_DIR/plots")
@@ -344,6 +346,7 @@ def register(sub: argparse._SubParsersAction, commands) -> None:
                         "IS/FID (GAN runs; EAGAN searches per round, Figs. 6 and 7), test or validation accuracy "
                         "(classifier runs); runs that share no score are refused")
     p.add_argument("--out", help="comparison plot path (default RUN_DIR/plots/compare.png)")
+    add_skip_damaged_arg(p)
     p.set_defaults(func=commands.cmd_report)
 
     p = sub.add_parser("presets", help="list the presets and the shipped genotypes")

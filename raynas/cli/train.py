@@ -38,7 +38,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             check_fits(f"{cfg.resources.workers} workers", [resources] * cfg.resources.workers)
             resources, space = TRIAL_RESOURCES, {WORKER_RESOURCES: resources}
-        run_trainable(train_fixed, cfg, run, resources=resources, resume=bool(args.resume), param_space=space,
+        resume = bool(args.resume)
+        if resume and cfg.resources.workers <= 1:  # e.g. a full disk: continue the trial in a new experiment
+            from trainables.common import restart_space, tune_state_unusable
+
+            why = tune_state_unusable(run)
+            if why is not None:
+                space, resume = restart_space(run, why), False
+        run_trainable(train_fixed, cfg, run, resources=resources, resume=resume, param_space=space,
                       iterations=cfg.train.epochs, desc="retrain" if getattr(args, "retrain", False) else "train")
     finish_run(run)
     return 0

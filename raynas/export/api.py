@@ -259,14 +259,18 @@ def _run_config_above(state_file: Path) -> Path:
 def load_generator(path: str | Path, device: torch.device | None = None) -> tuple[torch.nn.Module, int]:
     """The EMA generator saved in a trainer checkpoint (a state.pt, a Tune checkpoint, trial or run folder),
     rebuilt from its run's config: what ``raynas metrics checkpoint:PATH`` evaluates."""
-    import yaml
-
     from raynas.build import build_generator, latent_dim_of
     from raynas.checkpoints import find_state_file, load_checkpoint
-    from raynas.config import RaynasConfig, from_dict
+    from raynas.config import RaynasConfig, from_dict, read_config_file, upgrade_saved_config
 
     state_file = find_state_file(path)
-    cfg = from_dict(RaynasConfig, yaml.safe_load(_run_config_above(state_file).read_text()))
+    # the run's config.yaml is data from the run directory: safe YAML only, a damaged one is one ConfigError
+    config_file = _run_config_above(state_file)
+    data = read_config_file(config_file)
+    try:
+        cfg = from_dict(RaynasConfig, upgrade_saved_config(data))
+    except ConfigError as exc:
+        raise ConfigError(f"{config_file} is not a run config raynas can read: {exc}") from None
     state = load_checkpoint(state_file)
     G = build_generator(cfg.model, cfg.data)
     weights = state.get("G_ema", {})

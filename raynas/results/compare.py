@@ -142,14 +142,29 @@ def write_comparison(run_path: Path, df: pd.DataFrame, spec: dict[str, Any]) -> 
         parts = [paired_tests(table[table["method"].isin([m, b])], metric, b, direction)
                  for m, b in sorted(pairs.items())]
         tests = pd.concat(parts, ignore_index=True) if parts else tests
-    table.to_parquet(run_path / COMPARE_TABLE, index=False)
-    summary.to_parquet(run_path / COMPARE_SUMMARY, index=False)
-    tests.to_parquet(run_path / COMPARE_TESTS, index=False)
+    from raynas.results.storage import write_atomic
+
+    for name, frame in ((COMPARE_TABLE, table), (COMPARE_SUMMARY, summary), (COMPARE_TESTS, tests)):
+        write_atomic(Path(run_path) / name, lambda f, frame=frame: frame.to_parquet(f, index=False))
     return table, summary, tests
 
 
+def read_derived(path: Path) -> pd.DataFrame:
+    """A table the comparison derived from the run's results; a damaged one is named, with how to rebuild it."""
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, EOFError) as exc:
+        from raynas.errors import DamagedResultsError
+
+        raise DamagedResultsError(f"{path} cannot be read ({str(exc).splitlines()[0]}); it is derived from the "
+                                  f"run's results: `raynas compare --resume {Path(path).parent}` writes it again",
+                                  [str(path)]) from None
+
+
 def load_comparison(run_path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    return pd.read_parquet(run_path / COMPARE_TABLE), json.loads((run_path / COMPARE_SPEC).read_text())
+    return read_derived(run_path / COMPARE_TABLE), json.loads((run_path / COMPARE_SPEC).read_text())
 
 
 def is_comparison(run_path: Path) -> bool:
@@ -169,9 +184,9 @@ def format_comparison(run_path: Path) -> str:
 
     spec = json.loads((Path(run_path) / COMPARE_SPEC).read_text())
     metric = spec["metric"]
-    table = pd.read_parquet(Path(run_path) / COMPARE_TABLE)
-    summary = pd.read_parquet(Path(run_path) / COMPARE_SUMMARY)
-    tests = pd.read_parquet(Path(run_path) / COMPARE_TESTS)
+    table = read_derived(Path(run_path) / COMPARE_TABLE)
+    summary = read_derived(Path(run_path) / COMPARE_SUMMARY)
+    tests = read_derived(Path(run_path) / COMPARE_TESTS)
     budget = ", ".join(f"{k.replace('_', '-')}={v:g}" for k, v in spec["budget"].items())
     parts = [f"comparison at budget {budget}; metric: {metric} ({spec.get('metric_note', '')})",
              format_table(table, columns=[c if c != "metric" else metric for c in TABLE_COLUMNS

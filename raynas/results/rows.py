@@ -9,21 +9,23 @@ URI writes and reads its parts there directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sys
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from raynas.errors import RunDirError
+from raynas.errors import DamagedResultsError, RunDirError
 from raynas.results.provenance import plain
-from raynas.results.storage import Location, write_atomic
+from raynas.results.storage import Location, storage_full, write_atomic
 
 RESULT_COLUMNS = [
     "run_id", "method", "stage", "epoch", "round", "candidate_id", "genotype", "params",
@@ -46,6 +48,12 @@ def cell(value: Any) -> Any:
         except (ValueError, RuntimeError):
             pass
     return str(value)
+
+
+def plain_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as the Parquet part stores them (``cell`` per value): plain data that a checkpoint may keep, so a
+    damaged part can be written again from it (``repair_parts``)."""
+    return [{str(k): cell(v) for k, v in row.items()} for row in rows]
 
 
 _lock = threading.Lock()
@@ -73,19 +81,16 @@ def write_rows(results_dir: Path, remote: Location | None, run_id: str, rows: li
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    records = []
-    for row in rows:
-        rec = {str(k): cell(v) for k, v in row.items()}
+    records = plain_rows(rows)
+    for rec in records:
         rec.setdefault("run_id", run_id)
-        records.append(rec)
     df = pd.DataFrame.from_records(records)
     try:
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise ValueError(f"Result rows have a column with mixed, unconvertible types: {e}") from e
     if key is not None:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
-        part = results_dir / f"part-k-{safe}.parquet"
+        part = results_dir / f"part-k-{safe_key(key)}.parquet"
     else:
         part = results_dir / f"part-{_stamp()}-{uuid.uuid4().hex[:12]}.parquet"
     if remote is not None:  # straight to the URI: rows from any node land in one place
@@ -95,6 +100,9 @@ def write_rows(results_dir: Path, remote: Location | None, run_id: str, rows: li
         try:
             target.write_bytes(sink.getvalue().to_pybytes())
         except OSError as e:
+            full = storage_full(e, target.uri)
+            if full is not None:
+                raise full from None
             raise RunDirError(f"Cannot write results to {target.uri}: {e}. Check the storage credentials; "
                               "earlier results are untouched.") from e
         return part
@@ -102,6 +110,9 @@ def write_rows(results_dir: Path, remote: Location | None, run_id: str, rows: li
         results_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(part, lambda f: pq.write_table(table, f))
     except OSError as e:
+        full = storage_full(e, results_dir)
+        if full is not None:
+            raise full from None
         raise RunDirError(f"Cannot write results to {results_dir}: {e.strerror or e}. "
                           "Check free disk space and permissions; earlier results are untouched.") from e
     return part
@@ -121,18 +132,95 @@ def list_parts(results_dir: Path, remote: Location | None) -> list[Path]:
     return sorted(results_dir.glob(PART_GLOB))
 
 
-def read_rows(results_dir: Path, remote: Location | None, run_path: Path, *, require_rows: bool = False
-              ) -> pd.DataFrame:
-    """All result rows as one table; every RESULT_COLUMNS column is present (NaN when unknown)."""
+_SKIP_DAMAGED = False  # set by ``skipping_damaged`` (the CLI's --skip-damaged)
+_WARNED: set[str] = set()  # damaged parts already named in a warning by this process
+
+
+@contextlib.contextmanager
+def skipping_damaged(skip: bool = True) -> Iterator[None]:
+    """Within the block, every results reader leaves damaged parts out (naming each once on stderr) instead of
+    refusing the run: what ``--skip-damaged`` asks for."""
+    global _SKIP_DAMAGED
+    saved, _SKIP_DAMAGED = _SKIP_DAMAGED, skip
+    try:
+        yield
+    finally:
+        _SKIP_DAMAGED = saved
+
+
+def part_key(part: str | Path) -> str | None:
+    """The key a keyed part was written under (``part-k-KEY.parquet``, see ``write_rows``), else None."""
+    name = Path(part).name
+    if not (name.startswith("part-k-") and name.endswith(".parquet")):
+        return None
+    return name[len("part-k-"):-len(".parquet")]
+
+
+def safe_key(key: str) -> str:
+    """``key`` as it appears in a part's file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+
+
+def _read_part(part: Path, fs: Any) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    frames = []
+    return pq.read_table(part.as_posix() if fs else part, filesystem=fs).to_pandas()
+
+
+def _where(part: Path, remote: Location | None) -> str:
+    return remote.child("results", part.name).uri if remote is not None else str(part)
+
+
+def read_parts(results_dir: Path, remote: Location | None) -> tuple[list[pd.DataFrame], dict[Path, str]]:
+    """Every part's rows, in write order, and the damaged parts (path → why): a part that exists but is not
+    readable Parquet (truncated by a crash or a full disk, overwritten). A part that cannot be read for another
+    reason (permissions, a storage outage) is a RunDirError, never mistaken for damage."""
+    import pyarrow as pa
+
+    frames, damaged = [], {}
     fs = remote.fs if remote is not None else None
     for part in list_parts(results_dir, remote):
         try:
-            frames.append(pq.read_table(part.as_posix() if fs else part, filesystem=fs).to_pandas())
-        except Exception as e:  # a damaged part must not hide every other result
-            warnings.warn(f"Skipping unreadable results file {part}: {e}", RuntimeWarning, stacklevel=3)
+            frames.append(_read_part(part, fs))
+        except FileNotFoundError:
+            continue  # replaced meanwhile by a writer of the same key
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, EOFError) as e:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            damaged[part] = why.split("': ", 1)[-1]  # pyarrow's "Could not open … input source '<path>': why"
+        except OSError as e:
+            raise RunDirError(f"Cannot read the results part {_where(part, remote)}: {e.strerror or e}. Check "
+                              "that it is readable (permissions, the storage's credentials).") from None
+    return frames, damaged
+
+
+def damaged_error(damaged: dict[Path, str], remote: Location | None, run_path: Path) -> DamagedResultsError:
+    """One message naming every damaged part, and what the user can do about it."""
+    names = [_where(p, remote) for p in damaged]
+    listed = "; ".join(f"{n} ({why})" for n, why in zip(names, damaged.values()))
+    run = remote.uri if remote is not None else str(run_path)
+    return DamagedResultsError(
+        f"{len(names)} results part(s) of {run} cannot be read, so their rows are missing: {listed}. The file was "
+        "truncated (a crash or a full disk) or overwritten. `--resume` rebuilds the rows of a part its checkpoints "
+        "still hold; or pass --skip-damaged to read the other parts without them.", names)
+
+
+def read_rows(results_dir: Path, remote: Location | None, run_path: Path, *, require_rows: bool = False,
+              skip_damaged: bool | None = None) -> pd.DataFrame:
+    """All result rows as one table; every RESULT_COLUMNS column is present (NaN when unknown).
+
+    A damaged part is a ``DamagedResultsError`` naming it, never rows silently lost; with ``skip_damaged``
+    (default: inside ``skipping_damaged``) the other parts are read and each damaged one is named on stderr.
+    Their names are in ``df.attrs["damaged_parts"]``."""
+    frames, damaged = read_parts(results_dir, remote)
+    skip = _SKIP_DAMAGED if skip_damaged is None else skip_damaged
+    if damaged and not skip:
+        raise damaged_error(damaged, remote, run_path)
+    for part, why in damaged.items():
+        name = _where(part, remote)
+        if name not in _WARNED:
+            _WARNED.add(name)
+            print(f"raynas: warning: skipping the damaged results part {name} ({why}); its rows are left out",
+                  file=sys.stderr, flush=True)
     frames = [f for f in frames if len(f)]
     if frames:
         with warnings.catch_warnings():
@@ -149,7 +237,36 @@ def read_rows(results_dir: Path, remote: Location | None, run_path: Path, *, req
         if col not in df.columns:
             df[col] = math.nan if len(df) else pd.Series(dtype="float64")
     ordered = RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS]
-    return latest_per_key(df[ordered])
+    out = latest_per_key(df[ordered])
+    out.attrs["damaged_parts"] = [_where(p, remote) for p in damaged]
+    return out
+
+
+def repair_parts(results_dir: Path, remote: Location | None, run_id: str, run_path: Path,
+                 rows_by_key: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+    """Write again every damaged keyed part whose rows ``rows_by_key`` holds (key → the rows written under it,
+    as a checkpoint keeps them); returns the parts rewritten. A damaged part that none of them covers is a
+    ``DamagedResultsError``: a resume must rebuild every row or stop, never continue without some."""
+    _, damaged = read_parts(results_dir, remote)
+    if not damaged:
+        return []
+    known = {safe_key(k): (k, rows) for k, rows in rows_by_key.items() if rows}
+    repaired = []
+    for part in list(damaged):
+        key = part_key(part)
+        if key in known:
+            write_rows(results_dir, remote, run_id, list(known[key][1]), key=known[key][0])
+            repaired.append(_where(part, remote))
+            del damaged[part]
+    if damaged:
+        names = [_where(p, remote) for p in damaged]
+        run = remote.uri if remote is not None else str(run_path)
+        raise DamagedResultsError(
+            f"{len(names)} results part(s) of {run} cannot be read and no checkpoint of the run holds their rows, "
+            f"so resuming would lose them: {'; '.join(f'{n} ({w})' for n, w in zip(names, damaged.values()))}. "
+            "To continue without those rows, rename each to NAME.damaged and resume again (`raynas results RUN "
+            "--skip-damaged` shows the rest).", names)
+    return repaired
 
 
 ROW_KEY = ["candidate_id", "stage", "round", "epoch"]

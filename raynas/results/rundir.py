@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from raynas.errors import RunDirError
+from raynas.errors import RunDirError, StorageFullError
 from raynas.results import storage
 from raynas.results.provenance import package_versions, plain, run_meta_text
-from raynas.results.rows import RESULT_COLUMNS, list_parts, read_rows, write_rows
+from raynas.results.rows import RESULT_COLUMNS, list_parts, read_parts, read_rows, repair_parts, write_rows
 from raynas.results.storage import Location, write_atomic
 
 __all__ = ["CONFIG_FILE", "META_FILE", "RESULT_COLUMNS", "TUNE_DIR", "RunDir", "package_versions"]
@@ -142,6 +142,13 @@ class RunDir:
             meta_text = run_meta_text(name, seed, preset, device)
             write_atomic(run.meta_path, lambda f: f.write(meta_text.encode()))
         except OSError as e:
+            if storage.storage_full(e, output_dir) is not None:
+                if not (path / META_FILE).is_file():  # half a definition cannot be resumed: start again
+                    import shutil
+
+                    shutil.rmtree(path, ignore_errors=True)
+                raise StorageFullError(f"no space left on the storage at {output_dir} to create the run {name}: "
+                                       "free some space there and start it again") from None
             raise RunDirError(f"Cannot create run directory {path}: {e.strerror or e}. Choose a writable "
                               "output folder with --storage PATH (or --set run.output_dir=PATH).") from e
         return run
@@ -340,9 +347,21 @@ class RunDir:
         """Finished result files in write order; for a URI run their paths on the run's filesystem."""
         return list_parts(self.results_dir, self.remote)
 
-    def read(self, *, require_rows: bool = False) -> pd.DataFrame:
-        """All result rows as one table; every RESULT_COLUMNS column is present (NaN when unknown)."""
-        return read_rows(self.results_dir, self.remote, self.path, require_rows=require_rows)
+    def read(self, *, require_rows: bool = False, skip_damaged: bool | None = None) -> pd.DataFrame:
+        """All result rows as one table; every RESULT_COLUMNS column is present (NaN when unknown). A damaged
+        part is a DamagedResultsError unless ``skip_damaged`` (or ``rows.skipping_damaged``) leaves it out."""
+        return read_rows(self.results_dir, self.remote, self.path, require_rows=require_rows,
+                         skip_damaged=skip_damaged)
+
+    def damaged_parts(self) -> list[str]:
+        """The result parts that cannot be read, as the user names them."""
+        _, damaged = read_parts(self.results_dir, self.remote)
+        return [self.where("results", p.name) for p in damaged]
+
+    def repair(self, rows_by_key: dict[str, list[dict[str, Any]]]) -> list[str]:
+        """Rewrite the damaged keyed parts from ``rows_by_key`` (a checkpoint's copy of the rows written under
+        each key); returns those rewritten. A damaged part no key covers is a DamagedResultsError."""
+        return repair_parts(self.results_dir, self.remote, self.name, self.path, rows_by_key)
 
 
 def _remote_of(spec: str | os.PathLike | Location) -> Location | None:

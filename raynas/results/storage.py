@@ -19,7 +19,9 @@ Nothing here imports Ray.
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import os
 import re
 import tempfile
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from raynas.errors import RunDirError
+from raynas.errors import RunDirError, StorageFullError
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SYNC_SECONDS = 30.0
@@ -245,6 +247,193 @@ def write_atomic(path: Path, write: Any) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """A text file written as ``write_atomic`` writes: whole or not at all (a full disk keeps the old one)."""
+    write_atomic(Path(path), lambda f: f.write(text.encode("utf-8")))
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def storage_full(exc: BaseException, where: str | os.PathLike | None = None) -> StorageFullError | None:
+    """The ``StorageFullError`` that ``exc`` stands for, if it (or an exception it was raised from) says the
+    storage has no space left: an ``OSError`` ENOSPC or EDQUOT, a message naming it (pyarrow, Ray), or torch's
+    ``PytorchStreamWriter … file write failed`` where the storage at ``where`` is (nearly) full. None for any
+    other error. ``where``: the run or file that was being written, named in the message."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    found = None
+    while stack:
+        err = stack.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, StorageFullError):
+            return err
+        text = str(err)
+        if (isinstance(err, OSError) and err.errno in NO_SPACE) or "No space left on device" in text \
+                or "Disk quota exceeded" in text or "errno 28]" in text:
+            found = err
+            break
+        if "file write failed" in text and where is not None and _nearly_full(where):
+            found = err
+            break
+        stack += [err.__cause__, err.__context__, getattr(err, "cause", None)]
+    if found is None:
+        return None
+    target = where if where is not None else getattr(found, "filename", None)
+    at = f" at {user_location(target)}" if target else ""
+    return StorageFullError(f"no space left on the storage{at}: free some space there, then continue the run with "
+                            "--resume; everything written before is kept")
+
+
+def _nearly_full(where: str | os.PathLike, slack: int = 1 << 20) -> bool:
+    import shutil
+
+    if is_uri(os.fspath(where)):
+        return False  # an object store: its own message says when it is full
+    path = Path(where)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free < slack
+    except OSError:
+        return False
+
+
+class _AtomicFile(io.RawIOBase):
+    """A file written under a temporary name beside ``path`` and renamed over it on a clean close: a write that
+    fails (a full disk) leaves the previous file, or none, never half of one."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        self.file = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
+        self.failed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except BaseException:
+            self.failed = True
+            self.close()  # at once: the caller may never close a stream whose write failed
+            raise
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if not self.failed:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+            self.file.close()
+            if not self.failed:
+                os.replace(self.tmp, self.path)
+        except BaseException:
+            self.failed = True
+            raise
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+            super().close()
+
+
+def _atomic_handler_class():
+    import pyarrow.fs
+
+    class AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
+        """The local filesystem, except that every output stream is an ``_AtomicFile``: what Tune writes into a
+        run (its experiment state, trial checkpoints, results) is whole or absent after a full disk or a kill."""
+
+        def __init__(self) -> None:
+            self.fs = pyarrow.fs.LocalFileSystem()
+
+        def __eq__(self, other: object) -> bool:
+            return type(other) is type(self)
+
+        def __ne__(self, other: object) -> bool:
+            return not self == other
+
+        def __reduce__(self):
+            return (atomic_local_filesystem_handler, ())
+
+        def get_type_name(self) -> str:
+            return "raynas-atomic-local"
+
+        def normalize_path(self, path):
+            return self.fs.normalize_path(path)
+
+        def get_file_info(self, paths):
+            return self.fs.get_file_info(paths)
+
+        def get_file_info_selector(self, selector):
+            return self.fs.get_file_info(selector)
+
+        def create_dir(self, path, recursive):
+            self.fs.create_dir(path, recursive=recursive)
+
+        def delete_dir(self, path):
+            self.fs.delete_dir(path)
+
+        def delete_dir_contents(self, path, missing_dir_ok=False):
+            self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+        def delete_root_dir_contents(self):
+            self.fs.delete_dir_contents("/", accept_root_dir=True)
+
+        def delete_file(self, path):
+            self.fs.delete_file(path)
+
+        def move(self, src, dest):
+            self.fs.move(src, dest)
+
+        def copy_file(self, src, dest):
+            with self.fs.open_input_stream(src) as f, self.open_output_stream(dest, None) as out:
+                while chunk := f.read(1 << 22):
+                    out.write(chunk)
+
+        def open_input_stream(self, path):
+            return self.fs.open_input_stream(path)
+
+        def open_input_file(self, path):
+            return self.fs.open_input_file(path)
+
+        def open_output_stream(self, path, metadata):
+            import pyarrow
+
+            return pyarrow.PythonFile(_AtomicFile(path), mode="w")
+
+        def open_append_stream(self, path, metadata):
+            return self.fs.open_append_stream(path)
+
+    return AtomicLocalHandler
+
+
+def atomic_local_filesystem_handler():
+    """The handler of ``atomic_local_filesystem`` (a module-level factory, so it pickles to Ray workers)."""
+    return _atomic_handler_class()()
+
+
+def atomic_local_filesystem():
+    """A pyarrow filesystem over local paths whose every written file appears whole or not at all (Tune's
+    ``storage_filesystem`` for a run stored in a folder: a full disk cannot leave its state half-written)."""
+    import pyarrow.fs
+
+    return pyarrow.fs.PyFileSystem(atomic_local_filesystem_handler())
+
+
+def is_local_filesystem(fs: Any) -> bool:
+    """A pyarrow filesystem of local paths: pyarrow's own, or ``atomic_local_filesystem``."""
+    import pyarrow.fs
+
+    return isinstance(fs, pyarrow.fs.LocalFileSystem) or (
+        isinstance(fs, pyarrow.fs.PyFileSystem) and fs.type_name.endswith("raynas-atomic-local"))
 
 
 def pull(path: str | os.PathLike) -> bool:

@@ -134,9 +134,9 @@ class Genotype(JsonGenotype):
 def write_genotype_file(path: str | Path, text: str) -> None:
     """Write a genotype's JSON; inside a URI run's staging copy it is uploaded at once (trials on other nodes
     read it from there)."""
-    from raynas.results.storage import push
+    from raynas.results.storage import push, write_text_atomic
 
-    Path(path).write_text(text + "\n")
+    write_text_atomic(path, text + "\n")  # a full disk leaves the previous file, never half of one
     push(path)
 
 

@@ -101,10 +101,13 @@ def test_crash_leftovers_do_not_break_read(tmp_path):
         good.read_bytes()[:40])
     df = run.read()
     assert df["candidate_id"].tolist() == ["a", "b"]
-    # a damaged finished part (disk fault) is skipped with a warning instead of hiding all rows
+    # a damaged finished part (disk fault) is named: never rows silently lost; skipped only when asked
     (run.results_dir / "part-99999999999999999999-bad.parquet").write_bytes(b"garbage")
-    with pytest.warns(RuntimeWarning, match="bad.parquet"):
-        df = run.read()
+    from raynas.errors import DamagedResultsError
+
+    with pytest.raises(DamagedResultsError, match="bad.parquet"):
+        run.read()
+    df = run.read(skip_damaged=True)
     assert df["candidate_id"].tolist() == ["a", "b"]
 
 

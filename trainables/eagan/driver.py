@@ -27,6 +27,7 @@ from raynas.errors import RaynasError, RunDirError
 from raynas.methods import SearchOutcome, SearchRequest
 from raynas.progress import Progress, interactive
 from raynas.results import RunDir
+from raynas.results.rows import plain_rows
 from raynas.results.runs import mark_ended, mark_started
 from raynas.results.summary import write_summary
 from raynas.spaces import Genotype, get_space
@@ -164,6 +165,7 @@ class EaganSearch(SearchState, RoundReporting):
     # ------------------------------------------------------------------ the search
     def run_search(self) -> dict[str, Path]:
         state = self._load_state()
+        self._heal_rows(state)  # a damaged round part: rebuilt from the state's rows, or the resume stops here
         self.hv_ref = state.setdefault("hv_ref", {})  # per stage, fixed at its first round
         try:
             self._run_stages(state)
@@ -271,6 +273,7 @@ class EaganSearch(SearchState, RoundReporting):
             self.run.append(rows, key=round_key(stage, r))
             ckpt = str(self.ckpt_dir / f"stage-{stage}_round{r:03d}.pt")
             ray.get(host.save.remote(ckpt))
+            state.setdefault("round_rows", {})[round_key(stage, r)] = plain_rows(rows)  # to rebuild a damaged part
             state.update(stage=stage, round=r, searcher=searcher.state_dict(), host_checkpoint=Path(ckpt).name,
                          last_rows=rows, **{f"last_best_{stage}": best})
             self._save_state(state)

@@ -47,6 +47,18 @@ class SearchState:
     def _save_state(self, state: dict[str, Any]) -> None:
         save_checkpoint(self.state_path, state)
 
+    def _heal_rows(self, state: dict[str, Any]) -> None:
+        """Every damaged round part is written again from the rows the state keeps of each completed round
+        (``round_rows``; the last round's ``last_rows`` in runs of earlier versions); a damaged part the state
+        does not cover stops the resume with a ``DamagedResultsError`` naming it."""
+        if not self.run.damaged_parts():
+            return
+        journal = dict(state.get("round_rows") or {})
+        if state.get("last_rows") and state.get("stage") is not None:
+            journal.setdefault(round_key(state["stage"], state["round"]), state["last_rows"])
+        for name in self.run.repair(journal):
+            print(f"raynas: rebuilt the damaged results part {name} from {self.state_path.name}", flush=True)
+
     def _replay_rows(self, state: dict[str, Any]) -> None:
         """The last completed round's rows (the state keeps them), written again under the round's key if any
         is missing: runs of earlier raynas versions saved the state before the rows, so a kill in between
