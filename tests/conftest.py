@@ -55,6 +55,21 @@ def ray_session(_metrics_cache):
     ray.shutdown()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "pinned_job(name): the test reads pinned_runs.JOBS[name] (the "
+                                       "pinned_jobs fixture starts every job the session's tests name at once)")
+
+
+@pytest.fixture(scope="session")
+def pinned_jobs(request):
+    """The pinned runs (``pinned_runs.JOBS``) that this session's selected tests name, run side by side."""
+    from pinned_runs import PinnedJobs
+
+    jobs = PinnedJobs({m.args[0] for item in request.session.items for m in item.iter_markers("pinned_job")})
+    yield jobs
+    jobs.stop()
+
+
 @pytest.fixture
 def hermetic_data(monkeypatch, tmp_path):
     """No network, no user data folders, a fresh dataset cache for the test."""
