@@ -101,9 +101,11 @@ def assert_user_error(code, err, *fragments):
         assert f in err, err
 
 
-def stop_session(proc) -> None:
+def stop_session(proc, grace: float = 5) -> None:
     """Stop a subprocess started with ``start_new_session=True`` and every process of its session (the Ray
-    processes it started), by pid: never other Ray instances on the machine."""
+    processes it started), by pid: never other Ray instances on the machine. SIGTERM, then SIGKILL for what is
+    left after ``grace`` seconds (a ``ray start --head``'s gcs_server, raylet and workers outlive 15 s of SIGTERM:
+    waiting longer only costs the suite time)."""
     import contextlib
     import importlib
     import signal
@@ -130,7 +132,7 @@ def stop_session(proc) -> None:
     for p in targets.values():
         with contextlib.suppress(psutil.Error):
             p.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(list(targets.values()), timeout=15)
+    _, alive = psutil.wait_procs(list(targets.values()), timeout=grace)
     for p in alive:
         with contextlib.suppress(psutil.Error):
             p.kill()
