@@ -279,23 +279,23 @@ def test_generator_with_bad_output_shape_is_a_metrics_error(tmp_path):
 def test_inception_end_to_end_with_random_weights(tmp_path, random_inception_weights):
     torch.manual_seed(0)
     G = TinyG(channels=1)
-    # 8 + 8 images: Inception runs at 299x299 (~0.5 s per image on a busy CPU) and torch-fidelity's FID
-    # takes a 2048x2048 eigendecomposition, so this is the slowest test even so small
-    real = TensorSource(raynas.data.load_images("embedded", "test", limit=8))
-    res = evaluate_generator(G, 8, real, num_samples=8, protocol="quick", extractor=INCEPTION,
+    # 4 + 4 images: Inception runs at 299x299 (~0.5 s per image on a busy CPU; each image passes 5 times) and
+    # raynas's FID takes 2048x2048 eigendecompositions, so this is a slow test even so small
+    real = TensorSource(raynas.data.load_images("embedded", "test", limit=4))
+    res = evaluate_generator(G, 8, real, num_samples=4, protocol="quick", extractor=INCEPTION,
                              inception_weights=random_inception_weights, device="cpu", batch_size=8,
                              cache_dir=tmp_path)
-    assert res.extractor == INCEPTION and res.num_samples == 8 and res.is_std == 0.0  # one IS split
-    # By hand from the same Inception's features: FID and KID (each KID subset is all 8 images) on the
+    assert res.extractor == INCEPTION and res.num_samples == 4 and res.is_std == 0.0  # one IS split
+    # By hand from the same Inception's features: FID and KID (each KID subset is all 4 images) on the
     # 2048-d pool features, IS on the logits.
     weights = dict(extractor=INCEPTION, inception_weights=random_inception_weights, device="cpu", batch_size=8)
     fake = GeneratorSource(G, 8)
-    f_fake, f_real = (extract_features(s, num_samples=8, **weights) for s in (fake, real))
-    logits = extract_features(fake, num_samples=8, layer="is", **weights)
-    assert f_fake.shape == (8, 2048) and logits.shape == (8, 1008)
+    f_fake, f_real = (extract_features(s, num_samples=4, **weights) for s in (fake, real))
+    logits = extract_features(fake, num_samples=4, layer="is", **weights)
+    assert f_fake.shape == (4, 2048) and logits.shape == (4, 1008)
     assert res.is_mean == pytest.approx(_hand_is(logits), rel=1e-5)
     assert res.kid_mean == pytest.approx(_hand_kid(f_fake, f_real), rel=1e-4)
-    # 8 samples in 2048 dimensions: both covariances are singular, so raynas's matrix square root is less exact
+    # 4 samples in 2048 dimensions: both covariances are singular, so raynas's matrix square root is less exact
     assert res.fid == pytest.approx(_few_sample_fid(f_fake, f_real), rel=1e-3)
 
 
