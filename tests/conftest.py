@@ -57,6 +57,21 @@ def ray_session(_metrics_cache):
     ray.shutdown()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "pinned_job(name): the test reads pinned_runs.JOBS[name] (the "
+                                       "pinned_jobs fixture starts every job the session's tests name at once)")
+
+
+@pytest.fixture(scope="session")
+def pinned_jobs(request):
+    """The pinned runs (``pinned_runs.JOBS``) that this session's selected tests name, run side by side."""
+    from pinned_runs import PinnedJobs
+
+    jobs = PinnedJobs({m.args[0] for item in request.session.items for m in item.iter_markers("pinned_job")})
+    yield jobs
+    jobs.stop()
+
+
 @pytest.fixture
 def hermetic_data(monkeypatch, tmp_path):
     """No network, no user data folders, a fresh dataset cache for the test."""
@@ -88,9 +103,11 @@ def assert_user_error(code, err, *fragments):
         assert f in err, err
 
 
-def stop_session(proc) -> None:
+def stop_session(proc, grace: float = 5) -> None:
     """Stop a subprocess started with ``start_new_session=True`` and every process of its session (the Ray
-    processes it started), by pid: never other Ray instances on the machine."""
+    processes it started), by pid: never other Ray instances on the machine. SIGTERM, then SIGKILL for what is
+    left after ``grace`` seconds (a ``ray start --head``'s gcs_server, raylet and workers outlive 15 s of SIGTERM:
+    waiting longer only costs the suite time)."""
     import contextlib
     import importlib
     import signal
@@ -117,7 +134,7 @@ def stop_session(proc) -> None:
     for p in targets.values():
         with contextlib.suppress(psutil.Error):
             p.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(list(targets.values()), timeout=15)
+    _, alive = psutil.wait_procs(list(targets.values()), timeout=grace)
     for p in alive:
         with contextlib.suppress(psutil.Error):
             p.kill()

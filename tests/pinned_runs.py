@@ -187,7 +187,8 @@ def eagan() -> dict:
     from raynas.results import RunDir
     from trainables.eagan.driver import EaganSearch
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+    # address="local": a private Ray even while another `ray start` head runs on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
              runtime_env={"env_vars": {k: os.environ[k] for k in ("RAYNAS_NUMERICS", "RAYNAS_CACHE",
                                                                   "RAYNAS_OFFLINE", "OMP_NUM_THREADS")
                                        if k in os.environ} | {"PYTHONPATH": str(ROOT)}})
@@ -208,18 +209,94 @@ SCENARIOS: dict[str, Callable[[], dict]] = {"damgan": damgan, "darts": darts, "s
                                             "regan": regan, "retrain": retrain, "eagan": eagan}
 
 
-def run_pinned(names: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> dict[str, Any]:
-    """Run scenarios in a fresh float64 process (``env`` adds e.g. ATEN_CPU_CAPABILITY or OMP_NUM_THREADS)."""
-    import subprocess
+IN_PROCESS = [name for name in SCENARIOS if name != "eagan"]  # eagan starts its own Ray
 
-    cache = tempfile.mkdtemp(prefix="raynas-pin-cache-")
-    full = {**os.environ, "RAYNAS_NUMERICS": "float64", "RAYNAS_OFFLINE": "1", "RAYNAS_CACHE": cache,
-            "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.run([sys.executable, str(Path(__file__)), *names], env=full, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"pinned runs {names} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+def has_avx2() -> bool:
+    import platform
+
+    import torch
+
+    return (platform.machine().lower() in ("x86_64", "amd64")
+            and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"))
+
+
+# The runs the pinned tests compare: this machine's best vector unit on one thread (every method but EAGAN;
+# EAGAN apart), and the portability reruns with ATen's scalar kernels on two threads and AVX2 on one.
+JOBS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "best-1": (IN_PROCESS, {}),
+    "eagan": (["eagan"], {}),
+    "default-2": (IN_PROCESS, {"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "2"}),
+    "avx2-1": (IN_PROCESS, {"ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "1"}),
+}
+
+
+class PinnedRun:
+    """Scenarios running in a fresh float64 process (``env`` adds e.g. ATEN_CPU_CAPABILITY or OMP_NUM_THREADS),
+    started at once so that several runs can share the cores; ``result()`` waits for its JSON."""
+
+    def __init__(self, names: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> None:
+        import subprocess
+        import time
+
+        self.names, self.timeout, self.started = names, timeout, time.monotonic()
+        cache = tempfile.mkdtemp(prefix="raynas-pin-cache-")
+        full = {**os.environ, "RAYNAS_NUMERICS": "float64", "RAYNAS_OFFLINE": "1", "RAYNAS_CACHE": cache,
+                "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
+        # files, not pipes: a run must never block on a full pipe while nobody reads it yet (closed by result())
+        self._out, self._err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), *names], env=full, stdout=self._out,
+                                     stderr=self._err, text=True, cwd=ROOT)
+
+    def result(self) -> dict[str, Any]:
+        import time
+
+        try:
+            self.proc.wait(timeout=max(1.0, self.timeout - (time.monotonic() - self.started)))
+        finally:
+            self.stop()
+        with self._out, self._err:
+            self._out.seek(0)
+            self._err.seek(0)
+            if self.proc.returncode != 0:
+                raise RuntimeError(f"pinned runs {self.names} failed (exit {self.proc.returncode}):\n"
+                                   f"{self._err.read()[-4000:]}")
+            return json.loads(self._out.read().strip().splitlines()[-1])
+
+    def stop(self) -> None:
+        """End the run if it still runs (a timeout, or a session that no longer needs it)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_pinned(names: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> dict[str, Any]:
+    """Run scenarios in a fresh float64 process and wait for their numbers."""
+    return PinnedRun(names, env=env, timeout=timeout).result()
+
+
+class PinnedJobs:
+    """The ``JOBS`` a test session needs, all started together when the first is asked for: on two cores the
+    scalar-kernel rerun, the AVX2 rerun, EAGAN (mostly waiting on its actors) and this CPU's run overlap instead
+    of queueing. A job nobody asked for in advance starts when asked for."""
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.runs: dict[str, PinnedRun] = {}
+        self.done: dict[str, dict[str, Any]] = {}
+        self.wanted = sorted(name for name in wanted if name != "avx2-1" or has_avx2())
+
+    def result(self, name: str) -> dict[str, Any]:
+        if name not in self.done:
+            for job in [*self.wanted, name]:
+                if job not in self.runs and job not in self.done:
+                    names, env = JOBS[job]
+                    self.runs[job] = PinnedRun(names, env=env)
+            self.done[name] = self.runs.pop(name).result()
+        return self.done[name]
+
+    def stop(self) -> None:
+        for run in self.runs.values():
+            run.stop()
 
 
 def main(argv: list[str]) -> int:

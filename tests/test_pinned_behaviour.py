@@ -15,11 +15,10 @@ import os
 from pathlib import Path
 
 import pytest
-from pinned_runs import SCENARIOS, run_pinned
+from pinned_runs import IN_PROCESS, PinnedJobs
 
 PINS = Path(__file__).parent / "fixtures" / "pinned_behaviour.json"
 WRITE = os.environ.get("RAYNAS_WRITE_PINS") == "1"
-IN_PROCESS = [name for name in SCENARIOS if name != "eagan"]  # eagan starts its own Ray
 REL = 1e-6  # float64 runs differ across CPUs by ~1e-13; a behaviour change moves the numbers by far more
 
 
@@ -59,16 +58,18 @@ def test_same_reports_a_drift_with_its_path():
 
 
 @pytest.fixture(scope="session")
-def pinned_in_process() -> dict:
+def pinned_in_process(pinned_jobs: PinnedJobs) -> dict:
     """Every method but EAGAN, in one float64 process on this machine's best vector unit and one thread."""
-    return run_pinned(IN_PROCESS)
+    return pinned_jobs.result("best-1")
 
 
+@pytest.mark.pinned_job("best-1")
 @pytest.mark.parametrize("name", IN_PROCESS)
 def test_method_is_pinned(pinned_in_process, name):
     check_pins(pinned_in_process, [name])
 
 
+@pytest.mark.pinned_job("best-1")
 def test_pinned_runs_exercise_their_mechanisms(pinned_in_process):
     """What each pin is long enough to see (so a shortened scenario cannot pin nothing)."""
     got = pinned_in_process
@@ -87,9 +88,10 @@ def test_pinned_runs_exercise_their_mechanisms(pinned_in_process):
 
 
 @pytest.mark.slow
-def test_eagan_is_pinned():
+@pytest.mark.pinned_job("eagan")
+def test_eagan_is_pinned(pinned_jobs):
     """Two rounds of stage g then two of stage d (crossover, mutation, weight resetting), real actors."""
-    got = run_pinned(["eagan"])
+    got = pinned_jobs.result("eagan")
     stages = got["eagan"]["stage"]
     assert stages == ["g"] * 8 + ["d"] * 8, stages
     check_pins(got, ["eagan"])

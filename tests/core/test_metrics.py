@@ -130,6 +130,20 @@ def _scipy_fid(f1: np.ndarray, f2: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
+def _few_sample_fid(f1: np.ndarray, f2: np.ndarray) -> float:
+    """FID exactly, for n samples of d >> n features (no d x d matrix square root, ~10 s at d=2048 on one busy
+    core, and inexact for singular covariances). With centred features A1, A2 (n x d) and S = AᵀA / (n-1),
+    the nonzero eigenvalues of S1 S2 are those of M Mᵀ / (n-1)², M = A1 A2ᵀ (n x n), so tr sqrt(S1 S2) is the sum
+    of M's singular values over n-1."""
+    f1, f2 = f1.astype(np.float64), f2.astype(np.float64)
+    assert len(f1) == len(f2)
+    a1, a2 = f1 - f1.mean(0), f2 - f2.mean(0)
+    n = len(f1)
+    s1, s2 = np.einsum("ij,ij->", a1, a1) / (n - 1), np.einsum("ij,ij->", a2, a2) / (n - 1)  # the traces
+    covmean = np.linalg.svd(a1 @ a2.T, compute_uv=False).sum() / (n - 1)
+    return float(((f1.mean(0) - f2.mean(0)) ** 2).sum() + s1 + s2 - 2 * covmean)
+
+
 def _hand_is(logits: np.ndarray) -> float:
     """IS over one split: exp of the mean KL between each image's class probabilities and their mean."""
     z = logits.astype(np.float64)
@@ -159,6 +173,9 @@ def test_hand_is_and_kid_on_known_values():
     # within-set kernels (1+1)^3 = 8, cross-set kernels (-1+1)^3 = 0: MMD^2 = 8 + 8 - 2*0
     assert _hand_kid(np.ones((2, 1)), -np.ones((2, 1))) == pytest.approx(16.0)
     assert _hand_kid(np.zeros((3, 2)), np.zeros((3, 2))) == pytest.approx(0.0)
+    rng = np.random.default_rng(0)  # the few-sample FID is the full computation's, where that one is exact
+    f1, f2 = rng.normal(size=(40, 12)), rng.normal(0.5, 2.0, size=(40, 12))
+    assert _few_sample_fid(f1, f2) == pytest.approx(_scipy_fid(f1, f2), rel=1e-9)
 
 
 def test_fid_equals_independent_scipy_computation(tmp_path):
@@ -262,24 +279,24 @@ def test_generator_with_bad_output_shape_is_a_metrics_error(tmp_path):
 def test_inception_end_to_end_with_random_weights(tmp_path, random_inception_weights):
     torch.manual_seed(0)
     G = TinyG(channels=1)
-    # 8 + 8 images: Inception runs at 299x299 (~0.5 s per image on a busy CPU) and torch-fidelity's FID
-    # takes a 2048x2048 eigendecomposition, so this is the slowest test even so small
-    real = TensorSource(raynas.data.load_images("embedded", "test", limit=8))
-    res = evaluate_generator(G, 8, real, num_samples=8, protocol="quick", extractor=INCEPTION,
+    # 4 + 4 images: Inception runs at 299x299 (~0.5 s per image on a busy CPU; each image passes 5 times) and
+    # raynas's FID takes 2048x2048 eigendecompositions, so this is a slow test even so small
+    real = TensorSource(raynas.data.load_images("embedded", "test", limit=4))
+    res = evaluate_generator(G, 8, real, num_samples=4, protocol="quick", extractor=INCEPTION,
                              inception_weights=random_inception_weights, device="cpu", batch_size=8,
                              cache_dir=tmp_path)
-    assert res.extractor == INCEPTION and res.num_samples == 8 and res.is_std == 0.0  # one IS split
-    # By hand from the same Inception's features: FID and KID (each KID subset is all 8 images) on the
+    assert res.extractor == INCEPTION and res.num_samples == 4 and res.is_std == 0.0  # one IS split
+    # By hand from the same Inception's features: FID and KID (each KID subset is all 4 images) on the
     # 2048-d pool features, IS on the logits.
     weights = dict(extractor=INCEPTION, inception_weights=random_inception_weights, device="cpu", batch_size=8)
     fake = GeneratorSource(G, 8)
-    f_fake, f_real = (extract_features(s, num_samples=8, **weights) for s in (fake, real))
-    logits = extract_features(fake, num_samples=8, layer="is", **weights)
-    assert f_fake.shape == (8, 2048) and logits.shape == (8, 1008)
+    f_fake, f_real = (extract_features(s, num_samples=4, **weights) for s in (fake, real))
+    logits = extract_features(fake, num_samples=4, layer="is", **weights)
+    assert f_fake.shape == (4, 2048) and logits.shape == (4, 1008)
     assert res.is_mean == pytest.approx(_hand_is(logits), rel=1e-5)
     assert res.kid_mean == pytest.approx(_hand_kid(f_fake, f_real), rel=1e-4)
-    # 8 samples in 2048 dimensions: both covariances are singular, so the matrix square root is less exact
-    assert res.fid == pytest.approx(_scipy_fid(f_fake, f_real), rel=1e-3)
+    # 4 samples in 2048 dimensions: both covariances are singular, so raynas's matrix square root is less exact
+    assert res.fid == pytest.approx(_few_sample_fid(f_fake, f_real), rel=1e-3)
 
 
 # ----------------------------------------------------------------------------- bad inputs

@@ -192,30 +192,44 @@ def test_ray_job_submit_with_token_auth_stores_the_run_where_asked(token_head, t
     assert "Ray's temporary copy of the job's working directory" in client_.get_job_logs(job_id)
 
 
-def _raynas_at(address: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
-    """``raynas train --address ADDRESS`` in a plain shell (its own process: the test session's Ray is not
-    involved); (the finished process, seconds it took). A hang is stopped by pid after 120 s."""
+def _start_raynas_at(address: str, tmp_path: Path, **env: str) -> tuple[subprocess.Popen, float]:
+    """``raynas train --address ADDRESS`` started in a plain shell (its own process: the test session's Ray is
+    not involved); (the process, when it started)."""
     proc = subprocess.Popen([sys.executable, "-m", "raynas", "train", "--preset", "quickstart", "--address", address,
                              "--storage", str(tmp_path / "store"), "--name", "r"],
                             env=plain_shell_env(HOME=str(tmp_path / "home"), **env), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    started = time.monotonic()
+    return proc, time.monotonic()
+
+
+def _finish(started: tuple[subprocess.Popen, float]) -> tuple[subprocess.CompletedProcess, float]:
+    """(the finished process, seconds it took). A hang is stopped by pid after 120 s."""
+    proc, t0 = started
     try:
         out, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         out, err = "", "still running after 120 s"
     finally:
         stop_session(proc)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), time.monotonic() - started
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), time.monotonic() - t0
+
+
+def _raynas_at(address: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    return _finish(_start_raynas_at(address, tmp_path, **env))
 
 
 def test_a_token_cluster_without_ray_auth_mode_is_one_message_naming_the_variable(token_head, tmp_path):
-    done, seconds = _raynas_at(token_head.gcs, tmp_path)  # no RAY_AUTH_MODE, no token in this HOME
+    # both commands at once (each is mostly Python, torch and Ray importing), each in a folder of its own
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    no_mode = _start_raynas_at(token_head.gcs, tmp_path / "a")  # no RAY_AUTH_MODE, no token in this HOME
+    wrong = _start_raynas_at(token_head.gcs, tmp_path / "b", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="not-the-token")
+    done, seconds = _finish(no_mode)
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.startswith("raynas: error: ") and done.stderr.count("\n") == 1, done.stderr[-3000:]
     assert "uses token authentication" in done.stderr and "export RAY_AUTH_MODE=token" in done.stderr
-    assert seconds < 60 and not (tmp_path / "store" / "r").exists()
-    done, _ = _raynas_at(token_head.gcs, tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="not-the-token")
+    assert seconds < 60 and not (tmp_path / "a" / "store" / "r").exists()
+    done, _ = _finish(wrong)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-3000:]
     assert "refused this client's token" in done.stderr
 

@@ -375,7 +375,8 @@ def _tune_searcher(**kw):
 
     kw.setdefault("metric", ["is", "params"])
     kw.setdefault("mode", ["max", "min"])
-    return NSGA2TuneSearcher(SPACE, pop_size=6, max_generations=3, seed=2, **kw)
+    kw.setdefault("pop_size", 6)
+    return NSGA2TuneSearcher(SPACE, max_generations=3, seed=2, **kw)
 
 
 def _vector(config) -> list[int]:
@@ -478,20 +479,21 @@ def test_tune_adapter_under_a_real_tuner_matches_the_driven_reference(ray_sessio
     from ray import tune
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this module
-    reference, _, finished = _drive(_tune_searcher())
-    assert finished and len(reference) == 18
+    # four per generation (six elsewhere): every real trial costs Tune seconds on two busy cores
+    reference, _, finished = _drive(_tune_searcher(pop_size=4))
+    assert finished and len(reference) == 12
     edges = SPACE.edges()
 
     def trainable(config):
         cells = json.loads(config["genotype"])["cells"]
         return toy_eval([cands.index(cells[ci][grp][j]) for ci, grp, j, cands in edges])
 
-    searcher = _tune_searcher()
+    searcher = _tune_searcher(pop_size=4)
     tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1),
                        run_config=tune.RunConfig(storage_path=str(tmp_path), name="classic", verbose=0))
     results = tuner.fit()
     assert not results.errors
-    assert searcher.nsga.round == 3 and len(results) == 18
+    assert searcher.nsga.round == 3 and len(results) == 12
     assert sorted(r.config["genotype"] for r in results) == sorted(c["genotype"] for c in reference)
     assert all(r.metrics["is"] == pytest.approx(toy_eval(_vector(r.config))["is"]) for r in results)
 
