@@ -51,7 +51,10 @@ def test_raynas_results_exits_2_naming_the_part_unless_skip_damaged(tmp_path, ca
     code, out, err = run_cli(capsys, "results", str(run.path), "--skip-damaged")
     assert code == 0, err
     assert "Traceback" not in err and bad.name in err and "warning" in err
-    epochs = [line.split()[2] for line in out.splitlines()[2:]]
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["stage"])  # the table's header
+    column = lines[at].split().index("epoch")
+    epochs = [line.split()[column] for line in lines[at + 2:]]
     assert epochs == ["2", "3"]  # the rows of the readable parts
 
 

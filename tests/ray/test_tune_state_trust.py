@@ -23,6 +23,7 @@ from test_train_tune import TINY, make_run
 
 from raynas.config import load_config
 from raynas.errors import RunDirError
+from raynas.results import RunDir
 from trainables import tune_seal
 
 # The trials below travel to Ray's workers by value: those import tests/ but not tests/ray/.
@@ -148,15 +149,20 @@ def test_an_extra_state_file_is_refused(finished, tmp_path, capsys):
     assert not marker.exists()
 
 
-def test_a_damaged_experiment_state_is_refused_not_started_afresh(finished, tmp_path, capsys):
+def test_a_damaged_experiment_state_is_named_and_never_started_afresh(finished, tmp_path, capsys):
     """Before, Tune logged "Failed to restore the run state", trained a new trial with empty params and raynas
-    exited 0. A truncated state file no longer matches its seal."""
+    exited 0 with its rows under RUN/tune/raynas. Now the damaged file is named and set aside, nothing of it is
+    unpickled, and a new experiment continues the run's own trial (its params and trial id) from its
+    checkpoints; the stand-in trial here kept none, so it trains the run's own config."""
     run = _copy(finished, tmp_path)
     state = _one(run, "experiment_state-*.json")
     state.write_bytes(state.read_bytes()[:100])
-    code, _, err = run_cli(capsys, "train", "--resume", str(run))
-    assert_user_error(code, err, state.name, "damaged")
-    assert not (run / "tune" / "raynas").exists()  # no new experiment wrote rows anywhere
+    code, out, err = run_cli(capsys, "train", "--resume", str(run))
+    assert code == 0, err
+    assert f"{state.name} is damaged" in out and "cannot be restored" in out
+    assert (run / "tune.stopped-1" / state.name).exists()  # kept aside, not deleted
+    assert not (run / "tune" / "raynas").exists()  # no new experiment wrote rows into the old one's place
+    assert sorted(RunDir(run).read()["epoch"].dropna().astype(int).unique()) == [1, 2, 3]
 
 
 def test_an_unsealed_run_is_refused_until_vouched_for(finished, tmp_path, capsys):
