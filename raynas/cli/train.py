@@ -18,9 +18,13 @@ from raynas.config import FIXED
 
 def cmd_train(args: argparse.Namespace) -> int:
     from raynas.fixed_training import check_fixed, with_final_protocol
+    from trainables.launch import parse_resources
 
     workers = getattr(args, "num_workers", None)
     extra = [*getattr(args, "extra_overrides", ()), *([f"resources.workers={workers}"] if workers else [])]
+    # --resources is saved with a new run, so --resume asks for what the run ran on, not the preset's request
+    asked = parse_resources(getattr(args, "resources", None), {})
+    extra += [f"resources.{kind}={value:g}" for kind, value in asked.items()]
 
     def make():
         cfg = config_from_args(args, FIXED, extra, task=getattr(args, "task", None))

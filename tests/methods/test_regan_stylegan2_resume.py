@@ -28,8 +28,9 @@ def _checkpoints(run) -> list:
 def test_killed_stylegan2_regan_diffaugment_run_resumes_through_the_cli(ray_session, tmp_path, capsys):
     root = image_folder(tmp_path / "shots")
     sets = [f"data.root={root}", *STYLEGAN2_TINY, f"train.epochs={EPOCHS}", "train.checkpoint_every=1",
-            "eval.num_samples=32", "eval.batch_size=32", "resources.cpu=1", "resources.gpu=0"]  # saved for --resume
+            "eval.num_samples=32", "eval.batch_size=32"]
     args = ["train", "--preset", "regan-stylegan2-fewshot", *[a for s in sets for a in ("--set", s)],
+            "--resources", "cpu=1,gpu=0",  # saved with the run: the resume below runs on CPUs without it
             "--output-dir", str(tmp_path), "--name", "killed",
             "--address", ray_session.get_runtime_context().gcs_address]
     log = tmp_path / "driver.log"
