@@ -262,3 +262,19 @@ def make_augment(train: Any) -> Augment | None:
     if name == "apa":
         return APA(adaptive)
     raise ValueError(f"unknown augmentation {name!r}; valid: {', '.join(AUGMENTS)}")
+
+
+STATELESS = ("none", "diffaugment")
+
+
+def search_augment(train: Any, method: str) -> Augment | None:
+    """A search's augmentation (``train.augment``). Only the stateless ones: a search's checkpoints and rounds
+    keep no adaptive ``p``, so ADA and APA would restart from ``augment_p`` on every resume and actor."""
+    name = getattr(train, "augment", "none")
+    if name not in STATELESS:
+        from raynas.errors import ConfigError
+
+        raise ConfigError(f"train.augment={name} adapts its probability p as D trains, which a {method} search "
+                          "does not keep across rounds and resumes; searches take train.augment=diffaugment (or "
+                          f"none), and {name} applies to training the found network (raynas train / retrain)")
+    return make_augment(train)

@@ -25,18 +25,24 @@ def _truncate(part: Path) -> bytes:
     return data
 
 
-@pytest.mark.slow
-def test_a_killed_darts_search_rebuilds_its_truncated_epoch_part_on_resume(ray_session, tmp_path, capsys):
+def darts_search_stopped_after_epoch_1(tmp_path: Path, name: str, fault: str, error: type, match: str):
+    """A tiny 2-epoch DARTS search whose trial the test-only ``fault`` key stops after its first epoch."""
     from raynas.cli.common import create_run
     from trainables.launch import run_trainable
     from trainables.search_trial import search_trial
 
     cfg = load_config("quickstart-classify", [*TINY, "darts.epochs=2", f"run.output_dir={tmp_path}"],
                       method="darts")
-    run = create_run(cfg, "darts", name="killed")
-    with pytest.raises(Exception, match="trial failed"):
+    run = create_run(cfg, "darts", name=name)
+    with pytest.raises(error, match=match):
         run_trainable(search_trial, cfg, run, resources={"cpu": 1}, max_failures=0,
-                      param_space={"_crash_after_epoch": 1, "_crash_marker": str(tmp_path / "crashed")})
+                      param_space={fault: 1, "_crash_marker": str(tmp_path / f"{name}.marker")})
+    return run
+
+
+@pytest.mark.slow
+def test_a_killed_darts_search_rebuilds_its_truncated_epoch_part_on_resume(ray_session, tmp_path, capsys):
+    run = darts_search_stopped_after_epoch_1(tmp_path, "killed", "_crash_after_epoch", Exception, "trial failed")
     before = run.read()
     (part,) = run.parts()
     assert part.name.endswith("-search-1.parquet")

@@ -7,27 +7,17 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_cli
+from test_damaged_resume import darts_search_stopped_after_epoch_1
 
 from raynas.config import load_config
 from raynas.errors import StorageFullError
 from raynas.results import RunDir
 
-TINY = ["darts.layers=3", "darts.channels=4", "darts.steps=2", "darts.multiplier=2", "darts.batch_size=16",
-        "data.limit=32", "data.test_limit=32", "train.eval_batch_size=32"]
-
 
 @pytest.mark.slow
 def test_a_darts_search_stopped_by_a_full_disk_resumes_once_there_is_space(ray_session, tmp_path, capsys):
-    from raynas.cli.common import create_run
-    from trainables.launch import run_trainable
-    from trainables.search_trial import search_trial
-
-    cfg = load_config("quickstart-classify", [*TINY, "darts.epochs=2", f"run.output_dir={tmp_path}"],
-                      method="darts")
-    run = create_run(cfg, "darts", name="full")
-    with pytest.raises(StorageFullError, match="no space left on the storage"):
-        run_trainable(search_trial, cfg, run, resources={"cpu": 1}, max_failures=0,
-                      param_space={"_full_disk_after_epoch": 1, "_crash_marker": str(tmp_path / "disk-full.txt")})
+    run = darts_search_stopped_after_epoch_1(tmp_path, "full", "_full_disk_after_epoch", StorageFullError,
+                                            "no space left on the storage")
     (first,) = run.read()["candidate_id"].unique()
     for state in run.tune_dir.glob("experiment_state-*.json"):
         state.write_bytes(b"")  # an empty experiment state: Tune could not restore it

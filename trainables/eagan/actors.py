@@ -17,6 +17,7 @@ from raynas.checkpoints import load_checkpoint, save_checkpoint
 from raynas.config import RaynasConfig, from_dict
 from raynas.device import training_setup
 from raynas.errors import RaynasError
+from raynas.gan.augment import search_augment
 from raynas.methods.eagan.setup import build_search_discriminator, build_search_generator, search_step_config
 from raynas.spaces import Genotype, get_space
 
@@ -83,7 +84,8 @@ class SupernetHost(_Checked):
         self.device, precision, real = setup.device, setup.precision, setup.real
         step_cfg = search_step_config(cfg, stage)
         common = {"lr_g": e.lr_g, "lr_d": e.lr_d, "betas": (cfg.train.beta1, cfg.train.beta2),
-                  "iters_per_epoch": setup.iters_per_epoch, "seed": cfg.train.seed}
+                  "iters_per_epoch": setup.iters_per_epoch, "seed": cfg.train.seed,
+                  "augment": search_augment(cfg.train, "EAGAN")}
         if stage == "g":
             self.trainer = ManyToOneTrainer(build_search_generator(cfg), build_search_discriminator(cfg), real,
                                             step_cfg, precision, **common)

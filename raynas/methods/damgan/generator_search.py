@@ -32,6 +32,7 @@ from torch import nn
 from raynas.build import build_discriminator
 from raynas.config import RaynasConfig
 from raynas.errors import ConfigError
+from raynas.gan.augment import search_augment
 from raynas.gan.losses import g_hinge_loss
 from raynas.gan.setup import fixed_latents, gan_setup
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers, sample_latent
@@ -48,6 +49,7 @@ def check_search_config(cfg: RaynasConfig, section: Any = None) -> None:
     the search's settings, ``cfg.damgan`` unless another method trains this supernet)."""
     dg = section if section is not None else cfg.damgan
     check_kprime(dg.search_gf_dim, dg.kprime)
+    search_augment(cfg.train, "DAMGAN")
     if dg.bilevel and dg.selector != "darts":
         raise ConfigError("damgan.bilevel=true applies to the darts selector only (DA search is single-level "
                           "by design); set damgan.selector=darts or damgan.bilevel=false")
@@ -138,6 +140,7 @@ class DamganSearch(DifferentiableSearch):
         self.step_cfg = StepConfig(gen_batch_size=dg.gen_batch_size, dis_batch_size=dg.dis_batch_size,
                                    n_critic=dg.n_critic, latent_dim=self.latent_dim,
                                    lr_section=cfg.method.replace("-", "_") if section is not None else "damgan")
+        self.augment = search_augment(t, "DAMGAN")  # train.augment=diffaugment: as in fixed training
         self.images_per_step = dg.dis_batch_size
         self.metric_keys = ("d_loss", "g_loss", "arch_loss") if self.bilevel else ("d_loss", "g_loss")
         self.fixed_z = fixed_latents(64, self.latent_dim, self.device, t.seed)
@@ -152,7 +155,7 @@ class DamganSearch(DifferentiableSearch):
     def train_step(self) -> dict[str, float | None]:
         """One D step (a G step every ``n_critic``; in bilevel mode an α step after each G step)."""
         out = gan_train_step(self.G, self.D, self.g_step_opt, self.opt_d, self.real, self.step_cfg,
-                             step=self.step, precision=self.precision)
+                             step=self.step, precision=self.precision, augment=self.augment)
         result = {"d_loss": out["d_loss"], "g_loss": out["g_loss"]}
         if self.bilevel and out["g_loss"] is not None:
             result["arch_loss"] = self._arch_step()

@@ -11,6 +11,7 @@ import torch
 
 from raynas.config import RaynasConfig
 from raynas.errors import ConfigError
+from raynas.gan.augment import search_augment
 from raynas.gan.step import StepConfig
 from raynas.spaces import Genotype
 
@@ -80,6 +81,7 @@ def preflight_eagan(cfg: RaynasConfig) -> None:
 
     e = cfg.eagan
     preflight(cfg, check_model=False)
+    search_augment(cfg.train, "EAGAN")
     if len(set(e.stages)) != len(e.stages):
         raise ConfigError(f"eagan.stages={list(e.stages)} names a stage twice; each stage runs once (use [g, d])")
     if e.population % 2:

@@ -25,6 +25,7 @@ from torch import nn
 
 from raynas.checkpoints import capture_sampling_state, restore_sampling_state
 from raynas.device import Precision
+from raynas.gan.augment import Augment
 from raynas.gan.step import StepConfig, gan_train_step, make_optimizers
 from raynas.spaces import Genotype, get_space
 
@@ -34,8 +35,10 @@ def _mean(values: list[float]) -> float:
 
 
 class _RoundTrainer:
-    def __init__(self, real, step_cfg: StepConfig, precision: Precision, iters_per_epoch: int, seed: int):
+    def __init__(self, real, step_cfg: StepConfig, precision: Precision, iters_per_epoch: int, seed: int,
+                 augment: Augment | None = None):
         self.real = real
+        self.augment = augment  # train.augment=diffaugment: what D sees in every step, as in fixed training
         self.step_cfg = step_cfg
         self.precision = precision
         self.iters_per_epoch = iters_per_epoch
@@ -60,7 +63,7 @@ class _RoundTrainer:
             if i is not None:
                 self.batches[i] += 1
             out = gan_train_step(G, D, opt_g, opt_d, self.real, self.step_cfg, step=self.step,
-                                 precision=self.precision, g_forward=g_fwd, d_forward=d_fwd)
+                                 precision=self.precision, g_forward=g_fwd, d_forward=d_fwd, augment=self.augment)
             d_losses.append(out["d_loss"])
             if out["g_loss"] is not None:
                 g_losses.append(out["g_loss"])
@@ -98,8 +101,8 @@ class _OneGOneD(_RoundTrainer):
 
     def __init__(self, g_supernet: nn.Module, discriminator: nn.Module, real, step_cfg: StepConfig,
                  precision: Precision, *, lr_g: float, lr_d: float, betas: tuple[float, float],
-                 iters_per_epoch: int, seed: int = 0):
-        super().__init__(real, step_cfg, precision, iters_per_epoch, seed)
+                 iters_per_epoch: int, seed: int = 0, augment: Augment | None = None):
+        super().__init__(real, step_cfg, precision, iters_per_epoch, seed, augment)
         self.G = precision.prepare(g_supernet)
         self.D = precision.prepare(discriminator)
         self.opt_g, self.opt_d = make_optimizers(self.G.parameters(), self.D.parameters(), lr_g, lr_d, betas=betas)
@@ -154,8 +157,8 @@ class OneToOneTrainer(_RoundTrainer):
 
     def __init__(self, best_generator: nn.Module, d_supernet: nn.Module, population_size: int, real,
                  step_cfg: StepConfig, precision: Precision, *, lr_g: float, lr_d: float,
-                 betas: tuple[float, float], iters_per_epoch: int, seed: int = 0):
-        super().__init__(real, step_cfg, precision, iters_per_epoch, seed)
+                 betas: tuple[float, float], iters_per_epoch: int, seed: int = 0, augment: Augment | None = None):
+        super().__init__(real, step_cfg, precision, iters_per_epoch, seed, augment)
         self.lr_g, self.betas = lr_g, betas
         self.D = precision.prepare(d_supernet)
         self.space = get_space(self.D.space_name)
