@@ -248,6 +248,7 @@ def new_run_or_resume(args: argparse.Namespace, label: str, make_config: Callabl
     check(cfg)
     check_address(args)  # an address where nothing answers fails before a run directory exists
     run = create_run(cfg, label)
+    run.record_meta(command=label)  # what made it: `raynas runs` names a comparison or a grid, not its 1st method
     CURRENT_RUN = run
     announce_run(run, "storing")
     definition: set[str] = set()

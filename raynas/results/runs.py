@@ -191,7 +191,7 @@ def describe_run(loc: Location) -> RunInfo:
         config = {}
         problem = problem or f"config.yaml: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
     summary, _ = _read_json(loc.child(SUMMARY_FILE)) if loc.child(SUMMARY_FILE).is_file() else (None, None)
-    info.method = config.get("method") or (summary or {}).get("method")
+    info.method = (meta or {}).get("command") or config.get("method") or (summary or {}).get("method")
     info.preset = (meta or {}).get("preset") or config.get("preset")
     if meta is None:
         info.status, info.problem = "damaged", problem

@@ -90,14 +90,14 @@ def test_results_of_a_folder_of_runs_points_to_runs_and_bad_storage_is_one_messa
     assert code == 0 and out.startswith("no raynas runs in")
 
 
-def _lifecycle(tmp_path, body):
+def _lifecycle(tmp_path, body, label="search"):
     """A run made the way every raynas command makes one (``new_run_or_resume``), its body run inside."""
     from raynas.cli.common import new_run_or_resume
     from raynas.config import load_config
 
     cfg = load_config("quickstart-classify", [f"run.output_dir={tmp_path}", "run.name=life"])
     args = argparse.Namespace(resume=None, address=None)
-    with new_run_or_resume(args, "search", lambda: cfg) as (run, _, _):
+    with new_run_or_resume(args, label, lambda: cfg) as (run, _, _):
         run.append([{"stage": "search", "epoch": 1, "candidate_id": "t", "val_acc": 0.5, "gpu_seconds": 0.0}])
         body(run)
     return run
@@ -128,6 +128,16 @@ def test_a_command_records_how_its_run_ended_and_a_finished_one_leaves_its_summa
     with pytest.raises(RunInterrupted):
         _lifecycle(tmp_path / "stop", stop)
     assert RunDir.open(tmp_path / "stop" / "life").meta["status"] == "interrupted"
+
+
+def test_a_run_is_listed_under_the_command_that_made_it(tmp_path):
+    """A `raynas compare` run's config is its first method's (darts): the listing says compare, from run.json."""
+    from raynas.results.runs import find_runs
+
+    run = _lifecycle(tmp_path, lambda run: None, label="compare")
+    assert run.config["method"] == "darts" and run.meta["command"] == "compare"
+    (info,) = find_runs(str(tmp_path))
+    assert info.method == "compare"
 
 
 def test_only_a_runs_own_folders_are_not_looked_into(tmp_path):
