@@ -23,7 +23,7 @@ TINY = [
 
 
 def tiny_config(tmp_path, *extra):
-    return load_config("quickstart", [*TINY, f"run.output_dir={tmp_path}", *extra])
+    return load_config("quickstart", [*TINY, f"run.output_dir={tmp_path}", *extra], method="train")
 
 
 def make_run(cfg, name):
