@@ -76,6 +76,12 @@ class Progress:
         self._width = 0
         self._drawn = ""
 
+    def begin(self, done: float = 0.0) -> None:
+        """Start the clock now, with ``done`` already done, without a line: work whose first update comes only
+        after its first unit (an EAGAN round) counts that unit's time in the elapsed time and the rate."""
+        if self._start is None:
+            self._start, self._done_at_start, self.done = self.clock(), done, done
+
     def update(self, done: float, note: str = "", *, total: float | None = None,
                finished: bool | None = None) -> None:
         """``done`` out of ``total`` (when given, it replaces the total); ``finished`` (default: done reached the

@@ -132,6 +132,18 @@ def test_the_eta_counts_only_work_done_since_the_start_of_this_command():
     assert bar.eta() == pytest.approx(60.0)
 
 
+def test_a_clock_begun_before_the_first_unit_counts_its_time():
+    """EAGAN's first update comes after its first round: begin() at the stage's start times that round too."""
+    now, out = [100.0], io.StringIO()
+    bar = Progress("EAGAN stage d", 2, "rounds", stream=out, clock=lambda: now[0], bar=False)
+    bar.begin(0)
+    assert out.getvalue() == ""  # no line yet
+    now[0] += 14.0
+    bar.update(1)
+    assert "1/2 rounds (50%) 14s elapsed ETA 14s" in out.getvalue()
+    assert bar.eta() == pytest.approx(14.0)
+
+
 def _trial(status: str, iteration: int, **result):
     return SimpleNamespace(status=status, last_result={"training_iteration": iteration, **result})
 

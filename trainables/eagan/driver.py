@@ -215,6 +215,8 @@ class EaganSearch(SearchState, RoundReporting):
                        disable=not self.bars)
             plain = Progress(f"EAGAN stage {stage}", self.e.rounds, "rounds", bar=False) \
                 if self.progress and not self.bars else None
+            if plain is not None:
+                plain.begin(start)
             best = None
             r = start
             while r < self.e.rounds:
