@@ -13,19 +13,14 @@ import time
 import pytest
 from conftest import ROOT
 from figures import capture_figures, is_png
+from tiny_eagan import TINY
+from tiny_eagan import search_args as _args
 
 from raynas.checkpoints import load_checkpoint
 from raynas.cli import main
 from raynas.config import load_config
 from raynas.results import RunDir
 from raynas.spaces import Genotype, get_space
-
-TINY = [
-    "eagan.population=4", "eagan.epochs_per_round=1", "eagan.warmup_epochs=1", "eagan.iters_per_epoch=2",
-    "eagan.search_gf_dim=8", "eagan.search_df_dim=8", "eagan.gen_batch_size=8", "eagan.dis_batch_size=8",
-    "eagan.workers=2", "eagan.evaluator_cpu=0.5", "eagan.host_cpu=1", "model.latent_dim=12",
-    "eval.num_samples=64", "eval.batch_size=64", "data.limit=256",
-]
 
 
 def _union_volume(points, ref) -> float:
@@ -42,13 +37,6 @@ def _union_volume(points, ref) -> float:
                 volume *= max(0.0, b - a)
             total += (-1) ** (k + 1) * volume
     return total
-
-
-def _args(tmp_path, name, *extra):
-    out = ["search", "eagan", "--preset", "quickstart", "--output-dir", str(tmp_path), "--name", name]
-    for item in [*TINY, *extra]:
-        out += ["--set", item]
-    return out
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ import time
 
 import pytest
 from conftest import ROOT
-from test_eagan_search import TINY, _args
+from tiny_eagan import TINY
+from tiny_eagan import search_args as _args
 
 from raynas import signals
 from raynas.checkpoints import load_checkpoint
