@@ -176,9 +176,9 @@ def latest_trial_states(run) -> list[dict[str, Any]]:
     states = []
     for path in sorted(newest.values()):
         if run.remote is None:
-            state = _newest_state(Path(path).parents[1])  # a damaged newest one: the one before
-            if state is not None:
-                states.append(load_checkpoint(state))
+            newest = _newest_state(Path(path).parents[1])  # a damaged newest one: the one before
+            if newest is not None:
+                states.append(newest[1])
             continue
         with tempfile.TemporaryDirectory() as tmp:  # load_checkpoint reads a local file
             local = Path(tmp) / STATE_FILE
@@ -234,15 +234,14 @@ def tune_state_unusable(run) -> str | None:
     return None
 
 
-def _newest_state(trial: Path) -> Path | None:
-    """The newest checkpoint of an old trial folder that loads (a damaged newest one falls back to the one
-    before)."""
+def _newest_state(trial: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint of an old trial folder that loads, and its state, loaded once (a damaged newest
+    one falls back to the one before)."""
     for ckpt in sorted(trial.glob(f"checkpoint_*/{STATE_FILE}"), reverse=True):
         try:
-            load_checkpoint(ckpt)
+            return ckpt, load_checkpoint(ckpt)
         except CheckpointError:
             continue
-        return ckpt
     return None
 
 
@@ -270,10 +269,10 @@ def restart_space(run, why: str) -> dict[str, Any]:
         earlier = params.pop(RESTART, None) or {}
         match = re.search(r"_([0-9a-f]+_\d{5})_", trial.name)
         own = {k: v for k, v in params.items() if k not in ("raynas", "run_dir")}
-        state = _newest_state(trial)
+        newest = _newest_state(trial)
         tid = earlier.get("trial_id") or _last_result(trial).get("trial_id") or (match.group(1) if match else None)
         restarts.append({"params": {**earlier.get("params", {}), **own}, "trial_id": tid,
-                         "checkpoint": str(state) if state else None})
+                         "checkpoint": str(newest[0]) if newest else None})
     if not restarts:
         return {}
     from ray import tune as _tune
